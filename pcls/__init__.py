@@ -1,0 +1,32 @@
+"""pcls: PaddleClas image classification as one package and one command.
+
+The public API is imported lazily so that `import pcls` (and `pcls --help`) never pulls in paddle.
+"""
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute"; resolved on first access (PEP 562).
+_LAZY = {
+    "create_model": "pcls.arch.registry:create_model",
+    "list_models": "pcls.arch.registry:list_models",
+    "register": "pcls.arch.registry:register",
+    "load_config": "pcls.config:load_config",
+    "PclsError": "pcls.errors:PclsError",
+    "train": "pcls.engine.trainer:train",
+    "evaluate": "pcls.engine.evaluator:evaluate",
+    "Predictor": "pcls.deploy.predictor:Predictor",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'pcls' has no attribute {name!r}")
+    import importlib
+
+    module_name, attr = target.split(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value

@@ -1,0 +1,3 @@
+from pcls.cli import main
+
+main()

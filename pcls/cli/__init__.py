@@ -1,0 +1,89 @@
+"""The `pcls` command tree. Each subcommand lives in its own module and imports paddle only in its body."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated, Optional
+
+import typer
+import typer.core
+
+from pcls import __version__
+from pcls.errors import PclsError
+
+_state = {"debug": False}
+
+
+class _PclsGroup(typer.core.TyperGroup):
+    """Root group: turns PclsError into one red line and exit code 2 (traceback only with --debug)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PclsError as err:
+            _report(err)
+            raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            from pcls.cli.common import console
+
+            console.print("[yellow]interrupted[/yellow]")
+            raise typer.Exit(130) from None
+
+
+def _report(err: PclsError) -> None:
+    from pcls.cli.common import console
+
+    if _state["debug"]:
+        traceback.print_exception(err, file=sys.stderr)
+    console.print(f"[bold red]error:[/bold red] {err.message}", markup=True, highlight=False, soft_wrap=True)
+
+
+app = typer.Typer(
+    name="pcls",
+    cls=_PclsGroup,
+    help="PaddleClas image classification in one command: pick a pretrained backbone, fine-tune or "
+    "distill it on your data, export and deploy it.\n\nExample: pcls train --recipe demo",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool):
+    if value:
+        print(f"pcls {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = None,
+):
+    _state["debug"] = debug
+
+
+def _register() -> None:
+    from pcls.cli import bench, data, deploy, recipes, train, zoo
+
+    app.add_typer(data.app, name="data")
+    app.add_typer(zoo.app, name="zoo")
+    train.register(app)  # train, eval, distill
+    deploy.register(app)  # export, predict
+    bench.register(app)
+    app.add_typer(recipes.app, name="recipes")
+
+
+_register()
+
+
+def main(argv: Optional[list] = None) -> None:
+    """Console-script entry point."""
+    if argv is None:
+        argv = sys.argv[1:]
+    app(args=argv, prog_name="pcls")

@@ -1,0 +1,124 @@
+"""What every command shares: consoles, the error contract, --json output, progress bars, config options.
+
+Results go to stdout (`out`), logs and progress to stderr (`console`), so `--json` output can be piped.
+Nothing here imports paddle.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, Iterable, List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pcls.errors import PclsError
+
+out = Console(soft_wrap=True)
+console = Console(stderr=True)
+
+
+def fail(message: str, exit_code: int = 2) -> None:
+    """Raise the user-facing error; the root command prints it as one line and exits."""
+    raise PclsError(message, exit_code)
+
+
+def not_implemented(command: str) -> None:
+    fail(f"'pcls {command}' is not implemented yet")
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout (plain print, so no Rich wrapping or markup)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value):
+    try:
+        import numpy as np
+
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+    except ImportError:  # pragma: no cover - numpy is a hard dependency
+        pass
+    return str(value)
+
+
+def table(title: Optional[str], columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+    """A Rich table from plain rows; None cells print as '-'."""
+    t = Table(title=title, show_lines=False)
+    for column in columns:
+        t.add_column(column)
+    for row in rows:
+        t.add_row(*("-" if cell is None else str(cell) for cell in row))
+    return t
+
+
+def progress(transient: bool = False):
+    """A Rich progress bar on stderr with count, rate and ETA columns."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        transient=transient,
+    )
+
+
+# Options shared by every command that reads a training config (train, eval, distill, export).
+ConfigOpt = Annotated[
+    Optional[str], typer.Option("-c", "--config", help="A PaddleClas 2.x YAML config file.", metavar="FILE")
+]
+RecipeOpt = Annotated[
+    Optional[str], typer.Option("--recipe", help="A built-in recipe name (see 'pcls recipes list').", metavar="NAME")
+]
+OverrideOpt = Annotated[
+    Optional[List[str]],
+    typer.Option(
+        "-o",
+        "--override",
+        help="Override one config value, e.g. -o Global.epochs=10 (value parsed as YAML). Repeatable.",
+        metavar="KEY=VALUE",
+    ),
+]
+PrintConfigOpt = Annotated[bool, typer.Option("--print-config", help="Print the resolved config as YAML and exit.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of a table.")]
+
+
+def resolve_config(config: Optional[str], recipe: Optional[str], overrides: Optional[List[str]], required=True):
+    """Load -c/--recipe plus -o overrides through the one config entry point (validated)."""
+    from pcls.config import load_config
+
+    if config and recipe:
+        fail("give either -c/--config FILE or --recipe NAME, not both")
+    if not config and not recipe:
+        if required:
+            fail("no config given: pass -c FILE or --recipe NAME (see 'pcls recipes list')")
+        return None
+    return load_config(config or recipe, overrides or [], is_recipe=bool(recipe))
+
+
+def print_config(cfg) -> None:
+    from pcls.config import dump_config
+
+    sys.stdout.write(dump_config(cfg))

@@ -1,0 +1,30 @@
+"""The one error type users see: a message meant for a person, turned into one red line + exit 2 by the CLI."""
+
+
+class PclsError(Exception):
+    """A problem with the user's input or environment, with a message that says what to do.
+
+    The CLI prints `error: <message>` on one line and exits with `exit_code` (2 by default);
+    `--debug` adds the traceback.
+    """
+
+    def __init__(self, message: str, exit_code: int = 2):
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def closest(word: str, choices, n: int = 1):
+    """The choice(s) most similar to `word` (for "did you mean ..." hints); [] when nothing is close."""
+    import difflib
+
+    return difflib.get_close_matches(word, list(choices), n=n, cutoff=0.5)
+
+
+def did_you_mean(word: str, choices) -> str:
+    """' (did you mean X?)' or '' — appended to unknown-name errors."""
+    hit = closest(word, choices)
+    return f" (did you mean {hit[0]}?)" if hit else ""
