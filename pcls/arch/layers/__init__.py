@@ -3,6 +3,16 @@ defines its own copy. Sub-modules by kind: activations, conv (conv-bn-act), drop
 
 from pcls.arch.layers.activations import make_act
 from pcls.arch.layers.conv import ConvBNAct
+from pcls.arch.layers.conv_act import ConvAct
+from pcls.arch.layers.preact import BNActConv
+from pcls.arch.layers.attention import Attention, WindowAttention, attend, merge_heads, split_heads
 from pcls.arch.layers.drop import DropPath
+from pcls.arch.layers.mlp import Mlp
+from pcls.arch.layers.patch_embed import PatchEmbed
+from pcls.arch.layers.pos_embed import adapt_state_dict
+from pcls.arch.layers.se import SqueezeExcite, make_divisible
 
-__all__ = ["make_act", "ConvBNAct", "DropPath"]
+__all__ = ["make_act", "ConvBNAct", "DropPath",
+           "Attention", "WindowAttention", "attend", "split_heads", "merge_heads", "Mlp", "PatchEmbed", "adapt_state_dict",
+           "SqueezeExcite", "make_divisible",
+           "ConvAct", "BNActConv"]

@@ -1,0 +1,88 @@
+"""Squeeze-and-excitation: global pool -> reduce -> act -> expand -> gate -> rescale the channels.
+
+Families differ only in data, so one block covers them: 1x1 convs or Linear layers (`kind`), how the
+reduced width is computed (`reduction`, `divisor`, or an explicit `reduced_channels`), the two
+activations, and the sub-layer names that their published state-dict keys dictate.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import paddle
+import paddle.nn as nn
+from paddle import ParamAttr
+
+from pcls.arch.layers.activations import make_act
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = None, round_limit: float = 0.9) -> int:
+    """Round `value` to the nearest multiple of `divisor` (at least `min_value`), never going below
+    `round_limit` x value (the rule MobileNet-style width multipliers use)."""
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < round_limit * value:
+        rounded += divisor
+    return rounded
+
+
+class SqueezeExcite(nn.Layer):
+    """Channel attention of Hu et al. 2018.
+
+    channels: input (= output) channels.
+    reduction: reduced width = channels / reduction, rounded by `make_divisible(., divisor)` when
+        `divisor` > 1, else truncated (int); `reduced_channels` overrides the rule.
+    kind: "conv" (1x1 Conv2D with bias on the pooled map) or "linear" (Linear on the flattened pool).
+    names: attribute names of the reducing and expanding layers, e.g. ("conv1", "conv2"),
+        ("squeeze", "excitation"), ("down", "up").
+    act / gate: activation after the reduction and the gate after the expansion; a name known to
+        `make_act` or an nn.Layer (e.g. nn.Hardsigmoid(slope=0.2, offset=0.5)).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        reduction: float = 4,
+        reduced_channels: Optional[int] = None,
+        divisor: int = 1,
+        kind: str = "conv",
+        names=("conv1", "conv2"),
+        act="relu",
+        gate="sigmoid",
+        lr_mult: float = 1.0,
+        data_format: str = "NCHW",
+    ):
+        super().__init__()
+        if reduced_channels is None:
+            scaled = channels / reduction
+            reduced_channels = make_divisible(scaled, divisor) if divisor > 1 else max(1, int(scaled))
+        if kind not in ("conv", "linear"):
+            raise ValueError(f"SqueezeExcite kind must be 'conv' or 'linear', not {kind!r}")
+        self.kind = kind
+        self.data_format = data_format
+        self._reduce_name, self._expand_name = names
+        self.pool = nn.AdaptiveAvgPool2D(1, data_format=data_format)
+
+        def attr():
+            return ParamAttr(learning_rate=lr_mult)
+
+        if kind == "conv":
+            reduce = nn.Conv2D(channels, reduced_channels, 1, weight_attr=attr(), bias_attr=attr(), data_format=data_format)
+            expand = nn.Conv2D(reduced_channels, channels, 1, weight_attr=attr(), bias_attr=attr(), data_format=data_format)
+        else:
+            reduce = nn.Linear(channels, reduced_channels, weight_attr=attr(), bias_attr=attr())
+            expand = nn.Linear(reduced_channels, channels, weight_attr=attr(), bias_attr=attr())
+        setattr(self, self._reduce_name, reduce)
+        setattr(self, self._expand_name, expand)
+        self.act = make_act(act)
+        self.gate = make_act(gate)
+
+    def forward(self, x):
+        scale = self.pool(x)
+        if self.kind == "linear":
+            scale = paddle.flatten(scale, start_axis=1)
+        scale = self.act(getattr(self, self._reduce_name)(scale))
+        scale = self.gate(getattr(self, self._expand_name)(scale))
+        if self.kind == "linear":
+            scale = scale.unsqueeze([1, 2]) if self.data_format == "NHWC" else scale.unsqueeze([2, 3])
+        return x * scale

@@ -1,0 +1,107 @@
+"""Load a config: read YAML (anchors, aliases, comments as published), resolve `_base_` inheritance,
+apply `-o` overrides, validate against the schema."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Iterable, Optional
+
+import yaml
+
+from pcls.config.overrides import apply_overrides
+from pcls.recipes import recipe_path, recipes_dir
+from pcls.config.schema import validate
+from pcls.errors import PclsError
+
+_MAX_BASE_DEPTH = 10
+
+
+def load_yaml_file(path) -> dict:
+    """Parse one YAML file into a dict, with errors that name the file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise PclsError(f"config file not found: {path}")
+    if not path.is_file():
+        raise PclsError(f"config path is not a file: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise PclsError(f"{where}: not valid YAML ({problem})") from None
+    except UnicodeDecodeError:
+        raise PclsError(f"{path}: not a text file (expected a YAML config)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PclsError(f"{path}: a config must be a mapping of sections (Global, Arch, ...), "
+                        f"got {type(data).__name__}")
+    return data
+
+
+def _resolve_base(reference: str, current: Path) -> Path:
+    if reference.endswith((".yaml", ".yml")) or "/" in reference:
+        path = (current.parent / reference).resolve()
+        if not path.exists():
+            raise PclsError(f"{current}: _base_ file not found: {reference}")
+        return path
+    return recipe_path(reference)
+
+
+def _merge(base: dict, child: dict) -> dict:
+    """Deep-merge child into a copy of base: mappings merge key by key; anything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _load_with_bases(path: Path, chain: tuple = ()) -> dict:
+    path = path.resolve()
+    if path in chain:
+        raise PclsError(f"{path}: _base_ inheritance loops back to itself")
+    if len(chain) > _MAX_BASE_DEPTH:
+        raise PclsError(f"{path}: _base_ inheritance is nested more than {_MAX_BASE_DEPTH} deep")
+    data = load_yaml_file(path)
+    bases = data.pop("_base_", None)
+    if bases is None:
+        return data
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise PclsError(f"{path}: _base_ must be a recipe name or file path (or a list of them)")
+    merged: dict = {}
+    for base in bases:
+        merged = _merge(merged, _load_with_bases(_resolve_base(base, path), chain + (path,)))
+    return _merge(merged, data)
+
+
+def load_config(source, overrides: Iterable[str] = (), is_recipe: bool = False, validate_schema: bool = True) -> dict:
+    """Load a config file (or a built-in recipe when `is_recipe`), apply overrides, validate.
+
+    Returns a plain nested dict with every schema default filled; `cfg["_source"]` says where it came from.
+    """
+    path = recipe_path(source) if is_recipe else Path(source)
+    raw = _load_with_bases(path)
+    apply_overrides(raw, list(overrides))
+    config = validate(raw) if validate_schema else raw
+    config["_source"] = str(path)
+    return config
+
+
+def dump_config(config: dict) -> str:
+    """The resolved config as YAML (what --print-config shows)."""
+    printable = {k: v for k, v in config.items() if not k.startswith("_")}
+    return yaml.safe_dump(printable, sort_keys=False, default_flow_style=None, allow_unicode=True)
+
+
+def is_builtin_recipe(path: Optional[str]) -> bool:
+    try:
+        return path is not None and Path(path).resolve().parent == recipes_dir().resolve()
+    except PclsError:
+        return False

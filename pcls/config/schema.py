@@ -1,0 +1,348 @@
+"""The typed schema of a PaddleClas 2.x config (plus pcls's `Reference` block for recipes).
+
+Every config field pcls knows is declared here once, with its type and default; `validate` checks a loaded
+config against it and fills the defaults, so no other module re-reads a field with its own fallback.
+Operator, loss and metric lists are checked for shape here (a list of single-key maps); their names and
+parameters are checked by the registry that builds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+from pcls.errors import PclsError, closest
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config value: accepted kinds ('int', 'float', 'bool', 'str', 'list', 'dict', 'any', 'none')."""
+
+    kinds: Tuple[str, ...]
+    default: Any = None
+
+    def describe(self) -> str:
+        names = {"int": "an integer", "float": "a number", "bool": "true/false", "str": "a string",
+                 "list": "a list", "dict": "a mapping", "none": "null", "any": "any value"}
+        return " or ".join(names[k] for k in self.kinds)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A mapping with known keys. `open=True` lets unknown keys through (e.g. backbone kwargs in Arch)."""
+
+    fields: Dict[str, Any]
+    open: bool = False
+    optional: bool = True
+    fill: bool = True  # create it with its defaults when absent (False: absence means "not used")
+
+
+@dataclass(frozen=True)
+class OpList:
+    """A list of single-key maps `- Name: {params}` (operators, losses, metrics)."""
+
+    what: str
+
+
+def f(*kinds, default=None):
+    return Field(tuple(kinds), default)
+
+
+_OPS = OpList("operator")
+
+_DATASET = Section(
+    {
+        "name": f("str", default="ImageNetDataset"),
+        "image_root": f("str", default="./"),
+        "cls_label_path": f("str", "none"),
+        "delimiter": f("str", "none"),
+        "transform_ops": _OPS,
+        "batch_transform_ops": _OPS,
+        "allow_unlabeled": f("bool", default=False),
+        "class_num": f("int", "none"),
+    }
+)
+
+_LOADER_SPLIT = Section(
+    fill=False,
+    fields={
+        "dataset": _DATASET,
+        "sampler": Section(
+            {
+                "name": f("str", default="DistributedBatchSampler"),
+                "batch_size": f("int", default=64),
+                "drop_last": f("bool", default=False),
+                "shuffle": f("bool", default=True),
+            }
+        ),
+        "loader": Section(
+            {
+                "num_workers": f("int", default=0),
+                "use_shared_memory": f("bool", default=True),
+            }
+        ),
+    },
+)
+
+_BACKBONE_ARGS = {
+    "name": f("str", default=REQUIRED),
+    "class_num": f("int", default=1000),
+    "pretrained": f("bool", "str", default=False),
+}
+
+SCHEMA = Section(
+    {
+        "Global": Section(
+            {
+                "checkpoints": f("str", "none"),
+                "pretrained_model": f("str", "list", "none"),
+                "output_dir": f("str", default="./output/"),
+                "device": f("str", default="auto"),
+                "save_interval": f("int", default=1),
+                "save_steps": f("int", "none"),
+                "eval_during_train": f("bool", default=True),
+                "eval_interval": f("int", default=1),
+                "start_eval_epoch": f("int", default=0),
+                "epochs": f("int", default=1),
+                "print_batch_step": f("int", default=10),
+                "use_visualdl": f("bool", default=False),
+                "image_shape": f("list", default=[3, 224, 224]),
+                "save_inference_dir": f("str", default="./inference"),
+                "seed": f("int", "none"),
+                "to_static": f("bool", default=False),
+                "use_dali": f("bool", default=False),
+                "update_freq": f("int", default=1),
+                "eval_mode": f("str", default="classification"),
+                "use_multilabel": f("bool", default=False),
+                "infer_imgs": f("str", "list", "none"),
+                "class_num": f("int", "none"),
+                "max_iters": f("int", "none"),
+                "clip_grad_norm": f("float", "none"),
+                "data_format": f("str", "none"),
+                "run_name": f("str", "none"),
+                "distributed": f("bool", "none"),
+            }
+        ),
+        "Arch": Section(fill=False, fields=
+            {
+                **_BACKBONE_ARGS,
+                "models": f("list", "none"),
+                "infer_model_name": f("str", "none"),
+                "freeze_params_list": f("list", "none"),
+                "lr_mult_list": f("list", "none"),
+                "use_sync_bn": f("bool", "none"),
+            },
+            open=True,
+        ),
+        "Loss": Section(fill=False, fields={"Train": OpList("loss"), "Eval": OpList("loss")}),
+        "Optimizer": Section(fill=False, fields=
+            {
+                "name": f("str", default="Momentum"),
+                "momentum": f("float", default=0.9),
+                "use_nesterov": f("bool", default=False),
+                "beta1": f("float", default=0.9),
+                "beta2": f("float", default=0.999),
+                "epsilon": f("float", default=1e-8),
+                "rho": f("float", default=0.95),
+                "weight_decay": f("float", "none"),
+                "no_weight_decay_name": f("str", "list", "none"),
+                "one_dim_param_no_weight_decay": f("bool", default=False),
+                "multi_precision": f("bool", default=False),
+                "clip_norm": f("float", "none"),
+                "lr": Section(
+                    {
+                        "name": f("str", default="Cosine"),
+                        "learning_rate": f("float", default=0.1),
+                        "warmup_epoch": f("int", "float", default=0),
+                        "warmup_start_lr": f("float", default=0.0),
+                        "decay_epochs": f("list", "none"),
+                        "values": f("list", "none"),
+                        "step_size": f("int", "none"),
+                        "gamma": f("float", "none"),
+                        "power": f("float", default=1.0),
+                        "end_lr": f("float", default=0.0),
+                        "eta_min": f("float", default=0.0),
+                        "last_epoch": f("int", default=-1),
+                        "by_epoch": f("bool", default=False),
+                    }
+                ),
+                "regularizer": Section({"name": f("str", default="L2"), "coeff": f("float", default=0.0)}),
+            }
+        ),
+        "DataLoader": Section(fill=False, fields={"Train": _LOADER_SPLIT, "Eval": _LOADER_SPLIT}),
+        "Infer": Section(fill=False, fields=
+            {
+                "infer_imgs": f("str", "list", "none"),
+                "batch_size": f("int", default=10),
+                "transforms": _OPS,
+                "PostProcess": Section(
+                    {
+                        "name": f("str", default="Topk"),
+                        "topk": f("int", default=5),
+                        "class_id_map_file": f("str", "none"),
+                    }
+                ),
+            }
+        ),
+        "Metric": Section(fill=False, fields={"Train": OpList("metric"), "Eval": OpList("metric")}),
+        "AMP": Section(fill=False, fields=
+            {
+                "use_amp": f("bool", default=True),
+                "scale_loss": f("float", default=1.0),
+                "use_dynamic_loss_scaling": f("bool", default=False),
+                "level": f("str", default="O1"),
+                "use_fp16_test": f("bool", default=False),
+                "use_promote": f("bool", default=False),
+                "use_pure_fp16": f("bool", default=False),
+            }
+        ),
+        "EMA": Section(fill=False, fields={"decay": f("float", default=0.9999)}),
+        "Distillation": Section(fill=False, fields={}, open=True),
+        "Reference": Section(fill=False, fields=
+            {
+                "group": f("str", "none"),
+                "row": f("str", "none"),
+                "order": f("int", default=0),
+                "top1": f("float", "none"),
+                "top5": f("float", "none"),
+                "dataset": f("str", "none"),
+                "source": f("str", "none"),
+                "gpus": f("int", "none"),
+                "batch_size": f("int", "none"),
+                "epochs": f("int", "none"),
+                "notes": f("str", "none"),
+                "documented": f("str", "none"),
+                "recipe_group_title": f("str", "none"),
+            }
+        ),
+    },
+    optional=False,
+)
+
+
+def _kind_of(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    return type(value).__name__
+
+
+def _check_field(path: str, field: Field, value):
+    kind = _kind_of(value)
+    if "any" in field.kinds or kind in field.kinds:
+        return value
+    if kind == "int" and "float" in field.kinds:
+        return float(value)
+    if kind == "str" and "float" in field.kinds:  # published configs write e.g. "1e-4" or 1.0/255.0 as text
+        from pcls.config.expr import parse_number
+
+        number = parse_number(value)
+        if number is not None:
+            return number
+    raise PclsError(f"config key {path}: expected {field.describe()}, got {value!r} ({kind})")
+
+
+def _check_oplist(path: str, spec: OpList, value):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PclsError(f"config key {path}: expected a list of '- {spec.what.capitalize()}Name: {{params}}' items, "
+                        f"got {value!r}")
+    for index, item in enumerate(value):
+        if isinstance(item, str):
+            value[index] = item = {item: None}
+        if not isinstance(item, dict) or len(item) != 1:
+            raise PclsError(f"config key {path}[{index}]: each {spec.what} must be a single-key map "
+                            f"'- Name: {{params}}', got {item!r}")
+        (name, params), = item.items()
+        if params is not None and not isinstance(params, dict):
+            raise PclsError(f"config key {path}[{index}].{name}: parameters must be a mapping, got {params!r}")
+    return value
+
+
+def _validate_section(path: str, spec: Section, value: Optional[dict]) -> dict:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise PclsError(f"config key {path}: expected a mapping, got {value!r}")
+    result = {}
+    for key, item in value.items():
+        key_path = f"{path}.{key}" if path else str(key)
+        child = spec.fields.get(key)
+        if child is None:
+            if spec.open:
+                result[key] = item
+                continue
+            hint = closest(str(key), spec.fields)
+            suggestion = f" (did you mean {path + '.' if path else ''}{hint[0]}?)" if hint else ""
+            known = ", ".join(k for k in spec.fields if not k.startswith("_"))
+            raise PclsError(f"unknown config key {key_path}{suggestion}; valid keys here: {known}")
+        result[key] = _validate_value(key_path, child, item)
+    for key, child in spec.fields.items():
+        if key in result:
+            continue
+        if isinstance(child, Field):
+            if spec.open and child.default is None:
+                continue  # open sections (Arch) pass their keys on as kwargs: add no None noise
+            if child.default is REQUIRED:
+                raise PclsError(f"config key {path + '.' if path else ''}{key} is required")
+            result[key] = _copy(child.default)
+        elif isinstance(child, Section) and child.fill:
+            result[key] = _validate_section(f"{path}.{key}" if path else key, child, {})
+    return result
+
+
+def _validate_value(path: str, spec, value):
+    if isinstance(spec, Section):
+        if value is None and spec.optional:
+            return _validate_section(path, spec, {})
+        return _validate_section(path, spec, value)
+    if isinstance(spec, OpList):
+        return _check_oplist(path, spec, value)
+    return _check_field(path, spec, value)
+
+
+def _copy(value):
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def validate(config: dict) -> dict:
+    """Check `config` against the schema; return a copy with every declared default filled."""
+    if not isinstance(config, dict):
+        raise PclsError(f"a config must be a mapping of sections (Global, Arch, ...), got {type(config).__name__}")
+    validated = _validate_section("", SCHEMA, config)
+    arch = validated.get("Arch")
+    if arch is not None and arch.get("name") == "DistillationModel":
+        _validate_distillation_models(arch)
+    return validated
+
+
+def _validate_distillation_models(arch: dict) -> None:
+    models = arch.get("models")
+    if not models:
+        raise PclsError("config key Arch.models: a DistillationModel needs a list of '- Name: {name: Backbone, ...}'")
+    for index, item in enumerate(models):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise PclsError(f"config key Arch.models[{index}]: expected a single-key map '- Teacher: {{name: ...}}'")
+        (label, backbone), = item.items()
+        backbone_path = f"Arch.models[{index}].{label}"
+        if not isinstance(backbone, dict) or "name" not in backbone:
+            raise PclsError(f"config key {backbone_path}.name is required (the backbone of model '{label}')")
+        for key in ("class_num",):
+            if key in backbone:
+                _check_field(f"{backbone_path}.{key}", _BACKBONE_ARGS[key], backbone[key])

@@ -1,0 +1,146 @@
+"""The operator registry: PaddleClas operator names -> classes, the Operator base, and config-value helpers."""
+
+from __future__ import annotations
+
+import ast
+import operator as _op
+from typing import Any, Dict, Type
+
+from pcls.errors import PclsError, did_you_mean
+
+OPERATORS: Dict[str, Type["Operator"]] = {}
+BATCH_OPERATORS: Dict[str, Type["BatchOperator"]] = {}
+
+
+def register_op(cls):
+    """Register a per-sample operator under its class name (the name configs use)."""
+    OPERATORS[cls.__name__] = cls
+    return cls
+
+
+def register_batch_op(cls):
+    BATCH_OPERATORS[cls.__name__] = cls
+    return cls
+
+
+class Operator:
+    """One per-sample transform. `__call__(img, rng)` gets the sample's numpy Generator.
+
+    Layout: images travel as HWC until an operator says otherwise; `layout_after` tells the pipeline
+    what an operator produces, and layout-agnostic operators (masks, erasing) are told via `bind_layout`.
+    """
+
+    def __call__(self, img, rng):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def layout_after(self, layout: str) -> str:
+        return layout
+
+    def __repr__(self) -> str:
+        return type(self).__name__
+
+
+class SpatialOperator(Operator):
+    """An operator that works on either HWC or CHW arrays (mask-style ops applied after NormalizeImage)."""
+
+    chw = False
+
+    def bind_layout(self, layout: str) -> None:
+        self.chw = layout == "chw"
+
+    def hw(self, img):
+        return (img.shape[1], img.shape[2]) if self.chw else (img.shape[0], img.shape[1])
+
+    def region(self, y0, y1, x0, x1):
+        """Index selecting rows y0:y1 and columns x0:x1 over all channels, in this op's layout."""
+        if self.chw:
+            return (slice(None), slice(y0, y1), slice(x0, x1))
+        return (slice(y0, y1), slice(x0, x1))
+
+    def channel_values(self, values, ndim):
+        """Per-channel fill values shaped to broadcast against a region of this op's layout."""
+        import numpy as np
+
+        arr = np.asarray(values, dtype=np.float32)
+        if ndim == 2 or arr.ndim == 0:
+            return arr
+        return arr.reshape(-1, 1, 1) if self.chw else arr.reshape(1, 1, -1)
+
+
+class BatchOperator:
+    """One batch transform: `__call__(images [N,C,H,W] float32, labels int64 [N], rng) -> (images, targets)`."""
+
+
+# --- config values -------------------------------------------------------------------------------------
+
+_BINOPS = {ast.Add: _op.add, ast.Sub: _op.sub, ast.Mult: _op.mul, ast.Div: _op.truediv, ast.Pow: _op.pow}
+_UNARY = {ast.UAdd: _op.pos, ast.USub: _op.neg}
+
+
+def parse_number(value: Any, what: str) -> float:
+    """A number, or an arithmetic string such as "1.0/255.0" (as published configs write NormalizeImage scale).
+
+    Only numbers, + - * / ** and parentheses are accepted: the string is parsed, never eval()'d.
+    """
+    if isinstance(value, bool):
+        raise PclsError(f"{what}: expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str) or len(value) > 100:
+        raise PclsError(f"{what}: expected a number or an expression like 1.0/255.0, got {value!r}")
+    try:
+        tree = ast.parse(value.strip(), mode="eval")
+        return float(_arith(tree.body))
+    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError) as err:
+        raise PclsError(f"{what}: cannot read {value!r} as a number ({err}); write e.g. 0.00392 or 1.0/255.0") from None
+
+
+def _arith(node):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = _arith(node.left), _arith(node.right)
+        if isinstance(node.op, ast.Pow) and abs(right) > 64:
+            raise ValueError("exponent too large")
+        return _BINOPS[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        return _UNARY[type(node.op)](_arith(node.operand))
+    raise ValueError("only numbers and + - * / ** ( ) are allowed")
+
+
+def pair(value, what: str):
+    """An int size -> (v, v); a two-element list -> tuple (as PaddleClas: [w, h])."""
+    if isinstance(value, bool):
+        raise PclsError(f"{what}: expected an int or a [w, h] pair, got {value!r}")
+    if isinstance(value, (int, float)):
+        return int(value), int(value)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return int(value[0]), int(value[1])
+    raise PclsError(f"{what}: expected an int or a [w, h] pair, got {value!r}")
+
+
+def lookup(name: str, table: dict, kind: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise PclsError(
+            f"unknown {kind} {name!r}{did_you_mean(name, table)}; known: {', '.join(sorted(table))}"
+        ) from None
+
+
+def instantiate(cls, params: dict | None, where: str):
+    """Build an operator from its config params, turning bad keys/values into one clear error."""
+    params = dict(params or {})
+    try:
+        return cls(**params)
+    except TypeError as err:
+        import inspect
+
+        accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+        unknown = [k for k in params if k not in accepted]
+        hint = f"unknown parameter(s) {unknown}" if unknown else str(err)
+        raise PclsError(f"{where}: {hint}; {cls.__name__} accepts: {', '.join(accepted) or 'no parameters'}") from None
+    except PclsError as err:
+        raise PclsError(f"{where}: {err.message}") from None
+    except (ValueError, AssertionError) as err:
+        raise PclsError(f"{where}: {err}") from None

@@ -1,0 +1,146 @@
+"""Learning-rate schedules by PaddleClas name (`Optimizer.lr.name`), stepped once per optimizer update.
+
+Each schedule is a plain function of the update index (0-based), so its values can be checked against
+the formula and a resumed run gets the same rate from the step count alone. A linear warm-up
+(`warmup_epoch`, from `warmup_start_lr`) precedes the decay; the decay then counts steps from the end
+of the warm-up, as PaddleClas does.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import Callable, Dict
+
+from pcls.errors import PclsError, did_you_mean
+
+_SCHEDULES: Dict[str, Callable] = {}
+
+
+def register_schedule(*names):
+    def add(fn):
+        for name in names:
+            _SCHEDULES[name] = fn
+        return fn
+
+    return add
+
+
+def list_schedules():
+    return sorted(_SCHEDULES)
+
+
+class Schedule:
+    """lr(step) = linear warm-up for `warmup_steps`, then `decay(step - warmup_steps)`."""
+
+    def __init__(self, name: str, base_lr: float, decay: Callable[[int], float], warmup_steps: int = 0,
+                 warmup_start_lr: float = 0.0):
+        self.name = name
+        self.base_lr = base_lr
+        self.decay = decay
+        self.warmup_steps = warmup_steps
+        self.warmup_start_lr = warmup_start_lr
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return self.warmup_start_lr + (self.base_lr - self.warmup_start_lr) * step / self.warmup_steps
+        return self.decay(step - self.warmup_steps)
+
+
+@register_schedule("Constant")
+def _constant(learning_rate, **_):
+    return lambda t: learning_rate
+
+
+@register_schedule("Cosine", "CosineWarmup")
+def _cosine(learning_rate, decay_steps, eta_min=0.0, **_):
+    if decay_steps <= 0:
+        return lambda t: learning_rate
+    return lambda t: eta_min + 0.5 * (learning_rate - eta_min) * (1 + math.cos(math.pi * min(t, decay_steps) / decay_steps))
+
+
+@register_schedule("Linear", "Polynomial")
+def _polynomial(learning_rate, decay_steps, end_lr=0.0, power=1.0, **_):
+    if decay_steps <= 0:
+        return lambda t: learning_rate
+    return lambda t: (learning_rate - end_lr) * (1 - min(t, decay_steps) / decay_steps) ** power + end_lr
+
+
+@register_schedule("Piecewise")
+def _piecewise(values, decay_epochs, steps_per_epoch, **_):
+    if len(values) != len(decay_epochs) + 1:
+        raise PclsError(
+            f"Optimizer.lr: Piecewise needs one more value than decay_epochs, got values {values} "
+            f"and decay_epochs {decay_epochs}"
+        )
+    boundaries = [int(e * steps_per_epoch) for e in decay_epochs]
+    return lambda t: values[bisect.bisect_right(boundaries, t)]
+
+
+@register_schedule("Step")
+def _step(learning_rate, step_size, steps_per_epoch, gamma=0.1, **_):
+    size = max(1, int(step_size * steps_per_epoch))
+    return lambda t: learning_rate * gamma ** (t // size)
+
+
+@register_schedule("MultiStepDecay")
+def _multistep(learning_rate, milestones, steps_per_epoch, gamma=0.1, **_):
+    bounds = [int(m * steps_per_epoch) for m in milestones]
+    return lambda t: learning_rate * gamma ** bisect.bisect_right(bounds, t)
+
+
+@register_schedule("Exponential")
+def _exponential(learning_rate, steps_per_epoch, gamma=None, decay_rate=None, decay_epochs=1, **_):
+    # gamma (2.x) or decay_rate (1.x) per `decay_epochs` epochs, applied in whole steps of that period
+    factor = gamma if gamma is not None else decay_rate
+    if factor is None:
+        raise PclsError("Optimizer.lr: Exponential needs 'gamma' (decay factor per epoch)")
+    period = max(1, int(round(decay_epochs * steps_per_epoch)))
+    return lambda t: learning_rate * factor ** (t // period)
+
+
+def build_schedule(lr_cfg, epochs: int, steps_per_epoch: int, lr_scale: float = 1.0) -> Schedule:
+    """The schedule an `Optimizer.lr` section describes, for `epochs` x `steps_per_epoch` updates.
+
+    `lr_scale` multiplies every rate (the linear batch-size rule, when asked for).
+    """
+    if isinstance(lr_cfg, (int, float)):
+        lr_cfg = {"name": "Constant", "learning_rate": float(lr_cfg)}
+    params = dict(lr_cfg or {})
+    name = params.pop("name", "Constant")
+    if name not in _SCHEDULES:
+        raise PclsError(f"Optimizer.lr.name: unknown schedule '{name}'{did_you_mean(name, _SCHEDULES)}; "
+                        f"known: {', '.join(list_schedules())}")
+    default_warmup = 5 if name == "CosineWarmup" else 0
+    warmup_epoch = min(float(params.pop("warmup_epoch", default_warmup) or 0), epochs)
+    warmup_start_lr = float(params.pop("warmup_start_lr", 0.0)) * lr_scale
+    for key in ("by_epoch", "last_epoch", "verbose", "epochs", "step_each_epoch"):
+        params.pop(key, None)
+    if params.get("values") is not None:
+        params["values"] = [float(v) * lr_scale for v in params["values"]]
+        params.setdefault("learning_rate", params["values"][0])
+    if "learning_rate" not in params:
+        raise PclsError(f"Optimizer.lr: schedule {name} needs 'learning_rate'")
+    params["learning_rate"] = float(params["learning_rate"]) * lr_scale
+    for key in ("eta_min", "end_lr"):
+        if key in params:
+            params[key] = float(params[key]) * lr_scale
+    warmup_steps = int(round(warmup_epoch * steps_per_epoch))
+    decay_steps = int(round((epochs - warmup_epoch) * steps_per_epoch))
+    try:
+        decay = _SCHEDULES[name](decay_steps=decay_steps, steps_per_epoch=steps_per_epoch, **params)
+    except TypeError as err:
+        raise PclsError(f"Optimizer.lr: bad parameter for {name} ({err})") from err
+    return Schedule(name, params["learning_rate"], decay, warmup_steps, warmup_start_lr)
+
+
+def paddle_scheduler(schedule: Schedule, start_step: int = 0):
+    """A paddle LRScheduler whose value at update k is `schedule(k)`; `.step()` once per update."""
+    import paddle
+
+    class _Scheduled(paddle.optimizer.lr.LRScheduler):
+        def get_lr(self):
+            return schedule(self.last_epoch)
+
+    # paddle's constructor calls step() once, moving last_epoch from start-1 to start
+    return _Scheduled(learning_rate=schedule.base_lr, last_epoch=start_step - 1)

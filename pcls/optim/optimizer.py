@@ -1,0 +1,148 @@
+"""Optimizers by PaddleClas name (`Optimizer.name`), with the parameter groups PaddleClas configs describe.
+
+Weight decay follows PaddleClas: `regularizer: {name: L2, coeff: c}` is paddle's L2Decay (grad += c * w)
+on every trainable parameter; `weight_decay` (AdamW) is decoupled decay. Parameters matched by
+`no_weight_decay_name` (space-separated name fragments) or, with `one_dim_param_no_weight_decay`, every
+1-D parameter (BN scale/shift, biases) get no decay. A parameter's `optimize_attr['learning_rate']`
+(set by `lr_mult_list`, see pcls.optim.param_groups) scales the global rate for it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict
+
+from pcls.errors import PclsError, did_you_mean
+
+_OPTIMIZERS: Dict[str, Callable] = {}
+
+# config keys that are not optimizer constructor arguments
+_GROUPING_KEYS = ("no_weight_decay_name", "one_dim_param_no_weight_decay", "regularizer", "weight_decay",
+                  "clip_norm", "clip_value", "lr", "name", "multi_precision", "apply_decay_param_fun")
+
+
+def register_optimizer(name):
+    def add(fn):
+        _OPTIMIZERS[name] = fn
+        return fn
+
+    return add
+
+
+def list_optimizers():
+    return sorted(_OPTIMIZERS)
+
+
+@register_optimizer("Momentum")
+def _momentum(lr, params, decay, grad_clip, momentum=0.9, use_nesterov=False, **_):
+    import paddle
+
+    return paddle.optimizer.Momentum(learning_rate=lr, momentum=momentum, use_nesterov=use_nesterov,
+                                     parameters=params, weight_decay=decay, grad_clip=grad_clip)
+
+
+@register_optimizer("SGD")
+def _sgd(lr, params, decay, grad_clip, **_):
+    import paddle
+
+    return paddle.optimizer.SGD(learning_rate=lr, parameters=params, weight_decay=decay, grad_clip=grad_clip)
+
+
+@register_optimizer("RMSProp")
+def _rmsprop(lr, params, decay, grad_clip, momentum=0.0, rho=0.95, epsilon=1e-6, centered=False, **_):
+    import paddle
+
+    return paddle.optimizer.RMSProp(learning_rate=lr, rho=rho, epsilon=epsilon, momentum=momentum,
+                                    centered=centered, parameters=params, weight_decay=decay, grad_clip=grad_clip)
+
+
+@register_optimizer("Adam")
+def _adam(lr, params, decay, grad_clip, beta1=0.9, beta2=0.999, epsilon=1e-8, **_):
+    import paddle
+
+    return paddle.optimizer.Adam(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
+                                 parameters=params, weight_decay=decay, grad_clip=grad_clip)
+
+
+@register_optimizer("AdamW")
+def _adamw(lr, params, decay, grad_clip, beta1=0.9, beta2=0.999, epsilon=1e-8, **_):
+    import paddle
+
+    # AdamW's decay is decoupled: a float per group, never an L2Decay regulariser
+    return paddle.optimizer.AdamW(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
+                                  parameters=params, weight_decay=decay or 0.0, grad_clip=grad_clip)
+
+
+def decay_setting(opt_cfg):
+    """(kind, coeff): ("l2", c) for `regularizer: {name: L2, coeff: c}`, ("decoupled", w) for
+    `weight_decay: w`, (None, 0.0) for none."""
+    reg = opt_cfg.get("regularizer")
+    if reg:
+        name = str(reg.get("name", "L2"))
+        if name.upper() not in ("L2", "L2DECAY"):
+            raise PclsError(f"Optimizer.regularizer.name: only L2 is supported, got '{name}'")
+        return "l2", float(reg.get("coeff", 0.0))
+    if opt_cfg.get("weight_decay"):
+        return "decoupled", float(opt_cfg["weight_decay"])
+    return None, 0.0
+
+
+def no_decay_names(named_params, opt_cfg) -> set:
+    """Names of the parameters that take no weight decay under this config."""
+    fragments = str(opt_cfg.get("no_weight_decay_name") or "").split()
+    one_dim = bool(opt_cfg.get("one_dim_param_no_weight_decay", False))
+    return {
+        name
+        for name, param in named_params
+        if any(frag in name for frag in fragments) or (one_dim and len(param.shape) == 1)
+    }
+
+
+def param_groups(named_params, opt_cfg):
+    """Trainable params split into [{"params": [...], "weight_decay": ...}] by decay setting, so the
+    no-decay group carries weight_decay 0 and the rest the configured coefficient/regulariser."""
+    import paddle
+
+    kind, coeff = decay_setting(opt_cfg)
+    trainable = [(n, p) for n, p in named_params if not p.stop_gradient]
+    if not trainable:
+        raise PclsError("no trainable parameters: every parameter is frozen (check lr_mult_list / freeze settings)")
+    skip = no_decay_names(trainable, opt_cfg)
+    decayed = [p for n, p in trainable if n not in skip]
+    plain = [p for n, p in trainable if n in skip]
+    if kind == "l2":
+        decay = paddle.regularizer.L2Decay(coeff)
+    else:
+        decay = coeff if kind == "decoupled" else None
+    groups = []
+    if decayed:
+        groups.append({"params": decayed, "weight_decay": decay})
+    if plain:
+        groups.append({"params": plain, "weight_decay": 0.0})
+    return groups, decay
+
+
+def grad_clip_from(opt_cfg):
+    import paddle
+
+    if opt_cfg.get("clip_norm"):
+        return paddle.nn.ClipGradByGlobalNorm(float(opt_cfg["clip_norm"]))
+    if opt_cfg.get("clip_value"):
+        v = float(opt_cfg["clip_value"])
+        return paddle.nn.ClipGradByValue(max=v, min=-v)
+    return None
+
+
+def build_optimizer(opt_cfg, named_params, lr_scheduler):
+    """The optimizer `opt_cfg` (a config's Optimizer section) names, over `named_params`
+    [(name, Parameter)], driven by `lr_scheduler` (a paddle LRScheduler or a float)."""
+    opt_cfg = dict(opt_cfg or {})
+    name = opt_cfg.get("name", "Momentum")
+    if name not in _OPTIMIZERS:
+        raise PclsError(f"Optimizer.name: unknown optimizer '{name}'{did_you_mean(name, _OPTIMIZERS)}; "
+                        f"known: {', '.join(list_optimizers())}")
+    groups, decay = param_groups(list(named_params), opt_cfg)
+    kwargs = {k: v for k, v in opt_cfg.items() if k not in _GROUPING_KEYS}
+    try:
+        return _OPTIMIZERS[name](lr_scheduler, groups, decay, grad_clip_from(opt_cfg), **kwargs)
+    except TypeError as err:
+        raise PclsError(f"Optimizer: bad parameter for {name} ({err})") from err
