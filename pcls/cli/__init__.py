@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Annotated, Optional
@@ -13,6 +14,7 @@ from pcls import __version__
 from pcls.errors import PclsError
 
 _state = {"debug": False}
+COMPLETE_VAR = "_PCLS_COMPLETE"
 
 
 class _PclsGroup(typer.core.TyperGroup):
@@ -86,4 +88,8 @@ def main(argv: Optional[list] = None) -> None:
     """Console-script entry point."""
     if argv is None:
         argv = sys.argv[1:]
+    if COMPLETE_VAR in os.environ:  # a shell asking for completions (see completions/)
+        import typer.completion
+
+        typer.completion.completion_init()
     app(args=argv, prog_name="pcls")

@@ -1,13 +1,93 @@
 """`pcls recipes`: the built-in recipes (documented experiments) and their trick tables."""
 
+from typing import Annotated, List, Optional
+
 import typer
 
-from pcls.cli.common import not_implemented
+from pcls.cli.common import JsonOpt, OverrideOpt, fail, out, print_json, table
 
-app = typer.Typer(help="List and show the built-in recipes.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="List the built-in recipes, show one, print the documented trick tables with achieved results.\n\n"
+    "Example: pcls recipes table flowers102",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _pct(value):
+    return None if value is None else f"{value * 100:.2f}%"
 
 
 @app.command("list")
-def _list():
-    """Not implemented yet."""
-    not_implemented("recipes list")
+def list_(
+    group: Annotated[Optional[str], typer.Option("--group", help="Only recipes of this table group.")] = None,
+    as_json: JsonOpt = False,
+):
+    """List the built-in recipes with their documented top-1.
+
+    Example: pcls recipes list --group flowers102
+    """
+    from pcls.recipes import list_recipes, recipe_summary
+
+    rows = [recipe_summary(name) for name in list_recipes()]
+    if group:
+        rows = [r for r in rows if r["group"] == group]
+        if not rows:
+            fail(f"no recipe is in group '{group}'; groups: {', '.join(sorted({r['group'] for r in map(recipe_summary, list_recipes()) if r['group']}))}")
+    if as_json:
+        print_json(rows)
+        return
+    out.print(table(
+        f"{len(rows)} recipes",
+        ["name", "model", "dataset", "epochs", "GPUs x batch", "documented top-1"],
+        [(r["name"], r["model"], r["dataset"], r["epochs"],
+          f"{r['gpus']}x{r['batch_size']}" if r["gpus"] else None, r["documented"]) for r in rows],
+    ))
+
+
+@app.command("show")
+def show(
+    name: Annotated[str, typer.Argument(help="Recipe name (see 'pcls recipes list').")],
+    override: OverrideOpt = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the recipe file as written (with _base_).")] = False,
+):
+    """Print a recipe's resolved config as YAML (with -o overrides applied).
+
+    Example: pcls recipes show flowers102-finetune -o Global.epochs=5
+    """
+    from pcls.config import dump_config, load_config, recipe_path
+
+    if raw:
+        print(recipe_path(name).read_text(), end="")
+        return
+    print(dump_config(load_config(name, override or [], is_recipe=True)), end="")
+
+
+@app.command("table")
+def table_(
+    group: Annotated[Optional[str], typer.Argument(help="One table: flowers102, augmentation, label-smoothing, "
+                                                        "weight-decay, crop-scale, reference, zoo.")] = None,
+    output: Annotated[str, typer.Option("--output", help="Where to look for finished runs.")] = "output",
+    as_json: JsonOpt = False,
+):
+    """Print the documented trick tables with achieved results from runs under output/.
+
+    Example: pcls recipes table augmentation
+    """
+    from pcls.recipes.report import trick_tables
+
+    tables = trick_tables(output, group)
+    if not tables:
+        fail(f"no recipe table named '{group}'; try one of: flowers102, augmentation, label-smoothing, "
+             "weight-decay, crop-scale, reference, zoo")
+    if as_json:
+        print_json(tables)
+        return
+    for entry in tables:
+        out.print(table(
+            entry["title"] or entry["group"],
+            ["experiment", "recipe", "documented top-1", "achieved top-1", "delta", "run date", "hardware"],
+            [(r["row"], r["recipe"], r["documented"], _pct(r["achieved_top1"]),
+              None if r["delta"] is None else f"{r['delta'] * 100:+.2f}", (r["date"] or "")[:10] or None,
+              r["hardware"]) for r in entry["rows"]],
+        ))

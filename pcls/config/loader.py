@@ -15,6 +15,7 @@ from pcls.config.schema import validate
 from pcls.errors import PclsError
 
 _MAX_BASE_DEPTH = 10
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there
 
 
 def load_yaml_file(path) -> dict:
@@ -25,7 +26,7 @@ def load_yaml_file(path) -> dict:
     if not path.is_file():
         raise PclsError(f"config path is not a file: {path}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

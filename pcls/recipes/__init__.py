@@ -27,3 +27,31 @@ def recipe_path(name: str) -> Path:
     if not path.is_file():
         raise PclsError(f"unknown recipe '{name}'{did_you_mean(name, list_recipes())}; see 'pcls recipes list'")
     return path
+
+
+def recipe_summary(name: str) -> dict:
+    """What `pcls recipes list` shows of one recipe (loads and validates it; no paddle)."""
+    from pcls.config import load_config
+
+    cfg = load_config(name, is_recipe=True)
+    reference = cfg.get("Reference") or {}
+    train = (cfg.get("DataLoader") or {}).get("Train") or {}
+    return {
+        "name": name,
+        "model": _model_label(cfg["Arch"]),
+        "dataset": reference.get("dataset"),
+        "epochs": cfg["Global"]["epochs"],
+        "batch_size": (train.get("sampler") or {}).get("batch_size"),
+        "gpus": reference.get("gpus"),
+        "group": reference.get("group"),
+        "documented_top1": reference.get("top1"),
+        "documented": reference.get("documented"),
+        "source": reference.get("source"),
+    }
+
+
+def _model_label(arch: dict) -> str:
+    if arch.get("name") != "DistillationModel":
+        return arch.get("name")
+    names = [next(iter(m.values()))["name"] for m in arch.get("models") or []]
+    return " -> ".join(names)

@@ -1,6 +1,19 @@
 """Activations by the names PaddleClas configs and model definitions use."""
 
 import paddle.nn as nn
+import paddle.nn.functional as F
+
+
+class HardSigmoid(nn.Layer):
+    """clip(slope * x + offset, 0, 1). nn.Hardsigmoid fixes slope at 1/6; MobileNetV3's SE gates use 0.2."""
+
+    def __init__(self, slope: float = 0.1666667, offset: float = 0.5):
+        super().__init__()
+        self.slope, self.offset = slope, offset
+
+    def forward(self, x):
+        return F.hardsigmoid(x, slope=self.slope, offset=self.offset)
+
 
 _ACTS = {
     "relu": nn.ReLU,

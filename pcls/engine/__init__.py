@@ -1,0 +1,1 @@
+"""The training engine: model building, the train loop, evaluation, checkpoints, distributed launch."""

@@ -1,0 +1,180 @@
+"""Checkpoints that lose nothing: `<prefix>.pdparams` (model), `.pdopt` (optimizer), `.json` (epoch, step,
+position in the epoch, best metric, config, RNG states, file digests) and `_ema.pdparams` when EMA is on.
+
+All files of one checkpoint are written to temp names and renamed together at the end; the JSON records
+the size and sha1 of each, so a checkpoint cut in the middle of those renames is detected, not loaded.
+Optimizer state is stored under the model's structured parameter names (paddle keys it by generated
+names like `linear_3.w_0`, which change with layer creation order), so a resume never depends on what
+else the process built first.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import pickle
+import random
+from pathlib import Path
+
+import numpy as np
+
+from pcls.errors import PclsError
+from pcls.utils.io import atomic_path
+
+STATE_VERSION = 1
+
+
+def _sha1(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- RNG ----------------------------------------------------------------------------------------------
+def rng_state() -> dict:
+    """Python, numpy and paddle generator states, JSON-serialisable."""
+    import paddle
+
+    py = random.getstate()
+    np_state = np.random.get_state()
+    return {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "paddle": base64.b64encode(pickle.dumps(paddle.get_rng_state())).decode("ascii"),
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    import paddle
+
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    paddle.set_rng_state(pickle.loads(base64.b64decode(state["paddle"])))
+
+
+# -- optimizer state under structured names -----------------------------------------------------------
+def _name_map(model) -> dict:
+    """paddle generated parameter name -> structured name ('linear_0.w_0' -> 'fc.weight')."""
+    return {param.name: name for name, param in model.named_parameters()}
+
+
+def _rename_keys(state, mapping: dict):
+    """Rename accumulator keys '<param name>_<suffix>' (and nested dicts like master_weights)."""
+    by_length = sorted(mapping, key=len, reverse=True)
+    out = {}
+    for key, value in state.items():
+        if isinstance(value, dict) and key != "LR_Scheduler":
+            out[key] = _rename_keys(value, mapping)
+            continue
+        new_key = key
+        for old in by_length:
+            if key == old or key.startswith(old + "_"):
+                new_key = mapping[old] + key[len(old):]
+                break
+        out[new_key] = value
+    return out
+
+
+def optimizer_state(optimizer, model) -> dict:
+    return _rename_keys(optimizer.state_dict(), _name_map(model))
+
+
+def load_optimizer_state(optimizer, model, state: dict) -> None:
+    reverse = {structured: generated for generated, structured in _name_map(model).items()}
+    optimizer.set_state_dict(_rename_keys(state, reverse))
+
+
+# -- save / load --------------------------------------------------------------------------------------
+def save_checkpoint(prefix, model, optimizer=None, state: dict = None, ema_state: dict = None,
+                    scaler=None) -> Path:
+    """Write one checkpoint under `prefix` (e.g. output/run/latest); returns the JSON path."""
+    import paddle
+
+    prefix = Path(prefix)
+    files = {".pdparams": model.state_dict()}
+    if optimizer is not None:
+        files[".pdopt"] = optimizer_state(optimizer, model)
+    if ema_state is not None:
+        files["_ema.pdparams"] = ema_state
+    state = dict(state or {})
+    state["version"] = STATE_VERSION
+    if scaler is not None:
+        state["scaler"] = {k: _plain(v) for k, v in scaler.state_dict().items()}
+    with contextlib.ExitStack() as stack:
+        digests = {}
+        for suffix, obj in files.items():
+            final = prefix.with_name(prefix.name + suffix)
+            tmp = stack.enter_context(atomic_path(final))
+            paddle.save(obj, str(tmp))
+            digests[final.name] = {"size": tmp.stat().st_size, "sha1": _sha1(tmp)}
+        state["files"] = digests
+        json_path = prefix.with_name(prefix.name + ".json")
+        tmp = stack.enter_context(atomic_path(json_path))
+        tmp.write_text(json.dumps(state, indent=1, default=_plain))
+    return json_path
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "numpy"):
+        return np.asarray(value.numpy()).tolist()
+    return str(value)
+
+
+def checkpoint_prefix(path) -> Path:
+    """A run directory (-> its `latest`) or a checkpoint prefix, with or without an extension."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "latest"
+    for suffix in (".pdparams", ".pdopt", ".json"):
+        if path.name.endswith(suffix):
+            path = path.with_name(path.name[: -len(suffix)])
+    if not path.with_name(path.name + ".json").exists():
+        if path.with_name(path.name + ".pdparams").exists():
+            raise PclsError(f"{path}.json is missing: this is weights only, not a checkpoint to resume; "
+                            f"use Global.pretrained_model={path} to start from these weights")
+        raise PclsError(f"no checkpoint at {path} (expected {path}.json and {path}.pdparams); "
+                        f"pass a run directory like output/<run> or a checkpoint prefix")
+    return path
+
+
+def load_checkpoint(path) -> dict:
+    """{"state": json state, "model": ..., "optimizer": ... or None, "ema": ... or None}.
+
+    Verifies every file against the sizes/digests in the JSON; a mismatch or unreadable file is a
+    PclsError naming the file.
+    """
+    import paddle
+
+    prefix = checkpoint_prefix(path)
+    json_path = prefix.with_name(prefix.name + ".json")
+    try:
+        state = json.loads(json_path.read_text())
+    except (OSError, ValueError) as err:
+        raise PclsError(f"checkpoint state {json_path} is unreadable ({err}); resume from another checkpoint") from err
+    files = state.get("files")
+    if not isinstance(files, dict) or not any(name.endswith(".pdparams") for name in files):
+        raise PclsError(f"checkpoint state {json_path} lists no weights file; it was not written by pcls train")
+    loaded = {"state": state, "model": None, "optimizer": None, "ema": None, "prefix": prefix}
+    for name, meta in files.items():
+        file = prefix.parent / name
+        if not file.exists() or file.stat().st_size != meta.get("size") or _sha1(file) != meta.get("sha1"):
+            raise PclsError(f"checkpoint file {file} is missing or does not match {json_path.name} "
+                            f"(corrupt or cut short); resume from another checkpoint, e.g. an epoch_N one")
+        try:
+            obj = paddle.load(str(file))
+        except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
+            raise PclsError(f"checkpoint file {file} cannot be read ({type(err).__name__}); "
+                            f"resume from another checkpoint") from err
+        key = "ema" if name.endswith("_ema.pdparams") else "optimizer" if name.endswith(".pdopt") else "model"
+        loaded[key] = obj
+    return loaded

@@ -1,0 +1,139 @@
+"""What a recipe run achieved against what the docs report: the end-of-run panel, `result.json` in the run
+dir, and the trick tables `pcls recipes table` prints from those results."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+from pathlib import Path
+from typing import Optional
+
+from pcls.utils.io import atomic_write_text
+
+RESULT_FILE = "result.json"
+
+
+def hardware_label(device: str = "cpu", gpu_name: Optional[str] = None) -> str:
+    if gpu_name:
+        return gpu_name
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or device
+
+
+def setting_deviations(cfg: dict, world_size: int, epochs_run: int) -> list:
+    """How the run's setting differs from the one the documented figure assumes ([] = matched)."""
+    reference = cfg.get("Reference") or {}
+    deviations = []
+    batch = cfg.get("DataLoader", {}).get("Train", {}).get("sampler", {}).get("batch_size")
+    ref_gpus, ref_batch = reference.get("gpus"), reference.get("batch_size")
+    if ref_gpus and ref_batch and batch and (world_size * batch != ref_gpus * ref_batch):
+        deviations.append(f"global batch {world_size}x{batch}={world_size * batch} "
+                          f"vs documented {ref_gpus}x{ref_batch}={ref_gpus * ref_batch}")
+    ref_epochs = reference.get("epochs") or cfg["Global"]["epochs"]
+    if epochs_run != ref_epochs:
+        deviations.append(f"{epochs_run} epochs vs documented {ref_epochs}")
+    return deviations
+
+
+def write_result(run_dir, cfg: dict, *, recipe: Optional[str], top1: Optional[float], top5: Optional[float],
+                 world_size: int, epochs_run: int, device: str, gpu_name: Optional[str] = None,
+                 smoke: bool = False) -> dict:
+    """Record what a run achieved (read back by `pcls recipes table`) and return the record."""
+    reference = cfg.get("Reference") or {}
+    record = {
+        "recipe": recipe,
+        "top1": top1,
+        "top5": top5,
+        "documented_top1": reference.get("top1"),
+        "documented": reference.get("documented"),
+        "delta": None if top1 is None or reference.get("top1") is None else top1 - reference["top1"],
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "hardware": hardware_label(device, gpu_name),
+        "device": device,
+        "world_size": world_size,
+        "epochs": epochs_run,
+        "deviations": setting_deviations(cfg, world_size, epochs_run),
+        "smoke": smoke,
+    }
+    atomic_write_text(Path(run_dir) / RESULT_FILE, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def render_panel(record: dict):
+    """The Rich panel every recipe run ends with: achieved vs documented and whether the setting matched."""
+    from rich.panel import Panel
+
+    def pct(value):
+        return "-" if value is None else f"{value * 100:.2f}%"
+
+    lines = [f"recipe      {record.get('recipe') or '(config file)'}",
+             f"achieved    top-1 {pct(record['top1'])}   top-5 {pct(record['top5'])}",
+             f"documented  top-1 {record.get('documented') or pct(record.get('documented_top1'))}"]
+    if record.get("delta") is not None:
+        lines.append(f"delta       {record['delta'] * 100:+.2f} points")
+    if record.get("smoke"):
+        lines.append("setting     SMOKE RUN on generated data: the accuracy means nothing, the pipeline ran")
+    elif record["deviations"]:
+        lines.append("setting     deviated: " + "; ".join(record["deviations"]))
+    else:
+        lines.append("setting     matched the documented GPUs x batch size and epochs")
+    return Panel("\n".join(lines), title="achieved vs documented", expand=False)
+
+
+def find_results(output_root="output") -> dict:
+    """recipe name -> newest non-smoke result record found under output_root."""
+    newest: dict = {}
+    root = Path(output_root)
+    if not root.is_dir():
+        return newest
+    for path in root.rglob(RESULT_FILE):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        name = record.get("recipe")
+        if not name or record.get("smoke"):
+            continue
+        record["run_dir"] = str(path.parent)
+        if name not in newest or record.get("date", "") > newest[name].get("date", ""):
+            newest[name] = record
+    return newest
+
+
+def trick_tables(output_root="output", group: Optional[str] = None) -> list:
+    """[{group, title, rows: [{recipe, row, documented, achieved, delta, date, hardware}]}] in doc order."""
+    from pcls.recipes import list_recipes
+    from pcls.config import load_config
+
+    results = find_results(output_root)
+    groups: dict = {}
+    for name in list_recipes():
+        cfg = load_config(name, is_recipe=True)
+        reference = cfg.get("Reference") or {}
+        if not reference.get("group") or (group and reference["group"] != group):
+            continue
+        entry = groups.setdefault(reference["group"], {"group": reference["group"],
+                                                       "title": reference.get("recipe_group_title"), "rows": []})
+        result = results.get(name) or {}
+        entry["rows"].append({
+            "recipe": name,
+            "row": reference.get("row") or name,
+            "order": reference.get("order", 0),
+            "documented": reference.get("documented"),
+            "documented_top1": reference.get("top1"),
+            "achieved_top1": result.get("top1"),
+            "delta": result.get("delta"),
+            "date": result.get("date"),
+            "hardware": result.get("hardware"),
+        })
+    tables = []
+    for entry in groups.values():
+        entry["rows"].sort(key=lambda r: (r["order"], r["recipe"]))
+        tables.append(entry)
+    return tables
