@@ -14,6 +14,7 @@ import paddle.nn as nn
 from paddle import ParamAttr
 
 from pcls.arch.layers.activations import make_act
+from pcls.arch.layers.residual import set_nested
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = None, round_limit: float = 0.9) -> int:
@@ -34,9 +35,12 @@ class SqueezeExcite(nn.Layer):
         `divisor` > 1, else truncated (int); `reduced_channels` overrides the rule.
     kind: "conv" (1x1 Conv2D with bias on the pooled map) or "linear" (Linear on the flattened pool).
     names: attribute names of the reducing and expanding layers, e.g. ("conv1", "conv2"),
-        ("squeeze", "excitation"), ("down", "up").
+        ("squeeze", "excitation"), ("down", "up"); a dotted name ("_conv1._conv") nests the layer one
+        level down. A single name ("fc",) packs reduce, [norm], act, expand into one nn.Sequential of
+        that name (keys fc.0, fc.1, ...).
     act / gate: activation after the reduction and the gate after the expansion; a name known to
-        `make_act` or an nn.Layer (e.g. nn.Hardsigmoid(slope=0.2, offset=0.5)).
+        `make_act` or an nn.Layer (e.g. layers.activations.HardSigmoid(slope=0.2, offset=0.5)).
+    mid_norm: BatchNorm after the reduction (ReXNet).
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class SqueezeExcite(nn.Layer):
         names=("conv1", "conv2"),
         act="relu",
         gate="sigmoid",
+        mid_norm: bool = False,
         lr_mult: float = 1.0,
         data_format: str = "NCHW",
     ):
@@ -60,7 +65,7 @@ class SqueezeExcite(nn.Layer):
             raise ValueError(f"SqueezeExcite kind must be 'conv' or 'linear', not {kind!r}")
         self.kind = kind
         self.data_format = data_format
-        self._reduce_name, self._expand_name = names
+        self._packed = len(names) == 1
         self.pool = nn.AdaptiveAvgPool2D(1, data_format=data_format)
 
         def attr():
@@ -72,17 +77,31 @@ class SqueezeExcite(nn.Layer):
         else:
             reduce = nn.Linear(channels, reduced_channels, weight_attr=attr(), bias_attr=attr())
             expand = nn.Linear(reduced_channels, channels, weight_attr=attr(), bias_attr=attr())
-        setattr(self, self._reduce_name, reduce)
-        setattr(self, self._expand_name, expand)
-        self.act = make_act(act)
+        norm = nn.BatchNorm2D(reduced_channels, data_format=data_format) if mid_norm else None
+        if self._packed:
+            self._reduce_name = names[0]
+            middle = [norm] if norm is not None else []
+            setattr(self, names[0], nn.Sequential(reduce, *middle, make_act(act), expand))
+        else:
+            self._reduce_name, self._expand_name = (name.split(".")[0] for name in names)
+            set_nested(self, names[0], reduce)
+            set_nested(self, names[1], expand)
+            self.mid_norm = norm
+            self.act = make_act(act)
         self.gate = make_act(gate)
 
     def forward(self, x):
         scale = self.pool(x)
         if self.kind == "linear":
             scale = paddle.flatten(scale, start_axis=1)
-        scale = self.act(getattr(self, self._reduce_name)(scale))
-        scale = self.gate(getattr(self, self._expand_name)(scale))
+        if self._packed:
+            scale = getattr(self, self._reduce_name)(scale)
+        else:
+            scale = getattr(self, self._reduce_name)(scale)
+            if self.mid_norm is not None:
+                scale = self.mid_norm(scale)
+            scale = getattr(self, self._expand_name)(self.act(scale))
+        scale = self.gate(scale)
         if self.kind == "linear":
             scale = scale.unsqueeze([1, 2]) if self.data_format == "NHWC" else scale.unsqueeze([2, 3])
         return x * scale

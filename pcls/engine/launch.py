@@ -1,0 +1,147 @@
+"""Multi-process training through `python -m paddle.distributed.launch`: the command line, and a runner that
+owns the launcher's process group so that no worker outlives the job.
+
+Paddle's launcher appends worker logs to ./log and, if it is SIGKILLed, leaves its workers running; so
+every job gets `--log_dir <run>/log`, runs in its own session, and the whole group is killed when the
+job ends, fails or is interrupted. A crashing rank makes the others fail on a gloo/NCCL timeout and the
+launcher exit non-zero; the runner then reports the first worker traceback it finds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from pcls.errors import PclsError
+
+
+def launch_command(script: str, script_args: Sequence[str], *, log_dir, nproc: Optional[int] = None,
+                   gpus: Optional[str] = None, ips: Optional[str] = None, master: Optional[str] = None) -> List[str]:
+    """The `python -m paddle.distributed.launch ...` argv for `script` (a file path) on this node.
+
+    gpus "0,1": one process per listed GPU (collective/NCCL); nproc N without gpus: N CPU processes
+    (gloo). ips "host1,host2": multi-node; run the same command on every host.
+    """
+    cmd = [sys.executable, "-m", "paddle.distributed.launch", "--log_dir", str(log_dir)]
+    if gpus:
+        cmd += ["--devices", gpus]
+    elif nproc:
+        cmd += ["--nproc_per_node", str(int(nproc))]
+    if ips:
+        hosts = [h.strip() for h in ips.split(",") if h.strip()]
+        if len(hosts) > 1:
+            cmd += ["--ips", ",".join(hosts)]
+    if master:
+        cmd += ["--master", master]
+    return cmd + [str(script), *map(str, script_args)]
+
+
+def worker_env(device: str) -> dict:
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def first_worker_error(log_dir) -> Optional[str]:
+    """'workerlog.N: <last line of its traceback>' for the first worker log that shows an error."""
+    log_dir = Path(log_dir)
+    for log in sorted(log_dir.glob("workerlog.*")):
+        lines = log.read_text(errors="replace").splitlines()
+        # a pcls error is one line "error: ..." (bad input); anything else: the traceback's last line
+        for line in lines:
+            if line.startswith("error: "):
+                return f"{log.name}: {line[len('error: '):]}"
+        for i, line in enumerate(lines):
+            if line.startswith("Traceback (most recent call last)"):
+                tail = [ln for ln in lines[i:] if ln and not ln.startswith(" ")]
+                return f"{log.name}: {tail[-1] if tail else 'traceback'}"
+    return None
+
+
+def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeout: Optional[float] = None,
+                 echo=None) -> int:
+    """Run the launcher in its own process group; kill the group on exit, error or signal.
+
+    Returns 0 on success; raises PclsError (exit 2 when a worker reported bad input, else 1) naming the
+    failing worker's error otherwise. `echo(line)` receives rank 0's log lines as they appear.
+    """
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in log_dir.glob("workerlog.*"):  # the launcher appends; one job, one log
+        old.unlink()
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM,)}
+
+    def _terminate(signum, frame):
+        _kill_group(proc)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    started, echoed = time.monotonic(), 0
+    launcher_out = []
+    try:
+        os.set_blocking(proc.stdout.fileno(), False)
+        while proc.poll() is None:
+            chunk = proc.stdout.read()
+            if chunk:
+                launcher_out.append(chunk)
+            echoed = _echo_rank0(log_dir, echoed, echo)
+            if timeout is not None and time.monotonic() - started > timeout:
+                raise PclsError(f"distributed job exceeded {timeout:.0f} s; killed (logs in {log_dir})", 1)
+            time.sleep(poll)
+        rest = proc.stdout.read()
+        if rest:
+            launcher_out.append(rest)
+        _echo_rank0(log_dir, echoed, echo)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _kill_group(proc)  # stragglers (a worker the launcher lost track of)
+    if proc.returncode == 0:
+        return 0
+    error = first_worker_error(log_dir)
+    if error is None:
+        text = b"".join(launcher_out).decode(errors="replace").strip().splitlines()
+        error = f"launcher: {text[-1] if text else 'exit code ' + str(proc.returncode)}"
+    bad_input = "error: " in _all_logs(log_dir)
+    raise PclsError(f"distributed job failed (exit {proc.returncode}) — {error}; logs in {log_dir}",
+                    2 if bad_input else 1)
+
+
+def _all_logs(log_dir: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in sorted(log_dir.glob("workerlog.*")))
+
+
+def _echo_rank0(log_dir: Path, offset: int, echo) -> int:
+    log = log_dir / "workerlog.0"
+    if echo is None or not log.exists():
+        return offset
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    complete = data.rfind(b"\n") + 1
+    for line in data[:complete].decode(errors="replace").splitlines():
+        echo(line)
+    return offset + complete
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not time out in practice
+        pass
