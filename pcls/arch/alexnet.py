@@ -1,7 +1,7 @@
 """AlexNet (Krizhevsky et al. 2012) with PaddleClas's layer names and head.
 
-Numbers that matter: the first dropout uses "downscale_in_infer" (PaddleClas scales the flattened
-features by 0.5 at inference), the second is the usual upscale-in-train dropout.
+Numbers that matter: both dropouts use "downscale_in_infer" (PaddleClas scales activations by
+0.5 at inference instead of upscaling in training).
 """
 
 import paddle
@@ -37,7 +37,7 @@ class AlexNetModel(Classifier):
         self.relu = nn.ReLU()
         self._drop1 = nn.Dropout(dropout, mode="downscale_in_infer")
         self._fc6 = nn.Linear(256 * 6 * 6, 4096)
-        self._drop2 = nn.Dropout(dropout)
+        self._drop2 = nn.Dropout(dropout, mode="downscale_in_infer")
         self._fc7 = nn.Linear(4096, 4096)
         self._fc8 = nn.Linear(4096, class_num)
 

@@ -9,7 +9,8 @@ from pcls.arch.base import Classifier
 from pcls.arch.layers.activations import make_act
 from pcls.arch.layers.conv import ConvBNAct
 from pcls.arch.layers.inverted_residual import InvertedResidual, InvertedResidualNames
-from pcls.arch.layers.se import SqueezeExcite, make_divisible
+from pcls.arch.layers.channels import make_divisible
+from pcls.arch.layers.se import SqueezeExcite
 from pcls.arch.registry import register
 
 # Per stage, per unit: output channels, kernel counts of (expand, depthwise, project) convs, expansion

@@ -9,7 +9,8 @@ from pcls.arch.base import Classifier
 from pcls.arch.layers.activations import HardSigmoid
 from pcls.arch.layers.conv import ConvBNAct
 from pcls.arch.layers.inverted_residual import InvertedResidual
-from pcls.arch.layers.se import SqueezeExcite, make_divisible
+from pcls.arch.layers.channels import make_divisible
+from pcls.arch.layers.se import SqueezeExcite
 from pcls.arch.registry import register
 
 # kernel, expanded channels, output channels, SE, activation, stride

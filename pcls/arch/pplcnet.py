@@ -7,9 +7,11 @@ import paddle.nn as nn
 
 from pcls.arch.base import Classifier
 from pcls.arch.layers.conv import ConvBNAct
-from pcls.arch.layers.inverted_residual import InvertedResidual, InvertedResidualNames
-from pcls.arch.layers.se import SqueezeExcite, make_divisible
+from pcls.arch.layers.inverted_residual import InvertedResidual, InvertedResidualNames, conv_bn_factory
+from pcls.arch.layers.channels import make_divisible
+from pcls.arch.layers.se import SqueezeExcite
 from pcls.arch.registry import register
+from pcls.errors import PclsError
 
 # stage name -> blocks of (kernel, in channels, out channels, stride, SE); a stage's first stride comes
 # from `stride_list`
@@ -23,25 +25,32 @@ _STAGES = {
 _NAMES = InvertedResidualNames(depthwise="dw_conv", se="se", project="pw_conv")
 
 
-def _se(channels):
-    return SqueezeExcite(channels, reduction=4, act="relu", gate="hardsigmoid")
+def _se_factory(lr_mult):
+    def build(channels):
+        return SqueezeExcite(channels, reduction=4, act="relu", gate="hardsigmoid", lr_mult=lr_mult)
+
+    return build
 
 
 class PPLCNetNet(Classifier):
     """stride_list: strides of the stem and of the first block of blocks3..blocks6 (blocks2 keeps its own).
+    lr_mult_list: learning-rate multipliers of the stem and of blocks2..blocks6.
     use_last_conv=False feeds the pooled features straight to fc. dropout_prob: before fc, scaled at
     inference ('downscale_in_infer') as in the reference."""
 
     def __init__(self, scale=1.0, class_num=1000, dropout_prob=0.2, class_expand=1280,
-                 stride_list=(2, 2, 2, 2, 2), use_last_conv=True):
+                 stride_list=(2, 2, 2, 2, 2), lr_mult_list=(1.0,) * 6, use_last_conv=True):
         super().__init__()
         if len(stride_list) != 5:
-            raise ValueError(f"stride_list needs 5 strides (stem + 4 stages), got {list(stride_list)}")
+            raise PclsError(f"PPLCNet stride_list needs 5 strides (stem + 4 stages), got {list(stride_list)}")
+        if len(lr_mult_list) != 6:
+            raise PclsError(f"PPLCNet lr_mult_list needs 6 values (stem + 5 stages), got {list(lr_mult_list)}")
         self.class_num = class_num
-        self.conv1 = ConvBNAct(3, make_divisible(16 * scale), 3, stride=stride_list[0], act="hardswish")
+        self.conv1 = ConvBNAct(3, make_divisible(16 * scale), 3, stride=stride_list[0], act="hardswish",
+                               lr_mult=lr_mult_list[0])
         first_strides = dict(zip(list(_STAGES)[1:], stride_list[1:]))
         self._stage_names = list(_STAGES)
-        for name, table in _STAGES.items():
+        for name, table, lr_mult in zip(_STAGES, _STAGES.values(), lr_mult_list[1:]):
             blocks = []
             for i, (kernel, cin, cout, stride, use_se) in enumerate(table):
                 if i == 0 and name in first_strides:
@@ -49,7 +58,8 @@ class PPLCNetNet(Classifier):
                 cin, cout = make_divisible(cin * scale), make_divisible(cout * scale)
                 blocks.append(InvertedResidual(cin, cin, cout, kernel, stride, act="hardswish",
                                                project_act="hardswish", expand=False, shortcut=False,
-                                               se=_se if use_se else None, names=_NAMES))
+                                               se=_se_factory(lr_mult) if use_se else None, names=_NAMES,
+                                               conv=conv_bn_factory(lr_mult=lr_mult)))
             setattr(self, name, nn.Sequential(*blocks))
         width = make_divisible(_STAGES["blocks6"][-1][2] * scale)
         self.avg_pool = nn.AdaptiveAvgPool2D(1)

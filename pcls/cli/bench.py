@@ -1,12 +1,91 @@
-"""`pcls bench`: model, end-to-end and data-pipeline throughput."""
+"""`pcls bench`: model and end-to-end inference speed, and (`pcls bench data`) the data pipeline."""
+
+from typing import Annotated, Optional
 
 import typer
 
-from pcls.cli.common import not_implemented
+from pcls.cli.common import ConfigOpt, JsonOpt, OverrideOpt, RecipeOpt, console, fail, out, print_json, table
+
+
+def _sizes(text: str):
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        fail(f"--batch-sizes takes positive integers separated by commas, e.g. 1,4,8; got {text!r}")
+    return sizes
 
 
 def register(app: typer.Typer) -> None:
     @app.command("bench")
-    def _bench():
-        """Measure latency and throughput. Example: pcls bench ResNet50_vd --batch-sizes 1,4,8"""
-        not_implemented("bench")
+    def bench(
+        target: Annotated[str, typer.Argument(help="An exported model folder, a zoo/backbone name, or 'data' "
+                                              "(benchmark the data pipeline of -c CONFIG).")] = "./inference",
+        batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,4,8",
+        threads: Annotated[int, typer.Option("--threads", help="CPU threads for the model.")] = 2,
+        device: Annotated[str, typer.Option("--device", help="cpu or gpu.")] = "cpu",
+        trt: Annotated[bool, typer.Option("--trt", help="TensorRT engine (GPU).")] = False,
+        fp16: Annotated[bool, typer.Option("--fp16", help="Half precision (GPU).")] = False,
+        int8: Annotated[bool, typer.Option("--int8", help="INT8 (GPU with TensorRT).")] = False,
+        compare: Annotated[bool, typer.Option("--compare", help="Run Paddle Inference and ONNX Runtime.")] = False,
+        weights: Annotated[Optional[str], typer.Option("--weights", help="Weights when TARGET is a name "
+                           "(speed does not depend on them; default random).")] = None,
+        images: Annotated[Optional[str], typer.Option("--images", help="Folder of JPEGs for the end-to-end run "
+                          "(default: 500 generated 500x375 JPEGs).")] = None,
+        iters: Annotated[int, typer.Option("--iters", help="Timed iterations per batch size.")] = 30,
+        warmup: Annotated[int, typer.Option("--warmup", help="Untimed warm-up iterations.")] = 5,
+        no_e2e: Annotated[bool, typer.Option("--no-e2e", help="Skip the end-to-end predict run.")] = False,
+        config: ConfigOpt = None,
+        recipe: RecipeOpt = None,
+        override: OverrideOpt = None,
+        as_json: JsonOpt = False,
+    ):
+        """Measure latency (p50/p90/p99) and throughput per batch size, model alone and end to end.
+
+        Example: pcls bench ResNet50_vd --batch-sizes 1,4,8 --threads 2
+        """
+        if target == "data":
+            return _bench_data(config, recipe, override, as_json)
+        if fp16 and int8:
+            fail("choose one of --fp16 and --int8")
+        precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+        from pcls.deploy.bench import run_bench
+
+        result = run_bench(target, batch_sizes=_sizes(batch_sizes), threads=threads, device=device, trt=trt,
+                           precision=precision, compare=compare, weights=weights, images=images, iters=iters,
+                           warmup=warmup, end_to_end=not no_e2e, log=lambda m: console.print(m, highlight=False))
+        if as_json:
+            print_json(result)
+            return
+        def f(v, spec=".1f"):
+            return None if v is None else format(v, spec)
+
+        rows = [(r["runtime"], r["batch_size"], f(r["p50_ms"], ".2f"), f(r["p90_ms"], ".2f"), f(r["p99_ms"], ".2f"),
+                 f(r["images_per_s"]), f(r.get("end_to_end_images_per_s")),
+                 f(None if r.get("end_to_end_fraction") is None else r["end_to_end_fraction"] * 100, ".0f"),
+                 f(r.get("bare_paddle_mean_ms"), ".2f"),
+                 None if r["documented_ms"] is None else f"{r['documented_ms']} ({r['documented_key']})")
+                for r in result["rows"]]
+        title = (f"{result['model']} {result['input_size']}px on {result['gpu'] or result['device']}, "
+                 f"{result['threads']} threads, {result['precision']}{' TensorRT' if result['trt'] else ''}")
+        out.print(table(title, ["runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "model img/s", "e2e img/s",
+                                "e2e % of model", "bare paddle ms", "documented ms"], rows))
+        if compare:
+            for batch, ratio in result["onnx_over_paddle_speed"].items():
+                out.print(f"batch {batch}: ONNX Runtime is {ratio:.2f}x the speed of Paddle Inference")
+
+
+def _bench_data(config, recipe, override, as_json):
+    from pcls.cli.common import resolve_config
+
+    cfg = resolve_config(config, recipe, override)
+    try:
+        from pcls.data.bench import print_data_bench, run_data_bench
+    except ImportError:
+        fail("'pcls bench data' is not available in this build")
+    result = run_data_bench(cfg)
+    if as_json:
+        print_json(result)
+    else:
+        print_data_bench(result)

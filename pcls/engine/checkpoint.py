@@ -91,21 +91,22 @@ def load_optimizer_state(optimizer, model, state: dict) -> None:
 
 
 # -- save / load --------------------------------------------------------------------------------------
-def save_checkpoint(prefix, model, optimizer=None, state: dict = None, ema_state: dict = None,
-                    scaler=None) -> Path:
-    """Write one checkpoint under `prefix` (e.g. output/run/latest); returns the JSON path."""
+def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: dict = None,
+                    ema_state: dict = None) -> Path:
+    """Write one checkpoint under `prefix` (e.g. output/run/latest); returns the JSON path.
+
+    weights: the model's state_dict; optimizer_state: from `optimizer_state(optimizer, model)`.
+    """
     import paddle
 
     prefix = Path(prefix)
-    files = {".pdparams": model.state_dict()}
-    if optimizer is not None:
-        files[".pdopt"] = optimizer_state(optimizer, model)
+    files = {".pdparams": weights}
+    if optimizer_state is not None:
+        files[".pdopt"] = optimizer_state
     if ema_state is not None:
         files["_ema.pdparams"] = ema_state
     state = dict(state or {})
     state["version"] = STATE_VERSION
-    if scaler is not None:
-        state["scaler"] = {k: _plain(v) for k, v in scaler.state_dict().items()}
     with contextlib.ExitStack() as stack:
         digests = {}
         for suffix, obj in files.items():

@@ -45,24 +45,34 @@ def worker_env(device: str) -> dict:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     if device == "cpu":
-        env["CUDA_VISIBLE_DEVICES"] = ""
+        # an empty CUDA_VISIBLE_DEVICES makes the launcher's device probe crash; CPU needs no device list
+        env.pop("CUDA_VISIBLE_DEVICES", None)
     return env
 
 
+# how ranks die when ANOTHER rank failed: a collective timeout, or the launcher terminating them
+_SECONDARY_FAILURES = ("TIMEOUT", "Termination signal", "SIGTERM")
+
+
 def first_worker_error(log_dir) -> Optional[str]:
-    """'workerlog.N: <last line of its traceback>' for the first worker log that shows an error."""
-    log_dir = Path(log_dir)
-    for log in sorted(log_dir.glob("workerlog.*")):
+    """'workerlog.N: <error>' for the worker that failed first.
+
+    A pcls error is one line "error: ..." (bad input); otherwise the last line of a traceback. Ranks
+    that only died of a collective TIMEOUT (waiting for the failed one) are reported last.
+    """
+    found = []
+    for log in sorted(Path(log_dir).glob("workerlog.*"), key=lambda p: int(p.suffix[1:] or 0)):
         lines = log.read_text(errors="replace").splitlines()
-        # a pcls error is one line "error: ..." (bad input); anything else: the traceback's last line
-        for line in lines:
-            if line.startswith("error: "):
-                return f"{log.name}: {line[len('error: '):]}"
-        for i, line in enumerate(lines):
-            if line.startswith("Traceback (most recent call last)"):
-                tail = [ln for ln in lines[i:] if ln and not ln.startswith(" ")]
-                return f"{log.name}: {tail[-1] if tail else 'traceback'}"
-    return None
+        message = next((ln[len("error: "):] for ln in lines if ln.startswith("error: ")), None)
+        if message is None:
+            for i, line in enumerate(lines):
+                if line.startswith("Traceback (most recent call last)"):
+                    tail = [ln for ln in lines[i:] if ln and not ln.startswith(" ")]
+                    message = tail[-1] if tail else "traceback"
+        if message:
+            secondary = any(mark in message for mark in _SECONDARY_FAILURES)
+            found.append((secondary, f"{log.name}: {message}"))
+    return sorted(found, key=lambda item: item[0])[0][1] if found else None
 
 
 def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeout: Optional[float] = None,
@@ -101,6 +111,10 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
         if rest:
             launcher_out.append(rest)
         _echo_rank0(log_dir, echoed, echo)
+    except KeyboardInterrupt:
+        _interrupt_workers(proc)  # ranks save a checkpoint on SIGINT, then the group goes
+        _kill_group(proc)
+        raise
     except BaseException:
         _kill_group(proc)
         raise
@@ -134,6 +148,34 @@ def _echo_rank0(log_dir: Path, offset: int, echo) -> int:
     for line in data[:complete].decode(errors="replace").splitlines():
         echo(line)
     return offset + complete
+
+
+def _group_members(pgid: int) -> list:
+    """PIDs in process group `pgid` (Linux /proc), the launcher itself excluded."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[2]) == pgid and pid != pgid:  # fields after "(comm)": state, ppid, pgrp, ...
+            pids.append(pid)
+    return pids
+
+
+def _interrupt_workers(proc: subprocess.Popen, grace: float = 30.0) -> None:
+    """Ctrl-C for a distributed job: SIGINT the workers (not the launcher, which would SIGTERM them) and
+    give them `grace` seconds to save and exit."""
+    for pid in _group_members(proc.pid):
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=grace)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        pass
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -10,9 +10,13 @@ from pcls.arch.layers.drop import DropPath
 from pcls.arch.layers.mlp import Mlp
 from pcls.arch.layers.patch_embed import PatchEmbed
 from pcls.arch.layers.pos_embed import adapt_state_dict
-from pcls.arch.layers.se import SqueezeExcite, make_divisible
+from pcls.arch.layers.se import SqueezeExcite
+from pcls.arch.layers.channels import make_divisible
+from pcls.arch.layers.activations import HardSigmoid
+from pcls.arch.layers.inverted_residual import InvertedResidual, InvertedResidualNames, conv_bn_factory
 
 __all__ = ["make_act", "ConvBNAct", "DropPath",
            "Attention", "WindowAttention", "attend", "split_heads", "merge_heads", "Mlp", "PatchEmbed", "adapt_state_dict",
            "SqueezeExcite", "make_divisible",
-           "ConvAct", "BNActConv"]
+           "ConvAct", "BNActConv",
+           "HardSigmoid", "InvertedResidual", "InvertedResidualNames", "conv_bn_factory"]

@@ -15,6 +15,7 @@ import paddle.nn as nn
 
 from pcls.arch.layers.conv import ConvBNAct
 from pcls.arch.layers.drop import DropPath
+from pcls.arch.layers.residual import set_nested
 
 # conv(in_channels, out_channels, kernel_size, stride, groups, act) -> conv-norm-act layer
 ConvFactory = Callable[..., nn.Layer]
@@ -32,7 +33,8 @@ def conv_bn_factory(names=("conv", "bn"), bn_epsilon: float = 1e-5, lr_mult: flo
 
 @dataclass(frozen=True)
 class InvertedResidualNames:
-    """Attribute names of the four stages of the block (MobileNetV3's by default)."""
+    """Attribute names of the four stages of the block (MobileNetV3's by default); a dotted name
+    ('_ecn._conv') nests the layer one level down as EfficientNet's keys do."""
 
     expand: str = "expand_conv"
     depthwise: str = "bottleneck_conv"
@@ -85,8 +87,8 @@ class InvertedResidual(nn.Layer):
         self.drop_path = DropPath(drop_path) if self.use_shortcut and drop_path > 0 else None
 
     def _add(self, name, layer):
-        setattr(self, name, layer)
-        self._stages.append(name)
+        set_nested(self, name, layer)
+        self._stages.append(name.split(".")[0])
 
     def forward(self, x):
         y = x

@@ -14,17 +14,8 @@ import paddle.nn as nn
 from paddle import ParamAttr
 
 from pcls.arch.layers.activations import make_act
+from pcls.arch.layers.channels import make_divisible
 from pcls.arch.layers.residual import set_nested
-
-
-def make_divisible(value: float, divisor: int = 8, min_value: Optional[int] = None, round_limit: float = 0.9) -> int:
-    """Round `value` to the nearest multiple of `divisor` (at least `min_value`), never going below
-    `round_limit` x value (the rule MobileNet-style width multipliers use)."""
-    min_value = divisor if min_value is None else min_value
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < round_limit * value:
-        rounded += divisor
-    return rounded
 
 
 class SqueezeExcite(nn.Layer):
@@ -94,10 +85,8 @@ class SqueezeExcite(nn.Layer):
         scale = self.pool(x)
         if self.kind == "linear":
             scale = paddle.flatten(scale, start_axis=1)
-        if self._packed:
-            scale = getattr(self, self._reduce_name)(scale)
-        else:
-            scale = getattr(self, self._reduce_name)(scale)
+        scale = getattr(self, self._reduce_name)(scale)
+        if not self._packed:
             if self.mid_norm is not None:
                 scale = self.mid_norm(scale)
             scale = getattr(self, self._expand_name)(self.act(scale))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import operator as _op
 from typing import Any, Dict, Type
 
 from pcls.errors import PclsError, did_you_mean
@@ -73,39 +71,14 @@ class BatchOperator:
 
 # --- config values -------------------------------------------------------------------------------------
 
-_BINOPS = {ast.Add: _op.add, ast.Sub: _op.sub, ast.Mult: _op.mul, ast.Div: _op.truediv, ast.Pow: _op.pow}
-_UNARY = {ast.UAdd: _op.pos, ast.USub: _op.neg}
-
-
 def parse_number(value: Any, what: str) -> float:
-    """A number, or an arithmetic string such as "1.0/255.0" (as published configs write NormalizeImage scale).
+    """A number, or an arithmetic string such as "1.0/255.0" (as published configs write NormalizeImage scale)."""
+    from pcls.config.expr import parse_number as evaluate  # the one safe parser (never eval())
 
-    Only numbers, + - * / ** and parentheses are accepted: the string is parsed, never eval()'d.
-    """
-    if isinstance(value, bool):
-        raise PclsError(f"{what}: expected a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if not isinstance(value, str) or len(value) > 100:
-        raise PclsError(f"{what}: expected a number or an expression like 1.0/255.0, got {value!r}")
-    try:
-        tree = ast.parse(value.strip(), mode="eval")
-        return float(_arith(tree.body))
-    except (SyntaxError, ValueError, ZeroDivisionError, OverflowError, TypeError) as err:
-        raise PclsError(f"{what}: cannot read {value!r} as a number ({err}); write e.g. 0.00392 or 1.0/255.0") from None
-
-
-def _arith(node):
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-        return node.value
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        left, right = _arith(node.left), _arith(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > 64:
-            raise ValueError("exponent too large")
-        return _BINOPS[type(node.op)](left, right)
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_arith(node.operand))
-    raise ValueError("only numbers and + - * / ** ( ) are allowed")
+    number = evaluate(value)
+    if number is None:
+        raise PclsError(f"{what}: cannot read {value!r} as a number; write e.g. 0.00392 or 1.0/255.0")
+    return number
 
 
 def pair(value, what: str):

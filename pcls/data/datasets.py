@@ -1,0 +1,191 @@
+"""Datasets: PaddleClas list files (`relative/path.jpg <label>`) and ImageNet-style class folders.
+
+Both hold (path, label) pairs, parse everything up front (a malformed line is an error naming file and
+line before training starts), and load one sample with `load(index, rng)`, skipping unreadable images.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from pcls.errors import PclsError, did_you_mean
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+MAX_REPLACEMENTS = 10  # consecutive unreadable images before we stop and say the data is broken
+
+
+class ListLineError(PclsError):
+    pass
+
+
+def parse_list_line(line: str, delimiter: Optional[str], allow_unlabeled: bool) -> Tuple[str, int]:
+    """One list line -> (relative path, label); label -1 for an unlabeled line when allowed.
+
+    The label is the text after the LAST delimiter, so file names may contain the delimiter.
+    Raises ValueError with a short reason.
+    """
+    text = line.strip()
+    parts = text.rsplit(delimiter, 1) if delimiter not in (None, "", " ") else text.rsplit(None, 1)
+    if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+        label = int(parts[1])
+        if label < 0:
+            raise ValueError(f"label {label} is negative")
+        return parts[0].strip(), label
+    if allow_unlabeled:
+        return text, -1
+    if len(parts) == 1:
+        raise ValueError("no label: expected 'path label'")
+    raise ValueError(f"label {parts[1]!r} is not a non-negative integer")
+
+
+def read_list_file(list_path, delimiter: Optional[str] = " ", allow_unlabeled: bool = False) -> List[Tuple[str, int]]:
+    """All (path, label) pairs of a list file; blank lines and '#' comments are skipped."""
+    list_path = Path(list_path)
+    if not list_path.is_file():
+        raise PclsError(f"list file {list_path} not found; check cls_label_path (or run 'pcls data index DIR')")
+    samples = []
+    with open(list_path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                samples.append(parse_list_line(line, delimiter, allow_unlabeled))
+            except ValueError as err:
+                raise ListLineError(f"{list_path}:{lineno}: {err}: {line.strip()[:120]!r}") from None
+    if not samples:
+        raise PclsError(f"list file {list_path} has no samples")
+    return samples
+
+
+class ImageDataset:
+    """(path, label) samples + a transform pipeline; what the loader indexes."""
+
+    def __init__(self, samples: Sequence[Tuple[str, int]], transforms=None, class_names=None, source=""):
+        self.paths = [s[0] for s in samples]
+        self.labels = np.asarray([s[1] for s in samples], dtype=np.int64)
+        self.transforms = transforms
+        self.class_names = class_names
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def truncate(self, n: int) -> None:
+        """Keep the first n samples."""
+        self.paths, self.labels = self.paths[:n], self.labels[:n]
+
+    @property
+    def num_classes(self) -> int:
+        if self.class_names is not None:
+            return len(self.class_names)
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
+
+    def check_labels(self, class_num: int) -> None:
+        """Every label < class_num (unlabeled -1 allowed), else an error naming the first bad sample."""
+        bad = np.nonzero(self.labels >= class_num)[0]
+        if bad.size:
+            i = int(bad[0])
+            raise PclsError(
+                f"{self.source}: sample {i + 1} ({self.paths[i]}) has label {int(self.labels[i])}, "
+                f"out of range for class_num {class_num}; set Arch.class_num to {int(self.labels.max()) + 1} "
+                "or fix the list"
+            )
+
+    def read(self, index: int, rng):
+        """Decode + transform sample `index` (raises OSError / DecodeError for a bad file)."""
+        with open(self.paths[index], "rb") as fh:
+            data = fh.read()
+        return self.transforms(data, rng) if self.transforms is not None else data
+
+    def load(self, index: int, rng):
+        """(image, label, failed_indices): unreadable images are replaced by random other samples."""
+        from pcls.data.transforms import DecodeError
+
+        failed = []
+        current = index
+        while True:
+            try:
+                return self.read(current, rng), int(self.labels[current]), failed
+            except (OSError, DecodeError):
+                failed.append(current)
+                if len(failed) >= MAX_REPLACEMENTS:
+                    raise PclsError(
+                        f"{len(failed)} images in a row could not be read (first: {self.paths[failed[0]]}); "
+                        f"run 'pcls data check {self.source}' to find the broken files"
+                    ) from None
+                current = int(rng.integers(len(self.paths)))
+
+    def __getitem__(self, index: int):
+        image, label, _ = self.load(index, np.random.default_rng(index))
+        return image, label
+
+
+class ListDataset(ImageDataset):
+    """PaddleClas's ImageNetDataset: image_root + cls_label_path lines 'relative/path.jpg label'."""
+
+    def __init__(self, image_root, cls_label_path, transforms=None, delimiter=" ", allow_unlabeled=False,
+                 class_names=None):
+        root = Path(image_root) if image_root is not None else Path(".")
+        if not root.is_dir():
+            raise PclsError(f"image_root {root} is not a directory")
+        samples = read_list_file(cls_label_path, delimiter, allow_unlabeled)
+        samples = [(str(root / path), label) for path, label in samples]
+        super().__init__(samples, transforms, class_names, source=str(cls_label_path))
+
+
+def scan_class_folders(root) -> Tuple[List[str], List[Tuple[str, int]]]:
+    """Class names (sorted sub-folder names) and (path, label) pairs of the images under them."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PclsError(f"{root} is not a directory of class folders")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise PclsError(f"{root} has no class sub-folders; expected {root}/<class>/<image>.jpg")
+    samples = []
+    for label, name in enumerate(classes):
+        for dirpath, dirnames, filenames in os.walk(root / name, followlinks=False):
+            dirnames.sort()
+            for fname in sorted(filenames):
+                if fname.lower().endswith(IMAGE_EXTENSIONS):
+                    samples.append((str(Path(dirpath, fname)), label))
+    if not samples:
+        raise PclsError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {root}")
+    return classes, samples
+
+
+class ClassFolderDataset(ImageDataset):
+    """ImageNet-style folders: image_root/<class>/*.jpg; labels follow the sorted class names."""
+
+    def __init__(self, image_root, transforms=None):
+        classes, samples = scan_class_folders(image_root)
+        super().__init__(samples, transforms, classes, source=str(image_root))
+
+
+DATASETS = {"ImageNetDataset": ListDataset, "ClassFolderDataset": ClassFolderDataset, "ImageFolder": ClassFolderDataset}
+_IGNORED_KEYS = {"name", "transform_ops", "batch_transform_ops", "relabel", "backend"}
+
+
+def build_dataset(dataset_cfg: dict, *, transforms=None, allow_unlabeled=False) -> ImageDataset:
+    """A dataset from a DataLoader.<Train|Eval>.dataset config section (transforms already built)."""
+    if not isinstance(dataset_cfg, dict) or "name" not in dataset_cfg:
+        raise PclsError("DataLoader dataset section needs 'name' (ImageNetDataset or ClassFolderDataset)")
+    name = dataset_cfg["name"]
+    if name not in DATASETS:
+        raise PclsError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; known: {', '.join(DATASETS)}")
+    if DATASETS[name] is ListDataset:
+        if not dataset_cfg.get("cls_label_path"):
+            raise PclsError(f"dataset {name} needs cls_label_path (the list file)")
+        return ListDataset(
+            dataset_cfg.get("image_root") or ".",
+            dataset_cfg["cls_label_path"],
+            transforms,
+            delimiter=dataset_cfg.get("delimiter", " "),
+            allow_unlabeled=allow_unlabeled,
+        )
+    if not dataset_cfg.get("image_root"):
+        raise PclsError(f"dataset {name} needs image_root (the folder of class folders)")
+    return ClassFolderDataset(dataset_cfg["image_root"], transforms)

@@ -1,0 +1,88 @@
+"""`pcls data flowers102`: download Oxford flowers102 and write the PaddleClas quick-start list files.
+
+Lists as the quick start makes them: setid.mat `trnid` -> train_list.txt, `valid` -> val_list.txt,
+`tstid` -> extra_list.txt, train + extra -> train_extra_list.txt; lines `jpg/image_%05d.jpg <label>`
+with imagelabels.mat's 1-based labels made 0-based.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from pcls.errors import PclsError
+from pcls.utils.io import atomic_write_text
+
+DEFAULT_URL_BASE = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"
+MIRROR_ENV = "PCLS_DATA_MIRROR"
+FILES = ("102flowers.tgz", "imagelabels.mat", "setid.mat")
+# Published sizes/sha256 are not known here: the downloader records them on first download and
+# verifies every reuse against that record. Fill in (size, sha256) to pin them.
+KNOWN_CHECKSUMS: dict = {}
+SPLITS = (("train_list.txt", "trnid"), ("val_list.txt", "valid"), ("extra_list.txt", "tstid"))
+
+
+def url_base(option: Optional[str] = None) -> str:
+    base = option or os.environ.get(MIRROR_ENV, "").strip() or DEFAULT_URL_BASE
+    return base if base.endswith("/") else base + "/"
+
+
+def _load_mat(path: Path, key: str):
+    import scipy.io
+
+    try:
+        mat = scipy.io.loadmat(path)
+    except (ValueError, OSError, TypeError) as err:
+        raise PclsError(f"{path} is not a readable .mat file ({err}); delete it and run the command again") from None
+    if key not in mat:
+        raise PclsError(f"{path} has no '{key}' array (found: {', '.join(k for k in mat if not k.startswith('__'))})")
+    return np.asarray(mat[key]).ravel().astype(np.int64)
+
+
+def write_lists(root) -> dict:
+    """Write the four list files from imagelabels.mat + setid.mat under `root`; returns line counts."""
+    root = Path(root)
+    labels = _load_mat(root / "imagelabels.mat", "labels")
+    if labels.size == 0 or labels.min() < 1:
+        raise PclsError(f"{root / 'imagelabels.mat'}: labels must be 1-based class ids")
+    lines = {}
+    for list_name, key in SPLITS:
+        ids = _load_mat(root / "setid.mat", key)
+        bad = ids[(ids < 1) | (ids > labels.size)]
+        if bad.size:
+            raise PclsError(f"{root / 'setid.mat'}: '{key}' has image id {int(bad[0])} outside 1..{labels.size}")
+        missing = [i for i in ids if not (root / "jpg" / f"image_{i:05d}.jpg").is_file()]
+        if missing:
+            raise PclsError(
+                f"{len(missing)} images listed in setid.mat '{key}' are missing under {root / 'jpg'} "
+                f"(first: image_{missing[0]:05d}.jpg); delete {root / 'jpg'} and run the command again"
+            )
+        lines[list_name] = [f"jpg/image_{i:05d}.jpg {labels[i - 1] - 1}\n" for i in ids]
+    lines["train_extra_list.txt"] = lines["train_list.txt"] + lines["extra_list.txt"]
+    for list_name, content in lines.items():
+        atomic_write_text(root / list_name, "".join(content))
+    return {name: len(content) for name, content in lines.items()}
+
+
+def prepare_flowers102(root="dataset/flowers102", url_base_option: Optional[str] = None, progress: bool = True,
+                       checksums: Optional[dict] = None) -> dict:
+    """Download (resumable, verified), extract safely, and write the list files. Idempotent."""
+    from pcls.zoo.download import fetch, safe_extract_tar
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base = url_base(url_base_option)
+    pinned = {**KNOWN_CHECKSUMS, **(checksums or {})}
+    for name in FILES:
+        size, sha = pinned.get(name, (None, None))
+        fetch(base + name, root / name, expected_sha256=sha, expected_size=size, progress=progress)
+    if not (root / "jpg").is_dir():
+        safe_extract_tar(root / "102flowers.tgz", root)
+        if not (root / "jpg").is_dir():
+            raise PclsError(f"{root / '102flowers.tgz'} has no jpg/ folder; is it the flowers102 archive?")
+    counts = write_lists(root)
+    classes = int(_load_mat(root / "imagelabels.mat", "labels").max())
+    return {"root": str(root), "url_base": base, "classes": classes, "lists": counts}

@@ -1,0 +1,184 @@
+"""List files from class folders (`pcls data index`) and list-file health checks (`pcls data check`)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from pcls.data.datasets import parse_list_line, scan_class_folders
+from pcls.errors import PclsError
+from pcls.utils.io import atomic_write_text
+
+
+def read_label_names(path) -> list:
+    """labels.txt lines 'id name' -> names indexed by id (PaddleClas class_id_map_file format)."""
+    names = {}
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        head, _, name = line.strip().partition(" ")
+        if not head.isdigit():
+            raise PclsError(f"{path}:{lineno}: expected 'id name', got {line.strip()!r}")
+        names[int(head)] = name.strip()
+    return [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
+
+
+def _relative(paths, root):
+    return [Path(p).relative_to(root).as_posix() for p in paths]
+
+
+def stratified_split(labels, val_split: float, seed: int):
+    """Indices (train, val): per class, a seeded shuffle puts round(n * val_split) samples in val
+    (at least one when the class has two or more samples and val_split > 0)."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in np.unique(labels):
+        members = np.nonzero(labels == cls)[0]
+        members = members[rng.permutation(len(members))]
+        n_val = int(round(len(members) * val_split))
+        if val_split > 0 and len(members) >= 2:
+            n_val = min(max(n_val, 1), len(members) - 1)
+        val.extend(members[:n_val].tolist())
+        train.extend(members[n_val:].tolist())
+    return sorted(train), sorted(val)
+
+
+def index_folders(root, *, val_split: float = 0.0, seed: int = 0, out_dir=None) -> dict:
+    """Write train_list.txt (+ val_list.txt) and labels.txt for class folders under `root`.
+
+    `root/train/<class>/...` (+ optional `root/val/<class>/...`) or `root/<class>/...` directly;
+    paths in the lists are relative to `root` (use it as image_root).
+    """
+    root = Path(root)
+    out_dir = Path(out_dir) if out_dir else root
+    if not 0 <= val_split < 1:
+        raise PclsError(f"--val-split must be in [0, 1), got {val_split}")
+    split_dirs = root / "train"
+    lists = {}
+    if split_dirs.is_dir() and any(p.is_dir() for p in split_dirs.iterdir()):
+        classes, samples = scan_class_folders(split_dirs)
+        lists["train"] = samples
+        if (root / "val").is_dir():
+            val_classes, val_samples = scan_class_folders(root / "val")
+            unknown = sorted(set(val_classes) - set(classes))
+            if unknown:
+                raise PclsError(f"{root / 'val'} has classes not in {split_dirs}: {', '.join(unknown[:5])}")
+            remap = {i: classes.index(name) for i, name in enumerate(val_classes)}
+            lists["val"] = [(p, remap[label]) for p, label in val_samples]
+    else:
+        classes, samples = scan_class_folders(root)
+        lists["train"] = samples
+    if val_split > 0:
+        if "val" in lists:
+            raise PclsError(f"{root} already has a val/ folder; drop --val-split or the folder")
+        samples = lists["train"]
+        train_idx, val_idx = stratified_split([s[1] for s in samples], val_split, seed)
+        lists = {"train": [samples[i] for i in train_idx], "val": [samples[i] for i in val_idx]}
+    written = {}
+    for split, samples in lists.items():
+        rel = _relative([p for p, _ in samples], root)
+        path = out_dir / f"{split}_list.txt"
+        atomic_write_text(path, "".join(f"{r} {label}\n" for r, (_, label) in zip(rel, samples)))
+        written[f"{split}_list"] = str(path)
+    labels_path = out_dir / "labels.txt"
+    atomic_write_text(labels_path, "".join(f"{i} {name}\n" for i, name in enumerate(classes)))
+    written["labels"] = str(labels_path)
+    return {
+        "image_root": str(root),
+        "classes": len(classes),
+        "counts": {split: len(samples) for split, samples in lists.items()},
+        "files": written,
+    }
+
+
+def _decodes(path) -> Optional[str]:
+    """None if the file decodes as an image, else the reason."""
+    import cv2
+
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        return f"unreadable ({err.strerror or err})"
+    if data.size == 0:
+        return "empty file"
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return None if img is not None else "does not decode as an image"
+
+
+def check_list(list_path, root, *, class_num: Optional[int] = None, delimiter: Optional[str] = " ",
+               allow_unlabeled: bool = False, decode: bool = True,
+               on_progress: Optional[Callable[[int], None]] = None) -> dict:
+    """Check every line of a list file: parses, file exists (and decodes), label in range.
+
+    Returns {"ok", "lines", "samples", "per_class", "problems": [{"line", "path", "problem"}], ...}.
+    """
+    list_path, root = Path(list_path), Path(root)
+    if not list_path.is_file():
+        raise PclsError(f"list file {list_path} not found")
+    if not root.is_dir():
+        raise PclsError(f"image root {root} is not a directory (pass --root DIR)")
+    if class_num is None:
+        for candidate in (root / "labels.txt", list_path.parent / "labels.txt"):
+            if candidate.is_file():
+                class_num = len(read_label_names(candidate))
+                break
+    problems, entries, lines = [], [], 0
+    with open(list_path, encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            lines += 1
+            try:
+                rel, label = parse_list_line(line, delimiter, allow_unlabeled)
+            except ValueError as err:
+                problems.append({"line": lineno, "path": None, "problem": str(err)})
+                continue
+            if class_num is not None and label >= class_num:
+                problems.append({"line": lineno, "path": rel, "problem": f"label {label} >= class_num {class_num}"})
+                continue
+            entries.append((lineno, rel, label))
+
+    def inspect(entry):
+        lineno, rel, _ = entry
+        full = root / rel
+        if not full.is_file():
+            return "missing file"
+        return _decodes(full) if decode else None
+
+    results = []
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        for k, result in enumerate(pool.map(inspect, entries, chunksize=32)):
+            results.append(result)
+            if on_progress is not None and (k + 1) % 64 == 0:
+                on_progress(64)
+    if on_progress is not None:
+        on_progress(len(entries) % 64)
+    good = Counter()
+    for (lineno, rel, label), problem in zip(entries, results):
+        if problem:
+            problems.append({"line": lineno, "path": rel, "problem": problem})
+        else:
+            good[label] += 1
+    problems.sort(key=lambda p: p["line"])
+    return {
+        "list": str(list_path),
+        "root": str(root),
+        "ok": not problems,
+        "lines": lines,
+        "samples": sum(good.values()),
+        "class_num": class_num,
+        "classes_seen": len([c for c in good if c >= 0]),
+        "per_class": {int(k): v for k, v in sorted(good.items())},
+        "problems": problems,
+    }
+
+
+def count_lines(list_path) -> int:
+    with open(list_path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())

@@ -1,0 +1,184 @@
+"""`pcls bench`: latency percentiles and throughput of an exported model, alone and end to end (decode +
+pre-process + model through the predictor pipeline), beside the zoo's documented figures when the hardware
+matches, and optionally Paddle Inference vs ONNX Runtime."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+
+from pcls.errors import PclsError
+
+END_TO_END_IMAGES = 500
+
+
+def _percentiles(samples_s: List[float]) -> dict:
+    ms = np.asarray(samples_s) * 1000.0
+    return {"p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
+            "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean())}
+
+
+def time_model(run_batch, input_size: int, batch_size: int, warmup: int = 5, iters: int = 30) -> dict:
+    """Latency of the model alone on a fixed random batch (the data is already in memory)."""
+    batch = np.random.default_rng(0).standard_normal((batch_size, 3, input_size, input_size)).astype("float32")
+    for _ in range(warmup):
+        run_batch(batch)
+    samples = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        run_batch(batch)
+        samples.append(time.perf_counter() - start)
+    stats = _percentiles(samples)
+    stats["images_per_s"] = batch_size / (stats["mean_ms"] / 1000.0)
+    return stats
+
+
+def make_jpegs(folder: Path, count: int = END_TO_END_IMAGES, size=(375, 500)) -> List[Path]:
+    """Synthetic photo-sized JPEGs (smooth gradients + noise, ~ImageNet's typical 500x375) for end-to-end runs."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    paths = []
+    for index in range(count):
+        base = np.stack([(xx * (index % 7 + 1)) % 256, (yy * (index % 5 + 1)) % 256, (xx + yy) % 256], axis=-1)
+        noisy = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+        path = folder / f"img_{index:04d}.jpg"
+        cv2.imwrite(str(path), noisy, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        paths.append(path)
+    return paths
+
+
+def time_end_to_end(predictor, paths: List[Path]) -> dict:
+    """Images/s through predict_stream (decode + pre-process in the pool, batches on the model)."""
+    list(predictor.predict_stream(paths[: predictor.batch_size * 2]))  # warm-up
+    start = time.perf_counter()
+    count = sum(1 for _ in predictor.predict_stream(paths))
+    elapsed = time.perf_counter() - start
+    return {"images": count, "seconds": elapsed, "images_per_s": count / elapsed}
+
+
+def bare_paddle_runner(model_dir: Path, threads: int):
+    """A plain paddle.inference predictor with only the thread count set: the yardstick for pcls's config."""
+    import paddle.inference as pi
+
+    from pcls.deploy.export import _model_files
+
+    graph, params = _model_files(model_dir)
+    config = pi.Config(str(graph), str(params))
+    config.set_cpu_math_library_num_threads(threads)
+    config.disable_glog_info()
+    predictor = pi.create_predictor(config)
+    handle = predictor.get_input_handle(predictor.get_input_names()[0])
+    output = predictor.get_output_handle(predictor.get_output_names()[0])
+
+    def run(batch):
+        handle.reshape(list(batch.shape))
+        handle.copy_from_cpu(batch)
+        predictor.run()
+        return output.copy_to_cpu()
+
+    return run
+
+
+def documented_latency(model_name: str, device_name: Optional[str], precision: str, trt: bool, batch: int):
+    """The zoo's documented latency for this hardware/precision/batch, or None when nothing matches."""
+    from pcls.zoo.catalog import load_catalog
+
+    row = load_catalog().get(model_name) or {}
+    figures = row.get("latency_ms") or {}
+    if not device_name:
+        return None
+    for gpu in ("V100", "T4", "P4"):
+        if gpu in device_name:
+            engine = "trt" if trt else "fluid"
+            key = f"{gpu}_{engine}_{precision}_bs{batch}"
+            if key in figures:
+                return {"key": key, "ms": figures[key]}
+    return None
+
+
+def gpu_name() -> Optional[str]:
+    try:
+        import paddle
+
+        if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0:
+            return paddle.device.cuda.get_device_name(0)
+    except Exception:  # no CUDA runtime: CPU-only build or no driver
+        return None
+    return None
+
+
+def ensure_model_dir(target: str, weights: Optional[str], fmt_needed: str, workdir: Path) -> Path:
+    """A folder with an exported model for `target` (an export folder, or a zoo/backbone name exported now)."""
+    from pcls.deploy.export import ONNX_FILE, ExportRequest, export
+    from pcls.deploy.spec import SPEC_FILE
+
+    path = Path(target)
+    if (path / SPEC_FILE).exists():
+        if fmt_needed == "onnx" and not (path / ONNX_FILE).exists():
+            raise PclsError(f"{path} has no ONNX model; export with --format onnx to compare runtimes")
+        return path
+    if path.exists():
+        raise PclsError(f"{path} is not an exported model folder (no {SPEC_FILE})")
+    out = workdir / target
+    export(ExportRequest(model_name=target, out_dir=out, weights=weights, fmt=fmt_needed))
+    return out
+
+
+def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: str = "cpu", trt: bool = False,
+              precision: str = "fp32", compare: bool = False, weights: Optional[str] = None,
+              images: Optional[str] = None, warmup: int = 5, iters: int = 30, end_to_end: bool = True,
+              bare: bool = True, log=print) -> dict:
+    from pcls.deploy.predictor import Predictor, RuntimeSettings, create_onnx_predictor, create_paddle_predictor
+
+    workdir = Path(tempfile.mkdtemp(prefix="pcls-bench-"))
+    model_dir = ensure_model_dir(target, weights, "onnx" if compare else "paddle", workdir)
+    from pcls.deploy.spec import read_spec
+
+    spec = read_spec(model_dir)
+    size = int(spec["Global"]["input_size"])
+    name = spec["Global"]["model_name"]
+    gpu = gpu_name() if device == "gpu" else None
+    runtimes = ["paddle", "onnx"] if compare else ["paddle"]
+    rows = []
+    paths = None
+    if end_to_end:
+        paths = sorted(Path(images).glob("*.jp*g")) if images else make_jpegs(workdir / "images")
+        if not paths:
+            raise PclsError(f"no JPEG files in {images}")
+    for runtime in runtimes:
+        settings = RuntimeSettings(runtime=runtime, device=device, threads=threads, trt=trt, precision=precision,
+                                   max_batch_size=max(batch_sizes)).validate()
+        create = create_onnx_predictor if runtime == "onnx" else create_paddle_predictor
+        runner = create(model_dir, settings, size)
+        bare_runner = bare_paddle_runner(model_dir, threads) if (bare and runtime == "paddle" and device == "cpu") else None
+        for batch in batch_sizes:
+            log(f"{runtime}: batch {batch} ...")
+            row = {"runtime": runtime, "batch_size": batch, **time_model(runner, size, batch, warmup, iters)}
+            if bare_runner is not None:
+                row["bare_paddle_mean_ms"] = time_model(bare_runner, size, batch, warmup, iters)["mean_ms"]
+            if end_to_end:
+                predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
+                                      precision=precision, batch_size=batch)
+                e2e = time_end_to_end(predictor, paths)
+                row["end_to_end_images_per_s"] = e2e["images_per_s"]
+                row["end_to_end_fraction"] = e2e["images_per_s"] / row["images_per_s"]
+            documented = documented_latency(name, gpu, precision, trt, batch)
+            row["documented_ms"] = documented["ms"] if documented else None
+            row["documented_key"] = documented["key"] if documented else None
+            rows.append(row)
+    result = {"model": name, "model_dir": str(model_dir), "device": device, "gpu": gpu, "threads": threads,
+              "trt": trt, "precision": precision, "input_size": size,
+              "end_to_end_images": len(paths) if paths else 0, "rows": rows}
+    if compare:
+        by = {(r["runtime"], r["batch_size"]): r for r in rows}
+        result["onnx_over_paddle_speed"] = {
+            b: by[("paddle", b)]["mean_ms"] / by[("onnx", b)]["mean_ms"] for b in batch_sizes}
+    return result

@@ -1,0 +1,92 @@
+"""`inference.yml`: everything prediction needs, written beside every export and read by the predictor.
+
+The pre-processing is stored as the PaddleClas operator list the model was evaluated with, and the predictor
+builds it with the same operator classes as `pcls eval`: one implementation, serialised into the export.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from pcls.errors import PclsError
+from pcls.utils.io import atomic_write_text
+
+SPEC_FILE = "inference.yml"
+LABELS_FILE = "labels.txt"
+IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "zoo" / "imagenet1k_labels.txt"
+
+
+def eval_transform_ops(pre: dict) -> list:
+    """The standard eval pipeline from a model's default pre-processing (catalog row)."""
+    return [
+        {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+        {"ResizeImage": {"resize_short": int(pre["resize_short"]), "interpolation": pre.get("interpolation", "bilinear")}},
+        {"CropImage": {"size": int(pre["input_size"])}},
+        {"NormalizeImage": {"scale": 1.0 / 255.0, "mean": list(pre["mean"]), "std": list(pre["std"]), "order": ""}},
+        {"ToCHWImage": None},
+    ]
+
+
+def read_label_file(path) -> list:
+    """Labels from a PaddleClas class_id_map file ('id name' per line) or plain one-name-per-line text."""
+    path = Path(path)
+    if not path.is_file():
+        raise PclsError(f"label file not found: {path}")
+    names = {}
+    plain = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        head, _, rest = line.partition(" ")
+        if head.isdigit() and rest:
+            names[int(head)] = rest.strip()
+        else:
+            plain.append(line)
+    if names and plain:
+        raise PclsError(f"{path}: mixes 'id name' lines with plain names; use one format")
+    if names:
+        return [names.get(i, str(i)) for i in range(max(names) + 1)]
+    return plain
+
+
+def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list, class_num: int,
+               label_names: Optional[list], topk: int, batch_size: Optional[int], fmt: str,
+               precision: str = "fp32", source_weights: Optional[str] = None) -> dict:
+    out_dir = Path(out_dir)
+    spec = {
+        "Global": {
+            "model_name": model_name,
+            "input_size": int(input_size),
+            "batch_size": batch_size,  # None: dynamic
+            "format": fmt,
+            "precision": precision,
+            "class_num": int(class_num),
+            "weights": source_weights,
+        },
+        "PreProcess": {"transform_ops": transform_ops},
+        "PostProcess": {"name": "Topk", "topk": int(topk),
+                        "class_id_map_file": LABELS_FILE if label_names else None},
+    }
+    if label_names:
+        atomic_write_text(out_dir / LABELS_FILE, "".join(f"{i} {name}\n" for i, name in enumerate(label_names)))
+    atomic_write_text(out_dir / SPEC_FILE, yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))
+    return spec
+
+
+def read_spec(model_dir) -> dict:
+    model_dir = Path(model_dir)
+    path = model_dir / SPEC_FILE
+    if not path.is_file():
+        raise PclsError(f"{model_dir} has no {SPEC_FILE}: export it with 'pcls export' first")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec["Global"]["input_size"], spec["PreProcess"]["transform_ops"], spec["PostProcess"]["topk"]
+    except (yaml.YAMLError, KeyError, TypeError) as err:
+        raise PclsError(f"{path} is not a pcls inference spec ({err}); re-export the model") from None
+    label_file = spec["PostProcess"].get("class_id_map_file")
+    spec["labels"] = read_label_file(model_dir / label_file) if label_file else None
+    return spec

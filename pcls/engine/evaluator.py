@@ -1,0 +1,131 @@
+"""Evaluation: top-k accuracy and loss of a model over a loader (all ranks summed), and `evaluate` — the
+`pcls eval` job — which adds per-class accuracy and a confusion matrix written to JSON/CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import paddle
+
+from pcls.engine.metrics import TopkMeter
+from pcls.errors import PclsError
+
+
+@paddle.no_grad()
+def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class_num=None, confusion=False,
+             autocast=None, max_batches=None, on_batch=None) -> TopkMeter:
+    """One pass over `loader` in eval mode; returns the (all-reduced) meter."""
+    from pcls.loss.ce import logits_of
+
+    was_training = model.training
+    model.eval()
+    meter = TopkMeter(topk, class_num=class_num, confusion=confusion)
+    try:
+        for i, (images, labels) in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            if autocast is not None:
+                with autocast():
+                    output = model(images)
+            else:
+                output = model(images)
+            logits = logits_of(output, output_key or "logits").astype("float32")
+            loss = None
+            if loss_fn is not None and (labels.dtype not in (paddle.int64, paddle.int32) or bool((labels >= 0).all())):
+                loss = loss_fn(output, labels)["loss"]
+            meter.update(logits, labels, loss)
+            if on_batch is not None:
+                on_batch(len(labels))
+    finally:
+        model.train(was_training)
+    meter.all_reduce()
+    return meter
+
+
+def write_confusion(meter: TopkMeter, out_dir, class_names=None) -> dict:
+    """confusion_matrix.json / .csv and per_class.csv under out_dir; returns the paths."""
+    from pcls.utils.io import atomic_write_text
+
+    out_dir = Path(out_dir)
+    names = class_names or [str(i) for i in range(len(meter.confusion))]
+    matrix = meter.confusion.tolist()
+    per_class = meter.per_class()
+    for row in per_class:
+        row["name"] = names[row["class_id"]] if row["class_id"] < len(names) else str(row["class_id"])
+    json_path, csv_path, per_class_path = (out_dir / "confusion_matrix.json", out_dir / "confusion_matrix.csv",
+                                           out_dir / "per_class.csv")
+    atomic_write_text(json_path, json.dumps({"classes": names, "matrix": matrix,
+                                             "rows": "true class", "columns": "predicted class"}, indent=1))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["true \\ predicted", *names])
+    for name, row in zip(names, matrix):
+        writer.writerow([name, *row])
+    atomic_write_text(csv_path, buf.getvalue())
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["class_id", "name", "support", "top1"])
+    writer.writeheader()
+    writer.writerows(per_class)
+    atomic_write_text(per_class_path, buf.getvalue())
+    return {"confusion_json": str(json_path), "confusion_csv": str(csv_path), "per_class_csv": str(per_class_path)}
+
+
+def read_class_names(path, class_num):
+    """Names from a labels file ('<id> <name>' or '<name>' per line); ids when absent."""
+    names = [str(i) for i in range(class_num)]
+    if path and Path(path).is_file():
+        for i, line in enumerate(Path(path).read_text().splitlines()):
+            parts = line.strip().split(maxsplit=1)
+            if not parts:
+                continue
+            if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) < class_num:
+                names[int(parts[0])] = parts[1]
+            elif i < class_num:
+                names[i] = line.strip()
+    return names
+
+
+def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None, log=print) -> dict:
+    """Evaluate `weights` (a path prefix / .pdparams / zoo name; default Global.pretrained_model) on the
+    config's DataLoader.Eval split: top-1/top-5, loss, per-class accuracy and a confusion matrix.
+
+    Writes confusion_matrix.json/.csv and per_class.csv to `out_dir` (default: beside the weights, or
+    Global.output_dir/eval). Returns the metrics dict.
+    """
+    from pcls.data import build_dataloader
+    from pcls.engine.metrics import metric_model_key, metric_topk
+    from pcls.engine.model import build_model, check_weights_source
+    from pcls.engine.trainer import select_device
+    from pcls.loss import build_loss
+
+    g = cfg["Global"]
+    weights = weights or g.get("pretrained_model")
+    if not weights:
+        raise PclsError("nothing to evaluate: pass --weights PATH|zoo-name (or set Global.pretrained_model)")
+    if (cfg.get("DataLoader") or {}).get("Eval") is None:
+        raise PclsError("the config has no DataLoader.Eval section: pass --data LIST --root DIR")
+    check_weights_source(weights)
+    select_device(device or g.get("device"))
+    arch = dict(cfg["Arch"])
+    class_num = int(arch.get("class_num") or 1000)
+    bundle = build_dataloader(cfg["DataLoader"]["Eval"], train=False, class_num=class_num)
+    model = build_model({**arch, "pretrained": False}, {**g, "pretrained_model": weights}, log=log)
+    loss_cfg = (cfg.get("Loss") or {}).get("Eval") or [{"CELoss": {"weight": 1.0}}]
+    metric_cfg = (cfg.get("Metric") or {}).get("Eval")
+    meter = run_eval(model, bundle.loader, loss_fn=build_loss(loss_cfg), topk=metric_topk(metric_cfg, class_num),
+                     output_key=metric_model_key(metric_cfg), class_num=class_num, confusion=True)
+    if meter.count == 0:
+        raise PclsError(f"no labelled samples in {cfg['DataLoader']['Eval']['dataset'].get('cls_label_path')}")
+    if out_dir is None:
+        wpath = Path(str(weights))
+        out_dir = wpath.parent / "eval" if wpath.parent.exists() and str(wpath.parent) not in (".", "") \
+            else Path(g.get("output_dir", "./output")) / "eval"
+    names = read_class_names(labels_file, class_num)
+    result = meter.result()
+    result.update({"weights": str(weights), "model": arch.get("name"), "class_num": class_num,
+                   "per_class": [dict(row, name=names[row["class_id"]]) for row in meter.per_class()]})
+    result["files"] = write_confusion(meter, out_dir, names)
+    return result

@@ -1,0 +1,121 @@
+"""What a run leaves besides weights: config.yaml, metrics.jsonl + metrics.csv (one row per epoch),
+curves.png (loss, top-1 train/val, lr) and, with Global.use_visualdl, VisualDL scalars. Rank 0 only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from pcls.utils.io import atomic_write_text
+
+CURVES = "curves.png"
+
+
+class RunLog:
+    def __init__(self, run_dir, *, enabled=True, visualdl=False, log=print):
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self.log = log
+        self.vdl = None
+        self._want_vdl = visualdl
+
+    def start(self, cfg, history) -> None:
+        if not self.enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        from pcls.config import dump_config
+
+        atomic_write_text(self.run_dir / "config.yaml", dump_config(cfg))
+        if self._want_vdl:
+            try:
+                from visualdl import LogWriter
+
+                self.vdl = LogWriter(logdir=str(self.run_dir / "vdl"))
+            except ImportError:
+                self.log("[yellow]Global.use_visualdl: visualdl is not installed (pip install visualdl); "
+                         "skipping VisualDL logging[/yellow]")
+
+    def epoch_end(self, history) -> None:
+        """Rewrite metrics.jsonl/.csv from the full history (a resumed run drops the rows it redoes)."""
+        if not self.enabled:
+            return
+        atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in history))
+        keys = []
+        for row in history:
+            keys += [k for k in row if k not in keys]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+        if self.vdl is not None and history:
+            row = history[-1]
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, (int, float)):
+                    self.vdl.add_scalar(tag=key, value=value, step=row["epoch"])
+
+    @staticmethod
+    def epoch_line(row, epochs) -> str:
+        parts = [f"epoch {row['epoch']}/{epochs}"]
+        for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "ema_val_top1"):
+            if key in row:
+                parts.append(f"{key} {row[key]:.4f}")
+        parts.append(f"lr {row['lr']:.2e}")
+        parts.append(f"{row['images_per_s']:.0f} img/s")
+        return "  ".join(parts)
+
+    def finish(self, history) -> dict:
+        """Write curves.png; returns {"curves": path} or {} when matplotlib is missing."""
+        if not self.enabled:
+            return {}
+        if self.vdl is not None:
+            self.vdl.close()
+        path = plot_curves(history, self.run_dir / CURVES)
+        if path is None:
+            self.log("curves.png skipped: matplotlib is not installed (pip install 'pcls[plot]')")
+            return {}
+        return {"curves": str(path)}
+
+
+def plot_curves(history, path):
+    """Loss, top-1 (train and val) and lr per epoch in one PNG; None without matplotlib or history."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    if not history:
+        return None
+    epochs = [row["epoch"] for row in history]
+
+    def series(key):
+        pts = [(row["epoch"], row[key]) for row in history if row.get(key) is not None]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for key, label in (("train_loss", "train"), ("val_loss", "val")):
+        axes[0].plot(*series(key), marker="o", label=label)
+    axes[0].set_title("loss")
+    for key, label in (("train_top1", "train"), ("val_top1", "val"), ("ema_val_top1", "val (EMA)")):
+        xs, ys = series(key)
+        if xs:
+            axes[1].plot(xs, ys, marker="o", label=label)
+    axes[1].set_title("top-1 accuracy")
+    axes[2].plot(epochs, [row["lr"] for row in history], marker="o")
+    axes[2].set_title("learning rate (epoch start)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    axes[1].legend()
+    fig.tight_layout()
+    from pcls.utils.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,24 @@
+"""The script each rank runs under `paddle.distributed.launch`: reads the job spec the parent `pcls train`
+wrote (resolved config + options) and trains; bad input is reported as one `error:` line and exit 2."""
+
+import json
+import sys
+
+
+def main(spec_path: str) -> int:
+    from pcls.errors import PclsError
+
+    with open(spec_path) as fh:
+        spec = json.load(fh)
+    try:
+        from pcls.engine.trainer import train
+
+        summary = train(spec["config"], **spec["options"])
+    except PclsError as err:
+        print(f"error: {err.message}", file=sys.stderr, flush=True)
+        return err.exit_code
+    return 130 if summary["status"] == "interrupted" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

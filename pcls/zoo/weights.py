@@ -1,0 +1,312 @@
+"""Weights files, read safely: `.pdparams` pickles through an unpickler that builds only numpy arrays,
+and loading into a model that says exactly what was loaded, re-initialised or did not fit.
+
+`paddle.load` is never called on a downloaded file: unpickling runs whatever code the file names.
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from pcls.errors import PclsError, did_you_mean
+from pcls.zoo import catalog
+from pcls.zoo.cache import mirrored, pcls_home, static_dir, weights_dir, weights_path
+
+STRUCTURED_NAMES_KEY = "StructuredToParameterName@@"  # paddle.save's map of structured -> parameter names
+WEIGHT_SUFFIXES = (".pdparams", ".safetensors")
+
+
+# -- reading and writing state files -----------------------------------------------------------------
+def _allowed_globals() -> dict:
+    """The only globals a state-dict pickle needs (numpy arrays, dtypes and scalars, latin-1 bytes)."""
+    import _codecs
+    import collections
+
+    core = getattr(np, "_core", None) or np.core  # numpy 2 moved numpy.core to numpy._core
+    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): _codecs.encode}
+    allowed[("collections", "OrderedDict")] = collections.OrderedDict
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed[(module, "_reconstruct")] = core.multiarray._reconstruct
+        allowed[(module, "scalar")] = core.multiarray.scalar
+    return allowed
+
+
+class _StateUnpickler(pickle.Unpickler):
+    """Resolves globals from a fixed allow-list only; anything else is refused before it can run."""
+
+    def __init__(self, fh, path: Path):
+        super().__init__(fh)
+        self._path = path
+        self._allowed = _allowed_globals()
+
+    def find_class(self, module, name):
+        target = self._allowed.get((module, name))
+        if target is None:
+            raise PclsError(
+                f"refusing to load {self._path}: it references the Python global '{module}.{name}', which a "
+                f"weights file never needs (only numpy arrays); the file may be malicious - do not paddle.load it"
+            )
+        return target
+
+    def persistent_load(self, pid):
+        raise PclsError(f"refusing to load {self._path}: it uses pickle persistent ids, which weights files never do")
+
+
+def load_state_file(path) -> dict:
+    """name -> numpy array from a `.pdparams` (restricted unpickling) or `.safetensors` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise PclsError(f"weights file {path} not found")
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(0)
+        if head.startswith(b"PK"):
+            raise PclsError(f"{path} is a zip archive (a PyTorch checkpoint?), not a Paddle .pdparams pickle")
+        try:
+            obj = _StateUnpickler(fh, path).load()
+        except PclsError:
+            raise
+        except Exception as err:  # a truncated or foreign file fails in many ways; all mean the same here
+            raise PclsError(
+                f"{path} is not a readable .pdparams weights file ({type(err).__name__}: {err}); static-graph "
+                f"parameter files are not loadable as a dygraph state dict"
+            ) from err
+    return _as_state(obj, path)
+
+
+def _as_state(obj, path: Path) -> dict:
+    if not isinstance(obj, dict):
+        raise PclsError(f"{path} holds a {type(obj).__name__}, not a state dict (name -> array)")
+    state = {}
+    for key, value in obj.items():
+        if key == STRUCTURED_NAMES_KEY:
+            continue
+        if not isinstance(key, str):
+            raise PclsError(f"{path} has a non-string key {key!r}; it is not a state dict")
+        if isinstance(value, np.generic):
+            value = np.asarray(value)
+        if not isinstance(value, np.ndarray) or value.dtype.hasobject:
+            raise PclsError(f"{path}: entry '{key}' is a {type(value).__name__}, not a numeric array")
+        state[key] = value
+    return state
+
+
+def _load_safetensors(path: Path) -> dict:
+    safetensors_numpy = _safetensors()
+    try:
+        return dict(safetensors_numpy.load_file(str(path)))
+    except Exception as err:  # the Rust loader raises its own error type
+        raise PclsError(f"{path} is not a readable .safetensors file ({err})") from err
+
+
+def _safetensors():
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise PclsError("reading or writing .safetensors needs the safetensors package: pip install safetensors") from None
+    return safetensors.numpy
+
+
+def save_state_file(state: dict, path) -> Path:
+    """Write a state dict (paddle Tensors or numpy arrays) atomically, as paddle.save does: a pickle of
+    name -> numpy array; `.safetensors` when `path` ends so."""
+    from pcls.utils.io import atomic_path
+
+    path = Path(path)
+    arrays, structured = {}, {}
+    for key, value in state.items():
+        if key == STRUCTURED_NAMES_KEY:
+            continue
+        if not isinstance(value, np.ndarray):
+            if getattr(value, "name", None):  # a paddle parameter: keep its name as paddle.save does
+                structured[key] = value.name
+            value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+        arrays[key] = value
+    with atomic_path(path) as tmp:
+        if path.suffix == ".safetensors":
+            _safetensors().save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+        else:
+            if structured:
+                arrays[STRUCTURED_NAMES_KEY] = structured
+            with open(tmp, "wb") as fh:
+                pickle.dump(arrays, fh, protocol=4)
+    return path
+
+
+# -- finding weights ---------------------------------------------------------------------------------
+def download_weights(name: str, directory=None, static: bool = False, progress: bool = True) -> Path:
+    """Fetch zoo model `name` into the cache (or `directory`) and return the local path.
+
+    static=True (or a model that only has one) fetches the legacy static-graph `.tar` and returns the
+    folder it was extracted to.
+    """
+    from pcls.zoo.download import fetch, safe_extract_tar
+
+    entry = catalog.get_entry(name)
+    if static or not entry.get("pretrained_url"):
+        url = entry.get("static_tar_url")
+        if not url:
+            raise PclsError(f"no weights are published for {name}")
+        target = static_dir(name, directory)
+        archive = fetch(mirrored(url), target.with_name(f"{name}.tar"), progress=progress)
+        return safe_extract_tar(archive, target)
+    return fetch(mirrored(entry["pretrained_url"]), weights_path(name, directory), progress=progress)
+
+
+def resolve_weights(source, arch: str | None = None) -> Path:
+    """A local weights file for `source`: True (the zoo's weights of `arch`), a zoo name, a file path
+    (with or without .pdparams) or a URL; downloads into the cache when needed (and allowed)."""
+    from pcls.zoo.download import fetch
+
+    if source is True:
+        if not arch:
+            raise PclsError("pretrained=True needs a model name to find its zoo weights")
+        source = arch
+    text = str(source)
+    if text.startswith(("http://", "https://")):
+        filename = Path(urlsplit(text).path).name or "weights.pdparams"
+        return fetch(text, weights_dir() / "url" / filename)
+    path = Path(text).expanduser()
+    zoo_name = text in catalog.load_catalog()
+    if path.is_file() or (path.exists() and not zoo_name):  # a zoo name beats a same-named folder
+        return _checked_local(path)
+    if zoo_name:
+        entry = catalog.get_entry(text)
+        if not entry.get("pretrained_url"):
+            raise PclsError(
+                f"only a legacy static-graph archive is published for {text}: a folder of static-graph "
+                f"parameter files, not loadable as a dygraph state dict; 'pcls zoo download {text}' "
+                f"extracts it to {static_dir(text)}"
+            )
+        return download_weights(text)
+    for suffix in WEIGHT_SUFFIXES:
+        if path.with_name(path.name + suffix).is_file():
+            return path.with_name(path.name + suffix)
+    if "/" in text or path.suffix in WEIGHT_SUFFIXES or path.suffix == ".tar":
+        raise PclsError(f"weights file {text} not found (also looked for {text}.pdparams)")
+    raise PclsError(
+        f"'{text}' is neither a weights file nor a zoo model{did_you_mean(text, catalog.load_catalog())}; "
+        f"see 'pcls zoo list'"
+    )
+
+
+def _checked_local(path: Path) -> Path:
+    if path.is_dir() or path.suffix == ".tar" or path.is_relative_to(pcls_home() / "static"):
+        raise PclsError(
+            f"{path} is a legacy static-graph archive or folder of parameter files, not loadable as a "
+            f"dygraph state dict; use the .pdparams weights of the model (see 'pcls zoo info NAME')"
+        )
+    return path
+
+
+# -- loading into a model ----------------------------------------------------------------------------
+@dataclass
+class LoadReport:
+    """What `load_pretrained` did: loaded tensors out of the model's total, re-initialised classifier keys."""
+
+    source: str
+    loaded: int
+    total: int
+    reinitialised: list = field(default_factory=list)
+    ignored: list = field(default_factory=list)  # classifier entries of the file the model has no place for
+
+    def __str__(self) -> str:
+        text = f"loaded {self.loaded}/{self.total} tensors from {self.source}"
+        if self.reinitialised:
+            text += f"; re-initialised: {', '.join(self.reinitialised)}"
+        return text
+
+
+def load_pretrained(model, source, verbose: bool = True) -> LoadReport:
+    """Load weights (`source` as for `resolve_weights`) into `model`; see `apply_state`."""
+    arch = getattr(model, "model_name", None)
+    path = resolve_weights(source, arch)
+    state = load_state_file(path)
+    hint = ""
+    entry = catalog.load_catalog().get(str(source))
+    if entry and arch and entry.get("arch") and entry["arch"] != arch:
+        hint = f" (zoo weights {source} are for {entry['arch']}, the model is {arch})"
+    return apply_state(model, state, str(path), verbose=verbose, hint=hint)
+
+
+def apply_state(model, state: dict, source: str = "state dict", verbose: bool = True, hint: str = "") -> LoadReport:
+    """Set `state` into `model`, dropping the classifier when its shape differs (a class_num change).
+
+    Any other missing key, unexpected key or shape mismatch is a PclsError listing them. A model with
+    `adapt_state_dict(state)` (e.g. transformers resizing position embeddings) adapts the state first.
+    """
+    from pcls.zoo.download import say
+
+    adapt = getattr(model, "adapt_state_dict", None)
+    if callable(adapt):
+        state = adapt(state)
+    own = model.state_dict()
+    prefixes = tuple(model.classifier_prefixes()) if hasattr(model, "classifier_prefixes") else ()
+    in_head = (lambda key: key.startswith(prefixes)) if prefixes else (lambda key: False)
+
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [k for k in own if k in state and tuple(np.shape(state[k])) != tuple(own[k].shape)]
+    reinitialised = [k for k in own if (k in missing or k in mismatched) and in_head(k)]
+    ignored = [k for k in unexpected if in_head(k)]
+
+    problems = []
+    bad_missing = [k for k in missing if not in_head(k)]
+    bad_unexpected = [k for k in unexpected if not in_head(k)]
+    bad_shapes = [k for k in mismatched if not in_head(k)]
+    if bad_missing:
+        problems.append(f"{len(bad_missing)} missing ({_some(bad_missing)})")
+    if bad_unexpected:
+        problems.append(f"{len(bad_unexpected)} unexpected ({_some(bad_unexpected)})")
+    if bad_shapes:
+        shapes = [f"{k}: file {list(np.shape(state[k]))} vs model {list(own[k].shape)}" for k in bad_shapes]
+        problems.append(f"{len(bad_shapes)} shape mismatches ({_some(shapes)})")
+    if problems:
+        name = getattr(model, "model_name", type(model).__name__)
+        raise PclsError(f"weights {source} do not fit {name}{hint}: " + "; ".join(problems))
+
+    to_set = {k: _as_dtype_of(state[k], own[k]) for k in own if k not in reinitialised}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # paddle warns per skipped key; the report below says it once
+        model.set_state_dict(to_set)
+    if reinitialised and verbose:
+        change = _class_change(state, own, reinitialised)
+        why = f"class_num {change[0]} -> {change[1]}" if change else "not in the weights file"
+        say(f"re-initialised classifier {', '.join(reinitialised)}: {why}")
+    return LoadReport(source, len(to_set), len(own), reinitialised, ignored)
+
+
+def _as_dtype_of(array, tensor):
+    """Cast a float array to the model's float dtype (e.g. float16 weights into a float32 model)."""
+    array = np.asarray(array)
+    want = str(tensor.dtype).rsplit(".", 1)[-1]
+    if array.dtype.kind == "f" and want in ("float16", "float32", "float64") and array.dtype != np.dtype(want):
+        return array.astype(want)
+    return array
+
+
+def _class_change(state: dict, own: dict, keys: list):
+    """(file classes, model classes) read off the one dimension in which a classifier tensor differs."""
+    for key in keys:
+        if key not in state:
+            continue
+        a, b = tuple(np.shape(state[key])), tuple(own[key].shape)
+        diff = [(x, y) for x, y in zip(a, b) if x != y] if len(a) == len(b) else []
+        if len(diff) == 1:
+            return diff[0]
+    return None
+
+
+def _some(items: list, limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... {len(items) - limit} more" if len(items) > limit else "")
+
+

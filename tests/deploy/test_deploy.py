@@ -1,0 +1,195 @@
+"""Export (Paddle + ONNX, self-verifying), the predictor and its CLI, the GPU/TensorRT config, bench."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+paddle = pytest.importorskip("paddle")
+
+import pcls  # noqa: E402
+from pcls.cli import app  # noqa: E402
+from pcls.deploy.export import ExportRequest, export  # noqa: E402
+from pcls.deploy.predictor import Predictor, RuntimeSettings, apply_plan, paddle_config_plan  # noqa: E402
+from pcls.errors import PclsError  # noqa: E402
+from pcls.zoo.weights import save_state_file  # noqa: E402
+from tests.reference import fill_weights  # noqa: E402
+
+MODEL = "MobileNetV1_x0_25"
+CLASSES = 10
+runner = CliRunner()
+
+
+def make_images(folder: Path, count: int = 5) -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(count):
+        img = np.zeros((180 + 10 * i, 240, 3), np.uint8)
+        img[:] = rng.integers(0, 255, 3)
+        cv2.circle(img, (60 + 20 * i, 90), 30 + 5 * i, tuple(int(c) for c in rng.integers(0, 255, 3)), -1)
+        path = folder / f"img_{i}.jpg"
+        cv2.imwrite(str(path), img)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 10-class model with deterministic non-trivial weights, saved as .pdparams, plus its exports."""
+    root = tmp_path_factory.mktemp("deploy")
+    model = pcls.create_model(MODEL, class_num=CLASSES)
+    fill_weights(model)
+    model.eval()
+    weights = root / "weights.pdparams"
+    save_state_file({k: v.numpy() for k, v in model.state_dict().items()}, weights)
+    export_dir = root / "export"
+    report = export(ExportRequest(model_name=MODEL, out_dir=export_dir, weights=str(weights), fmt="onnx"))
+    return {"root": root, "model": model, "weights": weights, "dir": export_dir, "report": report}
+
+
+def dygraph_scores(model, predictor, paths):
+    batch = np.stack([predictor.preprocess_one(p) for p in paths])
+    with paddle.no_grad():
+        return paddle.nn.functional.softmax(model(paddle.to_tensor(batch)), axis=-1).numpy()
+
+
+def test_export_writes_verified_paddle_and_onnx_models(trained):
+    files = set(trained["report"].files)
+    assert {"inference.json", "inference.pdiparams", "inference.onnx", "inference.yml"} <= files
+    assert set(trained["report"].max_abs_diff) == {"paddle", "onnx"}
+    assert all(d <= 5e-4 for d in trained["report"].max_abs_diff.values())
+    spec = (trained["dir"] / "inference.yml").read_text()
+    assert "class_num: 10" in spec and "CropImage" in spec  # class count read from the weights
+
+
+@pytest.mark.parametrize("runtime", ["paddle", "onnx"])
+def test_predictor_topk_equals_dygraph_topk(trained, tmp_path, runtime):
+    paths = make_images(tmp_path / "imgs")
+    predictor = Predictor(trained["dir"], runtime=runtime, topk=3, batch_size=2)
+    results = predictor.predict(paths)
+    expected = dygraph_scores(trained["model"], predictor, paths)
+    assert len(results) == len(paths)
+    for result, row in zip(results, expected):
+        assert result["class_ids"] == list(np.argsort(-row, kind="stable")[:3])
+        np.testing.assert_allclose(result["scores"], np.sort(row)[::-1][:3], rtol=1e-3, atol=1e-6)
+
+
+def test_predict_cli_reports_bad_files_and_exits_1(trained, tmp_path):
+    folder = tmp_path / "mixed"
+    good = make_images(folder, 4)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
+    (folder / "readme.txt").write_text("not an image")
+    csv_path = tmp_path / "out.csv"
+    result = runner.invoke(app, ["predict", str(folder), "--model", str(trained["dir"]), "--topk", "2",
+                                 "--json", "--csv", str(csv_path)])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert sorted(Path(r["file"]).name for r in data["results"]) == sorted(p.name for p in good)
+    assert sorted(Path(f["file"]).name for f in data["failures"]) == ["broken.jpg", "readme.txt"]
+    assert all(len(r["class_ids"]) == 2 for r in data["results"])
+    rows = csv_path.read_text().splitlines()
+    assert rows[0].startswith("file,rank,class_id") and len(rows) == 1 + 4 * 2 + 2
+
+
+def test_predict_cli_all_good_exits_0(trained, tmp_path):
+    make_images(tmp_path / "ok", 3)
+    result = runner.invoke(app, ["predict", str(tmp_path / "ok" / "*.jpg"), "--model", str(trained["dir"]), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["results"]) == 3
+
+
+def test_list_file_input(trained, tmp_path):
+    paths = make_images(tmp_path / "data", 3)
+    (tmp_path / "data" / "list.txt").write_text("".join(f"{p.name} 0\n" for p in paths))
+    result = runner.invoke(app, ["predict", str(tmp_path / "data" / "list.txt"), "--model", str(trained["dir"]), "--json"])
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["results"]) == 3
+
+
+def test_fixed_batch_export_pads_the_last_batch(trained, tmp_path):
+    out = tmp_path / "fixed"
+    export(ExportRequest(model_name=MODEL, out_dir=out, weights=str(trained["weights"]), batch_size=2))
+    paths = make_images(tmp_path / "imgs", 3)
+    fixed = Predictor(out, topk=1)
+    dynamic = Predictor(trained["dir"], topk=1)
+    assert fixed.batch_size == 2
+    assert [r["class_ids"] for r in fixed.predict(paths)] == [r["class_ids"] for r in dynamic.predict(paths)]
+
+
+def test_failed_verification_writes_nothing(trained, tmp_path, monkeypatch):
+    import pcls.deploy.export as export_module
+
+    real = export_module._run_paddle_inference
+    monkeypatch.setattr(export_module, "_run_paddle_inference", lambda d, x: real(d, x) * 1.5)
+    out = tmp_path / "bad"
+    with pytest.raises(PclsError, match="export verification failed"):
+        export(ExportRequest(model_name=MODEL, out_dir=out, weights=str(trained["weights"])))
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".bad")]
+
+
+def test_export_cli_errors_are_one_line():
+    result = runner.invoke(app, ["export", "NoSuchNet", "--out", "/tmp/never"])
+    assert result.exit_code == 2 and "unknown backbone 'NoSuchNet'" in result.output
+    result = runner.invoke(app, ["export", MODEL, "--batch", "zero"])
+    assert result.exit_code == 2 and "--batch" in result.output
+
+
+def test_trt_fp16_gpu_plan_asks_for_a_half_precision_tensorrt_engine():
+    plan = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="fp16", max_batch_size=8), 224))
+    assert plan["enable_use_gpu"] == (500, 0)
+    workspace, max_batch, _, precision, use_static, calib = plan["enable_tensorrt_engine"]
+    assert precision == "Half" and max_batch == 8 and calib is False
+    low, high, opt = plan["set_trt_dynamic_shape_info"]
+    assert low == {"x": [1, 3, 224, 224]} and high == {"x": [8, 3, 224, 224]}
+    assert "enable_onednn" not in plan and "disable_gpu" not in plan
+
+
+def test_int8_plan_uses_calibration_and_fp32_gpu_has_no_trt():
+    plan = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="int8"), 224))
+    assert plan["enable_tensorrt_engine"][3] == "Int8" and plan["enable_tensorrt_engine"][5] is True
+    assert "enable_tensorrt_engine" not in dict(paddle_config_plan(RuntimeSettings(device="gpu"), 224))
+
+
+def test_cpu_plan_applies_to_a_real_config():
+    import paddle.inference as pi
+
+    config = pi.Config()
+    apply_plan(config, paddle_config_plan(RuntimeSettings(device="cpu", threads=3), 224))
+    assert config.onednn_enabled() and not config.use_gpu()
+    assert config.cpu_math_library_num_threads() == 3
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    (dict(trt=True), "needs --device gpu"), (dict(precision="fp16"), "needs --device gpu"),
+    (dict(runtime="tvm"), "unknown runtime"), (dict(device="tpu"), "unknown device"),
+])
+def test_bad_runtime_settings(settings, fragment):
+    with pytest.raises(PclsError, match=fragment):
+        RuntimeSettings(**settings).validate()
+
+
+def test_bench_reports_percentiles_and_end_to_end(trained, tmp_path):
+    from pcls.deploy.bench import run_bench
+
+    make_images(tmp_path / "jpgs", 6)
+    result = run_bench(str(trained["dir"]), batch_sizes=(1, 2), threads=1, iters=4, warmup=1,
+                       images=str(tmp_path / "jpgs"), compare=True, log=lambda m: None)
+    assert [(r["runtime"], r["batch_size"]) for r in result["rows"]] == [
+        ("paddle", 1), ("paddle", 2), ("onnx", 1), ("onnx", 2)]
+    for row in result["rows"]:
+        assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
+        assert row["images_per_s"] > 0 and row["end_to_end_images_per_s"] > 0
+    assert set(result["onnx_over_paddle_speed"]) == {1, 2}
+
+
+def test_documented_latency_matches_hardware_only():
+    from pcls.deploy.bench import documented_latency
+    from pcls.zoo.catalog import load_catalog
+
+    name, row = next((n, r) for n, r in load_catalog().items() if any(k.startswith("T4_trt_fp16_bs1") for k in r["latency_ms"]))
+    assert documented_latency(name, "Tesla T4", "fp16", True, 1)["ms"] == row["latency_ms"]["T4_trt_fp16_bs1"]
+    assert documented_latency(name, None, "fp16", True, 1) is None

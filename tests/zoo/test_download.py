@@ -1,0 +1,156 @@
+"""pcls.zoo.download.fetch against a local server: clean download, resume, errors, checksums, lock."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from pcls.errors import PclsError
+from pcls.zoo.download import fetch
+
+
+def _payload(size: int, seed: int = 0) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+
+
+def _leftovers(folder) -> list:
+    """Files a download must never leave behind: partial, lock and temp files."""
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".part", ".lock", ".tmp")))
+
+
+def test_clean_download_records_size_and_sha256(file_server, pcls_home):
+    body = _payload(300_000)
+    file_server.files["/w/a.pdparams"] = body
+    dest = pcls_home / "weights" / "a.pdparams"
+
+    assert fetch(file_server.url("/w/a.pdparams"), dest, progress=False) == dest
+
+    assert dest.read_bytes() == body
+    record = json.loads((dest.parent / "manifest.json").read_text())["a.pdparams"]
+    assert record["size"] == len(body)
+    assert record["sha256"] == hashlib.sha256(body).hexdigest()
+    assert record["url"] == file_server.url("/w/a.pdparams")
+    assert _leftovers(dest.parent) == []
+    # a later use is served from the cache without touching the network
+    fetch(file_server.url("/w/a.pdparams"), dest, progress=False)
+    assert len(file_server.gets("/w/a.pdparams")) == 1
+
+
+def test_connection_cut_half_way_is_resumed_with_range(file_server, pcls_home):
+    body = _payload(200_001, seed=1)
+    file_server.files["/w/cut.pdparams"] = body
+    file_server.cut_once.add("/w/cut.pdparams")
+    dest = pcls_home / "weights" / "cut.pdparams"
+
+    fetch(file_server.url("/w/cut.pdparams"), dest, progress=False)
+
+    first, second = file_server.gets("/w/cut.pdparams")
+    assert "range" not in first
+    assert second["range"] == f"bytes={len(body) // 2}-"
+    assert dest.read_bytes() == body
+    assert _leftovers(dest.parent) == []
+
+
+def test_interrupted_download_resumes_in_the_next_call(file_server, pcls_home, monkeypatch):
+    body = _payload(100_000, seed=2)
+    file_server.files["/w/b.pdparams"] = body
+    file_server.cut_once.add("/w/b.pdparams")
+    monkeypatch.setattr("pcls.zoo.download.RETRIES", 0)
+    dest = pcls_home / "weights" / "b.pdparams"
+
+    with pytest.raises(PclsError, match="resumes from there"):
+        fetch(file_server.url("/w/b.pdparams"), dest, progress=False)
+    assert not dest.exists()
+    assert (dest.parent / "b.pdparams.part").stat().st_size == len(body) // 2
+
+    fetch(file_server.url("/w/b.pdparams"), dest, progress=False)
+    assert file_server.gets("/w/b.pdparams")[-1]["range"] == f"bytes={len(body) // 2}-"
+    assert dest.read_bytes() == body
+
+
+def test_transient_server_error_is_retried(file_server, pcls_home):
+    file_server.files["/w/c.pdparams"] = b"x" * 1000
+    file_server.fail_once["/w/c.pdparams"] = 503
+    dest = pcls_home / "weights" / "c.pdparams"
+    fetch(file_server.url("/w/c.pdparams"), dest, progress=False)
+    assert len(file_server.gets("/w/c.pdparams")) == 2
+    assert dest.read_bytes() == b"x" * 1000
+
+
+def test_404_is_a_clear_error_and_leaves_nothing(file_server, pcls_home):
+    dest = pcls_home / "weights" / "missing.pdparams"
+    with pytest.raises(PclsError, match="HTTP 404"):
+        fetch(file_server.url("/w/missing.pdparams"), dest, progress=False)
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_changed_cached_file_is_an_error(file_server, pcls_home):
+    body = _payload(5000, seed=3)
+    file_server.files["/w/d.pdparams"] = body
+    dest = pcls_home / "weights" / "d.pdparams"
+    fetch(file_server.url("/w/d.pdparams"), dest, progress=False)
+
+    dest.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))  # same size, one bit flipped
+    with pytest.raises(PclsError, match="changed since it was downloaded: sha256"):
+        fetch(file_server.url("/w/d.pdparams"), dest, progress=False)
+    dest.write_bytes(body + b"extra")
+    with pytest.raises(PclsError, match="changed since it was downloaded: 5005 bytes"):
+        fetch(file_server.url("/w/d.pdparams"), dest, progress=False)
+
+
+def test_expected_checksum_mismatch_keeps_nothing(file_server, pcls_home):
+    file_server.files["/w/e.pdparams"] = b"payload"
+    dest = pcls_home / "weights" / "e.pdparams"
+    with pytest.raises(PclsError, match="expected 0000000000000000"):
+        fetch(file_server.url("/w/e.pdparams"), dest, expected_sha256="0" * 64, progress=False)
+    assert list(dest.parent.iterdir()) == []
+    good = hashlib.sha256(b"payload").hexdigest()
+    assert fetch(file_server.url("/w/e.pdparams"), dest, expected_sha256=good, expected_size=7, progress=False)
+
+
+def test_two_concurrent_downloads_of_one_file(file_server, pcls_home):
+    body = _payload(400_000, seed=4)
+    file_server.files["/w/f.pdparams"] = body
+    file_server.chunk_delay = 0.005  # ~25 chunks: the second caller arrives while the first is downloading
+    dest = pcls_home / "weights" / "f.pdparams"
+    results, errors = [], []
+
+    def worker():
+        try:
+            results.append(fetch(file_server.url("/w/f.pdparams"), dest, progress=False))
+        except Exception as err:  # reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert results == [dest, dest]
+    assert dest.read_bytes() == body
+    assert len(file_server.gets("/w/f.pdparams")) == 1  # the second caller waited and found it done
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["f.pdparams", "manifest.json"]
+
+
+def test_offline_forbids_the_network_but_not_the_cache(file_server, pcls_home, monkeypatch):
+    file_server.files["/w/g.pdparams"] = b"cached"
+    dest = pcls_home / "weights" / "g.pdparams"
+    fetch(file_server.url("/w/g.pdparams"), dest, progress=False)
+
+    monkeypatch.setenv("PCLS_OFFLINE", "1")
+    assert fetch(file_server.url("/w/g.pdparams"), dest, progress=False) == dest
+    with pytest.raises(PclsError, match="PCLS_OFFLINE=1 forbids downloading"):
+        fetch(file_server.url("/w/h.pdparams"), pcls_home / "weights" / "h.pdparams", progress=False)
+    assert len(file_server.requests) == 1
+
+
+def test_progress_bar_runs(file_server, pcls_home):
+    file_server.files["/w/p.pdparams"] = _payload(70_000, seed=5)
+    dest = fetch(file_server.url("/w/p.pdparams"), pcls_home / "p.pdparams", progress=True)
+    assert dest.stat().st_size == 70_000
