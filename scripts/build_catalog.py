@@ -1,8 +1,10 @@
 """Regenerate pcls/zoo/catalog.json from ../shared/reference/zoo_catalog.json (run once per reference update).
 
 Adds the default pre-processing every model exposes (mean/std, interpolation) so prediction and export
-read it from one place.
+read it from one place, and the paper each family comes from (the seeds' model-list references).
 """
+
+from __future__ import annotations
 
 import json
 import sys
@@ -16,11 +18,93 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
+# family -> the paper that introduced it (title, first author, year, link); from the seeds' reference list.
+PAPERS = {
+    "AlexNet": "ImageNet Classification with Deep Convolutional Neural Networks (Krizhevsky et al., 2012), "
+    "https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks.pdf",
+    "DARTS": "DARTS: Differentiable Architecture Search (Liu et al., 2018), https://arxiv.org/abs/1806.09055",
+    "DLA": "Deep Layer Aggregation (Yu et al., 2017), https://arxiv.org/abs/1707.06484",
+    "DPN": "Dual Path Networks (Chen et al., 2017), https://arxiv.org/abs/1707.01629",
+    "DarkNet": "YOLOv3: An Incremental Improvement (Redmon and Farhadi, 2018), https://arxiv.org/abs/1804.02767",
+    "DeiT": "Training data-efficient image transformers & distillation through attention (Touvron et al., 2020), "
+    "https://arxiv.org/abs/2012.12877",
+    "DenseNet": "Densely Connected Convolutional Networks (Huang et al., 2016), https://arxiv.org/abs/1608.06993",
+    "EfficientNet": "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (Tan and Le, 2019), "
+    "https://arxiv.org/abs/1905.11946",
+    "GhostNet": "GhostNet: More Features from Cheap Operations (Han et al., 2019), https://arxiv.org/abs/1911.11907",
+    "HRNet": "Deep High-Resolution Representation Learning for Visual Recognition (Wang et al., 2019), "
+    "https://arxiv.org/abs/1908.07919",
+    "HarDNet": "HarDNet: A Low Memory Traffic Network (Chao et al., 2019), https://arxiv.org/abs/1909.00948",
+    "Inception": "Going Deeper with Convolutions (Szegedy et al., 2014), https://arxiv.org/abs/1409.4842",
+    "LeViT": "LeViT: a Vision Transformer in ConvNet's Clothing for Faster Inference (Graham et al., 2021), "
+    "https://arxiv.org/abs/2104.01136",
+    "MixNet": "MixConv: Mixed Depthwise Convolutional Kernels (Tan and Le, 2019), https://arxiv.org/abs/1907.09595",
+    "MobileNetV1": "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications "
+    "(Howard et al., 2017), https://arxiv.org/abs/1704.04861",
+    "MobileNetV2": "MobileNetV2: Inverted Residuals and Linear Bottlenecks (Sandler et al., 2018), "
+    "https://arxiv.org/abs/1801.04381",
+    "MobileNetV3": "Searching for MobileNetV3 (Howard et al., 2019), https://arxiv.org/abs/1905.02244",
+    "PP-LCNet": "PP-LCNet: A Lightweight CPU Convolutional Neural Network (Cui et al., 2021), "
+    "https://arxiv.org/abs/2109.15099",
+    "ReXNet": "Rethinking Channel Dimensions for Efficient Model Design (Han et al., 2020), "
+    "https://arxiv.org/abs/2007.00992",
+    "RedNet": "Involution: Inverting the Inherence of Convolution for Visual Recognition (Li et al., 2021), "
+    "https://arxiv.org/abs/2103.06255",
+    "RegNet": "Designing Network Design Spaces (Radosavovic et al., 2020), https://arxiv.org/abs/2003.13678",
+    "RepVGG": "RepVGG: Making VGG-style ConvNets Great Again (Ding et al., 2021), https://arxiv.org/abs/2101.03697",
+    "Res2Net": "Res2Net: A New Multi-scale Backbone Architecture (Gao et al., 2019), https://arxiv.org/abs/1904.01169",
+    "ResNeSt": "ResNeSt: Split-Attention Networks (Zhang et al., 2020), https://arxiv.org/abs/2004.08955",
+    "ResNeXt": "Aggregated Residual Transformations for Deep Neural Networks (Xie et al., 2016), "
+    "https://arxiv.org/abs/1611.05431",
+    "ResNeXt101_wsl": "Exploring the Limits of Weakly Supervised Pretraining (Mahajan et al., 2018), "
+    "https://arxiv.org/abs/1805.00932",
+    "ResNet": "Deep Residual Learning for Image Recognition (He et al., 2015), https://arxiv.org/abs/1512.03385",
+    "SE_ResNeXt": "Squeeze-and-Excitation Networks (Hu et al., 2017), https://arxiv.org/abs/1709.01507",
+    "SE_ResNet_vd": "Squeeze-and-Excitation Networks (Hu et al., 2017), https://arxiv.org/abs/1709.01507",
+    "ShuffleNetV2": "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design (Ma et al., 2018), "
+    "https://arxiv.org/abs/1807.11164",
+    "SqueezeNet": "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size "
+    "(Iandola et al., 2016), https://arxiv.org/abs/1602.07360",
+    "SwinTransformer": "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows (Liu et al., 2021), "
+    "https://arxiv.org/abs/2103.14030",
+    "TNT": "Transformer in Transformer (Han et al., 2021), https://arxiv.org/abs/2103.00112",
+    "Twins": "Twins: Revisiting the Design of Spatial Attention in Vision Transformers (Chu et al., 2021), "
+    "https://arxiv.org/abs/2104.13840",
+    "VGG": "Very Deep Convolutional Networks for Large-Scale Image Recognition (Simonyan and Zisserman, 2014), "
+    "https://arxiv.org/abs/1409.1556",
+    "ViT": "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale (Dosovitskiy et al., 2020), "
+    "https://arxiv.org/abs/2010.11929",
+    "Xception": "Xception: Deep Learning with Depthwise Separable Convolutions (Chollet, 2016), "
+    "https://arxiv.org/abs/1610.02357",
+}
+# Architectures whose paper is not their family's.
+ARCH_PAPERS = {
+    "InceptionV3": "Rethinking the Inception Architecture for Computer Vision (Szegedy et al., 2015), "
+    "https://arxiv.org/abs/1512.00567",
+    "InceptionV4": "Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning "
+    "(Szegedy et al., 2016), https://arxiv.org/abs/1602.07261",
+}
+VD_PAPER = "Bag of Tricks for Image Classification with Convolutional Neural Networks (He et al., 2018), " \
+    "https://arxiv.org/abs/1812.01187"
+
+
+def paper_for(entry: dict) -> str | None:
+    name = entry.get("arch") or entry["name"]
+    if name in ARCH_PAPERS:
+        return ARCH_PAPERS[name]
+    if entry.get("family") == "ResNet" and "_vd" in name:  # the vd tweaks are from "Bag of Tricks"
+        return VD_PAPER
+    return PAPERS.get(entry.get("family"))
+
+
 def build(source: Path = SOURCE) -> list:
     rows = json.loads(source.read_text())
     catalog = []
     for row in rows:
         entry = dict(row)
+        if entry.get("family") is None and entry["name"].startswith("DARTS"):
+            entry["family"] = "DARTS"  # the reference leaves the two DARTS searches without a family
+        entry["paper"] = paper_for(entry)
         # PaddleClas evaluates every ImageNet model with ImageNet mean/std and bilinear (cv2 INTER_LINEAR)
         # resizing; the few transformer configs that use bicubic do so by their config, not the catalog.
         entry.setdefault("mean", IMAGENET_MEAN)

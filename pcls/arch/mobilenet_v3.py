@@ -2,12 +2,11 @@
 table, rounded by make_divisible to multiples of 8; SE gates are hard-sigmoid(0.2x + 0.5); the head is
 pool -> 1x1 conv (class_expand) -> hardswish -> dropout -> fc, as the reference does."""
 
-import paddle
 import paddle.nn as nn
 
-from pcls.arch.base import Classifier
 from pcls.arch.layers.activations import HardSigmoid
 from pcls.arch.layers.conv import ConvBNAct
+from pcls.arch.layers.heads import LastConvClassifier
 from pcls.arch.layers.inverted_residual import InvertedResidual
 from pcls.arch.layers.channels import make_divisible
 from pcls.arch.layers.se import SqueezeExcite
@@ -55,10 +54,9 @@ def hard_sigmoid_se(channels):
     return SqueezeExcite(channels, reduction=4, act="relu", gate=HardSigmoid(slope=0.2, offset=0.5))
 
 
-class MobileNetV3Net(Classifier):
-    """config: 'large' or 'small'. class_expand: width of the 1x1 conv after pooling (use_last_conv=False
-    drops it and feeds the pooled features to fc). dropout_prob: before fc; the reference scales at
-    inference ('downscale_in_infer'), which pretrained weights expect."""
+class MobileNetV3Net(LastConvClassifier):
+    """config: 'large' or 'small'. class_squeeze: width of the last conv before pooling (None: 960 large,
+    576 small, times scale). class_expand / dropout_prob / use_last_conv: the head (LastConvClassifier)."""
 
     def __init__(self, config="large", scale=1.0, class_num=1000, dropout_prob=0.2, class_expand=1280,
                  class_squeeze=None, use_last_conv=True):
@@ -76,24 +74,10 @@ class MobileNetV3Net(Classifier):
         self.blocks = nn.Sequential(*blocks)
         squeeze = make_divisible(scale * (class_squeeze or _LAST_SECOND_CONV[config]))
         self.last_second_conv = ConvBNAct(width, squeeze, 1, act="hardswish")
-        self.avg_pool = nn.AdaptiveAvgPool2D(1)
-        self.use_last_conv = use_last_conv
-        if use_last_conv:
-            self.last_conv = nn.Conv2D(squeeze, class_expand, 1, bias_attr=False)
-            self.hardswish = nn.Hardswish()
-            self.dropout = nn.Dropout(dropout_prob, mode="downscale_in_infer") if dropout_prob else None
-        self.fc = nn.Linear(class_expand if use_last_conv else squeeze, class_num)
+        self._build_head(squeeze, class_num, class_expand, dropout_prob, use_last_conv)
 
     def forward_features(self, x):
         return self.last_second_conv(self.blocks(self.conv(x)))
-
-    def forward_head(self, x):
-        x = self.avg_pool(x)
-        if self.use_last_conv:
-            x = self.hardswish(self.last_conv(x))
-            if self.dropout is not None:
-                x = self.dropout(x)
-        return self.fc(paddle.flatten(x, 1))
 
 
 def _mobilenet_v3(config, scale, class_num, **kwargs):

@@ -2,11 +2,10 @@
 (hard-sigmoid gate) in the last stage, and a 1x1 conv (class_expand) after pooling. Widths are `scale`
 x the table rounded by make_divisible to multiples of 8, as the reference does."""
 
-import paddle
 import paddle.nn as nn
 
-from pcls.arch.base import Classifier
 from pcls.arch.layers.conv import ConvBNAct
+from pcls.arch.layers.heads import LastConvClassifier
 from pcls.arch.layers.inverted_residual import InvertedResidual, InvertedResidualNames, conv_bn_factory
 from pcls.arch.layers.channels import make_divisible
 from pcls.arch.layers.se import SqueezeExcite
@@ -32,11 +31,10 @@ def _se_factory(lr_mult):
     return build
 
 
-class PPLCNetNet(Classifier):
+class PPLCNetNet(LastConvClassifier):
     """stride_list: strides of the stem and of the first block of blocks3..blocks6 (blocks2 keeps its own).
     lr_mult_list: learning-rate multipliers of the stem and of blocks2..blocks6.
-    use_last_conv=False feeds the pooled features straight to fc. dropout_prob: before fc, scaled at
-    inference ('downscale_in_infer') as in the reference."""
+    class_expand / dropout_prob / use_last_conv: the head (LastConvClassifier)."""
 
     def __init__(self, scale=1.0, class_num=1000, dropout_prob=0.2, class_expand=1280,
                  stride_list=(2, 2, 2, 2, 2), lr_mult_list=(1.0,) * 6, use_last_conv=True):
@@ -62,27 +60,13 @@ class PPLCNetNet(Classifier):
                                                conv=conv_bn_factory(lr_mult=lr_mult)))
             setattr(self, name, nn.Sequential(*blocks))
         width = make_divisible(_STAGES["blocks6"][-1][2] * scale)
-        self.avg_pool = nn.AdaptiveAvgPool2D(1)
-        self.use_last_conv = use_last_conv
-        if use_last_conv:
-            self.last_conv = nn.Conv2D(width, class_expand, 1, bias_attr=False)
-            self.hardswish = nn.Hardswish()
-            self.dropout = nn.Dropout(dropout_prob, mode="downscale_in_infer") if dropout_prob else None
-        self.fc = nn.Linear(class_expand if use_last_conv else width, class_num)
+        self._build_head(width, class_num, class_expand, dropout_prob, use_last_conv)
 
     def forward_features(self, x):
         x = self.conv1(x)
         for name in self._stage_names:
             x = getattr(self, name)(x)
         return x
-
-    def forward_head(self, x):
-        x = self.avg_pool(x)
-        if self.use_last_conv:
-            x = self.hardswish(self.last_conv(x))
-            if self.dropout is not None:
-                x = self.dropout(x)
-        return self.fc(paddle.flatten(x, 1))
 
 
 def _pplcnet(scale, class_num, **kwargs):

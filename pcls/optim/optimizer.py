@@ -98,8 +98,9 @@ def no_decay_names(named_params, opt_cfg) -> set:
 
 
 def param_groups(named_params, opt_cfg):
-    """Trainable params split into [{"params": [...], "weight_decay": ...}] by decay setting, so the
-    no-decay group carries weight_decay 0 and the rest the configured coefficient/regulariser."""
+    """Trainable params grouped by (decay or not, lr multiplier): [{"params", "weight_decay",
+    "learning_rate"}]. paddle resets each parameter's rate multiplier from its group, so the
+    multipliers set by lr_mult_list must travel in the groups."""
     import paddle
 
     kind, coeff = decay_setting(opt_cfg)
@@ -107,18 +108,18 @@ def param_groups(named_params, opt_cfg):
     if not trainable:
         raise PclsError("no trainable parameters: every parameter is frozen (check lr_mult_list / freeze settings)")
     skip = no_decay_names(trainable, opt_cfg)
-    decayed = [p for n, p in trainable if n not in skip]
-    plain = [p for n, p in trainable if n in skip]
     if kind == "l2":
         decay = paddle.regularizer.L2Decay(coeff)
     else:
         decay = coeff if kind == "decoupled" else None
-    groups = []
-    if decayed:
-        groups.append({"params": decayed, "weight_decay": decay})
-    if plain:
-        groups.append({"params": plain, "weight_decay": 0.0})
-    return groups, decay
+    groups = {}
+    for name, param in trainable:
+        mult = float(param.optimize_attr.get("learning_rate", 1.0))
+        key = (name in skip, mult)
+        if key not in groups:
+            groups[key] = {"params": [], "weight_decay": 0.0 if name in skip or decay is None else decay, "learning_rate": mult}
+        groups[key]["params"].append(param)
+    return list(groups.values()), decay
 
 
 def grad_clip_from(opt_cfg):

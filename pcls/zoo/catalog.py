@@ -11,7 +11,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from pcls.errors import PclsError, did_you_mean
+from pcls.errors import PclsError, closest
 
 CATALOG_PATH = Path(__file__).with_name("catalog.json")
 
@@ -23,16 +23,46 @@ def load_catalog() -> dict:
     return {row["name"]: row for row in rows}
 
 
+# Documented latency figures, in the order `latency()` prefers them (the most widely reported first).
+LATENCY_KEYS = (
+    "P4_fluid_fp32_bs1",
+    "P4_trt_fp32_bs1",
+    "T4_trt_fp32_bs1",
+    "T4_trt_fp16_bs1",
+    "V100_paddle_fp32_bs1",
+)
+
+
 def names(pattern: str = "*") -> list:
+    """Catalog names matching a shell pattern (case-insensitive); a pattern with no wildcard matches
+    as a substring, so 'resnet50' finds ResNet50_vd_ssld too."""
+    if not any(ch in pattern for ch in "*?["):
+        pattern = f"*{pattern}*"
     return sorted(n for n in load_catalog() if fnmatch.fnmatch(n.lower(), pattern.lower()))
+
+
+def families() -> list:
+    return sorted({row["family"] for row in load_catalog().values() if row.get("family")})
 
 
 def get_entry(name: str) -> dict:
     """The catalog row of `name`; a PclsError with the closest names when unknown."""
     catalog = load_catalog()
-    if name not in catalog:
-        raise PclsError(f"unknown model '{name}' in the zoo{did_you_mean(name, catalog)}; see 'pcls zoo list'")
-    return catalog[name]
+    if name in catalog:
+        return catalog[name]
+    same_but_case = [n for n in catalog if n.lower() == name.lower()]
+    close = same_but_case or closest(name, catalog, n=3)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    raise PclsError(f"unknown model '{name}' in the zoo{hint}; see 'pcls zoo list'")
+
+
+def latency(row: dict):
+    """(figure name, milliseconds) of the preferred documented latency of a row, or (None, None)."""
+    figures = row.get("latency_ms") or {}
+    for key in (*LATENCY_KEYS, *sorted(figures)):
+        if figures.get(key) is not None:
+            return key, figures[key]
+    return None, None
 
 
 def preprocess_for(arch_name: str) -> dict:

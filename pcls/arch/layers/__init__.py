@@ -14,9 +14,10 @@ from pcls.arch.layers.se import SqueezeExcite
 from pcls.arch.layers.channels import make_divisible
 from pcls.arch.layers.activations import HardSigmoid
 from pcls.arch.layers.inverted_residual import InvertedResidual, InvertedResidualNames, conv_bn_factory
+from pcls.arch.layers.heads import LastConvClassifier
 
 __all__ = ["make_act", "ConvBNAct", "DropPath",
            "Attention", "WindowAttention", "attend", "split_heads", "merge_heads", "Mlp", "PatchEmbed", "adapt_state_dict",
            "SqueezeExcite", "make_divisible",
            "ConvAct", "BNActConv",
-           "HardSigmoid", "InvertedResidual", "InvertedResidualNames", "conv_bn_factory"]
+           "HardSigmoid", "InvertedResidual", "InvertedResidualNames", "conv_bn_factory", "LastConvClassifier"]

@@ -1,0 +1,84 @@
+"""--cache-teacher: compute each training image's teacher logits once and keep them in a memory-mapped file.
+
+Rows are keyed by a hash of the sample's input tensor, so no sample ids have to travel through the loader.
+Reuse is exact only when the training pipeline is deterministic (decode, resize, crop, normalise): a random
+augmentation gives the student a different input every epoch, so there the cache is not used and the log
+says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+DETERMINISTIC_OPS = {"DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage", "Pad"}
+
+
+def random_ops(train_cfg: dict) -> List[str]:
+    """Names of the operators that make the training inputs change between epochs."""
+    dataset = train_cfg.get("dataset") or {}
+    names = [next(iter(op)) for op in dataset.get("transform_ops") or []]
+    names += [next(iter(op)) for op in dataset.get("batch_transform_ops") or []]
+    return [name for name in names if name not in DETERMINISTIC_OPS]
+
+
+class TeacherCache:
+    """Memory-mapped [capacity, class_num] float32 logits per frozen model, filled on first sight."""
+
+    def __init__(self, folder, capacity: int, class_num: int):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.capacity, self.class_num = int(capacity), int(class_num)
+        self.rows: Dict[str, Dict[bytes, int]] = {}
+        self.tables: Dict[str, np.memmap] = {}
+        self.hits = self.misses = 0
+
+    def _table(self, name: str) -> np.memmap:
+        if name not in self.tables:
+            self.tables[name] = np.memmap(self.folder / f"{name}.logits.f32", dtype=np.float32, mode="w+",
+                                          shape=(self.capacity, self.class_num))
+            self.rows[name] = {}
+        return self.tables[name]
+
+    @staticmethod
+    def keys_for(x) -> List[bytes]:
+        batch = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+        return [hashlib.blake2b(np.ascontiguousarray(sample).tobytes(), digest_size=16).digest() for sample in batch]
+
+    def lookup(self, name: str, keys: List[bytes]) -> Optional[np.ndarray]:
+        table, rows = self._table(name), self.rows[name]
+        if all(key in rows for key in keys):
+            self.hits += len(keys)
+            return np.asarray(table[[rows[key] for key in keys]])
+        self.misses += len(keys)
+        return None
+
+    def store(self, name: str, keys: List[bytes], logits: np.ndarray) -> None:
+        table, rows = self._table(name), self.rows[name]
+        for key, row in zip(keys, logits):
+            if key not in rows and len(rows) < self.capacity:
+                rows[key] = len(rows)
+                table[rows[key]] = row
+
+    def __len__(self) -> int:
+        return max((len(r) for r in self.rows.values()), default=0)
+
+
+def enable_teacher_cache(model, train_cfg: dict, dataset_size: int, class_num: int, folder, log=print) -> bool:
+    """Attach a TeacherCache to a DistillationModel when the training pipeline allows exact reuse."""
+    if not getattr(model, "frozen", None):
+        log("--cache-teacher: no frozen model (teacher) to cache; ignored")
+        return False
+    random = random_ops(train_cfg)
+    if random:
+        log(f"--cache-teacher: not used — the training pipeline is random ({', '.join(random)}), so the student "
+            "sees a different input every epoch and cached teacher logits would not match it; the teacher runs "
+            "on every batch")
+        return False
+    model.teacher_cache = TeacherCache(folder, dataset_size, class_num)
+    log(f"--cache-teacher: teacher logits for the {dataset_size} training images are computed in the first "
+        f"epoch and reused in every later one (deterministic pipeline), memory-mapped under {folder}")
+    return True

@@ -1,0 +1,119 @@
+"""DistillationModel: several backbones under one name each (Teacher, Student, ...), run on the same batch.
+
+forward returns {name: logits}. Frozen models (the teacher) stay in eval mode, run without gradients and
+have stop_gradient parameters, so they get no optimizer state. `student_state_dict()` is the plain state
+dict of the deployable model (Arch.infer_model_name), which the trainer saves beside every checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import paddle
+import paddle.nn as nn
+
+from pcls.engine.model import build_model, load_weights, register_arch
+from pcls.errors import PclsError
+
+
+class DistillationModel(nn.Layer):
+    def __init__(self, models: Dict[str, nn.Layer], frozen: List[str], infer_model_name: Optional[str] = None):
+        super().__init__()
+        self.names = list(models)
+        for name, model in models.items():
+            self.add_sublayer(name, model)
+        self.frozen = set(frozen)
+        for name in self.frozen:
+            for param in getattr(self, name).parameters():
+                param.stop_gradient = True
+        self.infer_model_name = infer_model_name or next((n for n in self.names if n not in self.frozen), self.names[-1])
+        if self.infer_model_name not in models:
+            raise PclsError(f"Arch.infer_model_name '{self.infer_model_name}' is not one of Arch.models "
+                            f"({', '.join(self.names)})")
+        self.teacher_cache = None  # set by pcls.distill.cache when --cache-teacher is on
+        self.train()
+
+    def train(self):
+        super().train()
+        for name in self.frozen:
+            getattr(self, name).eval()  # a frozen teacher keeps its BatchNorm statistics and no dropout
+        return self
+
+    def forward(self, x):
+        outputs = {}
+        keys = self.teacher_cache.keys_for(x) if self.teacher_cache is not None and self.training else None
+        for name in self.names:
+            model = getattr(self, name)
+            if name not in self.frozen:
+                outputs[name] = model(x)
+                continue
+            cached = self.teacher_cache.lookup(name, keys) if keys is not None else None
+            if cached is not None:
+                outputs[name] = paddle.to_tensor(cached)
+                continue
+            with paddle.no_grad():
+                outputs[name] = model(x).detach()
+            if keys is not None:
+                self.teacher_cache.store(name, keys, outputs[name].numpy())
+        return outputs
+
+    # -- the surface the engine uses for any model -------------------------------------------------------
+    @property
+    def student(self) -> nn.Layer:
+        return getattr(self, self.infer_model_name)
+
+    @property
+    def model_name(self) -> str:
+        return getattr(self.student, "model_name", self.infer_model_name)
+
+    @property
+    def pretrained_cfg(self) -> dict:
+        return getattr(self.student, "pretrained_cfg", {})
+
+    def classifier_prefixes(self) -> list:
+        return [f"{name}.{p}" for name in self.names for p in getattr(self, name).classifier_prefixes()]
+
+    def student_state_dict(self) -> dict:
+        return self.student.state_dict()
+
+
+def _member_configs(arch_cfg: dict) -> list:
+    models = arch_cfg.get("models") or []
+    members = []
+    for index, item in enumerate(models):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise PclsError(f"Arch.models[{index}] must be a single-key map like '- Teacher: {{name: ResNet50_vd}}'")
+        (label, cfg), = item.items()
+        members.append((label, dict(cfg or {})))
+    if len(members) < 2:
+        raise PclsError("Arch.models needs at least two models (e.g. Teacher and Student) for DistillationModel")
+    return members
+
+
+@register_arch("DistillationModel")
+def build_distillation_model(arch_cfg: dict, global_cfg: dict, log=print) -> DistillationModel:
+    members = _member_configs(arch_cfg)
+    class_num = arch_cfg.get("class_num")
+    freeze = list(arch_cfg.get("freeze_params_list") or [])
+    if freeze and len(freeze) != len(members):
+        raise PclsError(f"Arch.freeze_params_list has {len(freeze)} values for {len(members)} models")
+    pretrained = global_cfg.get("pretrained_model")
+    per_model_sources = pretrained if isinstance(pretrained, list) else None
+    models, frozen, class_nums = {}, [], {}
+    for index, (label, cfg) in enumerate(members):
+        cfg.setdefault("class_num", class_num or 1000)
+        if per_model_sources and index < len(per_model_sources) and per_model_sources[index]:
+            cfg["pretrained"] = per_model_sources[index]
+        sub_global = {k: v for k, v in global_cfg.items() if k != "pretrained_model"}
+        log(f"{label}: {cfg['name']}")
+        models[label] = build_model(cfg, sub_global, log)
+        class_nums[label] = int(cfg["class_num"])
+        if cfg.pop("freeze_params", None) or (freeze and freeze[index]):
+            frozen.append(label)
+    if len(set(class_nums.values())) > 1:
+        detail = ", ".join(f"{k} {v}" for k, v in class_nums.items())
+        raise PclsError(f"the distilled models must have the same class_num ({detail}); set Arch.class_num once")
+    model = DistillationModel(models, frozen, arch_cfg.get("infer_model_name"))
+    if pretrained and not per_model_sources:  # a whole distillation checkpoint (Teacher.* / Student.* keys)
+        load_weights(model, pretrained, log)
+    return model

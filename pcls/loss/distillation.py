@@ -1,0 +1,158 @@
+"""Distillation losses by their PaddleClas names. They read a DistillationModel's output, a dict
+{model name: logits}, and pair models by `model_name_pairs` (student first) or pick them by `model_names`.
+
+Unlabeled samples (label -1, e.g. SSLD's extra_list.txt lines) count only in the teacher-student terms:
+the ground-truth terms mask them out.
+"""
+
+from __future__ import annotations
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+
+from pcls.errors import PclsError
+from pcls.loss.ce import CELoss
+from pcls.loss.registry import register_loss
+
+_EPS = 1e-7
+
+
+def _pairs(model_name_pairs, what):
+    if not model_name_pairs or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in model_name_pairs):
+        raise PclsError(f"Loss.{what}.model_name_pairs must be a list of [student, teacher] pairs, "
+                        f"got {model_name_pairs!r}")
+    return [tuple(p) for p in model_name_pairs]
+
+
+def _logits(output, name, what):
+    if not isinstance(output, dict):
+        raise PclsError(f"Loss.{what} needs a DistillationModel (Arch.name: DistillationModel) whose output names "
+                        f"each model; this model returns a single tensor")
+    if name not in output:
+        raise PclsError(f"Loss.{what}: no model named '{name}' in Arch.models (have: {', '.join(output)})")
+    return output[name]
+
+
+def soft_ce(student_logits, teacher_prob):
+    """mean_i -sum_c q_ic log p_ic with p = softmax(student), q the teacher's probabilities."""
+    return -(teacher_prob * F.log_softmax(student_logits, axis=-1)).sum(axis=-1).mean()
+
+
+def kl_div(p_log, q_log):
+    """mean_i KL(q_i || p_i) from log-probabilities (KL(target || prediction))."""
+    q = paddle.exp(q_log)
+    return (q * (q_log - p_log)).sum(axis=-1).mean()
+
+
+def js_div(p_log, q_log):
+    """mean_i JS(p_i, q_i) = (KL(p||m) + KL(q||m)) / 2 with m = (p + q) / 2."""
+    p, q = paddle.exp(p_log), paddle.exp(q_log)
+    m_log = paddle.log((p + q) / 2 + _EPS)
+    return ((p * (p_log - m_log)).sum(axis=-1) + (q * (q_log - m_log)).sum(axis=-1)).mean() / 2
+
+
+class _PairLoss(nn.Layer):
+    """Shared plumbing: one term per (student, teacher) pair, named `<name>_<student>_<teacher>`."""
+
+    label = "loss"
+
+    def __init__(self, model_name_pairs, temperature=1.0, name=None):
+        super().__init__()
+        self.pairs = _pairs(model_name_pairs, type(self).__name__)
+        self.temperature = float(temperature)
+        if self.temperature <= 0:
+            raise PclsError(f"Loss.{type(self).__name__}.temperature must be > 0, got {temperature}")
+        self.label = name or self.label
+
+    def forward(self, output, target):
+        terms = {}
+        for student, teacher in self.pairs:
+            s = _logits(output, student, type(self).__name__)
+            t = _logits(output, teacher, type(self).__name__)
+            terms[f"{self.label}_{student}_{teacher}"] = self.pair_loss(s, t)
+        return terms
+
+    def pair_loss(self, student_logits, teacher_logits):
+        raise NotImplementedError
+
+
+@register_loss
+class DistillationCELoss(_PairLoss):
+    """SSLD's soft-label loss: CE of the student against the teacher's softmax(logits / T) (detached)."""
+
+    label = "loss_ce"
+
+    def pair_loss(self, s, t):
+        teacher_prob = F.softmax(t.detach() / self.temperature, axis=-1)
+        return soft_ce(s / self.temperature, teacher_prob)
+
+
+@register_loss
+class DistillationKLDivLoss(_PairLoss):
+    """Classic knowledge distillation (Hinton et al.): T^2 * KL(softmax(t/T) || softmax(s/T))."""
+
+    label = "loss_kl"
+
+    def __init__(self, model_name_pairs, temperature=4.0, name=None):
+        super().__init__(model_name_pairs, temperature, name)
+
+    def pair_loss(self, s, t):
+        T = self.temperature
+        return kl_div(F.log_softmax(s / T, axis=-1), F.log_softmax(t.detach() / T, axis=-1)) * T * T
+
+
+@register_loss
+class DistillationJSDivLoss(_PairLoss):
+    """SSLD's JS-divergence between the student's and the teacher's softmax(logits / T)."""
+
+    label = "loss_js"
+
+    def pair_loss(self, s, t):
+        T = self.temperature
+        return js_div(F.log_softmax(s / T, axis=-1), F.log_softmax(t.detach() / T, axis=-1))
+
+
+@register_loss
+class DistillationDMLLoss(_PairLoss):
+    """Deep mutual learning: symmetric KL between two trainable models; gradients reach both."""
+
+    label = "loss_dml"
+
+    def pair_loss(self, a, b):
+        T = self.temperature
+        a_log, b_log = F.log_softmax(a / T, axis=-1), F.log_softmax(b / T, axis=-1)
+        return (kl_div(a_log, b_log) + kl_div(b_log, a_log)) / 2
+
+
+@register_loss
+class DistillationGTCELoss(nn.Layer):
+    """Ground-truth CE for the listed models; unlabeled samples (label -1) are left out."""
+
+    def __init__(self, model_names, epsilon=None, name="loss_gt_ce"):
+        super().__init__()
+        if not isinstance(model_names, (list, tuple)) or not model_names or not all(isinstance(n, str) for n in model_names):
+            raise PclsError(f"Loss.DistillationGTCELoss.model_names must be a list of model names, got {model_names!r}")
+        self.model_names = list(model_names)
+        self.ce = CELoss(epsilon=epsilon)
+        self.label = name
+
+    def forward(self, output, target):
+        terms = {}
+        for model_name in self.model_names:
+            logits = _logits(output, model_name, "DistillationGTCELoss")
+            terms[f"{self.label}_{model_name}"] = masked_ce(self.ce, logits, target)
+        return terms
+
+
+def masked_ce(ce, logits, target):
+    """CE over the labelled samples only; 0 (with a graph) when the batch has none."""
+    if target.dtype not in (paddle.int64, paddle.int32):
+        return ce(logits, target)
+    labels = target.reshape([-1])
+    keep = paddle.nonzero(labels >= 0).reshape([-1])
+    if keep.shape[0] == 0:
+        return (logits * 0).sum()
+    if keep.shape[0] == labels.shape[0]:
+        return ce(logits, labels)
+    return ce(paddle.gather(logits, keep), paddle.gather(labels, keep))

@@ -1,0 +1,194 @@
+"""Safe state-file reading/writing and load_pretrained's report on a tiny model."""
+
+from __future__ import annotations
+
+import pickle
+from urllib.parse import urlsplit
+
+import numpy as np
+import paddle
+import pytest
+
+from pcls.arch.base import Classifier
+from pcls.errors import PclsError
+from pcls.zoo import catalog
+from pcls.zoo.weights import apply_state, load_pretrained, load_state_file, resolve_weights, save_state_file
+
+
+class Tiny(Classifier):
+    classifier_names = ("fc",)
+
+    def __init__(self, class_num=10, channels=4):
+        super().__init__()
+        self.conv = paddle.nn.Conv2D(3, channels, 3)
+        self.bn = paddle.nn.BatchNorm2D(channels)
+        self.fc = paddle.nn.Linear(channels, class_num)
+
+    def forward_features(self, x):
+        return self.bn(self.conv(x))
+
+    def forward_head(self, x):
+        return self.fc(x.mean(axis=[2, 3]))
+
+
+def _numpy_state(model) -> dict:
+    return {k: v.numpy() for k, v in model.state_dict().items()}
+
+
+def test_paddle_saved_state_dict_loads_bit_exactly(tmp_path):
+    model = Tiny()
+    paddle.save(model.state_dict(), str(tmp_path / "m.pdparams"))
+    paddle.save(model.state_dict(), str(tmp_path / "m2.pdparams"), protocol=2)  # uses _codecs.encode
+    for name in ("m.pdparams", "m2.pdparams"):
+        state = load_state_file(tmp_path / name)
+        assert set(state) == set(_numpy_state(model))  # the StructuredToParameterName@@ entry is dropped
+        for key, value in _numpy_state(model).items():
+            assert state[key].dtype == value.dtype and np.array_equal(state[key], value)
+
+
+def test_save_state_file_round_trips_through_paddle_load(tmp_path):
+    model = Tiny()
+    path = save_state_file(model.state_dict(), tmp_path / "out" / "w.pdparams")
+    assert [p.name for p in path.parent.iterdir()] == ["w.pdparams"]  # no temp file left
+    loaded = paddle.load(str(path))  # our own file: paddle can read it too
+    for key, value in _numpy_state(model).items():
+        assert np.array_equal(np.asarray(loaded[key]), value)
+    assert set(load_state_file(path)) == set(_numpy_state(model))
+
+
+def test_safetensors_round_trip(tmp_path):
+    pytest.importorskip("safetensors")
+    state = {"a.weight": np.arange(6, dtype="float32").reshape(2, 3), "a._mean": np.ones(3, "float32")}
+    path = save_state_file(state, tmp_path / "w.safetensors")
+    loaded = load_state_file(path)
+    assert set(loaded) == set(state) and all(np.array_equal(loaded[k], state[k]) for k in state)
+
+
+class _RunsCode:
+    """Unpickling this calls exec(): writes the marker file if the loader lets it run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return exec, (f"open({self.marker!r}, 'w').write('ran')",)
+
+
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "marker"
+    evil = tmp_path / "evil.pdparams"
+    evil.write_bytes(pickle.dumps({"fc.weight": np.zeros(2), "fc.bias": _RunsCode(marker)}, protocol=4))
+    with pytest.raises(PclsError, match=r"refusing to load .*'builtins\.exec'"):
+        load_state_file(evil)
+    assert not marker.exists()
+
+    old_style = tmp_path / "old.pdparams"  # protocol 0, GLOBAL opcode
+    old_style.write_bytes(b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
+    with pytest.raises(PclsError, match=r"'os\.system'"):
+        load_state_file(old_style)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (pickle.dumps([1, 2, 3]), "not a state dict"),
+        (pickle.dumps({"a": "text"}), "not a numeric array"),
+        (b"PK\x03\x04zipdata", "zip archive"),
+        (b"\x80\x04truncated", "not a readable .pdparams"),
+    ],
+)
+def test_files_that_are_not_state_dicts(tmp_path, content, message):
+    path = tmp_path / "bad.pdparams"
+    path.write_bytes(content)
+    with pytest.raises(PclsError, match=message):
+        load_state_file(path)
+
+
+def test_load_into_same_model_loads_everything(tmp_path):
+    source = Tiny()
+    path = save_state_file(source.state_dict(), tmp_path / "w.pdparams")
+    target = Tiny()
+    report = load_pretrained(target, str(path))
+    assert (report.loaded, report.total, report.reinitialised) == (8, 8, [])
+    assert str(report) == f"loaded 8/8 tensors from {path}"
+    for key, value in _numpy_state(source).items():
+        assert np.array_equal(target.state_dict()[key].numpy(), value)
+
+
+def test_class_num_change_reinitialises_only_the_classifier(tmp_path, capsys):
+    source = Tiny(class_num=10)
+    save_state_file(source.state_dict(), tmp_path / "w.pdparams")
+    target = Tiny(class_num=5)
+    fresh_fc = target.fc.weight.numpy().copy()
+
+    report = load_pretrained(target, str(tmp_path / "w"))  # a path prefix, as PaddleClas configs give
+
+    assert report.reinitialised == ["fc.weight", "fc.bias"]
+    assert (report.loaded, report.total) == (6, 8)
+    assert "re-initialised classifier fc.weight, fc.bias: class_num 10 -> 5" in capsys.readouterr().err
+    assert np.array_equal(target.fc.weight.numpy(), fresh_fc)
+    assert np.array_equal(target.conv.weight.numpy(), source.conv.weight.numpy())
+    assert np.array_equal(target.bn._variance.numpy(), source.bn._variance.numpy())
+
+
+def test_missing_unexpected_and_mismatched_keys_are_named():
+    state = _numpy_state(Tiny(channels=4))
+    state.pop("bn._mean")
+    state["extra.weight"] = np.zeros(3, "float32")
+    with pytest.raises(PclsError) as err:
+        apply_state(Tiny(channels=6), state, "w.pdparams")
+    message = str(err.value)
+    assert "1 missing (bn._mean)" in message
+    assert "1 unexpected (extra.weight)" in message
+    assert "conv.weight: file [4, 3, 3, 3] vs model [6, 3, 3, 3]" in message
+
+
+def test_adapt_state_dict_is_applied_first():
+    class Adapting(Tiny):
+        def adapt_state_dict(self, state):
+            return {key.replace("old_", ""): value for key, value in state.items()}
+
+    state = {f"old_{k}": v for k, v in _numpy_state(Tiny()).items()}
+    assert apply_state(Adapting(), state).loaded == 8
+
+
+def test_float16_weights_are_cast_to_the_model_dtype():
+    state = {k: v.astype("float16") for k, v in _numpy_state(Tiny()).items()}
+    model = Tiny()
+    apply_state(model, state)
+    assert str(model.conv.weight.dtype) == "paddle.float32"
+    assert np.array_equal(model.conv.weight.numpy(), state["conv.weight"].astype("float32"))
+
+
+def test_static_graph_sources_are_explained(tmp_path):
+    (tmp_path / "ResNet50_pretrained").mkdir()
+    with pytest.raises(PclsError, match="static-graph"):
+        resolve_weights(str(tmp_path / "ResNet50_pretrained"))
+    (tmp_path / "x.tar").write_bytes(b"")
+    with pytest.raises(PclsError, match="static-graph"):
+        resolve_weights(str(tmp_path / "x.tar"))
+    with pytest.raises(PclsError, match="only a legacy static-graph archive"):
+        resolve_weights("MobileNetV3_large_x1_0_ssld_int8")
+
+
+def test_unknown_sources_are_clear_errors(tmp_path):
+    with pytest.raises(PclsError, match="did you mean ResNet50_vd"):
+        resolve_weights("ResNet50_vdd")
+    with pytest.raises(PclsError, match="not found"):
+        resolve_weights(str(tmp_path / "nothing.pdparams"))
+
+
+def test_zoo_weights_come_through_the_mirror_into_the_cache(file_server, pcls_home, monkeypatch):
+    entry = catalog.get_entry("ResNet50_vd_ssld")
+    state = _numpy_state(Tiny())
+    served = save_state_file(state, pcls_home.parent / "served.pdparams")
+    file_server.files["/mirror" + urlsplit(entry["pretrained_url"]).path] = served.read_bytes()
+    monkeypatch.setenv("PCLS_ZOO_MIRROR", file_server.url("/mirror"))
+
+    path = resolve_weights("ResNet50_vd_ssld")
+
+    assert path == pcls_home / "weights" / "ResNet50_vd_ssld.pdparams"
+    assert path.read_bytes() == served.read_bytes()
+    monkeypatch.setenv("PCLS_OFFLINE", "1")  # cached now: no network needed
+    assert apply_state(Tiny(), load_state_file(resolve_weights("ResNet50_vd_ssld"))).loaded == 8
