@@ -85,7 +85,7 @@ class GoogLeNetModel(Classifier):
         x = self._pool(self._conv_2(self._conv_1(x)))
         for name, _ in _MODULES:
             x = getattr(self, name)(x)
-            if name in _AUX_TAPS:
+            if self.training and name in _AUX_TAPS:
                 self._aux_inputs[_AUX_TAPS[name]] = x
             if name in _POOL_AFTER:
                 x = self._pool(x)

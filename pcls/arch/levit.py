@@ -73,7 +73,7 @@ class OffsetBiasedAttention(nn.Layer):
         return paddle.gather(table, index.flatten(), axis=1).reshape([0, index.shape[0], index.shape[1]])
 
 
-class Attention(OffsetBiasedAttention):
+class OffsetAttention(OffsetBiasedAttention):
     def __init__(self, dim, key_dim, num_heads, attn_ratio, resolution):
         super().__init__()
         self.num_heads, self.key_dim = num_heads, key_dim
@@ -99,7 +99,7 @@ class Subsample(nn.Layer):
         return x.reshape([0, -1, x.shape[-1]])
 
 
-class AttentionSubsample(OffsetBiasedAttention):
+class SubsampleAttention(OffsetBiasedAttention):
     """Attention whose queries come from a strided grid: halves the grid and changes the width."""
 
     def __init__(self, in_dim, out_dim, key_dim, num_heads, attn_ratio, stride, resolution):
@@ -156,11 +156,11 @@ class LeViT(Classifier):
         blocks = []
         for stage, (dim, count, heads) in enumerate(zip(embed_dim, depth, num_heads)):
             for _ in range(count):
-                blocks.append(Residual(Attention(dim, key_dim, heads, attn_ratio, resolution), drop_path_rate))
+                blocks.append(Residual(OffsetAttention(dim, key_dim, heads, attn_ratio, resolution), drop_path_rate))
                 blocks.append(Residual(_mlp(dim, mlp_ratio), drop_path_rate))
             if stage < len(embed_dim) - 1:
                 out_dim = embed_dim[stage + 1]
-                blocks.append(AttentionSubsample(dim, out_dim, key_dim, dim // key_dim, down_attn_ratio, 2, resolution))
+                blocks.append(SubsampleAttention(dim, out_dim, key_dim, dim // key_dim, down_attn_ratio, 2, resolution))
                 resolution = (resolution - 1) // 2 + 1
                 blocks.append(Residual(_mlp(out_dim, down_mlp_ratio), drop_path_rate))
         self.blocks = nn.LayerList(blocks)

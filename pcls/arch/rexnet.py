@@ -51,12 +51,13 @@ class LinearBottleneck(nn.Layer):
 
 
 class ReXNetNet(Classifier):
-    """width_mult / depth_mult: the paper's multipliers; dropout_ratio: before the 1x1-conv classifier."""
+    """width_mult / depth_mult: the paper's multipliers; dropout_ratio: before the 1x1-conv classifier;
+    bn_momentum: of every BatchNorm (Paddle's convention: weight of the running statistics)."""
 
     classifier_names = ("output",)
 
     def __init__(self, width_mult=1.0, depth_mult=1.0, class_num=1000, input_ch=16, final_ch=180, use_se=True,
-                 se_ratio=12, dropout_ratio=0.2):
+                 se_ratio=12, dropout_ratio=0.2, bn_momentum=0.9):
         super().__init__()
         self.class_num = class_num
         depths = [math.ceil(d * depth_mult) for d in _DEPTHS]
@@ -87,6 +88,9 @@ class ReXNetNet(Classifier):
         self.features = nn.Sequential(*features)
         self.pool = nn.AdaptiveAvgPool2D(1)
         self.output = nn.Sequential(nn.Dropout(dropout_ratio), nn.Conv2D(pen_channels, class_num, 1))
+        for layer in self.sublayers():
+            if isinstance(layer, nn.BatchNorm2D):
+                layer._momentum = bn_momentum
 
     def forward_features(self, x):
         return self.features(x)

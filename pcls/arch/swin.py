@@ -71,7 +71,8 @@ class SwinTransformerBlock(nn.Layer):
         x = self.norm1(x).reshape([-1, height, width, channels])
         pad_h, pad_w = -height % window, -width % window
         if pad_h or pad_w:
-            x = F.pad(x, [0, pad_h, 0, pad_w, 0, 0], data_format="NHWC")
+            # NHWC pad order: [left, right, top, bottom]
+            x = F.pad(x, [0, pad_w, 0, pad_h], data_format="NHWC")
         padded_h, padded_w = height + pad_h, width + pad_w
         mask = None
         if shift:
@@ -99,7 +100,7 @@ class PatchMerging(nn.Layer):
         channels = x.shape[-1]
         x = x.reshape([-1, height, width, channels])
         if height % 2 or width % 2:
-            x = F.pad(x, [0, height % 2, 0, width % 2, 0, 0], data_format="NHWC")
+            x = F.pad(x, [0, width % 2, 0, height % 2], data_format="NHWC")
         parts = [x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]]
         x = paddle.concat(parts, axis=-1)
         height, width = x.shape[1], x.shape[2]

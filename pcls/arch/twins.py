@@ -57,7 +57,7 @@ class GroupedAttention(Attention):
         x = x.reshape([0, height, width, channels])
         pad_h, pad_w = -height % ws, -width % ws
         if pad_h or pad_w:
-            x = F.pad(x, [0, pad_h, 0, pad_w, 0, 0], data_format="NHWC")
+            x = F.pad(x, [0, pad_w, 0, pad_h], data_format="NHWC")
         rows, cols = (height + pad_h) // ws, (width + pad_w) // ws
         x = x.reshape([0, rows, ws, cols, ws, channels]).transpose([0, 1, 3, 2, 4, 5])
         x = super().forward(x.reshape([0, rows * cols, ws * ws, channels]))

@@ -14,7 +14,9 @@ import typer
 from pcls.cli.common import JsonOpt, console, fail, out, print_json, table
 
 app = typer.Typer(
-    help="Browse the pretrained model zoo, download weights into the cache ($PCLS_HOME), convert them.",
+    help="Browse the pretrained model zoo, download weights into the cache, convert them.\n\n"
+    "Environment: PCLS_HOME is the cache root (default ~/.cache/pcls); PCLS_ZOO_MIRROR=URL replaces the "
+    "zoo's host with a mirror; PCLS_OFFLINE=1 forbids network use.\n\nExample: pcls zoo download ResNet50_vd_ssld",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -70,10 +72,14 @@ def _sort_key(sort: SortKey):
 @app.command("list")
 def list_command(
     pattern: Annotated[
-        Optional[str], typer.Argument(help="Shell pattern or part of the name (case-insensitive), e.g. 'ResNet50*'.")
+        Optional[str], typer.Argument(
+            help="Shell pattern or part of the name (case-insensitive), e.g. 'ResNet50*'.", metavar="PATTERN"
+        )
     ] = None,
     family: Annotated[Optional[str], typer.Option("--family", "-f", help="Only this family, e.g. MobileNetV3.")] = None,
-    sort: Annotated[SortKey, typer.Option("--sort", help="Order: name, top1 (best first), params, flops, latency.")] = SortKey.name,
+    sort: Annotated[
+        SortKey, typer.Option("--sort", help="Order: name, top1 (best first), params, flops, latency.")
+    ] = SortKey.name,
     as_json: JsonOpt = False,
 ):
     """List the zoo's pretrained models with their ImageNet metrics. Example: pcls zoo list resnet50 --sort top1"""
@@ -113,8 +119,22 @@ def list_command(
     ]
     listing = table(None, columns, body)
     listing.columns[0].no_wrap = True  # a model name is what users copy: never cut it
-    out.print(listing, width=None if out.is_terminal else 200)  # piped: whole rows, for grep
-    console.print(f"{len(rows)} models, {sum(cached.values())} downloaded; details: pcls zoo info NAME", highlight=False)
+    _print_wide(listing)
+    summary = f"{len(rows)} models, {sum(cached.values())} downloaded; details: pcls zoo info NAME"
+    console.print(summary, highlight=False)
+
+
+def _print_wide(renderable) -> None:
+    """Print on stdout; when piped, as wide as the content needs (whole rows for grep), not 80 columns."""
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    width = out.width
+    out.width = max(width, 200)
+    try:
+        out.print(renderable)
+    finally:
+        out.width = width
 
 
 def _cache_state(name: str) -> dict:
@@ -158,7 +178,7 @@ def _measure(arch: Optional[str]) -> dict:
 
 @app.command("info")
 def info(
-    name: Annotated[str, typer.Argument(help="A zoo model name (see 'pcls zoo list').")],
+    name: Annotated[str, typer.Argument(help="A zoo model name (see 'pcls zoo list').", metavar="NAME")],
     measure: Annotated[
         bool, typer.Option("--measure", help="Also build the model and count its params and MACs (imports paddle).")
     ] = False,
@@ -180,7 +200,8 @@ def info(
         ("Architecture", entry.get("arch")),
         ("Family", entry.get("family")),
         ("Paper", entry.get("paper")),
-        ("Top-1 / Top-5 (ImageNet val)", f"{_number(entry.get('top1'), 4)} / {_number(entry.get('top5'), 4)}"),
+        ("Top-1 (ImageNet val)", _number(entry.get("top1"), 4)),
+        ("Top-5 (ImageNet val)", _number(entry.get("top5"), 4)),
         ("Params (M)", _number(params, 3)),
         ("FLOPs (G)", _number(flops, 3)),
         ("MACs (G) = FLOPs / 2", _number(flops / 2 if flops is not None else None, 3)),
@@ -208,7 +229,7 @@ def info(
     ]
     if cache.get("static_dir"):
         rows.append(("Static-graph folder", cache["static_dir"]))
-    out.print(table(name, ["Field", "Value"], rows))
+    _print_wide(table(name, ["Field", "Value"], rows))
 
 
 def _expand(names: List[str]) -> list:
@@ -229,7 +250,11 @@ def _expand(names: List[str]) -> list:
 
 @app.command("download")
 def download(
-    names: Annotated[List[str], typer.Argument(help="Zoo model names or shell patterns, e.g. ResNet50_vd_ssld 'PPLCNet*'.")],
+    names: Annotated[
+        List[str], typer.Argument(
+            help="Zoo model names or shell patterns, e.g. ResNet50_vd_ssld 'PPLCNet*'.", metavar="NAME"
+        )
+    ],
     directory: Annotated[
         Optional[Path], typer.Option("--dir", help="Download into this folder instead of $PCLS_HOME/weights.")
     ] = None,
@@ -276,7 +301,7 @@ def download(
 
 @app.command("path")
 def path(
-    name: Annotated[str, typer.Argument(help="A zoo model name.")],
+    name: Annotated[str, typer.Argument(help="A zoo model name.", metavar="NAME")],
     static: Annotated[bool, typer.Option("--static", help="The folder of the extracted static-graph archive.")] = False,
 ):
     """Print where the cached weights of a model are (or will be). Example: pcls zoo path ResNet50_vd_ssld"""
@@ -293,9 +318,13 @@ def path(
 
 @app.command("convert")
 def convert(
-    source: Annotated[str, typer.Argument(help="A zoo model name or a weights file (.pdparams or .safetensors).")],
+    source: Annotated[str, typer.Argument(
+            help="A zoo model name or a weights file (.pdparams or .safetensors).", metavar="NAME|PATH"
+        )],
     to: Annotated[Format, typer.Option("--to", help="Target format.")] = Format.safetensors,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output file (default: beside the source).")] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("-o", "--output", help="Output file (default: beside the source).")
+    ] = None,
 ):
     """Convert weights between .pdparams and .safetensors (read safely, written atomically).
     Example: pcls zoo convert ResNet50_vd_ssld --to safetensors"""

@@ -94,7 +94,8 @@ def write_record(path, url: str, size: int, sha256: str) -> dict:
     """Record a finished download in the folder's manifest (under the folder's manifest lock)."""
     path = Path(path)
     manifest = _manifest_path(path)
-    record = {"url": url, "size": size, "sha256": sha256, "downloaded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    downloaded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record = {"url": url, "size": size, "sha256": sha256, "downloaded": downloaded}
     with file_lock(manifest):
         records = json.loads(manifest.read_text()) if manifest.is_file() else {}
         records[path.name] = record

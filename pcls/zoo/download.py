@@ -3,6 +3,7 @@ rename), and tar extraction that cannot write outside its target folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tarfile
@@ -11,6 +12,7 @@ import time
 from pathlib import Path, PurePosixPath
 
 from pcls.errors import PclsError
+from pcls.utils.io import atomic_write_text
 from pcls.zoo.cache import file_lock, offline, sha256_file, verify_cached, write_record
 
 RETRIES = 4  # extra attempts after the first, each resuming where the previous one stopped
@@ -65,17 +67,22 @@ def fetch(url: str, dest, expected_sha256=None, expected_size=None, progress=Tru
             raise
         except PclsError:
             part.unlink(missing_ok=True)
+            part.with_name(part.name + ".json").unlink(missing_ok=True)
             raise
         write_record(dest, url, size, digest)
     return dest
 
 
 def _download(url: str, part: Path, label: str, show_progress: bool) -> None:
-    """Stream `url` into `part`, appending to bytes already there; raise PclsError when it cannot finish."""
+    """Stream `url` into `part`, appending to bytes already there; raise PclsError when it cannot finish.
+
+    `<part>.json` keeps the URL and the ETag/Last-Modified of the response the partial bytes came from,
+    so a resume (even in a later process) sends If-Range and never splices two versions of a file.
+    """
     import httpx
 
+    resume = _ResumeState(part, url)
     timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
-    validator = None  # ETag / Last-Modified of the first response: a resume must get the same file
     failures = 0
     with httpx.Client(follow_redirects=True, timeout=timeout) as client, _Bar(label, show_progress) as bar:
         while True:
@@ -83,14 +90,14 @@ def _download(url: str, part: Path, label: str, show_progress: bool) -> None:
             headers = {"Accept-Encoding": "identity"}
             if start:
                 headers["Range"] = f"bytes={start}-"
-                if validator:
-                    headers["If-Range"] = validator
+                if resume.validator:
+                    headers["If-Range"] = resume.validator
             try:
                 with client.stream("GET", url, headers=headers) as response:
-                    validator = validator or response.headers.get("etag") or response.headers.get("last-modified")
-                    total = _receive(response, part, start, url, bar)
+                    total = _receive(response, part, start, url, bar, resume)
                 if total is not None and part.stat().st_size != total:
                     raise _Retryable(f"got {part.stat().st_size} of {total} bytes")
+                resume.clear()
                 return
             except (httpx.TransportError, _Retryable) as err:
                 failures += 1
@@ -105,7 +112,30 @@ def _download(url: str, part: Path, label: str, show_progress: bool) -> None:
                 time.sleep(wait)
 
 
-def _receive(response, part: Path, start: int, url: str, bar) -> int | None:
+class _ResumeState:
+    """The validator of the partial download in `part`, persisted beside it as `<part>.json`."""
+
+    def __init__(self, part: Path, url: str):
+        self.path, self.url, self.validator = part.with_name(part.name + ".json"), url, None
+        try:
+            saved = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            saved = {}
+        if part.exists() and saved.get("url") not in (None, url):
+            part.unlink()  # bytes of another URL (e.g. before a mirror change): start afresh
+        elif part.exists():
+            self.validator = saved.get("validator")
+
+    def started(self, response) -> None:
+        """A full body begins: remember what it is so that a resume asks for the same file."""
+        self.validator = response.headers.get("etag") or response.headers.get("last-modified")
+        atomic_write_text(self.path, json.dumps({"url": self.url, "validator": self.validator}))
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _receive(response, part: Path, start: int, url: str, bar, resume: _ResumeState) -> int | None:
     """Write one response body to `part`; returns the full file size when the server told it."""
     status = response.status_code
     if status == 416 and start:  # our partial file is no prefix of the current file: start over
@@ -126,6 +156,7 @@ def _receive(response, part: Path, start: int, url: str, bar) -> int | None:
         start, mode = 0, "wb"
         length = response.headers.get("content-length")
         total = int(length) if length and length.isdigit() else None
+        resume.started(response)
     bar.begin(total, start)
     with open(part, mode) as fh:
         for chunk in response.iter_raw():  # as received, so a cut keeps every byte that arrived
@@ -153,7 +184,7 @@ def say(message: str) -> None:
     """One plain log line on stderr (never stdout, which carries results)."""
     from pcls.cli.common import console
 
-    console.print(message, highlight=False, markup=False)
+    console.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 class _Bar:

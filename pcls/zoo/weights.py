@@ -111,7 +111,8 @@ def _safetensors():
     try:
         import safetensors.numpy
     except ImportError:
-        raise PclsError("reading or writing .safetensors needs the safetensors package: pip install safetensors") from None
+        raise PclsError("reading or writing .safetensors needs the safetensors package: pip install safetensors") \
+            from None
     return safetensors.numpy
 
 
@@ -199,7 +200,8 @@ def resolve_weights(source, arch: str | None = None) -> Path:
 
 
 def _checked_local(path: Path) -> Path:
-    if path.is_dir() or path.suffix == ".tar" or path.is_relative_to(pcls_home() / "static"):
+    in_static_cache = path.resolve().is_relative_to(pcls_home().resolve() / "static")
+    if path.is_dir() or path.suffix == ".tar" or in_static_cache:
         raise PclsError(
             f"{path} is a legacy static-graph archive or folder of parameter files, not loadable as a "
             f"dygraph state dict; use the .pdparams weights of the model (see 'pcls zoo info NAME')"

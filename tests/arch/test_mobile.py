@@ -111,7 +111,8 @@ def test_efficientnet_same_and_dynamic_padding_differ_only_in_stride_2_convs_and
     dynamic.set_state_dict(same.state_dict())
     same_convs, dynamic_convs = _convs(same), _convs(dynamic)
     assert same_convs.keys() == dynamic_convs.keys()
-    differing = {name for name in same_convs if same_convs[name]._updated_padding != dynamic_convs[name]._updated_padding}
+    differing = {name for name, conv in same_convs.items()
+                 if conv._updated_padding != dynamic_convs[name]._updated_padding}
     strided = {name for name, conv in same_convs.items() if conv._stride[0] == 2}
     # B0 at 224: every stride-2 conv sees an even map, so exactly those pad asymmetrically
     assert differing == strided and len(strided) == 5
@@ -223,3 +224,13 @@ def test_pplcnet_lr_mult_list_sets_per_stage_learning_rates():
     assert model.fc.weight.optimize_attr["learning_rate"] == 1.0
     with pytest.raises(PclsError, match="lr_mult_list"):
         pcls.create_model("PPLCNet_x0_25", lr_mult_list=[1.0, 1.0])
+
+
+def test_rexnet_conv_classifier_can_be_reset():
+    paddle.seed(0)
+    model = pcls.create_model("ReXNet_1_0")
+    model.reset_classifier(3)
+    model.eval()
+    assert tuple(model.state_dict()["output.1.weight"].shape) == (3, 1280, 1, 1)
+    with paddle.no_grad():
+        assert model(_image(32)).shape == [1, 3]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 from pcls.errors import PclsError
+from pcls.zoo.cache import file_lock
 from pcls.zoo.download import fetch
 
 
@@ -19,7 +22,7 @@ def _payload(size: int, seed: int = 0) -> bytes:
 
 def _leftovers(folder) -> list:
     """Files a download must never leave behind: partial, lock and temp files."""
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".part", ".lock", ".tmp")))
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith((".part", ".part.json", ".lock", ".tmp")))
 
 
 def test_clean_download_records_size_and_sha256(file_server, pcls_home):
@@ -70,6 +73,24 @@ def test_interrupted_download_resumes_in_the_next_call(file_server, pcls_home, m
     fetch(file_server.url("/w/b.pdparams"), dest, progress=False)
     assert file_server.gets("/w/b.pdparams")[-1]["range"] == f"bytes={len(body) // 2}-"
     assert dest.read_bytes() == body
+
+
+def test_a_file_changed_between_attempts_is_downloaded_afresh_not_spliced(file_server, pcls_home, monkeypatch):
+    old, new = _payload(100_000, seed=6), _payload(100_000, seed=7)
+    file_server.files["/w/v.pdparams"] = old
+    file_server.cut_once.add("/w/v.pdparams")
+    monkeypatch.setattr("pcls.zoo.download.RETRIES", 0)
+    dest = pcls_home / "weights" / "v.pdparams"
+    with pytest.raises(PclsError):
+        fetch(file_server.url("/w/v.pdparams"), dest, progress=False)
+
+    file_server.files["/w/v.pdparams"] = new  # republished: another ETag
+    fetch(file_server.url("/w/v.pdparams"), dest, progress=False)
+
+    last = file_server.gets("/w/v.pdparams")[-1]
+    assert last["range"] == f"bytes={len(old) // 2}-" and last["if-range"]  # asked to resume the old version
+    assert dest.read_bytes() == new
+    assert _leftovers(dest.parent) == []
 
 
 def test_transient_server_error_is_retried(file_server, pcls_home):
@@ -136,6 +157,33 @@ def test_two_concurrent_downloads_of_one_file(file_server, pcls_home):
     assert dest.read_bytes() == body
     assert len(file_server.gets("/w/f.pdparams")) == 1  # the second caller waited and found it done
     assert sorted(p.name for p in dest.parent.iterdir()) == ["f.pdparams", "manifest.json"]
+
+
+_FETCH_IN_A_PROCESS = """
+import sys
+from pcls.zoo.cache import file_lock
+from pcls.zoo.download import fetch
+print(fetch(sys.argv[1], sys.argv[2], progress=False))
+"""
+
+
+def test_two_processes_downloading_one_file(file_server, pcls_home):
+    body = _payload(300_000, seed=8)
+    file_server.files["/w/proc.pdparams"] = body
+    dest = pcls_home / "weights" / "proc.pdparams"
+    command = [sys.executable, "-c", _FETCH_IN_A_PROCESS, file_server.url("/w/proc.pdparams"), str(dest)]
+    with file_lock(dest):  # both processes start while the file is locked, so they must queue
+        workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for _ in range(2)]
+        for worker in workers:
+            assert "waiting for another download of proc.pdparams" in worker.stderr.readline()
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    assert [stdout.strip() for stdout, _ in outputs] == [str(dest), str(dest)]
+    assert dest.read_bytes() == body
+    assert len(file_server.gets("/w/proc.pdparams")) == 1  # the one that got the lock second found it done
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["manifest.json", "proc.pdparams"]
 
 
 def test_offline_forbids_the_network_but_not_the_cache(file_server, pcls_home, monkeypatch):

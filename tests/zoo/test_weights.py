@@ -192,3 +192,34 @@ def test_zoo_weights_come_through_the_mirror_into_the_cache(file_server, pcls_ho
     assert path.read_bytes() == served.read_bytes()
     monkeypatch.setenv("PCLS_OFFLINE", "1")  # cached now: no network needed
     assert apply_state(Tiny(), load_state_file(resolve_weights("ResNet50_vd_ssld"))).loaded == 8
+
+
+def _smallest_registered_zoo_model() -> str:
+    import pcls
+
+    rows = catalog.load_catalog()
+    candidates = [n for n in pcls.list_models() if rows.get(n, {}).get("pretrained_url")]
+    assert candidates, "no registered backbone has zoo weights: the arch families have not landed"
+    return min(candidates, key=lambda n: rows[n]["params_m"] or float("inf"))
+
+
+def test_create_model_pretrained_downloads_and_drops_the_classifier(file_server, pcls_home, monkeypatch, capsys):
+    import pcls
+
+    name = _smallest_registered_zoo_model()
+    published = pcls.create_model(name)  # stands in for the zoo's ImageNet weights
+    served = save_state_file(published.state_dict(), pcls_home.parent / "served.pdparams")
+    file_server.files["/m" + urlsplit(catalog.get_entry(name)["pretrained_url"]).path] = served.read_bytes()
+    monkeypatch.setenv("PCLS_ZOO_MIRROR", file_server.url("/m"))
+
+    model = pcls.create_model(name, class_num=7, pretrained=True)
+
+    assert (pcls_home / "weights" / f"{name}.pdparams").read_bytes() == served.read_bytes()
+    head = tuple(model.classifier_prefixes())
+    assert "class_num 1000 -> 7" in capsys.readouterr().err
+    expected = {k: v.numpy() for k, v in published.state_dict().items()}
+    for key, value in model.state_dict().items():
+        if not key.startswith(head):
+            assert np.array_equal(value.numpy(), expected[key]), key
+        else:
+            assert value.shape[-1] == 7 or value.shape[0] == 7

@@ -75,7 +75,8 @@ class InvertedResidual(nn.Layer):
         if expand is None:
             expand = mid_channels != in_channels
         if not expand and mid_channels != in_channels:
-            raise ValueError(f"a block without expansion needs mid_channels == in_channels ({mid_channels} != {in_channels})")
+            raise ValueError(f"a block without expansion needs mid_channels == in_channels, "
+                             f"got {mid_channels} and {in_channels}")
         self._stages = []
         if expand:
             self._add(names.expand, conv(in_channels, mid_channels, expand_kernel, 1, 1, act))

@@ -1,0 +1,86 @@
+"""End-to-end training of TinyNet on a generated colour dataset, fine-tuning across class counts, AMP setup."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pcls.config import load_config
+from pcls.engine.amp import AmpSettings
+from pcls.errors import PclsError
+from tests.engine.conftest import tiny_config, write_config
+
+
+def test_training_learns_and_leaves_every_output(tmp_path, colour_data, tinynet):
+    from pcls.engine.trainer import train
+
+    cfg = load_config(str(write_config(tiny_config(colour_data, tmp_path / "out", epochs=4), tmp_path / "c.yaml")))
+    summary = train(cfg, show_progress=False, log=lambda msg: None)
+    history = summary["final"], [json.loads(x) for x in (tmp_path / "out/TinyNet/metrics.jsonl").read_text().splitlines()]
+    rows = history[1]
+    assert summary["status"] == "done" and len(rows) == 4
+    assert rows[-1]["train_loss"] < 0.6 * rows[0]["train_loss"]
+    assert rows[-1]["val_top1"] >= 0.75  # chance is 0.25
+    run = tmp_path / "out/TinyNet"
+    for name in ("latest.pdparams", "latest.pdopt", "latest.json", "best_model.pdparams", "epoch_4.pdparams",
+                 "metrics.csv", "config.yaml", "curves.png", "summary.json"):
+        assert (run / name).is_file(), name
+    assert not list(run.glob(".*.tmp"))
+    state = json.loads((run / "latest.json").read_text())
+    assert state["epoch"] == 4 and state["global_step"] == 4 * 8 and state["config"]["Arch"]["name"] == "TinyNet"
+
+
+def test_ema_and_grad_accumulation_run(tmp_path, colour_data, tinynet):
+    from pcls.engine.trainer import train
+
+    raw = tiny_config(colour_data, tmp_path / "out", epochs=1, update_freq=2)
+    raw["EMA"] = {"decay": 0.9}
+    cfg = load_config(str(write_config(raw, tmp_path / "c.yaml")))
+    summary = train(cfg, show_progress=False, log=lambda msg: None)
+    assert "ema_val_top1" in summary["final"]
+    run = tmp_path / "out/TinyNet"
+    assert (run / "latest_ema.pdparams").is_file() and (run / "best_model_ema.pdparams").is_file()
+    assert json.loads((run / "latest.json").read_text())["global_step"] == 4  # 8 batches / update_freq 2
+
+
+def test_finetune_loads_1000_class_weights_into_5_classes(tmp_path, tinynet, capsys):
+    import pcls
+    from pcls.engine.model import build_model
+    from pcls.zoo.weights import save_state_file
+
+    source = pcls.create_model("TinyNet", class_num=1000)
+    save_state_file(source.state_dict(), tmp_path / "imagenet.pdparams")
+    lines = []
+    model = build_model({"name": "TinyNet", "class_num": 5}, {"pretrained_model": str(tmp_path / "imagenet")},
+                        log=lines.append)
+    assert model.fc.weight.shape == [16, 5]
+    np.testing.assert_array_equal(model.stem.weight.numpy(), source.stem.weight.numpy())
+    assert any("loaded 4/6 tensors" in line for line in lines)
+    said = capsys.readouterr()
+    assert "fc.weight, fc.bias: class_num 1000 -> 5" in said.out + said.err
+
+
+def test_missing_pretrained_path_fails_before_building(tmp_path, tinynet):
+    from pcls.engine.model import check_weights_source
+
+    with pytest.raises(PclsError, match="not found"):
+        check_weights_source(str(tmp_path / "nope/weights"))
+
+
+def test_amp_settings_from_config(monkeypatch):
+    on_gpu = AmpSettings.from_config({"use_amp": True, "level": "o2", "scale_loss": 128.0,
+                                      "use_dynamic_loss_scaling": True}, "gpu:0")
+    assert (on_gpu.enabled, on_gpu.level, on_gpu.dtype, on_gpu.scale_loss, on_gpu.dynamic) == \
+        (True, "O2", "float16", 128.0, True)
+    assert AmpSettings.from_config({"use_pure_fp16": True}, "gpu").level == "O2"
+    on_cpu = AmpSettings.from_config({"level": "O1"}, "cpu")
+    assert not on_cpu.enabled and "float32" in on_cpu.note and on_cpu.scaler() is None
+    assert not AmpSettings.from_config(None, "gpu").enabled
+    with pytest.raises(PclsError, match="O1 or O2"):
+        AmpSettings.from_config({"level": "O3"}, "gpu")
+    import paddle
+
+    built = {}  # paddle's GradScaler switches itself off on CPU, so check what it would be built with
+    monkeypatch.setattr(paddle.amp, "GradScaler", lambda **kw: built.update(kw) or "scaler")
+    assert on_gpu.scaler() == "scaler"
+    assert built == {"init_loss_scaling": 128.0, "use_dynamic_loss_scaling": True}
