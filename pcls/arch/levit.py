@@ -15,7 +15,7 @@ import paddle.nn as nn
 
 from pcls.arch.base import Classifier
 from pcls.arch.layers import ConvBNAct, DropPath, attend, merge_heads, split_heads
-from pcls.arch.layers.pos_embed import resample_offset_biases
+from pcls.arch.layers.pos_embed import AdaptsPositionTables, resample_offset_biases
 from pcls.arch.layers.weight_init import trunc_normal_
 from pcls.arch.registry import register
 
@@ -136,7 +136,7 @@ def _mlp(dim, ratio):
     return nn.Sequential(LinearBN(dim, hidden), nn.Hardswish(), LinearBN(hidden, dim, bn_weight_init=0.0))
 
 
-class LeViT(Classifier):
+class LeViT(AdaptsPositionTables, Classifier):
     classifier_names = ("head",)
 
     def __init__(self, img_size=224, patch_size=16, class_num=1000, embed_dim=(128, 256, 384), key_dim=16,

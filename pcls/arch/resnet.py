@@ -17,7 +17,7 @@ from paddle.nn.initializer import Uniform
 
 from pcls.arch.base import Classifier
 from pcls.arch.layers.conv import ConvBNAct
-from pcls.arch.layers.residual import BlockNames, ResidualBlock
+from pcls.arch.layers.residual import BlockNames, ResidualBlock, add_at_path
 from pcls.arch.layers.se import SqueezeExcite
 from pcls.arch.registry import register
 from pcls.errors import PclsError
@@ -70,18 +70,6 @@ def _check_data_format(data_format: str) -> str:
     return data_format
 
 
-def add_at_path(owner: nn.Layer, path: str, layer: nn.Layer) -> None:
-    """owner.<a>.<b> = layer, creating nn.Sequential containers for the missing intermediate names."""
-    *parents, leaf = path.split(".")
-    for name in parents:
-        child = owner._sub_layers.get(name)
-        if child is None:
-            child = nn.Sequential()
-            owner.add_sublayer(name, child)
-        owner = child
-    owner.add_sublayer(leaf, layer)
-
-
 def uniform_linear(in_features: int, out_features: int) -> nn.Linear:
     """The classifier PaddleClas uses: Uniform(+-1/sqrt(fan_in)) weights."""
     stdv = 1.0 / math.sqrt(in_features)
@@ -96,6 +84,7 @@ class ResNet(Classifier):
     widths: inner width of the bottleneck per stage (default channels / 4); groups: per stage or one int.
     stem_channels: one entry = a single k x k conv (k = stem_kernel, 7 by default); three = the
         "vc/vd" deep stem of three 3x3 convs. max_pool: 3x3/2 max pool after the stem.
+    first_stage_stride: 1 after a max-pool stem; 2 where the stem has no pool (RegNet).
     avg_down: ResNet-D shortcut (2x2 average pool, then 1x1 conv). se_reduction: add SE blocks.
     make_block(stage, index, in_ch, out_ch, stride, lr_mult, data_format) -> Layer replaces the
         residual block (Res2Net, ResNeSt).
@@ -124,6 +113,7 @@ class ResNet(Classifier):
         stem_act="relu",
         data_format: str = "NCHW",
         stride_list: Optional[Sequence[int]] = None,
+        first_stage_stride: int = 1,
         input_image_channel: int = 3,
         return_patterns=None,
         return_stages=None,
@@ -167,7 +157,7 @@ class ResNet(Classifier):
         flat = 0
         for stage, depth in enumerate(depths):
             lr_mult = lr_mults[stage + 1]
-            stage_stride = 1 if stage == 0 else stride_list[stage + 1]
+            stage_stride = first_stage_stride if stage == 0 else stride_list[stage + 1]
             for index in range(depth):
                 stride = stage_stride if index == 0 else 1
                 if make_block is not None:

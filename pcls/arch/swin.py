@@ -17,6 +17,7 @@ import paddle.nn.functional as F
 
 from pcls.arch.base import Classifier
 from pcls.arch.layers import DropPath, Mlp, PatchEmbed, WindowAttention
+from pcls.arch.layers.pos_embed import AdaptsPositionTables
 from pcls.arch.layers.weight_init import init_transformer_weights
 from pcls.arch.registry import register
 
@@ -131,7 +132,7 @@ class BasicLayer(nn.Layer):
         return x, (height, width)
 
 
-class SwinTransformer(Classifier):
+class SwinTransformer(AdaptsPositionTables, Classifier):
     classifier_names = ("head",)
 
     def __init__(self, img_size=224, patch_size=4, in_chans=3, class_num=1000, embed_dim=96, depths=(2, 2, 6, 2),

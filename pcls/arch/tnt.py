@@ -16,7 +16,7 @@ import paddle.nn.functional as F
 
 from pcls.arch.base import Classifier
 from pcls.arch.layers import DropPath, Mlp, attend, merge_heads, split_heads
-from pcls.arch.layers.pos_embed import resample_abs_pos_embed
+from pcls.arch.layers.pos_embed import AdaptsPositionTables, resample_abs_pos_embed
 from pcls.arch.layers.weight_init import init_transformer_weights, trunc_normal_
 from pcls.arch.registry import register
 
@@ -87,7 +87,7 @@ class PixelEmbed(nn.Layer):
         return x + pixel_pos, grid
 
 
-class TNT(Classifier):
+class TNT(AdaptsPositionTables, Classifier):
     classifier_names = ("head",)
 
     def __init__(self, img_size=224, patch_size=16, in_chans=3, class_num=1000, embed_dim=768, in_dim=48, depth=12,

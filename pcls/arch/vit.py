@@ -9,7 +9,7 @@ import paddle.nn as nn
 
 from pcls.arch.base import Classifier
 from pcls.arch.layers import Attention, DropPath, Mlp, PatchEmbed
-from pcls.arch.layers.pos_embed import resample_abs_pos_embed
+from pcls.arch.layers.pos_embed import AdaptsPositionTables, resample_abs_pos_embed
 from pcls.arch.layers.weight_init import init_transformer_weights, trunc_normal_
 from pcls.arch.registry import register
 
@@ -30,7 +30,7 @@ class Block(nn.Layer):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class VisionTransformer(Classifier):
+class VisionTransformer(AdaptsPositionTables, Classifier):
     classifier_names = ("head",)
 
     def __init__(

@@ -103,10 +103,12 @@ def write_record(path, url: str, size: int, sha256: str) -> dict:
     return record
 
 
-def verify_cached(path, record: dict | None = None, expected_sha256=None, expected_size=None) -> dict:
+def verify_cached(path, record: dict | None = None, expected_sha256=None, expected_size=None,
+                  record_new: bool = True) -> dict:
     """Check a cached file against its recorded (and any expected) size and sha256; PclsError if it changed.
 
-    Returns the record; a file with no record yet gets one now (first use records, later uses verify).
+    Returns the record; a file with no record yet gets one now (first use records, later uses verify)
+    unless `record_new` is off (a read-only cache).
     """
     path = Path(path)
     record = record if record is not None else read_record(path)
@@ -125,7 +127,9 @@ def verify_cached(path, record: dict | None = None, expected_sha256=None, expect
                 f"delete it and download it again"
             )
     if record is None:
-        record = write_record(path, url="", size=size, sha256=digest)
+        record = {"url": "", "size": size, "sha256": digest}
+        if record_new:
+            record = write_record(path, url="", size=size, sha256=digest)
     return record
 
 

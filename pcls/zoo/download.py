@@ -40,6 +40,9 @@ def fetch(url: str, dest, expected_sha256=None, expected_size=None, progress=Tru
     `dest` (a file lock); the others wait and then find it done. PCLS_OFFLINE=1 forbids the network.
     """
     dest = Path(dest)
+    if dest.is_file() and not os.access(dest.parent, os.W_OK):  # a read-only cache (e.g. baked into an image)
+        verify_cached(dest, expected_sha256=expected_sha256, expected_size=expected_size, record_new=False)
+        return dest
     with file_lock(dest, poll_message=lambda: say(f"waiting for another download of {dest.name} to finish")):
         if dest.exists():
             verify_cached(dest, expected_sha256=expected_sha256, expected_size=expected_size)
@@ -99,16 +102,21 @@ def _download(url: str, part: Path, label: str, show_progress: bool) -> None:
                     raise _Retryable(f"got {part.stat().st_size} of {total} bytes")
                 resume.clear()
                 return
+            except (httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
+                raise PclsError(f"cannot download {url!r}: {err}") from None
             except (httpx.TransportError, _Retryable) as err:
                 failures += 1
                 got = part.stat().st_size if part.exists() else 0
                 if failures > RETRIES:
+                    kept = (f"{got} bytes are kept in {part} and the next attempt resumes from there" if got else
+                            "check the network, or set PCLS_ZOO_MIRROR to a reachable mirror")
                     raise DownloadInterrupted(
-                        f"download of {url} failed after {failures} attempts ({_describe(err)}); "
-                        f"{got} bytes are kept in {part} and the next attempt resumes from there"
+                        f"download of {url} failed after {failures} attempts ({_describe(err)}); {kept}"
                     ) from err
                 wait = BACKOFF_S * 2 ** (failures - 1)
-                say(f"download of {label} interrupted ({_describe(err)}) at {got} bytes; resuming in {wait:g} s")
+                where = f"interrupted at {got} bytes ({_describe(err)}); resuming" if got else \
+                    f"failed ({_describe(err)}); retrying"
+                say(f"download of {label} {where} in {wait:g} s")
                 time.sleep(wait)
 
 

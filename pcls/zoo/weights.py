@@ -6,6 +6,7 @@ and loading into a model that says exactly what was loaded, re-initialised or di
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import warnings
 from dataclasses import dataclass, field
@@ -174,7 +175,8 @@ def resolve_weights(source, arch: str | None = None) -> Path:
     text = str(source)
     if text.startswith(("http://", "https://")):
         filename = Path(urlsplit(text).path).name or "weights.pdparams"
-        return fetch(text, weights_dir() / "url" / filename)
+        url_id = hashlib.sha256(text.encode()).hexdigest()[:10]  # two URLs ending in one file name never collide
+        return fetch(text, weights_dir() / "url" / f"{url_id}-{filename}")
     path = Path(text).expanduser()
     zoo_name = text in catalog.load_catalog()
     if path.is_file() or (path.exists() and not zoo_name):  # a zoo name beats a same-named folder
@@ -257,7 +259,8 @@ def apply_state(model, state: dict, source: str = "state dict", verbose: bool = 
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [k for k in own if k in state and tuple(np.shape(state[k])) != tuple(own[k].shape)]
-    reinitialised = [k for k in own if (k in missing or k in mismatched) and in_head(k)]
+    absent_or_resized = set(missing) | set(mismatched)
+    reinitialised = [k for k in own if k in absent_or_resized and in_head(k)]
     ignored = [k for k in unexpected if in_head(k)]
 
     problems = []
@@ -275,7 +278,7 @@ def apply_state(model, state: dict, source: str = "state dict", verbose: bool = 
         name = getattr(model, "model_name", type(model).__name__)
         raise PclsError(f"weights {source} do not fit {name}{hint}: " + "; ".join(problems))
 
-    to_set = {k: _as_dtype_of(state[k], own[k]) for k in own if k not in reinitialised}
+    to_set = {k: _as_dtype_of(state[k], own[k]) for k in own if k not in absent_or_resized}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # paddle warns per skipped key; the report below says it once
         model.set_state_dict(to_set)

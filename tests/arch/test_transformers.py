@@ -209,3 +209,14 @@ def test_distilled_deit_returns_the_mean_of_both_heads():
     assert model.classifier_prefixes() == ["head.", "head_dist."]
     model.reset_classifier(3)
     assert run(model, x).shape == (2, 3)
+
+
+def test_zoo_loader_adapts_position_tables(tmp_path):
+    from pcls.zoo.weights import load_pretrained, save_state_file
+
+    paddle.seed(6)
+    source, target = tiny_vit(img_size=32), tiny_vit(img_size=64)
+    path = save_state_file({k: v.numpy() for k, v in source.state_dict().items()}, tmp_path / "vit32.pdparams")
+    load_pretrained(target, str(path), verbose=False)
+    x = images(64)
+    np.testing.assert_allclose(run(source, x), run(target, x), rtol=1e-5, atol=1e-5)

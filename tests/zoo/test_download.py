@@ -202,3 +202,25 @@ def test_progress_bar_runs(file_server, pcls_home):
     file_server.files["/w/p.pdparams"] = _payload(70_000, seed=5)
     dest = fetch(file_server.url("/w/p.pdparams"), pcls_home / "p.pdparams", progress=True)
     assert dest.stat().st_size == 70_000
+
+
+def test_a_read_only_cache_is_verified_without_writing(file_server, pcls_home, monkeypatch):
+    body = _payload(1000, seed=9)
+    file_server.files["/w/ro.pdparams"] = body
+    dest = pcls_home / "weights" / "ro.pdparams"
+    fetch(file_server.url("/w/ro.pdparams"), dest, progress=False)
+    dest.write_bytes(body[::-1])  # changed behind our back
+
+    def no_writes(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    # what a non-root user sees in a read-only folder (root passes every permission check, so fake it)
+    monkeypatch.setattr("pcls.zoo.download.os.access", lambda path, mode: False)
+    monkeypatch.setattr("pcls.zoo.download.file_lock", no_writes)
+    monkeypatch.setattr("pcls.zoo.cache.write_record", no_writes)
+
+    with pytest.raises(PclsError, match="changed since it was downloaded"):
+        fetch(file_server.url("/w/ro.pdparams"), dest, progress=False)
+    (dest.parent / "manifest.json").unlink()  # an unrecorded file is verified against nothing, and not recorded
+    dest.write_bytes(body)
+    assert fetch(file_server.url("/w/ro.pdparams"), dest, progress=False) == dest

@@ -223,3 +223,12 @@ def test_create_model_pretrained_downloads_and_drops_the_classifier(file_server,
             assert np.array_equal(value.numpy(), expected[key]), key
         else:
             assert value.shape[-1] == 7 or value.shape[0] == 7
+
+
+def test_a_url_source_is_downloaded_into_the_cache(file_server, pcls_home):
+    served = save_state_file(_numpy_state(Tiny()), pcls_home.parent / "served.pdparams")
+    file_server.files["/any/where/best_model.pdparams"] = served.read_bytes()
+    report = load_pretrained(Tiny(), file_server.url("/any/where/best_model.pdparams"))
+    assert report.loaded == 8
+    [cached] = (pcls_home / "weights" / "url").glob("*-best_model.pdparams")
+    assert cached.read_bytes() == served.read_bytes()

@@ -106,3 +106,12 @@ def adapt_state_dict(model, state: dict) -> dict:
         else:
             adapted[key] = resampled.astype(value.dtype)
     return adapted
+
+
+class AdaptsPositionTables:
+    """Mixin for backbones with position tables: the zoo weight loader calls
+    `model.adapt_state_dict(state)` before `set_state_dict`, so weights made for another input or
+    window size load with resampled tables."""
+
+    def adapt_state_dict(self, state: dict) -> dict:
+        return adapt_state_dict(self, state)

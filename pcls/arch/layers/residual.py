@@ -59,16 +59,30 @@ class _Holder(nn.Layer):
         self._child_name = name
         setattr(self, name, layer)
 
-    def forward(self, x):
-        return getattr(self, self._child_name)(x)
+    def forward(self, *args, **kwargs):
+        return getattr(self, self._child_name)(*args, **kwargs)
 
 
 def set_nested(owner: nn.Layer, dotted_name: str, layer: nn.Layer) -> None:
-    """owner.<a>.<b>... = layer, creating pass-through holders for the intermediate names."""
+    """owner.<a>.<b>... = layer, (re)placing pass-through holders for the intermediate names; calling
+    owner.<a> calls the layer."""
     head, *rest = dotted_name.split(".")
     for name in reversed(rest):
         layer = _Holder(name, layer)
     setattr(owner, head, layer)
+
+
+def add_at_path(owner: nn.Layer, path: str, layer: nn.Layer) -> None:
+    """owner.<a>.<b> = layer, creating nn.Sequential containers for missing intermediate names (a
+    one-child Sequential passes its input through, so a nested shortcut still works as a layer)."""
+    *parents, leaf = path.split(".")
+    for name in parents:
+        child = owner._sub_layers.get(name)
+        if child is None:
+            child = nn.Sequential()
+            owner.add_sublayer(name, child)
+        owner = child
+    owner.add_sublayer(leaf, layer)
 
 
 class ResidualBlock(nn.Layer):
@@ -118,7 +132,7 @@ class ResidualBlock(nn.Layer):
             setattr(self, names.se, se(out_channels))
         self._short_name = names.short.split(".")[0] if project else None
         if project:
-            set_nested(self, names.short, ProjectionShortcut(in_channels, out_channels, stride, avg_down, **common))
+            add_at_path(self, names.short, ProjectionShortcut(in_channels, out_channels, stride, avg_down, **common))
         self.relu = nn.ReLU()
 
     def forward(self, x):
