@@ -8,7 +8,6 @@ after the last); the sum is ReLU'd. The classification head turns each branch in
 channels with a bottleneck, merges them top-down with stride-2 convs, then 1x1 conv to 2048 and pools.
 """
 
-import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 

@@ -11,9 +11,8 @@ from pcls.arch.base import Classifier
 from pcls.arch.layers import ConvAct
 from pcls.arch.registry import register
 
-# (in, squeeze, expand) of the eight fire modules, shared by both versions
-_FIRES = [(96, 16, 64), (128, 16, 64), (128, 32, 128), (256, 32, 128),
-          (256, 48, 192), (384, 48, 192), (384, 64, 256), (512, 64, 256)]
+# (squeeze, expand) of the eight fire modules, shared by both versions; a fire outputs 2 * expand
+_FIRES = [(16, 64), (16, 64), (32, 128), (32, 128), (48, 192), (48, 192), (64, 256), (64, 256)]
 # version -> (stem out channels, stem kernel, stem stride, stem padding, fire indices followed by a pool)
 _VERSIONS = {"1.0": (96, 7, 2, 0, (3, 7)), "1.1": (64, 3, 2, 1, (2, 4))}
 
@@ -39,12 +38,13 @@ class SqueezeNetModel(Classifier):
         super().__init__()
         self.class_num = class_num
         stem, kernel, stride, padding, self._pool_after = _VERSIONS[version]
-        fires = [(stem if i == 0 else cin, sq, ex) for i, (cin, sq, ex) in enumerate(_FIRES)]
         self._conv = nn.Conv2D(3, stem, kernel, stride=stride, padding=padding)
         self._pool = nn.MaxPool2D(3, stride=2, padding=0)
-        self._fire_names = [f"_conv{i + 1}" for i in range(len(fires))]
-        for name, spec in zip(self._fire_names, fires):
-            setattr(self, name, Fire(*spec))
+        self._fire_names = [f"_conv{i + 1}" for i in range(len(_FIRES))]
+        channels = stem
+        for name, (squeeze, expand) in zip(self._fire_names, _FIRES):
+            setattr(self, name, Fire(channels, squeeze, expand))
+            channels = 2 * expand
         self._drop = nn.Dropout(dropout, mode="downscale_in_infer")
         self._conv9 = nn.Conv2D(512, class_num, 1)
         self.relu = nn.ReLU()

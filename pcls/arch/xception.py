@@ -9,7 +9,6 @@ The two lineages differ in ways that change numbers, so each has its own blocks:
   separable convs carry their own ReLUs; dropout 0.5 before the pool.
 """
 
-import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 

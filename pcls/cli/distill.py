@@ -1,12 +1,106 @@
-"""`pcls distill`."""
+"""`pcls distill`: teach a student from a teacher (SSLD soft labels, KD, JS) or train two models mutually (DML)."""
+
+from typing import Annotated, Optional
 
 import typer
 
-from pcls.cli.common import not_implemented
+from pcls.cli.common import (ConfigOpt, JsonOpt, OverrideOpt, PrintConfigOpt, RecipeOpt, console, fail, out,
+                             print_config, print_json, resolve_config, table)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("distill")
-    def _distill():
-        """Distill a teacher into a student (SSLD, KD, DML). Example: pcls distill --recipe flowers102-distill-mv3"""
-        not_implemented("distill")
+    def distill(
+        config: ConfigOpt = None,
+        recipe: RecipeOpt = None,
+        override: OverrideOpt = None,
+        print_cfg: PrintConfigOpt = False,
+        teacher: Annotated[Optional[str], typer.Option("--teacher", metavar="MODEL[:WEIGHTS]",
+                           help="Teacher backbone and its weights (a run's best_model, a .pdparams or a zoo name).")] = None,
+        student: Annotated[Optional[str], typer.Option("--student", metavar="MODEL[:WEIGHTS]",
+                           help="Student backbone and optional initial weights (e.g. a zoo name).")] = None,
+        data: Annotated[Optional[str], typer.Option("--data", metavar="LIST", help="Labelled training list.")] = None,
+        extra: Annotated[Optional[str], typer.Option("--extra", metavar="LIST",
+                         help="Unlabeled list (lines without labels) used only by the distillation terms.")] = None,
+        val: Annotated[Optional[str], typer.Option("--val", metavar="LIST", help="Labelled validation list.")] = None,
+        root: Annotated[str, typer.Option("--root", metavar="DIR", help="Image root of the lists.")] = ".",
+        class_num: Annotated[Optional[int], typer.Option("--class-num", help="Classes (default: largest label + 1).")] = None,
+        loss: Annotated[str, typer.Option("--loss", help="ssld (soft labels), kd (T^2 KL + CE), js, or dml.")] = "ssld",
+        temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature T.")] = 1.0,
+        gt_weight: Annotated[Optional[float], typer.Option("--gt-weight",
+                             help="Weight of the ground-truth CE (default: 0 for ssld/js, 1 for kd/dml).")] = None,
+        epochs: Annotated[int, typer.Option("--epochs")] = 20,
+        batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+        lr: Annotated[float, typer.Option("--lr", help="Cosine learning rate.")] = 0.0125,
+        image_size: Annotated[Optional[int], typer.Option("--image-size", help="Default: the student's.")] = None,
+        output_dir: Annotated[str, typer.Option("--output", help="Global.output_dir.")] = "./output/",
+        seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+        cache_teacher: Annotated[bool, typer.Option("--cache-teacher",
+                                 help="Compute teacher logits once and reuse them (deterministic pipelines).")] = False,
+        device: Annotated[Optional[str], typer.Option("--device", help="cpu, gpu or gpu:N.")] = None,
+        json_out: JsonOpt = False,
+    ):
+        """Distill a teacher into a student (SSLD, KD, JS) or train two models mutually (DML).
+
+        Example: pcls distill --teacher ResNet50_vd:output/flowers/best_model --student MobileNetV3_large_x1_0 --data dataset/flowers102/train_list.txt --extra dataset/flowers102/extra_list.txt --val dataset/flowers102/val_list.txt --root dataset/flowers102
+        """
+        if config or recipe:
+            if teacher or student or data:
+                fail("give either -c/--recipe, or --teacher/--student/--data, not both")
+            cfg = resolve_config(config, recipe, override)
+            if cfg["Arch"]["name"] != "DistillationModel":
+                fail(f"{config or recipe} is not a distillation config (Arch.name is {cfg['Arch']['name']}, "
+                     "expected DistillationModel); use 'pcls train' for it")
+        else:
+            if not (teacher and student and data):
+                fail("give --teacher MODEL[:WEIGHTS] --student MODEL --data LIST (or -c CONFIG / --recipe NAME)")
+            cfg = _flags_config(teacher, student, data, extra, val, root, class_num, loss, temperature, gt_weight,
+                                epochs, batch_size, lr, image_size, output_dir, seed, override)
+        if print_cfg:
+            print_config(cfg)
+            return
+        from pcls.distill.run import run_distillation
+
+        summary = run_distillation(cfg, cache_teacher=cache_teacher, device=device, show_progress=not json_out,
+                                   log=lambda m: console.print(m, highlight=False))
+        if json_out:
+            print_json(summary)
+            return
+        best = summary.get("best") or {}
+        rows = [("status", summary["status"]), ("run directory", summary["run_dir"]),
+                ("student weights", summary.get("student_weights")),
+                (f"best {best.get('metric')}", None if best.get("value") is None else f"{best['value']:.4f}")]
+        out.print(table("distillation run", ["", "value"], rows))
+        out.print(f"next: pcls export {summary.get('student_model')} --weights {summary.get('student_weights')}")
+
+
+def _flags_config(teacher, student, data, extra, val, root, class_num, loss, temperature, gt_weight, epochs,
+                  batch_size, lr, image_size, output_dir, seed, overrides):
+    from pathlib import Path
+
+    from pcls.config import apply_overrides
+    from pcls.config.schema import validate
+    from pcls.distill.config import build_distill_config, split_model_arg
+    from pcls.zoo.catalog import preprocess_for
+
+    if class_num is None:
+        class_num = _largest_label(Path(data)) + 1
+    size = image_size or preprocess_for(split_model_arg(student, "student")[0])["input_size"]
+    cfg = build_distill_config(teacher=teacher, student=student, train_list=data, root=root, val_list=val,
+                               extra_list=extra, class_num=class_num, flavour=loss, temperature=temperature,
+                               gt_weight=gt_weight, epochs=epochs, batch_size=batch_size, lr=lr, image_size=size,
+                               output_dir=output_dir, seed=seed)
+    return validate(apply_overrides(cfg, overrides or []))
+
+
+def _largest_label(path) -> int:
+    if not path.is_file():
+        fail(f"list file {path} does not exist")
+    largest = -1
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[-1].lstrip("-").isdigit():
+            largest = max(largest, int(parts[-1]))
+    if largest < 0:
+        fail(f"{path} has no labelled lines; pass --class-num")
+    return largest

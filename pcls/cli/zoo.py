@@ -165,14 +165,14 @@ def _cache_text(cache: dict, name: str) -> str:
     return text
 
 
-def _measure(arch: Optional[str]) -> dict:
+def _measure(arch: Optional[str], input_size: Optional[int]) -> dict:
     if not arch:
         fail("--measure needs an architecture pcls can build; this zoo entry has none")
     try:
         from pcls.arch.measure import measure
     except ImportError as err:
         fail(f"--measure is unavailable: pcls.arch.measure cannot be imported ({err})")
-    result = measure(arch)
+    result = measure(arch, input_size=input_size)  # the entry's size: Fix_* models run larger than their arch
     return {"params": int(result["params"]), "macs": int(result["macs"]), "flops": 2 * int(result["macs"])}
 
 
@@ -190,7 +190,7 @@ def info(
 
     entry = catalog.get_entry(name)
     cache = _cache_state(name)
-    measured = _measure(entry.get("arch")) if measure else None
+    measured = _measure(entry.get("arch"), entry.get("input_size")) if measure else None
     if as_json:
         print_json({**entry, "cache": cache, **({"measured": measured} if measured else {})})
         return

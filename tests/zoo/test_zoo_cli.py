@@ -4,7 +4,6 @@ and a local file server standing in for the zoo's mirror."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import tarfile
@@ -84,15 +83,16 @@ def test_info_unknown_name_suggests_close_names(pcls_home):
     assert "unknown model 'ResNet50vd'" in result.output and "ResNet50_vd" in result.output
 
 
-def test_info_measure(pcls_home):
-    result = invoke("info", "MobileNetV1_x0_25", "--measure", "--json")
-    if importlib.util.find_spec("pcls.arch.measure") is None:
-        assert result.exit_code == 2 and "pcls.arch.measure" in result.output
-        return
+def test_info_measure_puts_measured_beside_catalog_figures(pcls_home):
+    row = next(r for r in _reference_catalog() if r["name"] == "ResNet18")
+    result = invoke("info", "ResNet18", "--measure", "--json")
     assert result.exit_code == 0, result.output
     measured = json.loads(result.stdout)["measured"]
     assert measured["flops"] == 2 * measured["macs"]
-    assert measured["params"] == pytest.approx(0.47e6, rel=0.02)  # the catalog's 0.47 M
+    assert measured["params"] / 1e6 == pytest.approx(row["params_m"], rel=0.01)
+    assert measured["flops"] / 1e9 == pytest.approx(row["flops_g"], rel=0.02)  # the seeds' FLOPs = 2 x MACs
+    table = invoke("info", "ResNet18", "--measure").stdout
+    assert "Measured MACs (G)" in table and f"{measured['macs'] / 1e9:.3f}" in table
 
 
 def _serve(file_server, monkeypatch, url: str, body: bytes) -> None:
