@@ -8,7 +8,7 @@ import paddle.nn as nn
 from pcls.arch.layers.conv import ConvBNAct
 from pcls.arch.layers.residual import ProjectionShortcut
 from pcls.arch.registry import register
-from pcls.arch.resnet import ResNet, _DEPTHS, Layout
+from pcls.arch.resnet import ResNet, DEPTHS, Layout
 
 LAYOUT = Layout(stem={1: ("conv1",), 3: ("conv1_1", "conv1_2", "conv1_3")})
 CONV_BN = ("_conv", "_batch_norm")
@@ -66,7 +66,7 @@ def res2net(depth: int, width: int, scales: int, vd: bool = False, **kwargs) -> 
         )
 
     stem = dict(stem_channels=(32, 32, 64)) if vd else {}
-    return ResNet(_DEPTHS[depth], "bottleneck", make_block=make_block, layout=LAYOUT, **stem, **kwargs)
+    return ResNet(DEPTHS[depth], "bottleneck", make_block=make_block, layout=LAYOUT, **stem, **kwargs)
 
 
 @register

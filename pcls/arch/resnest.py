@@ -8,6 +8,7 @@ import paddle.nn.functional as F
 from pcls.arch.layers.conv import ConvBNAct
 from pcls.arch.registry import register
 from pcls.arch.resnet import ResNet, Layout
+from pcls.errors import PclsError
 
 LAYOUT = Layout(
     stem={3: ("stem.conv1", "stem.conv2", "stem.conv3")},
@@ -84,8 +85,6 @@ class ResNeStBlock(nn.Layer):
 def resnest(depths, stem_width, radix, cardinality=1, bottleneck_width=64, avd_first=False, **kwargs) -> ResNet:
     def make_block(stage, index, in_ch, out_ch, stride, lr_mult, data_format):
         if data_format != "NCHW":
-            from pcls.errors import PclsError
-
             raise PclsError("ResNeSt supports only Arch.data_format NCHW")
         width = int(64 * 2**stage * bottleneck_width / 64) * cardinality
         return ResNeStBlock(in_ch, out_ch, width, stride, radix, cardinality, avd_first, lr_mult=lr_mult)

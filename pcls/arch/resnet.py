@@ -1,7 +1,7 @@
 """ResNet and the networks built on its skeleton: stem -> four stages of residual blocks -> pool -> fc.
 
-`ResNet` is the one family class; ResNet, ResNet_vc/vd here and ResNeXt, SE-ResNeXt, Res2Net, RegNetX
-in their own modules are data for it (depths, widths, groups, stem, shortcut kind, SE, key layout).
+`ResNet` is the one family class; ResNet, ResNet_vc/vd here and ResNeXt, SE-ResNeXt, Res2Net, ResNeSt,
+RegNetX in their own modules are data for it (depths, widths, groups, stem, shortcut kind, SE, key layout).
 """
 
 from __future__ import annotations
@@ -90,7 +90,9 @@ class ResNet(Classifier):
         residual block (Res2Net, ResNeSt).
     Options PaddleClas configs pass: class_num, lr_mult_list (stem + 4 stages, applied to conv and BN
     parameters), stem_act, data_format ("NHWC" still takes NCHW input and transposes internally, as
-    PaddleClas does), stride_list (stem conv, max pool, stages 2-4), return_patterns, return_stages.
+    PaddleClas does), stride_list (stem conv, max pool, stages 2-4), return_patterns, return_stages
+    (True or stage indices: the last block of those stages), use_ssld (accepted and recorded; in
+    PaddleClas 2.x it only picks the *_ssld pretrained file, the architecture is unchanged).
     """
 
     def __init__(
@@ -206,7 +208,7 @@ class ResNet(Classifier):
 
 
 # -- ResNet / ResNet_vd (PaddleClas legendary models) and ResNet50_vc -------------------------------
-_DEPTHS = {
+DEPTHS = {
     18: [2, 2, 2, 2],
     34: [3, 4, 6, 3],
     50: [3, 4, 6, 3],
@@ -221,7 +223,7 @@ def resnet(depth: int, vd: bool = False, **kwargs) -> ResNet:
     block = "basic" if depth < 50 else "bottleneck"
     if vd:
         kwargs = {"stem_channels": (32, 32, 64), "avg_down": True, **kwargs}
-    return ResNet(_DEPTHS[depth], block, **kwargs)
+    return ResNet(DEPTHS[depth], block, **kwargs)
 
 
 @register
@@ -282,5 +284,5 @@ def ResNet200_vd(class_num=1000, **kwargs):
 @register
 def ResNet50_vc(class_num=1000, **kwargs):
     """ResNet-C: the deep 3x3 stem, plain strided 1x1 shortcuts; model-zoo key layout."""
-    return ResNet(_DEPTHS[50], "bottleneck", stem_channels=(32, 32, 64), layout=MODEL_ZOO, class_num=class_num,
+    return ResNet(DEPTHS[50], "bottleneck", stem_channels=(32, 32, 64), layout=MODEL_ZOO, class_num=class_num,
                   **kwargs)

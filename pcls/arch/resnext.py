@@ -3,7 +3,7 @@ data for the `ResNet` family class."""
 
 from pcls.arch.layers.residual import BlockNames
 from pcls.arch.registry import register
-from pcls.arch.resnet import MODEL_ZOO, ResNet, _DEPTHS, Layout
+from pcls.arch.resnet import MODEL_ZOO, ResNet, DEPTHS, Layout
 
 # The WSL checkpoints' layout: _conv_stem, _conv<stage>_<index>._conv0.., _short._conv, _conv/_bn, _out.
 WSL = Layout(
@@ -20,7 +20,7 @@ def resnext(depth: int, cardinality: int, base_width: int, vd: bool = False, lay
     if vd:
         kwargs = {"stem_channels": (32, 32, 64), "avg_down": True, **kwargs}
     widths = [cardinality * base_width * 2**s for s in range(4)]
-    return ResNet(_DEPTHS[depth], "bottleneck", widths=widths, groups=cardinality, layout=layout, **kwargs)
+    return ResNet(DEPTHS[depth], "bottleneck", widths=widths, groups=cardinality, layout=layout, **kwargs)
 
 
 @register

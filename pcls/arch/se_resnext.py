@@ -2,7 +2,7 @@
 family class with an SE block (reduction 16) on every residual branch."""
 
 from pcls.arch.registry import register
-from pcls.arch.resnet import MODEL_ZOO, ResNet, _DEPTHS
+from pcls.arch.resnet import MODEL_ZOO, ResNet, DEPTHS
 from pcls.arch.resnext import resnext
 
 SE_REDUCTION = 16
@@ -12,7 +12,7 @@ WIDE_DEEP_STEM = dict(stem_channels=(64, 64, 128), avg_down=True)
 
 def se_resnet_vd(depth: int, **kwargs) -> ResNet:
     block = "basic" if depth < 50 else "bottleneck"
-    return ResNet(_DEPTHS[depth], block, stem_channels=(32, 32, 64), avg_down=True, se_reduction=SE_REDUCTION,
+    return ResNet(DEPTHS[depth], block, stem_channels=(32, 32, 64), avg_down=True, se_reduction=SE_REDUCTION,
                   layout=MODEL_ZOO, **kwargs)
 
 

@@ -71,7 +71,8 @@ def register(app: typer.Typer) -> None:
             "--resume", metavar="DIR", help="Continue a run exactly where it stopped: its directory "
             "(output/<run>) or a checkpoint prefix (output/<run>/epoch_3).")] = None,
         device: Annotated[Optional[str], typer.Option(
-            "--device", help="cpu, gpu or gpu:N (default: Global.device; auto = a GPU when there is one).")] = None,
+            "--device", metavar="DEVICE",
+            help="cpu, gpu or gpu:N (default: Global.device; auto = a GPU when there is one).")] = None,
         gpus: Annotated[Optional[str], typer.Option(
             "--gpus", metavar="IDS", help="Train on these GPUs, one process each (e.g. 0,1), via "
             "paddle.distributed.launch.")] = None,
@@ -83,9 +84,9 @@ def register(app: typer.Typer) -> None:
             "--scale-lr", help="Scale every learning rate by global batch / --ref-batch (linear rule: lr 0.1 "
             "for 256 images, seed 2.2.3).")] = False,
         ref_batch: Annotated[int, typer.Option(
-            "--ref-batch", help="The global batch the config's learning rate was tuned for (with --scale-lr).")] = 256,
+            "--ref-batch", metavar="N", help="The global batch the config's learning rate was tuned for (with --scale-lr).")] = 256,
         name: Annotated[Optional[str], typer.Option(
-            "--name", help="Run name: outputs go to Global.output_dir/NAME (default: Arch.name).")] = None,
+            "--name", metavar="NAME", help="Run name: outputs go to Global.output_dir/NAME (default: Arch.name).")] = None,
         json_out: JsonOpt = False,
     ):
         """Train a classifier from a config or recipe. Example: pcls train --recipe demo"""
@@ -116,25 +117,26 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         recipe: RecipeOpt = None,
         override: OverrideOpt = None,
-        model: Annotated[Optional[str], typer.Option("--model", help="Backbone name (without -c).")] = None,
+        model: Annotated[Optional[str], typer.Option("--model", metavar="NAME", help="Backbone name (without -c).")] = None,
         weights: Annotated[Optional[str], typer.Option(
-            "--weights", help="Weights: a run's best_model, a .pdparams path or a zoo model name.")] = None,
+            "--weights", metavar="W", help="Weights: a run directory (its best_model), a .pdparams path or "
+            "prefix, or a zoo model name.")] = None,
         data: Annotated[Optional[str], typer.Option(
             "--data", metavar="LIST", help="Labelled list file ('path label' per line).")] = None,
         root: Annotated[Optional[str], typer.Option("--root", metavar="DIR", help="Image root of the list.")] = None,
         class_num: Annotated[Optional[int], typer.Option(
-            "--class-num", help="Number of classes (default: Arch.class_num, or lines of --labels, or the "
+            "--class-num", metavar="N", help="Number of classes (default: Arch.class_num, or lines of --labels, or the "
             "largest label in the list + 1).")] = None,
         labels: Annotated[Optional[str], typer.Option(
             "--labels", metavar="FILE", help="Class names file, one per line (for the per-class table).")] = None,
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Evaluation batch size.")] = 32,
+        batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Evaluation batch size.")] = 32,
         out_dir: Annotated[Optional[str], typer.Option(
             "--out", metavar="DIR", help="Where confusion_matrix.json/.csv and per_class.csv go.")] = None,
-        device: Annotated[Optional[str], typer.Option("--device", help="cpu, gpu or gpu:N.")] = None,
+        device: Annotated[Optional[str], typer.Option("--device", metavar="DEVICE", help="cpu, gpu or gpu:N.")] = None,
         json_out: JsonOpt = False,
     ):
         """Evaluate weights on a labelled list: top-1/top-5, per-class accuracy, confusion matrix.
-        Example: pcls eval --model PPLCNet_x0_25 --weights output/demo/best_model --data dataset/pcls-demo/val_list.txt --root dataset/pcls-demo"""
+        Example: pcls eval --recipe demo --weights output/PPLCNet_x0_25/best_model"""
         from pcls.engine.evaluator import evaluate
 
         if config or recipe:

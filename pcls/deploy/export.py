@@ -14,7 +14,8 @@ from typing import Optional
 
 import numpy as np
 
-from pcls.deploy.spec import IMAGENET_LABELS, eval_transform_ops, read_label_file, write_spec
+from pcls.deploy.spec import IMAGENET_LABELS, read_label_file, write_spec
+from pcls.zoo.catalog import eval_transform_ops
 from pcls.errors import PclsError
 
 MODEL_PREFIX = "inference"
@@ -129,12 +130,8 @@ def export(request: ExportRequest, progress=None) -> ExportReport:
     if request.batch_size is not None and request.batch_size < 1:
         raise PclsError(f"--batch must be a positive integer or 'dynamic', got {request.batch_size}")
     model, class_num, load_report = build_model(request)
-    pre = dict(model.pretrained_cfg)
-    if request.input_size:
-        pre["input_size"] = request.input_size
-        pre["resize_short"] = int(round(request.input_size * 256 / 224))
-    ops = request.transform_ops or eval_transform_ops(pre)
-    size = _input_size_of(ops) or int(pre["input_size"])
+    ops = request.transform_ops or eval_transform_ops(model.pretrained_cfg, request.input_size)
+    size = _input_size_of(ops) or int(model.pretrained_cfg["input_size"])
     labels = request.labels
     if labels is None and class_num == 1000:
         labels = read_label_file(IMAGENET_LABELS)

@@ -19,17 +19,6 @@ LABELS_FILE = "labels.txt"
 IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "zoo" / "imagenet1k_labels.txt"
 
 
-def eval_transform_ops(pre: dict) -> list:
-    """The standard eval pipeline from a model's default pre-processing (catalog row)."""
-    return [
-        {"DecodeImage": {"to_rgb": True, "channel_first": False}},
-        {"ResizeImage": {"resize_short": int(pre["resize_short"]), "interpolation": pre.get("interpolation", "bilinear")}},
-        {"CropImage": {"size": int(pre["input_size"])}},
-        {"NormalizeImage": {"scale": 1.0 / 255.0, "mean": list(pre["mean"]), "std": list(pre["std"]), "order": ""}},
-        {"ToCHWImage": None},
-    ]
-
-
 def read_label_file(path) -> list:
     """Labels from a PaddleClas class_id_map file ('id name' per line) or plain one-name-per-line text."""
     path = Path(path)

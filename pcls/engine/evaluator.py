@@ -107,6 +107,8 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None, 
         raise PclsError("nothing to evaluate: pass --weights PATH|zoo-name (or set Global.pretrained_model)")
     if (cfg.get("DataLoader") or {}).get("Eval") is None:
         raise PclsError("the config has no DataLoader.Eval section: pass --data LIST --root DIR")
+    if Path(str(weights)).is_dir() and (Path(str(weights)) / "best_model.pdparams").is_file():
+        weights = str(Path(str(weights)) / "best_model")  # a run directory: its best weights
     check_weights_source(weights)
     select_device(device or g.get("device"))
     arch = dict(cfg["Arch"])

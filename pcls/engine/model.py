@@ -65,16 +65,34 @@ def build_model(arch_cfg: dict, global_cfg: dict = None, log=print):
     from pcls.arch.registry import create_model
 
     kwargs = {k: v for k, v in arch_cfg.items() if k not in _ENGINE_KEYS}
+    if global_cfg.get("data_format") and "data_format" not in kwargs:
+        # NHWC: the backbone takes the usual NCHW batch and transposes inside (PaddleClas convention)
+        kwargs["data_format"] = global_cfg["data_format"]
     class_num = int(arch_cfg.get("class_num") or global_cfg.get("class_num") or 1000)
-    model = create_model(name, class_num=class_num, pretrained=False, **kwargs)
+    lr_mults = arch_cfg.get("lr_mult_list")
+    generic_mults = None
+    if lr_mults:
+        # families that know their stages take lr_mult_list themselves (PaddleClas does it per family);
+        # any other backbone gets the generic stage mapping of pcls.optim.stages
+        try:
+            model = create_model(name, class_num=class_num, pretrained=False, lr_mult_list=lr_mults, **kwargs)
+        except PclsError as err:
+            if "lr_mult_list" not in str(err) or "bad option" not in str(err):
+                raise
+            generic_mults = lr_mults
+            model = create_model(name, class_num=class_num, pretrained=False, **kwargs)
+    else:
+        model = create_model(name, class_num=class_num, pretrained=False, **kwargs)
     source = global_cfg.get("pretrained_model") or arch_cfg.get("pretrained")
     if source:
         load_weights(model, source, log)
-    if arch_cfg.get("lr_mult_list"):
+    if generic_mults:
         from pcls.optim.stages import apply_lr_mult
 
-        applied = apply_lr_mult(model, arch_cfg["lr_mult_list"])
+        applied = apply_lr_mult(model, generic_mults)
         log("lr_mult_list: " + ", ".join(f"{stage} x{mult:g}" for stage, mult in applied))
+    elif lr_mults:
+        log(f"lr_mult_list {list(lr_mults)} applied by {name}")
     return model
 
 

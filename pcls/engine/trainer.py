@@ -129,10 +129,16 @@ class Trainer:
 
     def __init__(self, cfg, *, resume=None, device=None, scale_lr=False, ref_batch=256, run_name=None,
                  run_dir=None, show_progress=True, log=None):
+        import logging
+        import warnings
+
         import paddle
 
         from pcls.cli.common import console
 
+        # paddle repeats this BatchNorm notice on every training forward; matplotlib logs font scans
+        warnings.filterwarnings("ignore", message="When training, we now always track global mean")
+        logging.getLogger("matplotlib").setLevel(logging.WARNING)
         self.cfg = cfg
         self.g = g = cfg["Global"]
         self.rank, self.world = world_info()
@@ -199,6 +205,8 @@ class Trainer:
         from pcls.loss import build_loss
 
         self.net = build_model(arch, g, log=self.log)
+        if self.world > 1 and arch.get("use_sync_bn"):
+            self.net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
         self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
         loss_cfg = cfg.get("Loss") or {}
         self.train_loss = build_loss(loss_cfg.get("Train") or [{"CELoss": {"weight": 1.0}}])

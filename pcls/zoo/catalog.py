@@ -81,4 +81,20 @@ def preprocess_for(arch_name: str) -> dict:
         "mean": row.get("mean", [0.485, 0.456, 0.406]),
         "std": row.get("std", [0.229, 0.224, 0.225]),
         "interpolation": row.get("interpolation", "bilinear"),
+        "backend": row.get("backend", "cv2"),
     }
+
+
+def eval_transform_ops(pre: dict, input_size: int = None) -> list:
+    """The evaluation pipeline (PaddleClas operator list) for a model's pre-processing `pre`
+    (from preprocess_for): resize-short, centre crop, normalise, CHW. Eval, export and predict all use it."""
+    size = int(input_size or pre["input_size"])
+    short = int(pre["resize_short"]) if input_size is None else int(round(size * pre["resize_short"] / pre["input_size"]))
+    return [
+        {"DecodeImage": {"to_rgb": True, "channel_first": False}},
+        {"ResizeImage": {"resize_short": short, "interpolation": pre.get("interpolation", "bilinear"),
+                         "backend": pre.get("backend", "cv2")}},
+        {"CropImage": {"size": size}},
+        {"NormalizeImage": {"scale": 1.0 / 255.0, "mean": list(pre["mean"]), "std": list(pre["std"]), "order": ""}},
+        {"ToCHWImage": None},
+    ]

@@ -118,3 +118,18 @@ def test_lr_mult_zero_freezes_and_wrong_length_is_explained():
     assert model.conv1.weight.stop_gradient and not model.blocks[0].weight.stop_gradient
     with pytest.raises(PclsError, match="has 2 values but .* has 3 stages"):
         apply_lr_mult(_Staged(), [0.1, 0.2])
+
+
+def test_lr_mult_list_reaches_the_optimizer_for_a_real_and_a_generic_backbone(tinynet):
+    from pcls.engine.model import build_model
+    from pcls.optim.optimizer import param_groups
+
+    model = build_model({"name": "PPLCNet_x0_25", "class_num": 5, "lr_mult_list": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]},
+                        log=lambda m: None)
+    groups, _ = param_groups(list(model.named_parameters()), {"regularizer": {"coeff": 1e-5}})
+    rate = {id(p): g["learning_rate"] for g in groups for p in g["params"]}
+    assert rate[id(model.conv1.conv.weight)] == pytest.approx(0.1)
+    assert rate[id(model.fc.weight)] == 1.0
+    lines = []
+    tiny = build_model({"name": "TinyNet", "class_num": 4, "lr_mult_list": [0.5, 0.25]}, log=lines.append)
+    assert tiny.stage1.weight.optimize_attr["learning_rate"] == 0.25 and "stem x0.5" in lines[0]

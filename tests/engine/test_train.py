@@ -84,3 +84,17 @@ def test_amp_settings_from_config(monkeypatch):
     monkeypatch.setattr(paddle.amp, "GradScaler", lambda **kw: built.update(kw) or "scaler")
     assert on_gpu.scaler() == "scaler"
     assert built == {"init_loss_scaling": 128.0, "use_dynamic_loss_scaling": True}
+
+
+def test_scale_lr_applies_the_linear_rule_only_when_asked(tmp_path, colour_data, tinynet):
+    from pcls.engine.trainer import train
+
+    raw = tiny_config(colour_data, tmp_path / "out", epochs=1)
+    raw["Optimizer"]["lr"] = {"name": "Constant", "learning_rate": 0.05}
+    cfg = load_config(str(write_config(raw, tmp_path / "c.yaml")))
+    lines = []
+    plain = train(cfg, run_name="plain", show_progress=False, log=lines.append)
+    scaled = train(cfg, run_name="scaled", scale_lr=True, ref_batch=32, show_progress=False, log=lines.append)
+    assert plain["final"]["lr"] == pytest.approx(0.05)
+    assert scaled["final"]["lr"] == pytest.approx(0.05 * 8 / 32)  # global batch 8 (1 process x 8)
+    assert any("x0.25" in line and "global batch 8" in line for line in lines)
