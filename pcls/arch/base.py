@@ -44,15 +44,23 @@ class Classifier(nn.Layer):
         """State-dict key prefixes ('fc.', 'head.') that belong to the classifier."""
         return [f"{name}." for name in self.classifier_names]
 
+    def _owner_of(self, dotted: str):
+        """(parent layer, attribute) for a possibly nested classifier name such as '_exit_flow._out'."""
+        *path, attr = dotted.split(".")
+        owner = self
+        for part in path:
+            owner = getattr(owner, part)
+        return owner, attr
+
     def get_classifier(self):
-        layers = [getattr(self, name) for name in self.classifier_names]
+        layers = [getattr(*self._owner_of(name)) for name in self.classifier_names]
         return layers[0] if len(layers) == 1 else layers
 
     def reset_classifier(self, class_num: int) -> None:
         """Replace every classifier Linear/Conv with a freshly initialised one with `class_num` outputs."""
         for name in self.classifier_names:
-            layer = getattr(self, name)
-            setattr(self, name, _resized(layer, class_num))
+            owner, attr = self._owner_of(name)
+            setattr(owner, attr, _resized(getattr(owner, attr), class_num))
         self.class_num = class_num
 
     # -- feature maps -----------------------------------------------------------------------------
@@ -81,12 +89,14 @@ class Classifier(nn.Layer):
 
 
 def _resized(layer, class_num: int):
+    """`layer` with its final Linear/Conv2D replaced by a fresh one with `class_num` outputs. Composite heads
+    (Sequential, BN + Linear, ...) keep their other parts."""
     if isinstance(layer, nn.Linear):
         return nn.Linear(layer.weight.shape[0], class_num)
     if isinstance(layer, nn.Conv2D):
         return nn.Conv2D(layer._in_channels, class_num, layer._kernel_size, layer._stride, layer._padding)
-    if isinstance(layer, nn.Sequential):
-        children = list(layer.children())
-        children[-1] = _resized(children[-1], class_num)
-        return nn.Sequential(*children)
+    for name, child in reversed(list(layer.named_children())):
+        if isinstance(child, (nn.Linear, nn.Conv2D)) or list(child.named_children()):
+            layer._sub_layers[name] = _resized(child, class_num)  # Sequential and plain layers alike
+            return layer
     raise TypeError(f"cannot resize classifier layer of type {type(layer).__name__}")

@@ -187,7 +187,9 @@ class ResNet(Classifier):
             try:
                 extra = [self.stage_paths[i] for i in stages]
             except (IndexError, TypeError):
-                raise PclsError(f"Arch.return_stages must be True or stage indices 0-3, got {return_stages!r}") from None
+                raise PclsError(
+                    f"Arch.return_stages must be True or stage indices 0-3, got {return_stages!r}"
+                ) from None
             return_patterns = list(return_patterns or []) + extra
         if return_patterns:
             self.set_return_patterns(return_patterns)

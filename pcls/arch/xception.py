@@ -130,14 +130,6 @@ class XceptionModel(Classifier):
     def forward_head(self, x):
         return self._exit_flow._out(self._exit_flow._pool(x).flatten(1))
 
-    # the classifier sits one level down ('_exit_flow._out'), which the base's getattr cannot reach
-    def get_classifier(self):
-        return self._exit_flow._out
-
-    def reset_classifier(self, class_num):
-        self._exit_flow._out = nn.Linear(self._exit_flow._out.weight.shape[0], class_num)
-        self.class_num = class_num
-
 
 @register
 def Xception41(class_num=1000, **kwargs):
