@@ -4,6 +4,7 @@ return_patterns."""
 
 from __future__ import annotations
 
+import re
 from typing import Optional, Sequence
 
 import paddle.nn as nn
@@ -72,7 +73,8 @@ class Classifier(nn.Layer):
         for hook in self._hooks:
             hook.remove()
         self._hooks, self._captured = [], {}
-        self._return_patterns = list(patterns or [])
+        # PaddleClas configs write list items as blocks[2]; sub-layer names use blocks.2
+        self._return_patterns = [re.sub(r"\[(\d+)\]", r".\1", p) for p in patterns or []]
         named = dict(self.named_sublayers())
         for pattern in self._return_patterns:
             if pattern not in named:

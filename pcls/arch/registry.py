@@ -15,7 +15,7 @@ from pcls.errors import PclsError, did_you_mean
 
 _CONSTRUCTORS: Dict[str, Callable] = {}
 _FAMILY_OF: Dict[str, str] = {}
-_NOT_FAMILIES = {"registry", "base", "layers"}
+_NOT_FAMILIES = {"registry", "base", "layers", "measure"}
 _discovered = False
 
 
@@ -70,14 +70,27 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
     from pcls.zoo.catalog import preprocess_for
 
     constructor = get_constructor(name)
+    patterns = kwargs.pop("return_patterns", None)  # any family: feature maps by sub-layer name
     try:
         model = constructor(class_num=class_num, **kwargs)
     except TypeError as err:
         raise PclsError(f"bad option for backbone {name}: {err}") from err
+    if patterns:
+        model.set_return_patterns(list(model._return_patterns) + list(patterns))
     model.model_name = name
     model.pretrained_cfg = preprocess_for(name)
     if pretrained:
         from pcls.zoo.weights import load_pretrained
 
-        load_pretrained(model, name if pretrained is True else pretrained)
+        load_pretrained(model, _zoo_weights_name(name, kwargs) if pretrained is True else pretrained)
     return model
+
+
+def _zoo_weights_name(name: str, kwargs: dict) -> str:
+    """The zoo entry `pretrained=True` loads: `<name>_ssld` when use_ssld is set and the zoo has it (as in
+    PaddleClas, where use_ssld only chooses the distilled weights)."""
+    from pcls.zoo.catalog import load_catalog
+
+    if kwargs.get("use_ssld") and f"{name}_ssld" in load_catalog():
+        return f"{name}_ssld"
+    return name

@@ -90,9 +90,10 @@ class ResNet(Classifier):
         residual block (Res2Net, ResNeSt).
     Options PaddleClas configs pass: class_num, lr_mult_list (stem + 4 stages, applied to conv and BN
     parameters), stem_act, data_format ("NHWC" still takes NCHW input and transposes internally, as
-    PaddleClas does), stride_list (stem conv, max pool, stages 2-4), return_patterns, return_stages
-    (True or stage indices: the last block of those stages), use_ssld (accepted and recorded; in
-    PaddleClas 2.x it only picks the *_ssld pretrained file, the architecture is unchanged).
+    PaddleClas does; feature maps from return_patterns are then channels-last), stride_list (stem
+    conv, max pool, stages 2-4), return_patterns, return_stages (True or stage indices: the last block
+    of those stages), use_ssld (accepted and recorded; in PaddleClas 2.x it only picks the *_ssld
+    pretrained file, the architecture is unchanged).
     """
 
     def __init__(

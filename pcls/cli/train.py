@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ):
         """Evaluate weights on a labelled list: top-1/top-5, per-class accuracy, confusion matrix.
-        Example: pcls eval --recipe demo --weights output/PPLCNet_x0_25/best_model"""
+        Example: pcls eval --recipe demo --weights output/PPLCNet_x0_5/best_model"""
         from pcls.engine.evaluator import evaluate
 
         if config or recipe:

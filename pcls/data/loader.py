@@ -83,9 +83,6 @@ class _WorkerInit:
         self.samples = samples
 
     def __call__(self, worker_id):
-        import cv2
-
-        cv2.setNumThreads(1)  # the workers are the parallelism; OpenCV threads would oversubscribe the cores
         seq = np.random.SeedSequence([self.samples.seed, self.samples.epoch, int(worker_id)])
         state = seq.generate_state(2)
         random.seed(int(state[0]))
@@ -99,8 +96,9 @@ class EpochLoader:
     collects the unreadable-image records.
     """
 
-    def __init__(self, paddle_loader, sampler, samples):
+    def __init__(self, paddle_loader, sampler, samples, num_workers=0):
         self._loader, self.sampler, self._samples = paddle_loader, sampler, samples
+        self.num_workers = num_workers
         self.bad_count, self.bad_paths = 0, []
 
     def __len__(self):
@@ -109,6 +107,13 @@ class EpochLoader:
     def __iter__(self):
         self._samples.epoch = self.sampler.epoch
         self.bad_count, self.bad_paths = 0, []
+        if self.num_workers > 0:
+            # Workers are forked. OpenCV's pthreads pool does not survive fork (a forked worker touching
+            # it can hang), and the workers are the parallelism anyway: one OpenCV thread, set here in
+            # the parent so the children inherit it and never reconfigure a pool they do not own.
+            import cv2
+
+            cv2.setNumThreads(1)
         for images, labels, records in self._loader:
             rec = records.numpy()
             if rec[:, 0].any():
@@ -198,5 +203,5 @@ def build_dataloader(section: dict, *, train: bool, seed: int = 0, class_num: Op
         return_list=True,
         worker_init_fn=_WorkerInit(samples) if num_workers > 0 else None,
     )
-    return DataBundle(EpochLoader(paddle_loader, sampler, samples), sampler, dataset, transforms, batch_ops)
+    return DataBundle(EpochLoader(paddle_loader, sampler, samples, num_workers), sampler, dataset, transforms, batch_ops)
 

@@ -143,7 +143,6 @@ class Trainer:
         self.g = g = cfg["Global"]
         self.rank, self.world = world_info()
         self.is_main = self.rank == 0
-        self._console = console
         self.log = log or (lambda msg: console.print(msg, highlight=False) if self.is_main else None)
         self.show_progress = show_progress and self.is_main
         if self.is_main:
@@ -207,7 +206,6 @@ class Trainer:
         self.net = build_model(arch, g, log=self.log)
         if self.world > 1 and arch.get("use_sync_bn"):
             self.net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
-        self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
         loss_cfg = cfg.get("Loss") or {}
         self.train_loss = build_loss(loss_cfg.get("Train") or [{"CELoss": {"weight": 1.0}}])
         self.eval_loss = build_loss(loss_cfg.get("Eval") or [{"CELoss": {"weight": 1.0}}])
@@ -242,8 +240,8 @@ class Trainer:
         if self.amp.note:
             self.log(f"[yellow]{self.amp.note}[/yellow]")
         self.net, self.optimizer = self.amp.prepare(self.net, self.optimizer)
-        if self.world == 1:
-            self.model = self.net
+        # the module the loop calls: DataParallel all-reduces gradients across ranks in backward
+        self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
         self.scaler = self.amp.scaler()
         self.ema = None
         if cfg.get("EMA"):

@@ -2,7 +2,7 @@
 
 from pcls.optim.lr import Schedule, build_schedule, list_schedules, paddle_scheduler
 from pcls.optim.optimizer import build_optimizer, list_optimizers
-from pcls.optim.stages import apply_lr_mult, freeze_stages, stage_layers
+from pcls.optim.stages import apply_lr_mult, stage_layers
 
 __all__ = ["Schedule", "build_schedule", "list_schedules", "paddle_scheduler", "build_optimizer",
-           "list_optimizers", "apply_lr_mult", "freeze_stages", "stage_layers"]
+           "list_optimizers", "apply_lr_mult", "stage_layers"]

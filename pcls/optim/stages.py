@@ -47,14 +47,3 @@ def apply_lr_mult(model, lr_mult_list) -> list:
             else:
                 param.optimize_attr["learning_rate"] = mult
     return [(name, mult) for (name, _), mult in zip(units, mults)]
-
-
-def freeze_stages(model, count: int) -> list:
-    """Freeze the first `count` stages (stem first); returns their names."""
-    units = stage_layers(model)
-    if count > len(units):
-        raise PclsError(f"cannot freeze {count} stages: the backbone has {len(units)}")
-    for _, layer in units[:count]:
-        for param in layer.parameters():
-            param.stop_gradient = True
-    return [name for name, _ in units[:count]]

@@ -133,3 +133,12 @@ def test_lr_mult_list_reaches_the_optimizer_for_a_real_and_a_generic_backbone(ti
     lines = []
     tiny = build_model({"name": "TinyNet", "class_num": 4, "lr_mult_list": [0.5, 0.25]}, log=lines.append)
     assert tiny.stage1.weight.optimize_attr["learning_rate"] == 0.25 and "stem x0.5" in lines[0]
+
+
+def test_clip_norm_bounds_the_global_gradient_norm():
+    lin = nn.Linear(4, 1, bias_attr=False)
+    before = lin.weight.numpy().copy()
+    opt = build_optimizer({"name": "SGD", "clip_norm": 0.5}, list(lin.named_parameters()), 1.0)
+    (lin(paddle.full([2, 4], 100.0)).sum()).backward()
+    opt.step()
+    assert np.linalg.norm(lin.weight.numpy() - before) == pytest.approx(0.5, rel=1e-4)

@@ -33,10 +33,17 @@ def test_training_learns_and_leaves_every_output(tmp_path, colour_data, tinynet)
 def test_ema_and_grad_accumulation_run(tmp_path, colour_data, tinynet):
     from pcls.engine.trainer import train
 
-    raw = tiny_config(colour_data, tmp_path / "out", epochs=1, update_freq=2)
+    raw = tiny_config(colour_data, tmp_path / "out", epochs=1, update_freq=2, use_visualdl=True)
     raw["EMA"] = {"decay": 0.9}
     cfg = load_config(str(write_config(raw, tmp_path / "c.yaml")))
-    summary = train(cfg, show_progress=False, log=lambda msg: None)
+    lines = []
+    summary = train(cfg, show_progress=False, log=lines.append)
+    try:
+        import visualdl  # noqa: F401
+
+        assert (tmp_path / "out/TinyNet/vdl").is_dir()
+    except ImportError:
+        assert any("visualdl is not installed" in line for line in lines)
     assert "ema_val_top1" in summary["final"]
     run = tmp_path / "out/TinyNet"
     assert (run / "latest_ema.pdparams").is_file() and (run / "best_model_ema.pdparams").is_file()
@@ -98,3 +105,19 @@ def test_scale_lr_applies_the_linear_rule_only_when_asked(tmp_path, colour_data,
     assert plain["final"]["lr"] == pytest.approx(0.05)
     assert scaled["final"]["lr"] == pytest.approx(0.05 * 8 / 32)  # global batch 8 (1 process x 8)
     assert any("x0.25" in line and "global batch 8" in line for line in lines)
+
+
+def test_demo_recipe_generates_its_dataset_only_when_absent(tmp_path, monkeypatch):
+    from pcls.engine import trainer
+
+    cfg = load_config("demo", [f"DataLoader.Train.dataset.image_root={tmp_path}/demo",
+                               f"DataLoader.Train.dataset.cls_label_path={tmp_path}/demo/train_list.txt"],
+                      is_recipe=True)
+    calls = []
+    monkeypatch.setattr("pcls.data.demo.make_demo_dataset", lambda root: calls.append(str(root)))
+    trainer.prepare_builtin_data(cfg, log=lambda m: None)
+    assert calls == [f"{tmp_path}/demo"]
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo/train_list.txt").write_text("a.jpg 0\n")
+    trainer.prepare_builtin_data(cfg, log=lambda m: None)
+    assert len(calls) == 1
