@@ -99,6 +99,7 @@ class HarDNet(Classifier):
         base.append(nn.Sequential(nn.AdaptiveAvgPool2D(1), nn.Flatten(), nn.Dropout(drop_rate),
                                   nn.Linear(channels, class_num)))
         self.base = nn.LayerList(base)
+        self.classifier_names = (f"base.{len(base) - 1}.3",)  # the Linear closing the last `base` entry
 
     def forward_features(self, x):
         for i in range(len(self.base) - 1):
@@ -107,18 +108,6 @@ class HarDNet(Classifier):
 
     def forward_head(self, x):
         return self.base[-1](x)
-
-    # the classifier is the Linear at the end of base[-1] (keys base.<N>.3.*)
-    def classifier_prefixes(self):
-        return [f"base.{len(self.base) - 1}.3."]
-
-    def get_classifier(self):
-        return self.base[-1][3]
-
-    def reset_classifier(self, class_num):
-        head = self.base[-1]
-        head.add_sublayer("3", nn.Linear(head[3].weight.shape[0], class_num))
-        self.class_num = class_num
 
 
 @register

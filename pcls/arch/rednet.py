@@ -7,20 +7,10 @@ import paddle.nn.functional as F
 
 from pcls.arch.base import Classifier
 from pcls.arch.layers.conv import ConvBNAct
+from pcls.arch.layers.conv_act import ConvAct
 from pcls.arch.registry import register
 
 _DEPTHS = {26: (1, 2, 4, 1), 38: (2, 3, 5, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
-
-
-class ConvWithBias(nn.Layer):
-    """A bare conv under the key `conv` (the involution's kernel generator ends in one, with bias)."""
-
-    def __init__(self, cin, cout):
-        super().__init__()
-        self.conv = nn.Conv2D(cin, cout, 1)
-
-    def forward(self, x):
-        return self.conv(x)
 
 
 class Involution(nn.Layer):
@@ -33,7 +23,7 @@ class Involution(nn.Layer):
         self.group_channels = group_channels
         self.groups = channels // group_channels
         self.conv1 = ConvBNAct(channels, channels // reduction, 1, act="relu")
-        self.conv2 = ConvWithBias(channels // reduction, kernel_size**2 * self.groups)
+        self.conv2 = ConvAct(channels // reduction, kernel_size**2 * self.groups, 1, act=None, name="conv")
         self.avgpool = nn.AvgPool2D(stride, stride) if stride > 1 else None
 
     def forward(self, x):

@@ -9,7 +9,8 @@ import typer
 from pcls.cli.common import JsonOpt, console, out, print_json, table
 
 app = typer.Typer(
-    help="Prepare datasets: flowers102 download, class-folder indexing, list checks, the demo set.",
+    help="Prepare datasets: flowers102 download, class-folder indexing, list checks, the demo set.\n\n"
+    "Example: pcls data demo data/demo",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -24,7 +25,10 @@ def flowers102(
     ] = None,
     as_json: JsonOpt = False,
 ):
-    """Download flowers102 and write train/val/extra/train_extra lists. Example: pcls data flowers102 --root dataset/flowers102"""
+    """Download flowers102 and write train/val/extra/train_extra lists.
+
+    Example: pcls data flowers102 --root dataset/flowers102
+    """
     from pcls.data.flowers102 import prepare_flowers102
 
     result = prepare_flowers102(root, url_base, progress=not as_json)
@@ -44,7 +48,10 @@ def index(
     out_dir: Annotated[Optional[str], typer.Option("--out", help="Where to write the lists (default: DIR).")] = None,
     as_json: JsonOpt = False,
 ):
-    """Write list files and labels.txt from class folders. Example: pcls data index photos/ --val-split 0.1 --seed 0"""
+    """Write list files and labels.txt from class folders.
+
+    Example: pcls data index photos/ --val-split 0.1 --seed 0
+    """
     from pcls.data.lists import index_folders
 
     result = index_folders(directory, val_split=val_split, seed=seed, out_dir=out_dir)
@@ -70,8 +77,10 @@ def check(
     show: Annotated[int, typer.Option("--show", help="How many bad lines to print.")] = 20,
     as_json: JsonOpt = False,
 ):
-    """Check that every line parses, every image exists and decodes, every label is in range.
-    Exit code 1 when problems are found. Example: pcls data check dataset/flowers102/train_list.txt --root dataset/flowers102"""
+    """Check that every line parses, every image exists and decodes, every label is in range (exit 1 if not).
+
+    Example: pcls data check dataset/flowers102/train_list.txt --root dataset/flowers102
+    """
     from pcls.cli.common import progress
     from pcls.data.lists import check_list, count_lines
 
@@ -131,7 +140,10 @@ def demo(
     force: Annotated[bool, typer.Option("--force", help="Regenerate even if a matching set exists.")] = False,
     as_json: JsonOpt = False,
 ):
-    """Write the built-in demo dataset (10 classes of coloured shapes). Example: pcls data demo data/demo"""
+    """Write the built-in demo dataset (10 classes of coloured shapes, deterministic).
+
+    Example: pcls data demo data/demo
+    """
     from pcls.data.demo import make_demo_dataset
     from pcls.errors import PclsError
 

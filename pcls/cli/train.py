@@ -171,8 +171,7 @@ def register(app: typer.Typer) -> None:
 
 def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
     """A config for `pcls eval --model ... --data ...`: the catalog's eval pre-processing for the model."""
-    from pcls.config import load_config
-    from pcls.zoo.catalog import preprocess_for
+    from pcls.zoo.catalog import eval_transform_ops, preprocess_for
 
     if not Path(data).is_file():
         fail(f"list file {data} does not exist")
@@ -187,13 +186,7 @@ def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
         if largest < 0:
             fail(f"{data} has no labels; pass --class-num")
         class_num = largest + 1
-    pre = preprocess_for(model)
-    ops = [
-        {"DecodeImage": {"to_rgb": True, "channel_first": False}},
-        {"ResizeImage": {"resize_short": pre["resize_short"], "interpolation": pre["interpolation"]}},
-        {"CropImage": {"size": pre["input_size"]}},
-        {"NormalizeImage": {"scale": 1.0 / 255.0, "mean": pre["mean"], "std": pre["std"], "order": ""}},
-    ]
+    ops = eval_transform_ops(preprocess_for(model))
     raw = {
         "Global": {"device": "auto"},
         "Arch": {"name": model, "class_num": class_num},
@@ -204,15 +197,9 @@ def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
             "loader": {"num_workers": 0},
         }},
     }
-    import tempfile
+    from pcls.config.schema import validate
 
-    # validate/fill through the one config entry point
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
-        fh.write(json.dumps(raw))
-    try:
-        return load_config(fh.name)
-    finally:
-        Path(fh.name).unlink(missing_ok=True)
+    return validate(raw)  # fill the defaults as for any config
 
 
 def _launch(cfg, *, resume, device, gpus, nproc, ips, scale_lr, ref_batch, name) -> dict:

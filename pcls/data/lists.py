@@ -180,5 +180,8 @@ def check_list(list_path, root, *, class_num: Optional[int] = None, delimiter: O
 
 
 def count_lines(list_path) -> int:
+    """Non-blank lines (for a progress total); 0 for a missing file, which check_list reports."""
+    if not Path(list_path).is_file():
+        return 0
     with open(list_path, "rb") as fh:
         return sum(1 for line in fh if line.strip())

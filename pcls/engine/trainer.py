@@ -10,6 +10,7 @@ updates mid-epoch), `best_model.*`, `epoch_N.*` every `save_interval` epochs, `c
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -352,17 +353,20 @@ class Trainer:
         for images, labels in batches:
             if batch_index >= self.batches_per_epoch:
                 break
-            with self.amp.autocast():
-                output = self.model(images)
-                parts = self.train_loss(output, labels)
-            loss = parts["loss"]
-            scaled = loss / self.update_freq if self.update_freq > 1 else loss
-            if self.scaler is not None:
-                self.scaler.scale(scaled).backward()
-            else:
-                scaled.backward()
             batch_index += 1
             boundary = batch_index % self.update_freq == 0 or batch_index == self.batches_per_epoch
+            # accumulating (update_freq > 1) across ranks: all-reduce gradients only on the update's last batch
+            sync = self.model.no_sync() if self.world > 1 and not boundary else contextlib.nullcontext()
+            with sync:
+                with self.amp.autocast():
+                    output = self.model(images)
+                    parts = self.train_loss(output, labels)
+                loss = parts["loss"]
+                scaled = loss / self.update_freq if self.update_freq > 1 else loss
+                if self.scaler is not None:
+                    self.scaler.scale(scaled).backward()
+                else:
+                    scaled.backward()
             if boundary:
                 if self.scaler is not None:
                     self.scaler.step(self.optimizer)
@@ -403,7 +407,8 @@ class Trainer:
         result = {}
         if self.eval_data is None:
             return result
-        self.eval_data.sampler.set_epoch(self.epoch) if hasattr(self.eval_data.sampler, "set_epoch") else None
+        if hasattr(self.eval_data.sampler, "set_epoch"):
+            self.eval_data.sampler.set_epoch(self.epoch)
         meter = run_eval(self.model, self.eval_data.loader, loss_fn=self.eval_loss, topk=self.topk_eval,
                          output_key=self.eval_key, autocast=self.amp.autocast if self.amp.enabled else None)
         result.update({f"val_{k}": v for k, v in meter.result().items() if k != "samples"})

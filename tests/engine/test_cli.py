@@ -69,13 +69,17 @@ def test_train_json_and_eval_reports(tmp_path, colour_data, tinynet):
     summary = json.loads(result.stdout)
     assert summary["status"] == "done" and summary["epochs_done"] == 2
     assert summary["best"]["metric"] == "val_top1"
-    best = tmp_path / "out/TinyNet/best_model"
-    result = _invoke(["eval", "--model", "TinyNet", "--weights", best, "--data", colour_data["val"],
+    run = tmp_path / "out/TinyNet"
+    # with the training config: the same pre-processing, so the same top-1 as the best epoch's eval
+    result = _invoke(["eval", "-c", cfg, "--weights", run, "--out", tmp_path / "eval_cfg", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["top1"] == pytest.approx(summary["best"]["value"])
+    # without a config: the catalog's eval pipeline for the backbone
+    result = _invoke(["eval", "--model", "TinyNet", "--weights", run / "best_model", "--data", colour_data["val"],
                       "--root", colour_data["root"], "--out", tmp_path / "eval", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["samples"] == 24 and report["class_num"] == 4
-    assert report["top1"] == pytest.approx(summary["best"]["value"])  # same weights, same val list
     matrix = json.loads((tmp_path / "eval/confusion_matrix.json").read_text())["matrix"]
     assert sum(map(sum, matrix)) == 24 and [sum(r) for r in matrix] == [6, 6, 6, 6]
     assert (tmp_path / "eval/per_class.csv").read_text().startswith("class_id,name,support,top1")
