@@ -18,6 +18,10 @@ paddle = pytest.importorskip("paddle")
 
 ALL_MODELS = sorted(model_specs())
 CI_SUBSET = set(ci_subset())
+# The reference README: under the weights rule these overflow to NaN in eval mode in the reference itself
+# (involution squares activations block by block and untrained running statistics do not rescale them). Their
+# finite-logits check runs in train mode, where BatchNorm normalises with batch statistics.
+OVERFLOW_IN_REFERENCE = {"RedNet26", "RedNet38", "RedNet101", "RedNet152"}
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -47,15 +51,21 @@ def test_forward_matches_reference_fixture(name):
 
     paddle.seed(0)
     model = pcls.create_model(name)
-    model.eval()
     fill_weights(model)
-    x = paddle.to_tensor(fixture_input(model_specs()[name]))
+    size = model_specs()[name]
+    if name in OVERFLOW_IN_REFERENCE:
+        model.train()
+        x = np.concatenate([fixture_input(size), fixture_input(size, seed=1)])
+        with paddle.no_grad():
+            assert np.isfinite(model(paddle.to_tensor(x)).numpy()).all()
+        return
+    model.eval()
     with paddle.no_grad():
-        logits = model(x).numpy()
+        logits = model(paddle.to_tensor(fixture_input(size))).numpy()
     assert logits.shape == (1, 1000)
     assert np.isfinite(logits).all()
     if not has_fixture(name):
-        return  # reference forward failed or overflowed: finiteness is the whole contract (README)
+        return  # the reference forward failed (LeViT_384): finite logits from the same code path (README)
     ref = fixture_logits(name)
     tolerance = 1e-4 * max(1.0, float(np.abs(ref).max()))
     assert float(np.abs(logits - ref).max()) <= tolerance

@@ -193,3 +193,14 @@ def test_documented_latency_matches_hardware_only():
     name, row = next((n, r) for n, r in load_catalog().items() if any(k.startswith("T4_trt_fp16_bs1") for k in r["latency_ms"]))
     assert documented_latency(name, "Tesla T4", "fp16", True, 1)["ms"] == row["latency_ms"]["T4_trt_fp16_bs1"]
     assert documented_latency(name, None, "fp16", True, 1) is None
+
+
+def test_repvgg_is_fused_before_export_and_verified_against_the_train_form(tmp_path):
+    model = pcls.create_model("RepVGG_A0", class_num=4)
+    fill_weights(model)
+    weights = tmp_path / "repvgg.pdparams"
+    save_state_file({k: v.numpy() for k, v in model.state_dict().items()}, weights)
+    report = export(ExportRequest(model_name="RepVGG_A0", out_dir=tmp_path / "out", weights=str(weights),
+                                  input_size=64))
+    assert "re-parameterised (branches fused) before export" in report.notes
+    assert report.max_abs_diff["paddle"] <= 5e-4
