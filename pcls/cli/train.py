@@ -211,7 +211,8 @@ def _launch(cfg, *, resume, device, gpus, nproc, ips, scale_lr, ref_batch, name)
     from pcls.utils.io import atomic_write_text
 
     prepare_builtin_data(cfg, log=lambda msg: console.print(msg, highlight=False))
-    preflight(cfg, resume)
+    world = (nproc or (len(gpus.split(",")) if gpus else 1)) * max(1, len((ips or "").split(",")))
+    preflight(cfg, resume, world)
     if resume and not name:
         from pcls.engine.checkpoint import checkpoint_prefix
 
@@ -233,7 +234,12 @@ def _launch(cfg, *, resume, device, gpus, nproc, ips, scale_lr, ref_batch, name)
         if line.strip() and not noise.match(line):
             console.print(line, highlight=False, markup=False)
 
-    launch.run_launcher(cmd, run_dir / "log", env=launch.worker_env(device), echo=echo)
+    try:
+        launch.run_launcher(cmd, run_dir / "log", env=launch.worker_env(device), echo=echo)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted: rank 0 saved its last update in {run_dir}; continue with: "
+                      f"pcls train --resume {run_dir} --nproc/--gpus ...[/yellow]")
+        raise typer.Exit(130) from None
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
         fail(f"the distributed job ended without a summary; see the logs in {run_dir / 'log'}", 1)

@@ -1,29 +1,22 @@
 """Datasets, the PaddleClas transform operators and the data loader that feeds training and evaluation.
 
-Names are resolved lazily so `import pcls.data` stays cheap (paddle is imported only by the loader).
+Nothing here imports paddle at module level: only build_dataloader does, when called.
 """
 
-_LAZY = {
-    "build_dataloader": "pcls.data.loader:build_dataloader",
-    "DataBundle": "pcls.data.loader:DataBundle",
-    "DistributedBatchSampler": "pcls.data.sampler:DistributedBatchSampler",
-    "build_dataset": "pcls.data.datasets:build_dataset",
-    "ListDataset": "pcls.data.datasets:ListDataset",
-    "ClassFolderDataset": "pcls.data.datasets:ClassFolderDataset",
-    "build_transforms": "pcls.data.transforms:build_transforms",
-    "make_demo_dataset": "pcls.data.demo:make_demo_dataset",
-}
+from pcls.data.datasets import ClassFolderDataset, ListDataset, build_dataset
+from pcls.data.demo import make_demo_dataset
+from pcls.data.loader import DataBundle, build_dataloader
+from pcls.data.sampler import DistributedBatchSampler
+from pcls.data.transforms import build_batch_transforms, build_transforms
 
-__all__ = list(_LAZY)
-
-
-def __getattr__(name):
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'pcls.data' has no attribute {name!r}")
-    import importlib
-
-    module_name, attr = target.split(":")
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
+__all__ = [
+    "build_dataloader",
+    "DataBundle",
+    "DistributedBatchSampler",
+    "build_dataset",
+    "ListDataset",
+    "ClassFolderDataset",
+    "build_transforms",
+    "build_batch_transforms",
+    "make_demo_dataset",
+]

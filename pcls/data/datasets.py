@@ -184,7 +184,8 @@ def build_dataset(dataset_cfg: dict, *, transforms=None, allow_unlabeled=False) 
             dataset_cfg["cls_label_path"],
             transforms,
             delimiter=dataset_cfg.get("delimiter", " "),
-            allow_unlabeled=allow_unlabeled,
+            # a consumer (distillation) or the config itself may accept label-less lines
+            allow_unlabeled=allow_unlabeled or bool(dataset_cfg.get("allow_unlabeled")),
         )
     if not dataset_cfg.get("image_root"):
         raise PclsError(f"dataset {name} needs image_root (the folder of class folders)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from pcls.errors import PclsError
 
 log = logging.getLogger("pcls.data")
 
+SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
 BAD_SLOTS = 3  # failed indices carried back per sample (the count is exact, the paths are examples)
 _BATCH_STREAM = 0x5EED  # keeps batch-op seeds apart from per-sample seeds
 
@@ -179,6 +180,11 @@ def build_dataloader(section: dict, *, train: bool, seed: int = 0, class_num: Op
         dataset.check_labels(int(class_num))
     if batch_ops and (dataset.labels < 0).any():
         raise PclsError(f"{dataset.source}: Mixup/Cutmix need labels, but the list has unlabeled lines")
+    if sampler_cfg.get("name", "DistributedBatchSampler") not in SAMPLERS:
+        raise PclsError(
+            f"sampler {sampler_cfg['name']!r} is not supported; use one of {', '.join(SAMPLERS)} "
+            "(identity/PK samplers for retrieval are not part of pcls)"
+        )
     if "batch_size" not in sampler_cfg:
         raise PclsError("DataLoader sampler needs batch_size")
     sampler = DistributedBatchSampler(
@@ -193,6 +199,7 @@ def build_dataloader(section: dict, *, train: bool, seed: int = 0, class_num: Op
     if epoch_offset_batches:
         sampler.set_start_batch(epoch_offset_batches)
     samples = _Samples(dataset, seed)
+    _preflight(samples)
     num_workers = int(loader_cfg.get("num_workers", 0))
     paddle_loader = paddle.io.DataLoader(
         samples,
@@ -204,4 +211,23 @@ def build_dataloader(section: dict, *, train: bool, seed: int = 0, class_num: Op
         worker_init_fn=_WorkerInit(samples) if num_workers > 0 else None,
     )
     return DataBundle(EpochLoader(paddle_loader, sampler, samples, num_workers), sampler, dataset, transforms, batch_ops)
+
+
+def _preflight(samples) -> None:
+    """Run the pipeline on the first sample in this process, so a config mistake (a crop larger than the
+    image, an operator on the wrong layout) is one clear error before training instead of a worker traceback."""
+    try:
+        image = samples[0][0]
+    except PclsError:
+        raise
+    except Exception as err:  # an operator meeting data it cannot handle: say which pipeline and file
+        raise PclsError(
+            f"transform_ops fail on {samples.dataset.paths[0]}: {type(err).__name__}: {err} "
+            f"(pipeline: {samples.dataset.transforms}; it must start with DecodeImage)"
+        ) from err
+    if not isinstance(image, np.ndarray) or image.ndim != 3:
+        raise PclsError(
+            f"the transform_ops produce {type(image).__name__} of shape {getattr(image, 'shape', None)}, not a "
+            "CHW image; start them with DecodeImage"
+        )
 

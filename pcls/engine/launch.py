@@ -1,10 +1,13 @@
 """Multi-process training through `python -m paddle.distributed.launch`: the command line, and a runner that
 owns the launcher's process group so that no worker outlives the job.
 
-Paddle's launcher appends worker logs to ./log and, if it is SIGKILLed, leaves its workers running; so
-every job gets `--log_dir <run>/log`, runs in its own session, and the whole group is killed when the
-job ends, fails or is interrupted. A crashing rank makes the others fail on a gloo/NCCL timeout and the
-launcher exit non-zero; the runner then reports the first worker traceback it finds.
+Paddle's launcher appends worker logs to ./log and starts each worker in a session of its own, so a
+SIGKILLed launcher leaves its workers running. Hence: every job gets `--log_dir <run>/log`; the launcher
+runs in its own session and gets SIGKILL when pcls exits (Linux parent-death signal), and every worker
+asks for the same when the launcher exits (`die_with_parent`, called first thing in worker.py); the
+runner also kills the launcher's children itself when the job ends, fails or is interrupted. A crashing
+rank makes the others fail on a gloo/NCCL timeout and the launcher exit non-zero; the runner then
+reports the first worker traceback it finds.
 """
 
 from __future__ import annotations
@@ -39,6 +42,17 @@ def launch_command(script: str, script_args: Sequence[str], *, log_dir, nproc: O
     if master:
         cmd += ["--master", master]
     return cmd + [str(script), *map(str, script_args)]
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process when its parent exits (no orphans); a no-op elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def worker_env(device: str) -> dict:
@@ -87,11 +101,12 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
     for old in log_dir.glob("workerlog.*"):  # the launcher appends; one job, one log
         old.unlink()
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+    workers = set()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM,)}
 
     def _terminate(signum, frame):
-        _kill_group(proc)
+        _kill_all(proc, workers | set(_children(proc.pid)))
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
@@ -104,6 +119,7 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
             if chunk:
                 launcher_out.append(chunk)
             echoed = _echo_rank0(log_dir, echoed, echo)
+            workers.update(_children(proc.pid))
             if timeout is not None and time.monotonic() - started > timeout:
                 raise PclsError(f"distributed job exceeded {timeout:.0f} s; killed (logs in {log_dir})", 1)
             time.sleep(poll)
@@ -112,16 +128,17 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
             launcher_out.append(rest)
         _echo_rank0(log_dir, echoed, echo)
     except KeyboardInterrupt:
-        _interrupt_workers(proc)  # ranks save a checkpoint on SIGINT, then the group goes
-        _kill_group(proc)
+        workers.update(_children(proc.pid))
+        _interrupt_workers(proc, workers)  # ranks save a checkpoint on SIGINT and exit
+        _kill_all(proc, workers)
         raise
     except BaseException:
-        _kill_group(proc)
+        _kill_all(proc, workers | set(_children(proc.pid)))
         raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    _kill_group(proc)  # stragglers (a worker the launcher lost track of)
+    _kill_all(proc, workers)  # stragglers (a worker the launcher lost track of)
     if proc.returncode == 0:
         return 0
     error = first_worker_error(log_dir)
@@ -150,32 +167,43 @@ def _echo_rank0(log_dir: Path, offset: int, echo) -> int:
     return offset + complete
 
 
-def _group_members(pgid: int) -> list:
-    """PIDs in process group `pgid` (Linux /proc), the launcher itself excluded."""
-    pids = []
+def _children(pid: int) -> list:
+    """(pid, start time) of the direct children of `pid` (Linux /proc); the start time guards against
+    a recycled PID when they are signalled later."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        pid = int(stat.parent.name)
-        if int(fields[2]) == pgid and pid != pgid:  # fields after "(comm)": state, ppid, pgrp, ...
-            pids.append(pid)
-    return pids
+        if int(fields[1]) == pid:  # fields after "(comm)": state, ppid, pgrp, ..., starttime is the 20th
+            found.append((int(stat.parent.name), fields[19]))
+    return found
 
 
-def _interrupt_workers(proc: subprocess.Popen, grace: float = 30.0) -> None:
-    """Ctrl-C for a distributed job: SIGINT the workers (not the launcher, which would SIGTERM them) and
-    give them `grace` seconds to save and exit."""
-    for pid in _group_members(proc.pid):
+def _signal_alive(workers, sig) -> None:
+    for pid, started in workers:
         try:
-            os.kill(pid, signal.SIGINT)
-        except ProcessLookupError:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19] != started:
+                continue  # that PID now belongs to another process
+            os.kill(pid, sig)
+        except (OSError, IndexError):
             pass
+
+
+def _interrupt_workers(proc: subprocess.Popen, workers, grace: float = 30.0) -> None:
+    """Ctrl-C for a distributed job: SIGINT the workers (not the launcher) and give them `grace` seconds
+    to finish the current update, save and exit."""
+    _signal_alive(workers, signal.SIGINT)
     try:
         proc.wait(timeout=grace)
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         pass
+
+
+def _kill_all(proc: subprocess.Popen, workers) -> None:
+    _signal_alive(workers, signal.SIGKILL)
+    _kill_group(proc)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

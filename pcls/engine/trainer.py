@@ -31,7 +31,10 @@ def select_device(device=None) -> str:
         raise PclsError(f"device {device} requested but this Paddle build has no CUDA; use --device cpu")
     if device == "gpu" and "FLAGS_selected_gpus" in os.environ:
         device = f"gpu:{os.environ['FLAGS_selected_gpus'].split(',')[0]}"
-    paddle.set_device(device)
+    try:
+        paddle.set_device(device)
+    except (ValueError, RuntimeError) as err:
+        raise PclsError(f"cannot use device '{device}' ({err}); use cpu, gpu or gpu:N") from err
     return device
 
 
@@ -70,7 +73,7 @@ def prepare_builtin_data(cfg, log=print) -> None:
     make_demo_dataset(dataset["image_root"])
 
 
-def preflight(cfg, resume=None) -> None:
+def preflight(cfg, resume=None, world: int = 1) -> None:
     """Checks that need no model or data loading: fail on bad input before anything is written."""
     from pcls.engine.model import _load_plugins, check_weights_source
 
@@ -92,6 +95,18 @@ def preflight(cfg, resume=None) -> None:
         list_file = dataset.get("cls_label_path")
         if list_file and not Path(list_file).is_file():
             raise PclsError(f"DataLoader.{split}.dataset.cls_label_path: list file {list_file} does not exist")
+    train = loaders["Train"]
+    list_file = (train.get("dataset") or {}).get("cls_label_path")
+    batch_size = int((train.get("sampler") or {}).get("batch_size") or 1)
+    if list_file:  # lines bound the sample count from above; the loader's exact count is checked again
+        with open(list_file, errors="replace") as fh:
+            lines = sum(1 for line in fh if line.strip())
+        if lines < batch_size * world:
+            raise PclsError(
+                f"DataLoader.Train.sampler.batch_size {batch_size} x {world} process(es) is larger than the "
+                f"training set ({lines} lines in {list_file}); lower it, e.g. "
+                f"-o DataLoader.Train.sampler.batch_size={max(1, lines // world)}"
+            )
     source = resume or cfg["Global"].get("checkpoints")
     if source:
         from pcls.engine.checkpoint import checkpoint_prefix
@@ -148,7 +163,7 @@ class Trainer:
         self.show_progress = show_progress and self.is_main
         if self.is_main:
             prepare_builtin_data(cfg, self.log)
-        preflight(cfg, resume)
+        preflight(cfg, resume, world_info()[1])
         self.device = select_device(device or g.get("device"))
         if self.world > 1:
             import paddle.distributed as dist

@@ -6,7 +6,10 @@ import sys
 
 
 def main(spec_path: str) -> int:
+    from pcls.engine.launch import die_with_parent
     from pcls.errors import PclsError
+
+    die_with_parent()  # paddle's launcher puts each worker in its own session: never outlive it
 
     with open(spec_path) as fh:
         spec = json.load(fh)
@@ -17,7 +20,8 @@ def main(spec_path: str) -> int:
     except PclsError as err:
         print(f"error: {err.message}", file=sys.stderr, flush=True)
         return err.exit_code
-    return 130 if summary["status"] == "interrupted" else 0
+    # an interrupted run saved its checkpoint: exit 0 so the launcher does not tear the others down
+    return 0
 
 
 if __name__ == "__main__":

@@ -115,3 +115,17 @@ def test_errors_before_training(tmp_path, demo):
     with pytest.raises(PclsError, match="need labels"):
         build_dataloader(section(demo, cls_label_path=str(unlabeled), batch_ops=[{"MixupOperator": {"alpha": 1}}]),
                          train=True, class_num=10, allow_unlabeled=True)
+
+
+def test_pipeline_mistakes_surface_before_training(demo):
+    sec = section(demo)
+    sec["dataset"]["transform_ops"] = [{"DecodeImage": None}, {"CropImage": {"size": 64}}]
+    with pytest.raises(PclsError, match="smaller than the crop"):
+        build_dataloader(sec, train=True)
+    sec["dataset"]["transform_ops"] = [{"ResizeImage": {"size": 8}}]
+    with pytest.raises(PclsError, match="must start with DecodeImage"):
+        build_dataloader(sec, train=True)
+    sec = section(demo)
+    sec["sampler"]["name"] = "PKSampler"
+    with pytest.raises(PclsError, match="not supported"):
+        build_dataloader(sec, train=True)

@@ -88,3 +88,12 @@ def test_train_json_and_eval_reports(tmp_path, colour_data, tinynet):
 def test_eval_needs_weights_and_data(tmp_path):
     result = _invoke(["eval", "--model", "TinyNet"])
     assert result.exit_code == 2 and len(_error_lines(result)) == 1
+
+
+def test_distributed_bad_batch_is_refused_before_launching(tmp_path, colour_data, tinynet):
+    raw = tiny_config(colour_data, tmp_path / "out", epochs=1)
+    raw["DataLoader"]["Train"]["sampler"]["batch_size"] = 40  # 2 x 40 > 64 training images
+    result = _invoke(["train", "-c", write_config(raw, tmp_path / "c.yaml"), "--nproc", 2])
+    assert result.exit_code == 2 and len(_error_lines(result)) == 1
+    assert "40 x 2 process(es) is larger than the training set (64 lines" in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()

@@ -2,9 +2,11 @@
 fails the whole job quickly with its error; the launch command line."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -62,3 +64,35 @@ def test_first_worker_error_prefers_the_rank_that_failed_first(tmp_path):
     assert first_worker_error(tmp_path) == "workerlog.1: ValueError: boom"
     (tmp_path / "workerlog.1").write_text("error: DataLoader.Train: list file x does not exist\n")
     assert first_worker_error(tmp_path) == "workerlog.1: DataLoader.Train: list file x does not exist"
+
+
+def _processes_mentioning(text):
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(cmdline.parent.name)
+        except OSError:
+            pass
+    return found
+
+
+def test_sigkill_of_pcls_leaves_no_orphan_workers(tmp_path, colour_data, tinynet):
+    cfg = write_config(tiny_config(colour_data, tmp_path / "out", epochs=100000), tmp_path / "c.yaml")
+    proc = subprocess.Popen([sys.executable, "-m", "pcls", "train", "-c", str(cfg), "--nproc", "2"], cwd=tmp_path,
+                            env=pcls_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "out/TinyNet/log/workerlog.0"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "epoch 1/" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.2)
+    spec = str(tmp_path / "out/TinyNet/launch.json")
+    assert len(_processes_mentioning(spec)) >= 3  # the launcher and two workers are running
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _processes_mentioning(spec):
+        time.sleep(0.2)
+    orphans = _processes_mentioning(spec)
+    for pid in orphans:  # do not leave them running when the test fails
+        os.kill(int(pid), signal.SIGKILL)
+    assert orphans == []

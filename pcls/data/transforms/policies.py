@@ -24,13 +24,13 @@ def _rotate_with_fill(img, degrees):
     return Image.composite(rotated, Image.new("RGBA", rotated.size, _GREY + (128,)), rotated).convert(img.mode)
 
 
-# name -> f(img, magnitude, rng). Signed ops flip the sign of the magnitude at random.
+# name -> f(img, magnitude, rng). Shear, translate and the enhance ops flip the magnitude's sign at random.
 _IMAGE_OPS = {
     "shearX": lambda img, m, rng: _affine(img, (1, m * _sign(rng), 0, 0, 1, 0)),
     "shearY": lambda img, m, rng: _affine(img, (1, 0, 0, m * _sign(rng), 1, 0)),
     "translateX": lambda img, m, rng: _affine(img, (1, 0, m * img.size[0] * _sign(rng), 0, 1, 0)),
     "translateY": lambda img, m, rng: _affine(img, (1, 0, 0, 0, 1, m * img.size[1] * _sign(rng))),
-    "rotate": lambda img, m, rng: _rotate_with_fill(img, m * _sign(rng)),
+    "rotate": lambda img, m, rng: _rotate_with_fill(img, m),  # unsigned (counter-clockwise), as published
     "color": lambda img, m, rng: ImageEnhance.Color(img).enhance(1 + m * _sign(rng)),
     "posterize": lambda img, m, rng: ImageOps.posterize(img, int(m)),
     "solarize": lambda img, m, rng: ImageOps.solarize(img, m),
