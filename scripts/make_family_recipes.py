@@ -45,7 +45,7 @@ def recipe_for(family: str, row: dict) -> dict:
                                "one_dim_param_no_weight_decay": True,
                                "lr": {"name": "Cosine", "learning_rate": 0.001, "warmup_epoch": 5,
                                       "warmup_start_lr": 1e-6, "eta_min": 1e-5},
-                               "regularizer": {"name": "L2", "coeff": 0.0}}
+                               "regularizer": None}  # AdamW decays through weight_decay, not the base's L2
         recipe["Loss"] = {"Train": [{"CELoss": {"weight": 1.0, "epsilon": 0.1}}], "Eval": [{"CELoss": {"weight": 1.0}}]}
         recipe["DataLoader"]["Train"]["sampler"] = {"batch_size": 128}
         gpus_batch = 128
@@ -58,6 +58,8 @@ def recipe_for(family: str, row: dict) -> dict:
     else:
         kind = "convolutional: Momentum, Cosine lr 0.1 (global batch 512), L2 1e-4, 120 epochs"
         gpus_batch = 64
+    if row["arch"] == "GoogLeNet":  # three heads in training: main + 0.3 x each auxiliary CE
+        recipe["Loss"] = {"Train": [{"GoogLeNetLoss": {"weight": 1.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]}
     top1 = row.get("top1")
     recipe["Reference"] = {
         "group": "zoo",

@@ -36,7 +36,9 @@ def register(app: typer.Typer) -> None:
         output_dir: Annotated[str, typer.Option("--output", help="Global.output_dir.")] = "./output/",
         seed: Annotated[Optional[int], typer.Option("--seed")] = None,
         cache_teacher: Annotated[bool, typer.Option("--cache-teacher",
-                                 help="Compute teacher logits once and reuse them (deterministic pipelines).")] = False,
+                                 help="Compute teacher logits once and reuse them in later epochs. With --teacher/"
+                                 "--student the training inputs become eval-style (no random augmentation) so the "
+                                 "reuse is exact; with -c it is used only when the config's pipeline is deterministic.")] = False,
         device: Annotated[Optional[str], typer.Option("--device", help="cpu, gpu or gpu:N.")] = None,
         json_out: JsonOpt = False,
     ):
@@ -55,7 +57,7 @@ def register(app: typer.Typer) -> None:
             if not (teacher and student and data):
                 fail("give --teacher MODEL[:WEIGHTS] --student MODEL --data LIST (or -c CONFIG / --recipe NAME)")
             cfg = _flags_config(teacher, student, data, extra, val, root, class_num, loss, temperature, gt_weight,
-                                epochs, batch_size, lr, image_size, output_dir, seed, override)
+                                epochs, batch_size, lr, image_size, output_dir, seed, override, cache_teacher)
         if print_cfg:
             print_config(cfg)
             return
@@ -75,7 +77,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _flags_config(teacher, student, data, extra, val, root, class_num, loss, temperature, gt_weight, epochs,
-                  batch_size, lr, image_size, output_dir, seed, overrides):
+                  batch_size, lr, image_size, output_dir, seed, overrides, cache_teacher=False):
     from pathlib import Path
 
     from pcls.config import apply_overrides
@@ -89,7 +91,7 @@ def _flags_config(teacher, student, data, extra, val, root, class_num, loss, tem
     cfg = build_distill_config(teacher=teacher, student=student, train_list=data, root=root, val_list=val,
                                extra_list=extra, class_num=class_num, flavour=loss, temperature=temperature,
                                gt_weight=gt_weight, epochs=epochs, batch_size=batch_size, lr=lr, image_size=size,
-                               output_dir=output_dir, seed=seed)
+                               output_dir=output_dir, seed=seed, augment=not cache_teacher)
     return validate(apply_overrides(cfg, overrides or []))
 
 

@@ -87,13 +87,26 @@ def register(app: typer.Typer) -> None:
             "--ref-batch", metavar="N", help="The global batch the config's learning rate was tuned for (with --scale-lr).")] = 256,
         name: Annotated[Optional[str], typer.Option(
             "--name", metavar="NAME", help="Run name: outputs go to Global.output_dir/NAME (default: Arch.name).")] = None,
+        smoke: Annotated[bool, typer.Option(
+            "--smoke", help="Run 2 iterations on generated data of the config's input size and class count "
+            "(no download, CPU): the check to run before renting GPUs.")] = False,
         json_out: JsonOpt = False,
     ):
-        """Train a classifier from a config or recipe. Example: pcls train --recipe demo"""
+        """Train a classifier from a config or recipe.
+
+        Example: pcls train --recipe demo
+        """
         if resume and not (config or recipe):
             cfg = _config_for_resume(resume, override)
         else:
             cfg = resolve_config(config, recipe, override)
+        if smoke:
+            from pcls.recipes.smoke import smoke_config
+
+            label = recipe or Path(config or resume).stem
+            cfg = smoke_config(cfg, Path(cfg["Global"]["output_dir"]) / "smoke" / label)
+            device, gpus, ips, nproc = "cpu", None, None, None
+            name = name or label
         if print_cfg:
             print_config(cfg)
             return
@@ -105,10 +118,16 @@ def register(app: typer.Typer) -> None:
 
             summary = train(cfg, resume=resume, device=device, scale_lr=scale_lr, ref_batch=ref_batch,
                             run_name=name, show_progress=not json_out)
+        world = (nproc or (len(gpus.split(",")) if gpus else 1)) * max(1, len((ips or "").split(",")))
+        record = _recipe_result(cfg, recipe, summary, world, smoke)
         if json_out:
-            print_json(summary)
+            print_json({**summary, **({"recipe_result": record} if record else {})})
         else:
             _print_summary(summary)
+            if record:
+                from pcls.recipes.report import render_panel
+
+                out.print(render_panel(record), soft_wrap=False)
         if summary["status"] == "interrupted":
             raise typer.Exit(130)
 
@@ -200,6 +219,20 @@ def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
     from pcls.config.schema import validate
 
     return validate(raw)  # fill the defaults as for any config
+
+
+def _recipe_result(cfg, recipe, summary, world, smoke):
+    """For configs with a Reference block (every recipe): record achieved vs documented in result.json."""
+    if not cfg.get("Reference") or summary.get("status") != "done":
+        return None
+    from pcls.recipes.report import write_result
+
+    best, final = summary.get("best") or {}, summary.get("final") or {}
+    top1 = best.get("value") if best.get("metric") == "val_top1" else final.get("val_top1")
+    return write_result(summary["run_dir"], cfg, recipe=recipe or Path(cfg.get("_source", "config")).stem,
+                        top1=top1, top5=final.get("val_top5"), world_size=world,
+                        epochs_run=int(summary.get("epochs_done") or 0), device=cfg["Global"].get("device", "cpu"),
+                        smoke=smoke)
 
 
 def _launch(cfg, *, resume, device, gpus, nproc, ips, scale_lr, ref_batch, name) -> dict:

@@ -168,7 +168,8 @@ SCHEMA = Section(
                         "by_epoch": f("bool", default=False),
                     }
                 ),
-                "regularizer": Section({"name": f("str", default="L2"), "coeff": f("float", default=0.0)}),
+                "regularizer": Section({"name": f("str", default="L2"), "coeff": f("float", default=0.0)},
+                                       fill=False),  # absent = no L2 (AdamW configs use weight_decay)
             }
         ),
         "DataLoader": Section(fill=False, fields={"Train": _LOADER_SPLIT, "Eval": _LOADER_SPLIT}),

@@ -43,7 +43,9 @@ def merged_list(train_list: str, extra_list: Optional[str], root: str, run_dir: 
 def build_distill_config(*, teacher: str, student: str, train_list: str, root: str, val_list: Optional[str],
                          extra_list: Optional[str], class_num: int, flavour: str, temperature: float,
                          gt_weight: Optional[float], epochs: int, batch_size: int, lr: float, image_size: int,
-                         output_dir: str, seed: Optional[int]) -> dict:
+                         output_dir: str, seed: Optional[int], augment: bool = True) -> dict:
+    """augment=False (pcls distill --cache-teacher) trains on the eval-style inputs (resize, centre crop), a
+    deterministic pipeline, so every image's teacher logits are computed once and reused in later epochs."""
     if flavour not in FLAVOURS:
         raise PclsError(f"unknown --loss '{flavour}'; choose one of {', '.join(FLAVOURS)}")
     freeze_teacher, soft_loss, default_gt = FLAVOURS[flavour]
@@ -62,6 +64,9 @@ def build_distill_config(*, teacher: str, student: str, train_list: str, root: s
                                     "std": [0.229, 0.224, 0.225], "order": ""}}
     decode = {"DecodeImage": {"to_rgb": True, "channel_first": False}}
     eval_ops = [decode, {"ResizeImage": {"resize_short": short}}, {"CropImage": {"size": size}}, normalize]
+    train_ops = [decode, {"RandCropImage": {"size": size}}, {"RandFlipImage": {"flip_code": 1}}, normalize]
+    if not augment:
+        train_ops = eval_ops
     cfg = {
         "Global": {"epochs": epochs, "output_dir": output_dir, "run_name": run_dir.name, "seed": seed,
                    "eval_during_train": bool(val_list), "image_shape": [3, size, size]},
@@ -77,8 +82,7 @@ def build_distill_config(*, teacher: str, student: str, train_list: str, root: s
         "DataLoader": {"Train": {
             "dataset": {"name": "ImageNetDataset", "image_root": root, "cls_label_path": train_path,
                         "allow_unlabeled": bool(extra_list) or flavour in ("ssld", "js"),
-                        "transform_ops": [decode, {"RandCropImage": {"size": size}}, {"RandFlipImage": {"flip_code": 1}},
-                                          normalize]},
+                        "transform_ops": train_ops},
             "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "drop_last": False, "shuffle": True},
             "loader": {"num_workers": 2, "use_shared_memory": True}}},
         "Metric": {"Train": [{"DistillationTopkAcc": {"model_key": "Student", "topk": [1, 5]}}],

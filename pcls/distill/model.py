@@ -31,13 +31,32 @@ class DistillationModel(nn.Layer):
             raise PclsError(f"Arch.infer_model_name '{self.infer_model_name}' is not one of Arch.models "
                             f"({', '.join(self.names)})")
         self.teacher_cache = None  # set by pcls.distill.cache when --cache-teacher is on
+        self.teacher_dtype = None  # "float16" once teacher_to_half ran (AMP on GPU)
         self.train()
 
-    def train(self):
-        super().train()
+    def train(self, *args, **kwargs):
+        super().train(*args, **kwargs)
         for name in self.frozen:
             getattr(self, name).eval()  # a frozen teacher keeps its BatchNorm statistics and no dropout
         return self
+
+    def teacher_to_half(self, dtype: str = "float16") -> None:
+        """Under AMP (GPU): keep the frozen models' weights in half precision and run them in it.
+
+        Normalisation layers stay float32, as paddle's O2 does, for their statistics' precision."""
+        norms = (nn.layer.norm._BatchNormBase, nn.LayerNorm, nn.GroupNorm)
+        for name in self.frozen:
+            for layer in getattr(self, name).sublayers(include_self=True):
+                if not isinstance(layer, norms):
+                    layer._to_impl(dtype=dtype, include_sublayers=False, floating_only=True)
+        self.teacher_dtype = dtype if self.frozen else None
+
+    def _run_frozen(self, model, x):
+        with paddle.no_grad():
+            if self.teacher_dtype is None:
+                return model(x).detach()
+            with paddle.amp.auto_cast(enable=True, level="O2", dtype=self.teacher_dtype):
+                return model(x).astype("float32").detach()
 
     def forward(self, x):
         outputs = {}
@@ -51,8 +70,7 @@ class DistillationModel(nn.Layer):
             if cached is not None:
                 outputs[name] = paddle.to_tensor(cached)
                 continue
-            with paddle.no_grad():
-                outputs[name] = model(x).detach()
+            outputs[name] = self._run_frozen(model, x)
             if keys is not None:
                 self.teacher_cache.store(name, keys, outputs[name].numpy())
         return outputs
@@ -74,7 +92,12 @@ class DistillationModel(nn.Layer):
         return [f"{name}.{p}" for name in self.names for p in getattr(self, name).classifier_prefixes()]
 
     def student_state_dict(self) -> dict:
-        return self.student.state_dict()
+        """The deployable model's weights as plain float32 numpy arrays (an O2 run holds them in half)."""
+        state = {}
+        for key, value in self.student.state_dict().items():
+            array = value.numpy()
+            state[key] = array.astype("float32") if array.dtype == "float16" else array
+        return state
 
 
 def _member_configs(arch_cfg: dict) -> list:
@@ -90,6 +113,33 @@ def _member_configs(arch_cfg: dict) -> list:
     return members
 
 
+def _model_sources(arch_cfg: dict, global_cfg: dict, count: int):
+    """Per-model weights from a list in Global.pretrained_model or Arch.pretrained_list (PaddleClas forms)."""
+    for key, where in ((global_cfg.get("pretrained_model"), "Global.pretrained_model"),
+                       (arch_cfg.get("pretrained_list"), "Arch.pretrained_list")):
+        if isinstance(key, list):
+            if len(key) != count:
+                raise PclsError(f"{where} lists {len(key)} weights for {count} models in Arch.models")
+            return key
+    return None
+
+
+def _load_member(label: str, model, source, frozen: bool, log) -> None:
+    if not source:
+        if frozen:
+            log(f"[yellow]{label} is frozen but has no weights (pretrained): it will teach from random "
+                f"initialisation[/yellow]")
+        return
+    try:
+        report = load_weights(model, source, log)
+    except PclsError as err:
+        raise PclsError(f"{label}: {err}") from err
+    if frozen and report is not None and report.reinitialised:
+        raise PclsError(f"{label} weights {source} do not fit its classifier ({', '.join(report.reinitialised)} "
+                        f"have another class_num): a frozen teacher cannot learn a new head; give weights trained "
+                        f"on these {model.state_dict()[report.reinitialised[0]].shape[-1]} classes")
+
+
 @register_arch("DistillationModel")
 def build_distillation_model(arch_cfg: dict, global_cfg: dict, log=print) -> DistillationModel:
     members = _member_configs(arch_cfg)
@@ -98,21 +148,24 @@ def build_distillation_model(arch_cfg: dict, global_cfg: dict, log=print) -> Dis
     if freeze and len(freeze) != len(members):
         raise PclsError(f"Arch.freeze_params_list has {len(freeze)} values for {len(members)} models")
     pretrained = global_cfg.get("pretrained_model")
-    per_model_sources = pretrained if isinstance(pretrained, list) else None
-    models, frozen, class_nums = {}, [], {}
+    per_model_sources = _model_sources(arch_cfg, global_cfg, len(members))
+    sub_global = {k: v for k, v in global_cfg.items() if k != "pretrained_model"}
+    models, frozen, class_nums, sources = {}, [], {}, {}
     for index, (label, cfg) in enumerate(members):
         cfg.setdefault("class_num", class_num or 1000)
-        if per_model_sources and index < len(per_model_sources) and per_model_sources[index]:
-            cfg["pretrained"] = per_model_sources[index]
-        sub_global = {k: v for k, v in global_cfg.items() if k != "pretrained_model"}
-        log(f"{label}: {cfg['name']}")
-        models[label] = build_model(cfg, sub_global, log)
         class_nums[label] = int(cfg["class_num"])
         if cfg.pop("freeze_params", None) or (freeze and freeze[index]):
             frozen.append(label)
+        sources[label] = cfg.pop("pretrained", None)
+        if per_model_sources and per_model_sources[index]:
+            sources[label] = per_model_sources[index]
     if len(set(class_nums.values())) > 1:
         detail = ", ".join(f"{k} {v}" for k, v in class_nums.items())
         raise PclsError(f"the distilled models must have the same class_num ({detail}); set Arch.class_num once")
+    for label, cfg in members:
+        log(f"{label}: {cfg['name']}" + (" (frozen)" if label in frozen else ""))
+        models[label] = build_model(cfg, sub_global, log)
+        _load_member(label, models[label], sources[label], label in frozen, log)
     model = DistillationModel(models, frozen, arch_cfg.get("infer_model_name"))
     if pretrained and not per_model_sources:  # a whole distillation checkpoint (Teacher.* / Student.* keys)
         load_weights(model, pretrained, log)

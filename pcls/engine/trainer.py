@@ -255,6 +255,8 @@ class Trainer:
         self.amp = AmpSettings.from_config(cfg.get("AMP"), self.device)
         if self.amp.note:
             self.log(f"[yellow]{self.amp.note}[/yellow]")
+        if self.amp.enabled and hasattr(self.net, "teacher_to_half"):
+            self.net.teacher_to_half(self.amp.dtype)  # a frozen teacher needs no float32 weights under AMP
         self.net, self.optimizer = self.amp.prepare(self.net, self.optimizer)
         # the module the loop calls: DataParallel all-reduces gradients across ranks in backward
         self.model = paddle.DataParallel(self.net) if self.world > 1 else self.net
@@ -305,7 +307,15 @@ class Trainer:
         ema = self.ema.state_dict() if self.ema else None
         save_checkpoint(self.run_dir / tag, self.net.state_dict(), optimizer_state(self.optimizer, self.net),
                         self._state(meter), ema)
+        self._save_student(tag)
         return self.run_dir / tag
+
+    def _save_student(self, tag: str) -> None:
+        """A distillation net also gets its deployable model saved plain: <run>/student/<tag>.pdparams."""
+        if hasattr(self.net, "student_state_dict"):
+            from pcls.zoo.weights import save_state_file
+
+            save_state_file(self.net.student_state_dict(), self.run_dir / "student" / f"{tag}.pdparams")
 
     def _restore(self, loaded) -> None:
         import numpy as np
@@ -499,6 +509,7 @@ class Trainer:
         if self.is_main:
             info = {"best": self.best, "arch": self.cfg["Arch"], "metrics": row}
             save_checkpoint(self.run_dir / "best_model", self.net.state_dict(), state=info)
+            self._save_student("best_model")
             if self.ema is not None:
                 save_checkpoint(self.run_dir / "best_model_ema", self.ema.state_dict(), state=info)
 
@@ -520,6 +531,10 @@ class Trainer:
                 **outputs,
             },
         }
+        if hasattr(self.net, "student_state_dict"):
+            for tag in ("best_model", "latest"):
+                if (self.run_dir / "student" / f"{tag}.pdparams").exists():
+                    summary["files"][f"student_{tag}"] = str(self.run_dir / "student" / f"{tag}.pdparams")
         if self.is_main:
             from pcls.utils.io import atomic_write_text
             import json

@@ -10,9 +10,12 @@ from pcls.loss.registry import register_loss
 
 
 def logits_of(output, key: str = "logits"):
-    """The classifier logits in a model output: the tensor itself, or `output[key]` for dict outputs."""
+    """The classifier logits in a model output: the tensor itself, `output[key]` for dict outputs, or the
+    main head of a multi-head training output ([main, aux1, aux2] from GoogLeNet)."""
     if isinstance(output, dict):
         return output[key]
+    if isinstance(output, (list, tuple)):
+        return output[0]
     return output
 
 
@@ -61,3 +64,26 @@ class SoftTargetCrossEntropy(nn.Layer):
 
     def forward(self, output, target):
         return soft_cross_entropy(logits_of(output), target.astype("float32"))
+
+
+@register_loss
+class GoogLeNetLoss(nn.Layer):
+    """GoogLeNet's training loss: CE on the main head plus 0.3 x CE on each auxiliary head (Szegedy et al.).
+
+    In eval mode the model returns only the main head, and this is plain CE.
+    """
+
+    AUX_WEIGHT = 0.3
+
+    def __init__(self, epsilon=None):
+        super().__init__()
+        self.ce = CELoss(epsilon=epsilon)
+
+    def forward(self, output, target):
+        if not isinstance(output, (list, tuple)):
+            return self.ce(output, target)
+        main, *aux = output
+        loss = self.ce(main, target)
+        for head in aux:
+            loss = loss + self.AUX_WEIGHT * self.ce(head, target)
+        return loss

@@ -68,6 +68,9 @@ def _adamw(lr, params, decay, grad_clip, beta1=0.9, beta2=0.999, epsilon=1e-8, *
     import paddle
 
     # AdamW's decay is decoupled: a float per group, never an L2Decay regulariser
+    if decay is not None and not isinstance(decay, (int, float)):
+        raise PclsError("AdamW decays weights through Optimizer.weight_decay (decoupled); remove "
+                        "Optimizer.regularizer or set its coeff to 0")
     return paddle.optimizer.AdamW(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
                                   parameters=params, weight_decay=decay or 0.0, grad_clip=grad_clip)
 
@@ -80,7 +83,8 @@ def decay_setting(opt_cfg):
         name = str(reg.get("name", "L2"))
         if name.upper() not in ("L2", "L2DECAY"):
             raise PclsError(f"Optimizer.regularizer.name: only L2 is supported, got '{name}'")
-        return "l2", float(reg.get("coeff", 0.0))
+        if float(reg.get("coeff") or 0.0) > 0 or not opt_cfg.get("weight_decay"):
+            return "l2", float(reg.get("coeff") or 0.0)
     if opt_cfg.get("weight_decay"):
         return "decoupled", float(opt_cfg["weight_decay"])
     return None, 0.0

@@ -72,9 +72,12 @@ def render_panel(record: dict):
     def pct(value):
         return "-" if value is None else f"{value * 100:.2f}%"
 
+    documented = record.get("documented") or pct(record.get("documented_top1"))
+    if documented and not documented.endswith("%") and record.get("documented_top1") is not None:
+        documented += f" ({pct(record['documented_top1'])})"
     lines = [f"recipe      {record.get('recipe') or '(config file)'}",
              f"achieved    top-1 {pct(record['top1'])}   top-5 {pct(record['top5'])}",
-             f"documented  top-1 {record.get('documented') or pct(record.get('documented_top1'))}"]
+             f"documented  top-1 {documented}"]
     if record.get("delta") is not None:
         lines.append(f"delta       {record['delta'] * 100:+.2f} points")
     if record.get("smoke"):

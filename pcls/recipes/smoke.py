@@ -51,7 +51,7 @@ def write_smoke_data(root: Path, side: int, class_num: int, with_unlabeled: bool
         lines.append(f"{name} {label}")
     train_lines = lines + ([f"{lines[0].split()[0]}"] if with_unlabeled else [])
     atomic_write_text(root / "train_list.txt", "\n".join(train_lines) + "\n")
-    atomic_write_text(root / "val_list.txt", "\n".join(lines[: SMOKE_BATCH * 2]) + "\n")
+    atomic_write_text(root / "val_list.txt", "\n".join(lines[:SMOKE_BATCH]) + "\n")
     return {"train": str(root / "train_list.txt"), "val": str(root / "val_list.txt"), "root": str(root)}
 
 

@@ -78,3 +78,24 @@ def test_bad_loss_config_is_one_clear_error():
 
 def test_registry_lists_paddleclas_names():
     assert {"CELoss", "MixCELoss", "SoftTargetCrossEntropy"} <= set(list_losses())
+
+
+def test_googlenet_loss_weights_auxiliary_heads_by_0_3():
+    import numpy as np
+    import paddle
+
+    from pcls.loss import build_loss
+
+    main = np.array([[2.0, 0.0, 0.0]], dtype="float32")
+    aux1 = np.array([[0.0, 1.0, 0.0]], dtype="float32")
+    aux2 = np.array([[0.0, 0.0, 3.0]], dtype="float32")
+    target = paddle.to_tensor(np.array([0]))
+
+    def ce(z):  # by hand: -log softmax(z)[0]
+        return float(-(z[0, 0] - np.log(np.exp(z[0]).sum())))
+
+    out = [paddle.to_tensor(a) for a in (main, aux1, aux2)]
+    value = float(build_loss([{"GoogLeNetLoss": {"weight": 1.0}}])(out, target)["loss"])
+    assert abs(value - (ce(main) + 0.3 * ce(aux1) + 0.3 * ce(aux2))) < 1e-5
+    eval_value = float(build_loss([{"GoogLeNetLoss": {}}])(paddle.to_tensor(main), target)["loss"])
+    assert abs(eval_value - ce(main)) < 1e-6
