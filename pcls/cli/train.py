@@ -197,14 +197,9 @@ def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
     if class_num is None and labels and Path(labels).is_file():
         class_num = sum(1 for line in Path(labels).read_text().splitlines() if line.strip())
     if class_num is None:
-        largest = -1
-        for line in Path(data).read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 2 and parts[-1].lstrip("-").isdigit():
-                largest = max(largest, int(parts[-1]))
-        if largest < 0:
-            fail(f"{data} has no labels; pass --class-num")
-        class_num = largest + 1
+        from pcls.data.lists import class_count
+
+        class_num = class_count(data)
     ops = eval_transform_ops(preprocess_for(model))
     raw = {
         "Global": {"device": "auto"},

@@ -185,3 +185,18 @@ def count_lines(list_path) -> int:
         return 0
     with open(list_path, "rb") as fh:
         return sum(1 for line in fh if line.strip())
+
+
+def class_count(list_path) -> int:
+    """Number of classes a labelled list implies: its largest label + 1 (unlabeled lines are ignored)."""
+    path = Path(list_path)
+    if not path.is_file():
+        raise PclsError(f"list file {path} does not exist")
+    largest = -1
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[-1].lstrip("-").isdigit():
+            largest = max(largest, int(parts[-1]))
+    if largest < 0:
+        raise PclsError(f"{path} has no labelled lines; pass --class-num")
+    return largest + 1
