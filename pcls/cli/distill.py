@@ -29,16 +29,17 @@ def register(app: typer.Typer) -> None:
         temperature: Annotated[float, typer.Option("--temperature", help="Softmax temperature T.")] = 1.0,
         gt_weight: Annotated[Optional[float], typer.Option("--gt-weight",
                              help="Weight of the ground-truth CE (default: 0 for ssld/js, 1 for kd/dml).")] = None,
-        epochs: Annotated[int, typer.Option("--epochs")] = 20,
-        batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+        epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 20,
+        batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch (per process).")] = 32,
         lr: Annotated[float, typer.Option("--lr", help="Cosine learning rate.")] = 0.0125,
         image_size: Annotated[Optional[int], typer.Option("--image-size", help="Default: the student's.")] = None,
         output_dir: Annotated[str, typer.Option("--output", help="Global.output_dir.")] = "./output/",
-        seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+        seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (initialisation, data order).")] = None,
         cache_teacher: Annotated[bool, typer.Option("--cache-teacher",
                                  help="Compute teacher logits once and reuse them in later epochs. With --teacher/"
                                  "--student the training inputs become eval-style (no random augmentation) so the "
-                                 "reuse is exact; with -c it is used only when the config's pipeline is deterministic.")] = False,
+                                 "reuse is exact; with -c it is used only when the config's pipeline is "
+                                 "deterministic.")] = False,
         device: Annotated[Optional[str], typer.Option("--device", help="cpu, gpu or gpu:N.")] = None,
         json_out: JsonOpt = False,
     ):
@@ -78,15 +79,14 @@ def register(app: typer.Typer) -> None:
 
 def _flags_config(teacher, student, data, extra, val, root, class_num, loss, temperature, gt_weight, epochs,
                   batch_size, lr, image_size, output_dir, seed, overrides, cache_teacher=False):
-    from pathlib import Path
-
     from pcls.config import apply_overrides
     from pcls.config.schema import validate
+    from pcls.data.lists import class_count
     from pcls.distill.config import build_distill_config, split_model_arg
     from pcls.zoo.catalog import preprocess_for
 
     if class_num is None:
-        class_num = _largest_label(Path(data)) + 1
+        class_num = class_count(data)
     size = image_size or preprocess_for(split_model_arg(student, "student")[0])["input_size"]
     cfg = build_distill_config(teacher=teacher, student=student, train_list=data, root=root, val_list=val,
                                extra_list=extra, class_num=class_num, flavour=loss, temperature=temperature,
@@ -94,15 +94,3 @@ def _flags_config(teacher, student, data, extra, val, root, class_num, loss, tem
                                output_dir=output_dir, seed=seed, augment=not cache_teacher)
     return validate(apply_overrides(cfg, overrides or []))
 
-
-def _largest_label(path) -> int:
-    if not path.is_file():
-        fail(f"list file {path} does not exist")
-    largest = -1
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[-1].lstrip("-").isdigit():
-            largest = max(largest, int(parts[-1]))
-    if largest < 0:
-        fail(f"{path} has no labelled lines; pass --class-num")
-    return largest

@@ -31,6 +31,8 @@ _OUTPUT_MEANING = {
     "metrics_jsonl": "one JSON row of metrics per epoch",
     "metrics_csv": "the same rows as CSV",
     "config": "the resolved config this run used",
+    "student_best_model": "the distilled student alone, a plain backbone checkpoint (pcls eval --model / export)",
+    "student_latest": "the latest student weights, a plain backbone checkpoint",
 }
 
 
@@ -86,7 +88,7 @@ def register(app: typer.Typer) -> None:
         ref_batch: Annotated[int, typer.Option(
             "--ref-batch", metavar="N", help="The global batch the config's learning rate was tuned for (with --scale-lr).")] = 256,
         name: Annotated[Optional[str], typer.Option(
-            "--name", metavar="NAME", help="Run name: outputs go to Global.output_dir/NAME (default: Arch.name).")] = None,
+            "--name", metavar="NAME", help="Run name: outputs go to Global.output_dir/NAME (default: the recipe name, else Global.run_name, else Arch.name).")] = None,
         smoke: Annotated[bool, typer.Option(
             "--smoke", help="Run 2 iterations on generated data of the config's input size and class count "
             "(no download, CPU): the check to run before renting GPUs.")] = False,
@@ -100,6 +102,8 @@ def register(app: typer.Typer) -> None:
             cfg = _config_for_resume(resume, override)
         else:
             cfg = resolve_config(config, recipe, override)
+        if recipe and not name and not resume and not cfg["Global"].get("run_name"):
+            name = recipe  # recipes sharing a backbone must not overwrite each other's runs
         if smoke:
             from pcls.recipes.smoke import smoke_config
 
@@ -155,7 +159,7 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ):
         """Evaluate weights on a labelled list: top-1/top-5, per-class accuracy, confusion matrix.
-        Example: pcls eval --recipe demo --weights output/PPLCNet_x0_5/best_model"""
+        Example: pcls eval --recipe demo --weights output/demo/best_model"""
         from pcls.engine.evaluator import evaluate
 
         if config or recipe:

@@ -2,7 +2,7 @@
 
 Lists as the quick start makes them: setid.mat `trnid` -> train_list.txt, `valid` -> val_list.txt,
 `tstid` -> extra_list.txt, train + extra -> train_extra_list.txt; lines `jpg/image_%05d.jpg <label>`
-with imagelabels.mat's 1-based labels made 0-based.
+with imagelabels.mat's 1-based labels made 0-based; labels.txt (the recipes' class_id_map_file) names them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ FILES = ("102flowers.tgz", "imagelabels.mat", "setid.mat")
 # verifies every reuse against that record. Fill in (size, sha256) to pin them.
 KNOWN_CHECKSUMS: dict = {}
 SPLITS = (("train_list.txt", "trnid"), ("val_list.txt", "valid"), ("extra_list.txt", "tstid"))
+LABELS_FILE = "labels.txt"
 
 
 def url_base(option: Optional[str] = None) -> str:
@@ -85,4 +86,14 @@ def prepare_flowers102(root="dataset/flowers102", url_base_option: Optional[str]
             raise PclsError(f"{root / '102flowers.tgz'} has no jpg/ folder; is it the flowers102 archive?")
     counts = write_lists(root)
     classes = int(_load_mat(root / "imagelabels.mat", "labels").max())
-    return {"root": str(root), "url_base": base, "classes": classes, "lists": counts}
+    labels = write_label_names(root, classes)
+    return {"root": str(root), "url_base": base, "classes": classes, "lists": counts, "labels": str(labels)}
+
+
+def write_label_names(root, classes: int) -> Path:
+    """labels.txt ('id name' lines) unless one is there already: the archive ships no flower names, so a
+    class is named by its 1-based imagelabels.mat number; put a names file there to see flower names."""
+    path = Path(root) / LABELS_FILE
+    if not path.is_file():
+        atomic_write_text(path, "".join(f"{i} class_{i + 1:03d}\n" for i in range(classes)))
+    return path

@@ -66,6 +66,15 @@ class TeacherCache:
     def __len__(self) -> int:
         return max((len(r) for r in self.rows.values()), default=0)
 
+    def close(self) -> None:
+        """Drop the tables and their files: rows are indexed in memory only, so no later run can reuse them."""
+        for name in list(self.tables):
+            path = Path(self.tables.pop(name).filename)
+            path.unlink(missing_ok=True)
+        self.rows.clear()
+        if self.folder.is_dir() and not any(self.folder.iterdir()):
+            self.folder.rmdir()
+
 
 def enable_teacher_cache(model, train_cfg: dict, dataset_size: int, class_num: int, folder, log=print) -> bool:
     """Attach a TeacherCache to a DistillationModel when the training pipeline allows exact reuse."""

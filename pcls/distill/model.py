@@ -43,7 +43,9 @@ class DistillationModel(nn.Layer):
     def teacher_to_half(self, dtype: str = "float16") -> None:
         """Under AMP (GPU): keep the frozen models' weights in half precision and run them in it.
 
-        Normalisation layers stay float32, as paddle's O2 does, for their statistics' precision."""
+        Normalisation layers stay float32, as paddle's O2 does, for their statistics' precision. The cast is
+        the per-layer one paddle.amp.decorate uses; decorate itself is a no-op off GPU and wants an optimizer
+        for master weights, which a frozen model has none of."""
         norms = (nn.layer.norm._BatchNormBase, nn.LayerNorm, nn.GroupNorm)
         for name in self.frozen:
             for layer in getattr(self, name).sublayers(include_self=True):
@@ -56,7 +58,8 @@ class DistillationModel(nn.Layer):
             if self.teacher_dtype is None:
                 return model(x).detach()
             with paddle.amp.auto_cast(enable=True, level="O2", dtype=self.teacher_dtype):
-                return model(x).astype("float32").detach()
+                # a half input keeps every op half (O2 promotes ops with a float32 input back to float32)
+                return model(x.astype(self.teacher_dtype)).astype("float32").detach()
 
     def forward(self, x):
         outputs = {}

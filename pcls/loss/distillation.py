@@ -25,6 +25,13 @@ def _pairs(model_name_pairs, what):
     return [tuple(p) for p in model_name_pairs]
 
 
+def _check_key(key, what):
+    """PaddleClas configs may name the output entry (`key: logits`); a pcls model outputs only logits."""
+    if key not in (None, "logits"):
+        raise PclsError(f"Loss.{what}.key: '{key}' is not an output of pcls distillation models, which give each "
+                        f"model's logits only; use 'key: logits' or leave it out")
+
+
 def _logits(output, name, what):
     if not isinstance(output, dict):
         raise PclsError(f"Loss.{what} needs a DistillationModel (Arch.name: DistillationModel) whose output names "
@@ -57,8 +64,9 @@ class _PairLoss(nn.Layer):
 
     label = "loss"
 
-    def __init__(self, model_name_pairs, temperature=1.0, name=None):
+    def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None):
         super().__init__()
+        _check_key(key, type(self).__name__)
         self.pairs = _pairs(model_name_pairs, type(self).__name__)
         self.temperature = float(temperature)
         if self.temperature <= 0:
@@ -94,8 +102,8 @@ class DistillationKLDivLoss(_PairLoss):
 
     label = "loss_kl"
 
-    def __init__(self, model_name_pairs, temperature=4.0, name=None):
-        super().__init__(model_name_pairs, temperature, name)
+    def __init__(self, model_name_pairs, temperature=4.0, name=None, key=None):
+        super().__init__(model_name_pairs, temperature, name, key)
 
     def pair_loss(self, s, t):
         T = self.temperature
@@ -119,6 +127,12 @@ class DistillationDMLLoss(_PairLoss):
 
     label = "loss_dml"
 
+    def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None, act="softmax"):
+        if act != "softmax":
+            raise PclsError(f"Loss.DistillationDMLLoss.act: '{act}' is not supported; pcls compares the models' "
+                            f"softmax outputs (act: softmax)")
+        super().__init__(model_name_pairs, temperature, name, key)
+
     def pair_loss(self, a, b):
         T = self.temperature
         a_log, b_log = F.log_softmax(a / T, axis=-1), F.log_softmax(b / T, axis=-1)
@@ -129,8 +143,9 @@ class DistillationDMLLoss(_PairLoss):
 class DistillationGTCELoss(nn.Layer):
     """Ground-truth CE for the listed models; unlabeled samples (label -1) are left out."""
 
-    def __init__(self, model_names, epsilon=None, name="loss_gt_ce"):
+    def __init__(self, model_names, epsilon=None, name="loss_gt_ce", key=None):
         super().__init__()
+        _check_key(key, "DistillationGTCELoss")
         if not isinstance(model_names, (list, tuple)) or not model_names or not all(isinstance(n, str) for n in model_names):
             raise PclsError(f"Loss.DistillationGTCELoss.model_names must be a list of model names, got {model_names!r}")
         self.model_names = list(model_names)

@@ -1,102 +1,12 @@
 """`pcls data flowers102` against a local HTTP server serving a generated miniature flowers102."""
 
-import hashlib
-import io
-import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import cv2
-import numpy as np
 import pytest
-import scipy.io
 from typer.testing import CliRunner
 
 from pcls.cli import app
 from pcls.data.flowers102 import prepare_flowers102
 from pcls.errors import PclsError
-
-# 12 images: labels (1-based) and splits chosen by hand
-LABELS = [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]
-TRNID, VALID, TSTID = [1, 2, 3], [4, 5, 6], [7, 8, 9, 10, 11, 12]
-
-
-def _tgz(members):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def _mat(**arrays):
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, arrays)
-    return buf.getvalue()
-
-
-def mini_flowers(extra_members=()):
-    rng = np.random.default_rng(0)
-    members = []
-    for i in range(1, len(LABELS) + 1):
-        img = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
-        members.append((f"jpg/image_{i:05d}.jpg", cv2.imencode(".jpg", img)[1].tobytes()))
-    return {
-        "102flowers.tgz": _tgz(members + list(extra_members)),
-        "imagelabels.mat": _mat(labels=np.array([LABELS], dtype=np.uint8)),
-        "setid.mat": _mat(trnid=np.array([TRNID], np.uint16), valid=np.array([VALID], np.uint16),
-                          tstid=np.array([TSTID], np.uint16)),
-    }
-
-
-class Server:
-    """Serves files from a dict with HTTP Range support; can cut the first response of a file half-way."""
-
-    def __init__(self, files):
-        self.files, self.cut_once, self.requests = files, set(), []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                name = self.path.rsplit("/", 1)[-1]
-                server.requests.append((name, self.headers.get("Range")))
-                data = server.files.get(name) if self.path == f"/flowers/102/{name}" else None
-                if data is None:
-                    self.send_error(404)
-                    return
-                start = 0
-                if self.headers.get("Range"):
-                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(data) - start))
-                self.send_header("Accept-Ranges", "bytes")
-                self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest()[:16] + '"')
-                self.end_headers()
-                body = data[start:]
-                if name in server.cut_once:
-                    server.cut_once.discard(name)
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/flowers/102/"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+from tests.data.flowers102_fixture import Server, mini_flowers
 
 
 @pytest.fixture
@@ -168,3 +78,12 @@ def test_cli_with_mirror_env(server, tmp_path, monkeypatch):
     monkeypatch.setenv("PCLS_DATA_MIRROR", server.url + "nothing-here/")
     result = CliRunner().invoke(app, ["data", "flowers102", "--root", str(tmp_path / "other")])
     assert result.exit_code == 2 and "error" in result.output
+
+
+def test_labels_file_is_written_once_and_a_names_file_is_kept(server, tmp_path):
+    result = prepare_flowers102(tmp_path, server.url, progress=False)
+    assert (tmp_path / "labels.txt").read_text() == "0 class_001\n1 class_002\n2 class_003\n"
+    assert result["labels"] == str(tmp_path / "labels.txt")
+    (tmp_path / "labels.txt").write_text("0 pink primrose\n1 hard-leaved pocket orchid\n2 canterbury bells\n")
+    prepare_flowers102(tmp_path, server.url, progress=False)
+    assert (tmp_path / "labels.txt").read_text().startswith("0 pink primrose\n")

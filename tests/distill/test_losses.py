@@ -97,7 +97,18 @@ def test_weights_sum_the_terms():
     ({"DistillationCELoss": {"model_name_pairs": ["Student"]}}, "model_name_pairs"),
     ({"DistillationKLDivLoss": {"model_name_pairs": [["Student", "Teacher"]], "temperature": 0}}, "temperature"),
     ({"DistillationGTCELoss": {"model_names": "Student"}}, "model_names"),
+    ({"DistillationCELoss": {"model_name_pairs": [["Student", "Teacher"]], "key": "backbone"}}, "key: 'backbone'"),
+    ({"DistillationDMLLoss": {"model_name_pairs": [["Student", "Teacher"]], "act": "sigmoid"}}, "act: 'sigmoid'"),
 ])
 def test_bad_loss_configs(entry, fragment):
     with pytest.raises(PclsError, match=fragment):
         run([entry])
+
+
+def test_paddleclas_key_logits_is_accepted():
+    plain = run([{"DistillationDMLLoss": {"model_name_pairs": [["Student", "Teacher"]]}},
+                 {"DistillationGTCELoss": {"model_names": ["Student"]}}])["loss"]
+    keyed = run([{"DistillationDMLLoss": {"model_name_pairs": [["Student", "Teacher"]], "key": "logits",
+                                          "act": "softmax"}},
+                 {"DistillationGTCELoss": {"model_names": ["Student"], "key": "logits"}}])["loss"]
+    assert float(keyed) == pytest.approx(float(plain), rel=1e-6)
