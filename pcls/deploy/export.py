@@ -87,7 +87,10 @@ def _classifier_class_num(model, state: dict) -> Optional[int]:
 def build_model(request: ExportRequest):
     """The dygraph model with its weights, class_num taken from the weights when not given."""
     import pcls
+    from pcls.engine.model import load_plugins
     from pcls.zoo.weights import load_pretrained, load_state_file, resolve_weights
+
+    load_plugins()  # PCLS_PLUGINS backbones export like built-in ones
 
     class_num = request.class_num
     load_report = None

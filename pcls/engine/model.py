@@ -33,7 +33,7 @@ def register_arch(name: str):
     return add
 
 
-def _load_plugins() -> None:
+def load_plugins() -> None:
     global _plugins_loaded
     if _plugins_loaded:
         return
@@ -54,7 +54,7 @@ def _load_plugins() -> None:
 def build_model(arch_cfg: dict, global_cfg: dict = None, log=print):
     """The model an `Arch` section describes, with weights from `Arch.pretrained` or
     `Global.pretrained_model` loaded (classifier re-initialised when class_num differs)."""
-    _load_plugins()
+    load_plugins()
     arch_cfg = dict(arch_cfg or {})
     global_cfg = global_cfg or {}
     name = arch_cfg.get("name")

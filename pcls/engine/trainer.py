@@ -75,9 +75,9 @@ def prepare_builtin_data(cfg, log=print) -> None:
 
 def preflight(cfg, resume=None, world: int = 1) -> None:
     """Checks that need no model or data loading: fail on bad input before anything is written."""
-    from pcls.engine.model import _load_plugins, check_weights_source
+    from pcls.engine.model import load_plugins, check_weights_source
 
-    _load_plugins()
+    load_plugins()
     arch = cfg.get("Arch") or {}
     from pcls.engine.model import _WRAPPERS
 

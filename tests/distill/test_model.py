@@ -147,6 +147,7 @@ def test_pretrained_list_gives_each_model_its_weights(tmp_path, tinynet):
         build_model(arch, {}, log=quiet)
 
 
+@pytest.mark.filterwarnings("ignore:AmpScaler can only be enabled")
 def test_trainer_puts_the_teacher_in_half_precision_under_amp(tmp_path, scarce_data, tinynet, monkeypatch):
     """Only the set-up is checked here: a half-precision forward needs a GPU (see the AMP note in the report)."""
     from pcls.engine.amp import AmpSettings
