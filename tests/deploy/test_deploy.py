@@ -204,3 +204,20 @@ def test_repvgg_is_fused_before_export_and_verified_against_the_train_form(tmp_p
                                   input_size=64))
     assert "re-parameterised (branches fused) before export" in report.notes
     assert report.max_abs_diff["paddle"] <= 5e-4
+
+
+def test_predict_and_eval_prepare_the_same_input_for_the_same_image(trained, tmp_path):
+    """`pcls eval --model` builds its loader from the catalog's eval pipeline; the predictor from inference.yml."""
+    from pcls.data import build_dataloader
+    from pcls.zoo.catalog import eval_transform_ops, preprocess_for
+
+    paths = make_images(tmp_path / "imgs", 3)
+    (tmp_path / "imgs" / "list.txt").write_text("".join(f"{p.name} 0\n" for p in paths))
+    section = {"dataset": {"name": "ImageNetDataset", "image_root": str(tmp_path / "imgs"),
+                           "cls_label_path": str(tmp_path / "imgs" / "list.txt"),
+                           "transform_ops": eval_transform_ops(preprocess_for(MODEL))},
+               "sampler": {"name": "DistributedBatchSampler", "batch_size": 3, "shuffle": False, "drop_last": False},
+               "loader": {"num_workers": 0}}
+    images, _ = next(iter(build_dataloader(section, train=False).loader))
+    predictor = Predictor(trained["dir"])
+    np.testing.assert_array_equal(images.numpy(), np.stack([predictor.preprocess_one(p) for p in paths]))
