@@ -223,22 +223,13 @@ SCHEMA = Section(
 )
 
 
+# bool before int: True is an int to isinstance
+_KINDS = ((type(None), "none"), (bool, "bool"), (int, "int"), (float, "float"), (str, "str"), (list, "list"),
+          (dict, "dict"))
+
+
 def _kind_of(value) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "dict"
-    return type(value).__name__
+    return next((name for cls, name in _KINDS if isinstance(value, cls)), type(value).__name__)
 
 
 def _check_field(path: str, field: Field, value):

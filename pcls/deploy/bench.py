@@ -22,19 +22,30 @@ def _percentiles(samples_s: List[float]) -> dict:
             "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean())}
 
 
-def time_model(run_batch, input_size: int, batch_size: int, warmup: int = 5, iters: int = 30) -> dict:
-    """Latency of the model alone on a fixed random batch (the data is already in memory)."""
+def time_models(runners: dict, input_size: int, batch_size: int, warmup: int = 5, iters: int = 30,
+                rounds: int = 3) -> dict:
+    """Latency of each model alone on a fixed random batch (data already in memory), name -> stats.
+
+    Several runners are timed in alternating rounds, so drift in the machine's load affects them alike.
+    """
     batch = np.random.default_rng(0).standard_normal((batch_size, 3, input_size, input_size)).astype("float32")
-    for _ in range(warmup):
-        run_batch(batch)
-    samples = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        run_batch(batch)
-        samples.append(time.perf_counter() - start)
-    stats = _percentiles(samples)
-    stats["images_per_s"] = batch_size / (stats["mean_ms"] / 1000.0)
-    return stats
+    samples = {name: [] for name in runners}
+    for run_batch in runners.values():
+        for _ in range(warmup):
+            run_batch(batch)
+    per_round = max(1, iters // rounds)
+    for _ in range(rounds):
+        for name, run_batch in runners.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run_batch(batch)
+                samples[name].append(time.perf_counter() - start)
+    result = {}
+    for name, times in samples.items():
+        stats = _percentiles(times)
+        stats["images_per_s"] = batch_size / (stats["mean_ms"] / 1000.0)
+        result[name] = stats
+    return result
 
 
 def make_jpegs(folder: Path, count: int = END_TO_END_IMAGES, size=(375, 500)) -> List[Path]:
@@ -161,9 +172,12 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
         bare_runner = bare_paddle_runner(model_dir, threads) if (bare and runtime == "paddle" and device == "cpu") else None
         for batch in batch_sizes:
             log(f"{runtime}: batch {batch} ...")
-            row = {"runtime": runtime, "batch_size": batch, **time_model(runner, size, batch, warmup, iters)}
+            runners = {"pcls": runner, **({"bare": bare_runner} if bare_runner is not None else {})}
+            timed = time_models(runners, size, batch, warmup, iters)
+            row = {"runtime": runtime, "batch_size": batch, **timed["pcls"]}
             if bare_runner is not None:
-                row["bare_paddle_mean_ms"] = time_model(bare_runner, size, batch, warmup, iters)["mean_ms"]
+                row["bare_paddle_mean_ms"] = timed["bare"]["mean_ms"]
+                row["bare_paddle_p50_ms"] = timed["bare"]["p50_ms"]
             if end_to_end:
                 predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
                                       precision=precision, batch_size=batch)
