@@ -134,7 +134,7 @@ def export(request: ExportRequest, progress=None) -> ExportReport:
         raise PclsError(f"--batch must be a positive integer or 'dynamic', got {request.batch_size}")
     model, class_num, load_report = build_model(request)
     ops = request.transform_ops or eval_transform_ops(model.pretrained_cfg, request.input_size)
-    size = _input_size_of(ops) or int(model.pretrained_cfg["input_size"])
+    size = _input_size_of(ops) or request.input_size or int(model.pretrained_cfg["input_size"])
     labels = request.labels
     if labels is None and class_num == 1000:
         labels = read_label_file(IMAGENET_LABELS)

@@ -221,3 +221,18 @@ def test_predict_and_eval_prepare_the_same_input_for_the_same_image(trained, tmp
     images, _ = next(iter(build_dataloader(section, train=False).loader))
     predictor = Predictor(trained["dir"])
     np.testing.assert_array_equal(images.numpy(), np.stack([predictor.preprocess_one(p) for p in paths]))
+
+
+def test_export_from_a_config_without_crop_uses_global_image_shape(tmp_path):
+    """The demo recipe feeds 64x64 images straight to the model (no resize/crop op): the export's input size
+    comes from Global.image_shape, not the backbone's ImageNet default."""
+    from pcls.config import load_config
+    from pcls.deploy.export import request_from_config
+
+    cfg = load_config("demo", is_recipe=True)
+    request = request_from_config(cfg, tmp_path / "demo")
+    request.weights = None
+    export(request)
+    spec = Predictor(tmp_path / "demo").spec
+    assert spec["Global"]["input_size"] == cfg["Global"]["image_shape"][-1] == 64
+    assert spec["Global"]["class_num"] == 10
