@@ -229,7 +229,7 @@ def test_export_from_a_config_without_crop_uses_global_image_shape(tmp_path):
     from pcls.config import load_config
     from pcls.deploy.export import request_from_config
 
-    cfg = load_config("demo", is_recipe=True)
+    cfg = load_config("demo", ["Infer.PostProcess.class_id_map_file=null"], is_recipe=True)  # no dataset here
     request = request_from_config(cfg, tmp_path / "demo")
     request.weights = None
     export(request)
