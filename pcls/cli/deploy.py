@@ -126,13 +126,12 @@ def register(app: typer.Typer) -> None:
 
 def _model_dir(model: str) -> Path:
     """An export folder as given, or a zoo name exported (with its pretrained weights) into the cache once."""
-    from pcls.deploy.spec import SPEC_FILE
+    from pcls.deploy.spec import SPEC_FILE, check_model_target
 
     path = Path(model)
     if (path / SPEC_FILE).exists():
         return path
-    if path.exists():
-        fail(f"{path} is not an exported model folder (no {SPEC_FILE}); create one with 'pcls export'")
+    check_model_target(model)
     from pcls.zoo.catalog import get_entry
 
     entry = get_entry(model)  # a clear error with suggestions when the name is unknown

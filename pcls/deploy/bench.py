@@ -129,15 +129,14 @@ def gpu_name() -> Optional[str]:
 def ensure_model_dir(target: str, weights: Optional[str], fmt_needed: str, workdir: Path) -> Path:
     """A folder with an exported model for `target` (an export folder, or a zoo/backbone name exported now)."""
     from pcls.deploy.export import ONNX_FILE, ExportRequest, export
-    from pcls.deploy.spec import SPEC_FILE
+    from pcls.deploy.spec import SPEC_FILE, check_model_target
 
     path = Path(target)
     if (path / SPEC_FILE).exists():
         if fmt_needed == "onnx" and not (path / ONNX_FILE).exists():
             raise PclsError(f"{path} has no ONNX model; export with --format onnx to compare runtimes")
         return path
-    if path.exists():
-        raise PclsError(f"{path} is not an exported model folder (no {SPEC_FILE})")
+    check_model_target(target)
     out = workdir / target
     export(ExportRequest(model_name=target, out_dir=out, weights=weights, fmt=fmt_needed))
     return out

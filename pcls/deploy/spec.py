@@ -66,6 +66,16 @@ def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list
     return spec
 
 
+def check_model_target(target: str) -> None:
+    """A MODEL argument that looks like a folder must exist (else it is taken for a zoo/backbone name)."""
+    path = Path(target)
+    looks_like_path = "/" in target or target.startswith(".") or target.endswith(("/", "\\"))
+    if looks_like_path and not path.exists():
+        raise PclsError(f"model folder {target} not found: export one with 'pcls export', or give a zoo model name")
+    if path.exists() and not (path / SPEC_FILE).exists():
+        raise PclsError(f"{path} is not an exported model folder (no {SPEC_FILE}); create one with 'pcls export'")
+
+
 def read_spec(model_dir) -> dict:
     model_dir = Path(model_dir)
     path = model_dir / SPEC_FILE
