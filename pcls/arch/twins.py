@@ -6,7 +6,6 @@ of the window."""
 
 from __future__ import annotations
 
-import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
@@ -134,6 +133,7 @@ class Twins(Classifier):
 
     def forward_features(self, x):
         """Image -> normed last-stage tokens [B, h*w, C]."""
+        height = width = None  # each stage's patch embedding sets them; the next stage reshapes by them
         for i, (embed, stage, pos) in enumerate(zip(self.patch_embeds, self.blocks, self.pos_block)):
             if i:
                 x = x.transpose([0, 2, 1]).reshape([0, x.shape[-1], height, width])

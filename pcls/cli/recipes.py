@@ -1,6 +1,6 @@
 """`pcls recipes`: the built-in recipes (documented experiments) and their trick tables."""
 
-from typing import Annotated, List, Optional
+from typing import Annotated, Optional
 
 import typer
 

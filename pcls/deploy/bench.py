@@ -79,23 +79,14 @@ def bare_paddle_runner(model_dir: Path, threads: int):
     """A plain paddle.inference predictor with only the thread count set: the yardstick for pcls's config."""
     import paddle.inference as pi
 
-    from pcls.deploy.export import _model_files
+    from pcls.deploy.predictor import runner_for
+    from pcls.deploy.spec import model_files
 
-    graph, params = _model_files(model_dir)
+    graph, params = model_files(model_dir)
     config = pi.Config(str(graph), str(params))
     config.set_cpu_math_library_num_threads(threads)
     config.disable_glog_info()
-    predictor = pi.create_predictor(config)
-    handle = predictor.get_input_handle(predictor.get_input_names()[0])
-    output = predictor.get_output_handle(predictor.get_output_names()[0])
-
-    def run(batch):
-        handle.reshape(list(batch.shape))
-        handle.copy_from_cpu(batch)
-        predictor.run()
-        return output.copy_to_cpu()
-
-    return run
+    return runner_for(config)
 
 
 def documented_latency(model_name: str, device_name: Optional[str], precision: str, trt: bool, batch: int):

@@ -14,11 +14,10 @@ from typing import Optional
 
 import numpy as np
 
-from pcls.deploy.spec import IMAGENET_LABELS, read_label_file, write_spec
+from pcls.deploy.spec import IMAGENET_LABELS, MODEL_PREFIX, model_files, read_label_file, write_spec
 from pcls.zoo.catalog import eval_transform_ops
 from pcls.errors import PclsError
 
-MODEL_PREFIX = "inference"
 ONNX_FILE = "inference.onnx"
 ONNX_OPSET = 13  # covers every op the zoo exports (incl. transformers' LayerNorm decomposition); TensorRT >= 8 reads it
 # Relative to the largest probability: for softmax outputs this is about the absolute error of the logits.
@@ -216,21 +215,12 @@ def _run_onnx(onnx_path: Path, batch: np.ndarray) -> np.ndarray:
     return create_onnx_predictor(onnx_path.parent, RuntimeSettings(device="cpu", threads=2, runtime="onnx"))(batch)
 
 
-def _model_files(model_dir: Path):
-    params = model_dir / f"{MODEL_PREFIX}.pdiparams"
-    for suffix in (".json", ".pdmodel"):
-        graph = model_dir / f"{MODEL_PREFIX}{suffix}"
-        if graph.exists():
-            return graph, params
-    raise PclsError(f"{model_dir} holds no Paddle inference model ({MODEL_PREFIX}.json / .pdmodel)")
-
-
 def _convert_onnx(model_dir: Path, fp16: bool) -> None:
     try:
         import paddle2onnx
     except ImportError:
         raise PclsError("ONNX export needs paddle2onnx: pip install 'pcls[onnx]'") from None
-    graph, params = _model_files(model_dir)
+    graph, params = model_files(model_dir)
     # optimize_tool="None": the default ("polygraphy") pip-installs packages at run time (PADDLE_NOTES).
     paddle2onnx.export(str(graph), str(params), save_file=str(model_dir / ONNX_FILE), opset_version=ONNX_OPSET,
                        enable_onnx_checker=True, export_fp16_model=fp16, optimize_tool="None")
@@ -241,7 +231,7 @@ def _convert_onnx(model_dir: Path, fp16: bool) -> None:
 def _convert_paddle_fp16(model_dir: Path) -> None:
     import paddle.inference as pi
 
-    graph, params = _model_files(model_dir)
+    graph, params = model_files(model_dir)
     tmp_graph, tmp_params = model_dir / f"fp16{graph.suffix}", model_dir / "fp16.pdiparams"
     pi.convert_to_mixed_precision(str(graph), str(params), str(tmp_graph), str(tmp_params),
                                   pi.PrecisionType.Half, pi.PlaceType.GPU, True)

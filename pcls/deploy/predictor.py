@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from pcls.deploy.spec import read_spec
+from pcls.deploy.spec import model_files, read_spec
 from pcls.errors import PclsError
 
 PRECISIONS = {"fp32": "Float32", "fp16": "Half", "int8": "Int8"}
@@ -98,19 +98,10 @@ def apply_plan(config, plan) -> None:
         getattr(config, method)(*args)
 
 
-def _graph_files(model_dir: Path):
-    from pcls.deploy.export import _model_files
-
-    return _model_files(model_dir)
-
-
-def create_paddle_predictor(model_dir, settings: RuntimeSettings, input_size: int = 224):
-    """A callable batch (N,3,H,W float32) -> outputs, on Paddle Inference."""
+def runner_for(config):
+    """A callable batch (N,3,H,W float32) -> first output, on a predictor made from a paddle.inference.Config."""
     import paddle.inference as pi
 
-    graph, params = _graph_files(Path(model_dir))
-    config = pi.Config(str(graph), str(params))
-    apply_plan(config, paddle_config_plan(settings, input_size))
     predictor = pi.create_predictor(config)
     input_handle = predictor.get_input_handle(predictor.get_input_names()[0])
     output_handle = predictor.get_output_handle(predictor.get_output_names()[0])
@@ -122,6 +113,16 @@ def create_paddle_predictor(model_dir, settings: RuntimeSettings, input_size: in
         return output_handle.copy_to_cpu()
 
     return run
+
+
+def create_paddle_predictor(model_dir, settings: RuntimeSettings, input_size: int = 224):
+    """A callable batch -> outputs on Paddle Inference, configured by `paddle_config_plan(settings)`."""
+    import paddle.inference as pi
+
+    graph, params = model_files(model_dir)
+    config = pi.Config(str(graph), str(params))
+    apply_plan(config, paddle_config_plan(settings, input_size))
+    return runner_for(config)
 
 
 def onnx_providers(settings: RuntimeSettings) -> list:

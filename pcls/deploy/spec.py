@@ -15,6 +15,7 @@ from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text
 
 SPEC_FILE = "inference.yml"
+MODEL_PREFIX = "inference"
 LABELS_FILE = "labels.txt"
 IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "zoo" / "imagenet1k_labels.txt"
 
@@ -64,6 +65,17 @@ def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list
         atomic_write_text(out_dir / LABELS_FILE, "".join(f"{i} {name}\n" for i, name in enumerate(label_names)))
     atomic_write_text(out_dir / SPEC_FILE, yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))
     return spec
+
+
+def model_files(model_dir):
+    """(graph, params) of the Paddle inference model in an export folder: PIR `.json` or legacy `.pdmodel`."""
+    model_dir = Path(model_dir)
+    params = model_dir / f"{MODEL_PREFIX}.pdiparams"
+    for suffix in (".json", ".pdmodel"):
+        graph = model_dir / f"{MODEL_PREFIX}{suffix}"
+        if graph.exists():
+            return graph, params
+    raise PclsError(f"{model_dir} holds no Paddle inference model ({MODEL_PREFIX}.json / .pdmodel)")
 
 
 def check_model_target(target: str) -> None:

@@ -16,7 +16,7 @@ def main(spec_path: str) -> int:
     try:
         from pcls.engine.trainer import train
 
-        summary = train(spec["config"], **spec["options"])
+        train(spec["config"], **spec["options"])  # rank 0 writes summary.json for the parent
     except PclsError as err:
         print(f"error: {err.message}", file=sys.stderr, flush=True)
         return err.exit_code

@@ -2,7 +2,6 @@
 tables show achieved results found under output/."""
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -59,8 +58,13 @@ def test_a_standard_recipe_for_every_zoo_family():
 
 @pytest.mark.parametrize("name", list_recipes())
 def test_recipe_loads_and_names_a_registered_backbone(name):
+    from pcls.arch.registry import list_models
+
     cfg = load_config(name, is_recipe=True)
-    assert cfg["Arch"]["name"]
+    arch = cfg["Arch"]
+    members = [next(iter(m.values())) for m in arch.get("models") or []] or [arch]
+    registered = set(list_models())
+    assert all(member["name"] in registered for member in members), [m["name"] for m in members]
     summary = recipe_summary(name)
     assert summary["epochs"] >= 1
     reference = cfg.get("Reference")
