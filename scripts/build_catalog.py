@@ -1,4 +1,4 @@
-"""Regenerate pcls/zoo/catalog.json from ../shared/reference/zoo_catalog.json (run once per reference update).
+"""Regenerate pcls/zoo/catalog.json from tests/reference/zoo_catalog.json (or a path given as the argument).
 
 Adds the default pre-processing every model exposes (mean/std, interpolation) so prediction and export
 read it from one place, and the paper each family comes from (the seeds' model-list references).
@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT.parent / "shared" / "reference" / "zoo_catalog.json"
+# the in-repository copy by default; pass another zoo_catalog.json to refresh from a newer measurement
+SOURCE = ROOT / "tests" / "reference" / "zoo_catalog.json"
 TARGET = ROOT / "pcls" / "zoo" / "catalog.json"
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]

@@ -80,7 +80,7 @@ def recipe_for(family: str, row: dict) -> dict:
 
 def main() -> None:
     rows = json.loads((ROOT / "pcls" / "zoo" / "catalog.json").read_text())
-    specs = {line.split(":")[0] for line in (ROOT.parent / "shared" / "reference" / "model_specs.txt").read_text().split()}
+    specs = {line.split(":")[0] for line in (ROOT / "tests" / "reference" / "model_specs.txt").read_text().split()}
     by_family = {}
     for row in rows:
         # the seeds' table lists ResNeXt101_32x4d under the wsl family; the wsl recipe should train a wsl model

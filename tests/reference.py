@@ -1,7 +1,9 @@
-"""Access to ../shared/reference (the measured facts pcls must match) for the tests.
+"""Access to tests/reference/ (the measured facts pcls must match) for the tests.
 
-The reference lives beside the repository (`<repo>/../shared/reference`, as on developer machines and
-CI) or where PCLS_REFERENCE_DIR points.
+The data lives inside the repository (tests/reference/README.md says where it came from); PCLS_REFERENCE_DIR
+points the tests at another copy of the same layout. Two sets share one API: the 210 models of the
+PaddleClas 1.x documents (`model_specs.txt`, `state_dicts.json.gz`, `fixtures/`) and the 112 newer PaddleClas
+2.x models (the same files with `_2x`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = Path(os.environ.get("PCLS_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
+REFERENCE_DIR = Path(os.environ.get("PCLS_REFERENCE_DIR", REPO / "tests" / "reference"))
+# file suffix of each reference set: the seeds' models and the newer PaddleClas 2.x models
+REFERENCE_SETS = ("", "_2x")
 WEIGHTS_SEED = 20261122
 _NORMAL_002_KEYS = (
     "pos_embed",
@@ -33,16 +37,26 @@ _NORMAL_002_KEYS = (
 def model_specs() -> dict:
     """name -> input size, for every model in scope."""
     specs = {}
-    for line in (REFERENCE_DIR / "model_specs.txt").read_text().split():
-        name, size = line.split(":")
-        specs[name] = int(size)
+    for suffix in REFERENCE_SETS:
+        for line in (REFERENCE_DIR / f"model_specs{suffix}.txt").read_text().split():
+            name, size = line.split(":")
+            specs[name] = int(size)
     return specs
 
 
 @lru_cache(maxsize=1)
+def newer_models() -> frozenset:
+    """The 112 PaddleClas 2.x models (the `_2x` set)."""
+    return frozenset(line.split(":")[0] for line in (REFERENCE_DIR / "model_specs_2x.txt").read_text().split())
+
+
+@lru_cache(maxsize=1)
 def _state_dicts() -> dict:
-    with gzip.open(REFERENCE_DIR / "state_dicts.json.gz", "rt") as fh:
-        return json.load(fh)
+    merged = {}
+    for suffix in REFERENCE_SETS:
+        with gzip.open(REFERENCE_DIR / f"state_dicts{suffix}.json.gz", "rt") as fh:
+            merged.update(json.load(fh))
+    return merged
 
 
 def state_dict_spec(name: str) -> dict:
@@ -56,13 +70,17 @@ def trainable_params(name: str) -> int:
 
 @lru_cache(maxsize=1)
 def families() -> dict:
-    """model name -> family (from the zoo catalog)."""
+    """model name -> family: the zoo catalog's for the seeds' models; for the 2.x models the name's first
+    `_`-separated part (PPHGNetV2_B0 -> PPHGNetV2, MobileNetV4_conv_small -> MobileNetV4)."""
     rows = json.loads((REFERENCE_DIR / "zoo_catalog.json").read_text())
-    return {row["arch"]: row["family"] for row in rows if row.get("arch")}
+    named = {row["arch"]: row["family"] for row in rows if row.get("arch")}
+    named.update({name: name.split("_")[0] for name in newer_models()})
+    return named
 
 
 def fixture_path(name: str) -> Path:
-    return REFERENCE_DIR / "fixtures" / f"{name}.npy"
+    folder = "fixtures_2x" if name in newer_models() else "fixtures"
+    return REFERENCE_DIR / folder / f"{name}.npy"
 
 
 def has_fixture(name: str) -> bool:

@@ -12,7 +12,7 @@ from pcls.recipes import recipe_summary
 from pcls.recipes.report import trick_tables, write_result
 from tests.reference import REFERENCE_DIR
 
-SEEDS = REFERENCE_DIR.parent / "seeds"
+SEEDS = REFERENCE_DIR / "seeds"
 runner = CliRunner()
 
 REQUIRED = [
