@@ -13,6 +13,7 @@ _LAZY = {
     "load_config": "pcls.config:load_config",
     "PclsError": "pcls.errors:PclsError",
     "train": "pcls.engine.trainer:train",
+    "Callback": "pcls.engine.callbacks:Callback",
     "evaluate": "pcls.engine.evaluator:evaluate",
     "Predictor": "pcls.deploy.predictor:Predictor",
 }

@@ -24,7 +24,9 @@ def closest(word: str, choices, n: int = 1):
     return difflib.get_close_matches(word, list(choices), n=n, cutoff=0.5)
 
 
-def did_you_mean(word: str, choices) -> str:
-    """' (did you mean X?)' or '' — appended to unknown-name errors."""
-    hit = closest(word, choices)
-    return f" (did you mean {hit[0]}?)" if hit else ""
+def did_you_mean(word: str, choices, n: int = 1) -> str:
+    """' (did you mean X?)', ' (did you mean X or Y?)' (up to n) or '' — appended to unknown-name errors.
+    A choice that differs from `word` only in case is the one suggestion."""
+    choices = list(choices)
+    hits = [c for c in choices if c.lower() == word.lower()] or closest(word, choices, n=n)
+    return f" (did you mean {' or '.join(hits)}?)" if hits else ""

@@ -1,7 +1,10 @@
-"""Regenerate pcls/zoo/catalog.json from tests/reference/zoo_catalog.json (or a path given as the argument).
+"""Regenerate pcls/zoo/catalog.json from tests/reference/zoo_catalog.json (the seeds' models; another path may be
+given as the first argument) and tests/reference/zoo_catalog_2x.json (the PaddleClas 2.x models, written by
+scripts/derive_catalog_2x.py; another path may be given as the second argument).
 
 Adds the default pre-processing every model exposes (mean/std, interpolation) so prediction and export
-read it from one place, and the paper each family comes from (the seeds' model-list references).
+read it from one place, and the paper each family comes from (the seeds' model-list references; for the
+2.x families, the paper PaddleClas's model page cites).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # the in-repository copy by default; pass another zoo_catalog.json to refresh from a newer measurement
 SOURCE = ROOT / "tests" / "reference" / "zoo_catalog.json"
+SOURCE_2X = ROOT / "tests" / "reference" / "zoo_catalog_2x.json"
 TARGET = ROOT / "pcls" / "zoo" / "catalog.json"
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -77,6 +81,52 @@ PAPERS = {
     "https://arxiv.org/abs/2010.11929",
     "Xception": "Xception: Deep Learning with Depthwise Separable Convolutions (Chollet, 2016), "
     "https://arxiv.org/abs/1610.02357",
+    # the PaddleClas 2.x families
+    "CSPNet": "CSPNet: A New Backbone that can Enhance Learning Capability of CNN (Wang et al., 2019), "
+    "https://arxiv.org/abs/1911.11929",
+    "CSWinTransformer": "CSWin Transformer: A General Vision Transformer Backbone with Cross-Shaped Windows "
+    "(Dong et al., 2021), https://arxiv.org/abs/2107.00652",
+    "ConvNeXt": "A ConvNet for the 2020s (Liu et al., 2022), https://arxiv.org/abs/2201.03545",
+    "CvT": "CvT: Introducing Convolutions to Vision Transformers (Wu et al., 2021), https://arxiv.org/abs/2103.15808",
+    "DSNet": "Dual-stream Network for Visual Recognition (Mao et al., 2021), https://arxiv.org/abs/2105.14734",
+    "ESNet": "PP-PicoDet: A Better Real-Time Object Detector on Mobile Devices (Yu et al., 2021), "
+    "https://arxiv.org/abs/2111.00902",
+    "EfficientNetV2": "EfficientNetV2: Smaller Models and Faster Training (Tan and Le, 2021), "
+    "https://arxiv.org/abs/2104.00298",
+    "FasterNet": "Run, Don't Walk: Chasing Higher FLOPS for Faster Neural Networks (Chen et al., 2023), "
+    "https://arxiv.org/abs/2303.03667",
+    "MicroNet": "MicroNet: Improving Image Recognition with Extremely Low FLOPs (Li et al., 2021), "
+    "https://arxiv.org/abs/2108.05894",
+    "MobileNeXt": "Rethinking Bottleneck Structure for Efficient Mobile Network Design (Zhou et al., 2020), "
+    "https://arxiv.org/abs/2007.02269",
+    "MobileNetV4": "MobileNetV4: Universal Models for the Mobile Ecosystem (Qin et al., 2024), "
+    "https://arxiv.org/abs/2404.10514",
+    "MobileViT": "MobileViT: Light-weight, General-purpose, and Mobile-friendly Vision Transformer "
+    "(Mehta and Rastegari, 2021), https://arxiv.org/abs/2110.02178",
+    "MobileViTV2": "Separable Self-attention for Mobile Vision Transformers (Mehta and Rastegari, 2022), "
+    "https://arxiv.org/abs/2206.02680",
+    "MobileViTV3": "MobileViTv3: Mobile-Friendly Vision Transformer with Simple and Effective Fusion of Local, "
+    "Global and Input Features (Wadekar and Chaurasia, 2022), https://arxiv.org/abs/2209.15159",
+    "NextViT": "Next-ViT: Next Generation Vision Transformer for Efficient Deployment in Realistic Industrial "
+    "Scenarios (Li et al., 2022), https://arxiv.org/abs/2207.05501",
+    "PP-HGNet": "no paper; PaddleClas's model page: "
+    "https://github.com/PaddlePaddle/PaddleClas/blob/release/2.6/docs/zh_CN/models/ImageNet1k/PP-HGNet.md",
+    "PP-HGNetV2": "no paper; PaddleClas's model page: "
+    "https://github.com/PaddlePaddle/PaddleClas/blob/release/2.6/docs/zh_CN/models/ImageNet1k/PP-HGNetV2.md",
+    "PP-LCNetV2": "no paper; PaddleClas's model page: "
+    "https://github.com/PaddlePaddle/PaddleClas/blob/release/2.6/docs/zh_CN/models/ImageNet1k/PP-LCNetV2.md",
+    "PVTV2": "PVT v2: Improved Baselines with Pyramid Vision Transformer (Wang et al., 2021), "
+    "https://arxiv.org/abs/2106.13797",
+    "PeleeNet": "Pelee: A Real-Time Object Detection System on Mobile Devices (Wang et al., 2018), "
+    "https://arxiv.org/abs/1804.06882",
+    "StarNet": "Rewrite the Stars (Ma et al., 2024), https://arxiv.org/abs/2403.19967",
+    "SwinTransformerV2": "Swin Transformer V2: Scaling Up Capacity and Resolution (Liu et al., 2021), "
+    "https://arxiv.org/abs/2111.09883",
+    "TinyNet": "Model Rubik's Cube: Twisting Resolution, Depth and Width for TinyNets (Han et al., 2020), "
+    "https://arxiv.org/abs/2010.14819",
+    "UniFormer": "UniFormer: Unifying Convolution and Self-attention for Visual Recognition (Li et al., 2022), "
+    "https://arxiv.org/abs/2201.09450",
+    "VAN": "Visual Attention Network (Guo et al., 2022), https://arxiv.org/abs/2202.09741",
 }
 # Architectures whose paper is not their family's.
 ARCH_PAPERS = {
@@ -91,6 +141,7 @@ VD_PAPER = "Bag of Tricks for Image Classification with Convolutional Neural Net
 
 # Evaluation pre-processing where PaddleClas's published config for the family differs from the ImageNet
 # default (resize-short 256/224 of the input, cv2 bilinear, ImageNet mean/std). Facts read off those configs.
+# (The 2.x rows carry their own, per model: scripts/derive_catalog_2x.py.)
 HALF = [0.5, 0.5, 0.5]
 FAMILY_PREPROCESS = {
     "ViT": {"mean": HALF, "std": HALF},
@@ -110,8 +161,12 @@ def paper_for(entry: dict) -> str | None:
     return PAPERS.get(entry.get("family"))
 
 
-def build(source: Path = SOURCE) -> list:
-    rows = json.loads(source.read_text())
+def build(source: Path = SOURCE, source_2x: Path = SOURCE_2X) -> list:
+    rows = json.loads(source.read_text()) + json.loads(source_2x.read_text())
+    names = [row["name"] for row in rows]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SystemExit(f"{source} and {source_2x} both name {', '.join(repeated)}")
     catalog = []
     for row in rows:
         entry = dict(row)
@@ -130,7 +185,8 @@ def build(source: Path = SOURCE) -> list:
 
 def main() -> int:
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else SOURCE
-    TARGET.write_text(json.dumps(build(source), indent=1) + "\n")
+    source_2x = Path(sys.argv[2]) if len(sys.argv) > 2 else SOURCE_2X
+    TARGET.write_text(json.dumps(build(source, source_2x), indent=1) + "\n")
     print(f"wrote {TARGET} ({len(json.loads(TARGET.read_text()))} models)")
     return 0
 

@@ -110,29 +110,33 @@ class _Features(nn.Layer):
 
 
 class EfficientNetNet(Classifier):
-    """variant: 'b0'..'b7'. use_se=False drops every SE (B0_small). drop_connect_rate: stochastic depth,
-    growing linearly with the block index. dropout_prob: before fc (None: the variant's). image_size:
-    nominal resolution the "SAME" paddings are computed for (None: the variant's)."""
+    """variant: 'b0'..'b7', or a (width, depth, resolution, dropout) tuple (TinyNet). use_se=False drops every
+    SE (B0_small). drop_connect_rate: stochastic depth, growing linearly with the block index. dropout_prob:
+    before fc (None: the variant's). image_size: nominal resolution the "SAME" paddings are computed for (None:
+    the variant's). fix_stem: keep the stem at 32 channels whatever the width; num_features: head width
+    (None: 1280 scaled by the width)."""
 
     classifier_names = ("_fc",)
 
     def __init__(self, variant="b0", padding_type="SAME", use_se=True, class_num=1000, drop_connect_rate=0.2,
-                 dropout_prob=None, image_size=None):
+                 dropout_prob=None, image_size=None, fix_stem=False, num_features=None):
         super().__init__()
         conv_padding(padding_type, 1, 1, 1)  # reject a bad padding_type before building anything
-        if variant not in _VARIANTS:
+        if isinstance(variant, str) and variant not in _VARIANTS:
             raise PclsError(f"unknown EfficientNet variant {variant!r} (known: {', '.join(_VARIANTS)})")
         self.class_num = class_num
-        width, depth, resolution, dropout = _VARIANTS[variant]
+        width, depth, resolution, dropout = _VARIANTS[variant] if isinstance(variant, str) else variant
         dropout = dropout if dropout_prob is None else dropout_prob
         size = image_size or resolution
 
         def filters(channels):
             return make_divisible(channels * width)
 
-        stem = conv_norm_factory(padding_type, size)(3, filters(32), 3, 2, 1, None)
+        stem_channels = 32 if fix_stem else filters(32)
+        stem = conv_norm_factory(padding_type, size)(3, stem_channels, 3, 2, 1, None)
         size = math.ceil(size / 2)
         stages = [(math.ceil(depth * n), k, s, t, filters(cin), filters(cout)) for n, k, s, t, cin, cout in _STAGES]
+        stages[0] = stages[0][:4] + (stem_channels,) + stages[0][5:]
         total = sum(stage[0] for stage in stages)
         blocks, index = [], 0
         for repeats, kernel, stride, expansion, cin, cout in stages:
@@ -152,7 +156,7 @@ class EfficientNetNet(Classifier):
                 index += 1
             size = math.ceil(size / stride)
         self._ef = _Features(stem, blocks)
-        head_channels = filters(1280)
+        head_channels = num_features or filters(1280)
         self._conv = conv_norm_factory(padding_type, size)(stages[-1][5], head_channels, 1, 1, 1, "swish")
         self._pool = nn.AdaptiveAvgPool2D(1)
         self._drop = nn.Dropout(dropout) if dropout else None

@@ -6,58 +6,32 @@
 
 from __future__ import annotations
 
-import fnmatch
-import importlib
-import pkgutil
-from typing import Callable, Dict
+from typing import Callable
 
-from pcls.errors import PclsError, did_you_mean
+from pcls.errors import PclsError
+from pcls.utils.registry import Registry
 
-_CONSTRUCTORS: Dict[str, Callable] = {}
-_FAMILY_OF: Dict[str, str] = {}
-_NOT_FAMILIES = {"registry", "base", "layers", "measure"}
-_discovered = False
+BACKBONES = Registry("backbone", package="pcls.arch", skip={"registry", "base", "layers", "measure"},
+                     listing="see 'pcls zoo list'")
 
 
 def register(fn: Callable) -> Callable:
     """Register a model constructor under its function name (the PaddleClas model name)."""
-    name = fn.__name__
-    if name in _CONSTRUCTORS and _CONSTRUCTORS[name] is not fn:
-        raise RuntimeError(f"model {name} registered twice ({_FAMILY_OF[name]} and {fn.__module__})")
-    _CONSTRUCTORS[name] = fn
-    _FAMILY_OF[name] = fn.__module__.rsplit(".", 1)[-1]
-    return fn
-
-
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    import pcls.arch as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _NOT_FAMILIES and not info.name.startswith("_"):
-            importlib.import_module(f"pcls.arch.{info.name}")
-    _discovered = True
+    return BACKBONES.add(fn.__name__, fn)
 
 
 def list_models(pattern: str = "*") -> list:
     """Registered model names matching a shell-style pattern (case-insensitive), sorted."""
-    _discover()
-    return sorted(n for n in _CONSTRUCTORS if fnmatch.fnmatch(n.lower(), pattern.lower()))
+    return BACKBONES.names(pattern)
 
 
 def model_family(name: str) -> str:
     """The family module a registered model lives in (e.g. 'resnet')."""
-    get_constructor(name)
-    return _FAMILY_OF[name]
+    return BACKBONES.origin(name).rsplit(".", 1)[-1]
 
 
 def get_constructor(name: str) -> Callable:
-    _discover()
-    if name not in _CONSTRUCTORS:
-        raise PclsError(f"unknown backbone '{name}'{did_you_mean(name, _CONSTRUCTORS)}; see 'pcls zoo list'")
-    return _CONSTRUCTORS[name]
+    return BACKBONES.get(name)
 
 
 def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
@@ -82,7 +56,9 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
     if pretrained:
         from pcls.zoo.weights import load_pretrained
 
-        load_pretrained(model, _zoo_weights_name(name, kwargs) if pretrained is True else pretrained)
+        # pretrained weights with a class_num of one's own is fine-tuning: a new classifier is intended
+        load_pretrained(model, _zoo_weights_name(name, kwargs) if pretrained is True else pretrained,
+                        reinit_classifier=True)
     return model
 
 

@@ -7,16 +7,9 @@ import paddle.nn as nn
 
 from pcls.arch.base import Classifier
 from pcls.arch.layers.conv import ConvBNAct
+from pcls.arch.layers.reparam import fold_bn as _fold_bn
 from pcls.arch.layers.se import SqueezeExcite
 from pcls.arch.registry import register
-
-
-def _fold_bn(kernel, bn):
-    """(kernel, bias) of conv `kernel` followed by eval-mode BatchNorm `bn`, as numpy float64."""
-    std = np.sqrt(bn._variance.numpy().astype("float64") + bn._epsilon)
-    scale = bn.weight.numpy().astype("float64") / std
-    bias = bn.bias.numpy().astype("float64") - bn._mean.numpy().astype("float64") * scale
-    return kernel * scale.reshape(-1, 1, 1, 1), bias
 
 
 class RepVGGBlock(nn.Layer):

@@ -6,6 +6,7 @@ import paddle.nn as nn
 
 from pcls.arch.base import Classifier
 from pcls.arch.layers.conv import ConvBNAct
+from pcls.arch.layers.shuffle import channel_shuffle
 from pcls.arch.registry import register
 
 _NAMES = ("_conv", "_batch_norm")
@@ -19,13 +20,6 @@ _WIDTHS = {
     2.0: (24, 244, 488, 976, 2048),
 }
 _REPEATS = (4, 8, 4)
-
-
-def channel_shuffle(x, groups: int):
-    n, c, h, w = x.shape
-    x = paddle.reshape(x, [n, groups, c // groups, h, w])
-    x = paddle.transpose(x, [0, 2, 1, 3, 4])
-    return paddle.reshape(x, [n, c, h, w])
 
 
 def _conv(cin, cout, kernel, stride=1, groups=1, act=None):

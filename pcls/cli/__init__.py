@@ -68,14 +68,20 @@ def _root(
     ] = None,
 ):
     _state["debug"] = debug
+    from pcls.cli.common import setup_logging
+
+    setup_logging(debug)
+    if debug:
+        os.environ["PCLS_DEBUG"] = "1"  # pcls.utils.quiet then lets third-party output through
 
 
 def _register() -> None:
-    from pcls.cli import bench, data, deploy, recipes, train, zoo
+    from pcls.cli import bench, data, deploy, distill, recipes, train, zoo
 
     app.add_typer(data.app, name="data")
     app.add_typer(zoo.app, name="zoo")
-    train.register(app)  # train, eval, distill
+    train.register(app)  # train, eval
+    distill.register(app)
     deploy.register(app)  # export, predict
     bench.register(app)
     app.add_typer(recipes.app, name="recipes")

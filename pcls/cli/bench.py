@@ -7,7 +7,7 @@ import typer
 from pcls.cli.common import ConfigOpt, JsonOpt, OverrideOpt, RecipeOpt, console, fail, out, print_json, table
 
 
-def _sizes(text: str):
+def parse_sizes(text: str):
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
@@ -36,6 +36,11 @@ def register(app: typer.Typer) -> None:
         iters: Annotated[int, typer.Option("--iters", help="Timed iterations per batch size.")] = 30,
         warmup: Annotated[int, typer.Option("--warmup", help="Untimed warm-up iterations.")] = 5,
         no_e2e: Annotated[bool, typer.Option("--no-e2e", help="Skip the end-to-end predict run.")] = False,
+        formats: Annotated[bool, typer.Option("--formats", help="One table of every format/precision the export "
+                           "holds (Paddle, ONNX, ONNX int8): size, ms/img at batch 1 and 8, end-to-end img/s, "
+                           "top-1 on --val.")] = False,
+        val: Annotated[Optional[str], typer.Option("--val", help="With --formats: labelled list for top-1.")] = None,
+        root: Annotated[Optional[str], typer.Option("--root", help="Folder the --val paths are relative to.")] = None,
         config: ConfigOpt = None,
         recipe: RecipeOpt = None,
         override: OverrideOpt = None,
@@ -50,9 +55,15 @@ def register(app: typer.Typer) -> None:
         if fp16 and int8:
             fail("choose one of --fp16 and --int8")
         precision = "fp16" if fp16 else "int8" if int8 else "fp32"
+        if device == "gpu" or trt:
+            from pcls.deploy.gpu import require_cuda
+
+            require_cuda()  # before exporting or generating anything
+        if formats:
+            return _bench_formats(target, threads, weights, images, val, root, iters, warmup, as_json)
         from pcls.deploy.bench import run_bench
 
-        result = run_bench(target, batch_sizes=_sizes(batch_sizes), threads=threads, device=device, trt=trt,
+        result = run_bench(target, batch_sizes=parse_sizes(batch_sizes), threads=threads, device=device, trt=trt,
                            precision=precision, compare=compare, weights=weights, images=images, iters=iters,
                            warmup=warmup, end_to_end=not no_e2e, log=lambda m: console.print(m, highlight=False))
         if as_json:
@@ -76,12 +87,31 @@ def register(app: typer.Typer) -> None:
                 out.print(f"batch {batch}: ONNX Runtime is {ratio:.2f}x the speed of Paddle Inference")
 
 
+def _bench_formats(target, threads, weights, images, val, root, iters, warmup, as_json):
+    from pcls.deploy.bench import run_formats
+
+    result = run_formats(target, threads=threads, weights=weights, images=images, val=val, root=root, iters=iters,
+                         warmup=warmup, log=lambda m: console.print(m, highlight=False))
+    if as_json:
+        print_json(result)
+        return
+
+    def f(v, spec=".2f"):
+        return None if v is None else format(v, spec)
+
+    rows = [(r["format"], r["precision"], f(r["size_mb"], ".1f"), f(r["ms_per_img_b1"]), f(r["ms_per_img_b8"]),
+             f(r["end_to_end_images_per_s"], ".1f"), f(r["top1"])) for r in result["rows"]]
+    out.print(table(f"{result['model']} {result['input_size']}px, {result['threads']} threads (CPU)",
+                    ["format", "precision", "size MB", "ms/img b1", "ms/img b8", "e2e img/s",
+                     f"top-1 % ({result['val']})" if result["val"] else "top-1 %"], rows))
+
+
 def _bench_data(config, recipe, override, as_json):
     from pcls.cli.common import resolve_config
 
     cfg = resolve_config(config, recipe, override)
     try:
-        from pcls.data.bench import print_data_bench, run_data_bench
+        from pcls.data.bench import run_data_bench
     except ImportError:
         fail("'pcls bench data' is not available in this build")
     result = run_data_bench(cfg)
@@ -89,3 +119,29 @@ def _bench_data(config, recipe, override, as_json):
         print_json(result)
     else:
         print_data_bench(result)
+
+
+def print_data_bench(result: dict, console=None) -> None:
+    """The figures as a Rich table (stdout by default)."""
+    console = console or out
+    rows = []
+    for r in result["sections"]:
+        rows.append((
+            r["section"],
+            r["images"],
+            r["num_workers"],
+            f"{r['decode_ips_per_worker']:.0f}",
+            f"{r['pipeline_ips_per_worker']:.0f}",
+            f"{r['pipeline_cost_vs_decode']:.2f}x",
+            f"{r['loader_ips_total']:.0f}",
+            f"{r['loader_fraction_of_decode_ceiling']:.0%}",
+        ))
+    console.print(table(
+        "data pipeline throughput (images/s)",
+        ["set", "images", "workers", "decode 1w", "pipeline 1w", "cost", "loader", "of ceiling"],
+        rows,
+    ))
+    for r in result["sections"]:
+        console.print(f"{r['section']}: {' -> '.join(r['ops'])}" + (f" | batch: {', '.join(r['batch_ops'])}" if r["batch_ops"] else ""))
+    console.print("images/s; 1w = one worker thread; cost = pipeline time / decode-only time (target <= 1.5x); "
+                  "loader = the DataLoader with all its workers; ceiling = decode 1w x workers")

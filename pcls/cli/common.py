@@ -1,4 +1,5 @@
-"""What every command shares: consoles, the error contract, --json output, progress bars, config options.
+"""What every command shares: consoles, the error contract, --json output, progress bars, config options,
+and where library logs go (`setup_logging`: pcls's `logging` records printed on the stderr console).
 
 Results go to stdout (`out`), logs and progress to stderr (`console`), so `--json` output can be piped.
 Nothing here imports paddle.
@@ -7,6 +8,7 @@ Nothing here imports paddle.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Annotated, Any, Iterable, List, Optional
 
@@ -18,6 +20,26 @@ from pcls.errors import PclsError
 
 out = Console(soft_wrap=True)
 console = Console(stderr=True)
+
+
+class ConsoleHandler(logging.Handler):
+    """pcls log records as console lines: warnings in yellow, errors in red; no Rich markup is interpreted."""
+
+    STYLES = {logging.WARNING: "yellow", logging.ERROR: "red", logging.CRITICAL: "red"}
+
+    def emit(self, record):
+        try:
+            console.print(record.getMessage(), style=self.STYLES.get(record.levelno), markup=False,
+                          highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging must never take the command down
+            self.handleError(record)
+
+
+def setup_logging(debug: bool = False) -> None:
+    """Send the library's log records (the `pcls` logger) to the stderr console."""
+    from pcls.utils.logs import install_handler
+
+    install_handler(ConsoleHandler(), logging.DEBUG if debug else logging.INFO)
 
 
 def fail(message: str, exit_code: int = 2) -> None:
@@ -89,8 +111,16 @@ def progress(transient: bool = False):
 ConfigOpt = Annotated[
     Optional[str], typer.Option("-c", "--config", help="A PaddleClas 2.x YAML config file.", metavar="FILE")
 ]
+def complete_recipe(incomplete: str) -> list:
+    """Shell completion of recipe names (imported only when completing: no paddle, no config loading)."""
+    from pcls.recipes import complete_recipe_names
+
+    return complete_recipe_names(incomplete)
+
+
 RecipeOpt = Annotated[
-    Optional[str], typer.Option("--recipe", help="A built-in recipe name (see 'pcls recipes list').", metavar="NAME")
+    Optional[str], typer.Option("--recipe", help="A built-in recipe name (see 'pcls recipes list').", metavar="NAME",
+                                autocompletion=complete_recipe)
 ]
 OverrideOpt = Annotated[
     Optional[List[str]],

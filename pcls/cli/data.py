@@ -79,6 +79,8 @@ def check(
 ):
     """Check that every line parses, every image exists and decodes, every label is in range (exit 1 if not).
 
+    Paths that leave --root (absolute, or '..' above it) are reported as warnings with file:line.
+
     Example: pcls data check dataset/flowers102/train_list.txt --root dataset/flowers102
     """
     from pcls.cli.common import progress
@@ -98,6 +100,11 @@ def check(
         print_json(result)
     else:
         _print_check(result, show)
+    from rich.markup import escape
+
+    for warning in result["warnings"][:show]:  # on stderr with --json too: the user should see them
+        text = f"warning: {result['list']}:{warning['line']}: {warning['path']}: {warning['warning']}"
+        console.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)
     if not result["ok"]:
         raise typer.Exit(1)
 
@@ -126,7 +133,7 @@ def _print_check(result: dict, show: int) -> None:
     if problems:
         out.print(table(f"bad lines (first {min(show, len(problems))} of {len(problems)})", ["line", "path", "problem"],
                         [(p["line"], p["path"], p["problem"]) for p in problems[:show]]))
-    else:
+    elif not result["warnings"]:
         console.print("[green]all lines OK[/green]")
 
 

@@ -32,21 +32,45 @@ def register(app: typer.Typer) -> None:
         out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "./inference",
         fmt: Annotated[str, typer.Option("--format", help="paddle or onnx (onnx also writes the Paddle model).")] = "paddle",
         batch: Annotated[str, typer.Option("--batch", help="Fixed batch size, or 'dynamic'.")] = "dynamic",
-        fp16: Annotated[bool, typer.Option("--fp16", help="Half-precision weights for GPU inference.")] = False,
+        fp16: Annotated[bool, typer.Option("--fp16", help="Half precision for GPU inference (with --trt: a FP16 "
+                        "TensorRT conversion).")] = False,
+        image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in pixels (resize-short "
+                              "and crop follow the zoo's ratio). Default: the model's.")] = None,
+        trt: Annotated[bool, typer.Option("--trt", help="Also convert for TensorRT with paddle.tensorrt (GPU build), "
+                       "into <out>/trt_<precision>/.")] = False,
+        batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="TensorRT dynamic batch: min, optimum (the "
+                               "middle one) and max of these.")] = "1,8,32",
+        int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model (ONNX Runtime static "
+                        "quantisation on CPU; with --trt, TensorRT INT8), calibrated on --calib.")] = False,
+        calib: Annotated[Optional[str], typer.Option("--calib", help="List file of a few hundred of your images "
+                         "for int8 calibration.")] = None,
+        root: Annotated[Optional[str], typer.Option("--root", help="Folder the --calib/--val paths are relative to "
+                        "(default: the list file's folder).")] = None,
+        val: Annotated[Optional[str], typer.Option("--val", help="Labelled list: report top-1 of fp32 vs int8.")] = None,
+        max_drop: Annotated[float, typer.Option("--max-drop", help="Refuse an int8 model whose top-1 drops by more "
+                            "than this many points on --val.")] = 1.0,
+        force: Annotated[bool, typer.Option("--force", help="Write into a non-empty folder that is not a pcls "
+                         "export (its files are kept; none is ever deleted).")] = False,
         class_num: Annotated[Optional[int], typer.Option("--class-num", help="Classes (default: from the weights).")] = None,
         labels: Annotated[Optional[str], typer.Option("--labels", help="Label file ('id name' or one name per line).")] = None,
-        topk: Annotated[int, typer.Option("--topk", help="Default top-k written into inference.yml.")] = 5,
+        topk: Annotated[int, typer.Option("--topk", min=1, help="Default top-k written into inference.yml.")] = 5,
         as_json: JsonOpt = False,
     ):
         """Export a model to a Paddle inference model (or ONNX) that verifies itself against the dygraph model.
 
         Example: pcls export ResNet50_vd --weights output/ResNet50_vd/best_model --out inference/ --format onnx
         """
+        from pcls.cli.bench import parse_sizes
         from pcls.cli.common import resolve_config
         from pcls.deploy.export import ExportRequest, export, request_from_config
         from pcls.deploy.spec import read_label_file
 
-        options = dict(fmt=fmt, batch_size=_batch(batch), fp16=fp16)
+        if fp16 and int8:
+            fail("choose one of --fp16 and --int8")
+        options = dict(fmt=fmt, batch_size=_batch(batch), fp16=fp16, force=force,
+                       trt=("fp16" if fp16 else "int8" if int8 else "fp32") if trt else None,
+                       trt_batch_sizes=tuple(parse_sizes(batch_sizes)), int8=int8 and not trt, calib=calib,
+                       root=root, val=val, max_drop=max_drop)
         if config or recipe:
             if model:
                 fail("give either a MODEL name or -c/--recipe, not both")
@@ -55,13 +79,17 @@ def register(app: typer.Typer) -> None:
             request = ExportRequest(model_name=model, out_dir=Path(out_dir), weights=weights, **options)
         else:
             fail("nothing to export: give a MODEL name or -c CONFIG (see 'pcls export --help')")
+        if image_size is not None:
+            if config or recipe:
+                fail("--image-size is for a MODEL name; with -c/--recipe set the crop size in the config")
+            request.input_size = image_size
         if class_num is not None:
             request.class_num = class_num
         if labels:
             request.labels = read_label_file(labels)
         request.topk = topk if topk != 5 else request.topk
         with console.status(f"exporting {request.model_name} ..."):
-            report = export(request)
+            report = export(request)  # verifies itself; with --int8 also measures and may refuse
         if as_json:
             print_json(report.__dict__)
             return
@@ -78,13 +106,15 @@ def register(app: typer.Typer) -> None:
         inputs: Annotated[List[str], typer.Argument(help="Image files, folders (recursive), globs or list files.")],
         model: Annotated[str, typer.Option("--model", help="An exported model folder, or a zoo name (exported "
                                            "from its pretrained weights on first use).")] = "./inference",
-        topk: Annotated[Optional[int], typer.Option("--topk", help="How many classes per image.")] = None,
+        topk: Annotated[Optional[int], typer.Option("--topk", min=1, help="How many classes per image.")] = None,
         batch_size: Annotated[int, typer.Option("--batch-size", help="Images per model call.")] = 8,
-        runtime: Annotated[str, typer.Option("--runtime", help="paddle (Paddle Inference) or onnx.")] = "paddle",
+        runtime: Annotated[str, typer.Option("--runtime", help="auto (on CPU the runtime the export measured "
+                           "faster), paddle (Paddle Inference) or onnx.")] = "auto",
         device: Annotated[str, typer.Option("--device", help="cpu or gpu.")] = "cpu",
         threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the model.")] = None,
         trt: Annotated[bool, typer.Option("--trt", help="TensorRT engine (GPU).")] = False,
-        precision: Annotated[str, typer.Option("--precision", help="fp32, fp16 or int8 (GPU only).")] = "fp32",
+        precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, fp16 (GPU) or int8 (GPU, or CPU "
+                             "with an int8 export). Default: int8 for an int8 export on CPU, else fp32.")] = None,
         csv_path: Annotated[Optional[str], typer.Option("--csv", help="Also write the results to this CSV file.")] = None,
         as_json: JsonOpt = False,
     ):
@@ -95,10 +125,17 @@ def register(app: typer.Typer) -> None:
         from pcls.deploy.inputs import expand_inputs
         from pcls.deploy.predictor import Predictor
 
+        if device == "gpu" or trt:
+            from pcls.deploy.gpu import require_cuda
+
+            require_cuda()  # before any work
+        if csv_path:
+            _check_csv_path(csv_path)  # before predicting, so a bad path never costs a whole run
         paths, skipped = expand_inputs(inputs)
         model_dir = _model_dir(model)
         predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
-                              precision=precision, topk=topk, batch_size=batch_size)
+                              precision=precision, topk=topk, batch_size=batch_size,
+                              log=lambda m: console.print(m, highlight=False))  # e.g. "building the TensorRT engine"
         results, failures = [], [{"file": f, "error": why} for f, why in skipped]
         from pcls.cli.common import progress
 
@@ -140,9 +177,37 @@ def _model_dir(model: str) -> Path:
 
     target = pcls_home() / "inference" / entry["name"]
     if not (target / SPEC_FILE).exists():
+        import importlib.util
+
+        # with ONNX too when it can be made, so --runtime auto can pick the faster runtime
+        onnx = all(importlib.util.find_spec(m) for m in ("paddle2onnx", "onnxruntime"))
         console.print(f"exporting zoo model {entry['name']} to {target} (once)")
-        export(ExportRequest(model_name=entry["arch"], out_dir=target, weights=entry["name"]))
+        export(ExportRequest(model_name=entry["arch"], out_dir=target, weights=entry["name"],
+                             fmt="onnx" if onnx else "paddle"))
     return target
+
+
+def _check_csv_path(path: str) -> None:
+    """--csv must name a file in an existing, writable folder; checked by creating (and removing) a temp file."""
+    import tempfile
+
+    target = Path(path)
+    for parent in target.parents:
+        if parent.exists() and not parent.is_dir():
+            fail(f"--csv {path}: {parent} is a file, not a folder; choose another path")
+    if target.is_dir():
+        fail(f"--csv {path} is a folder; give a file name, e.g. {target / 'predictions.csv'}")
+    folder = target.parent
+    if not folder.is_dir():
+        fail(f"--csv {path}: folder {folder} does not exist; create it or choose another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
+    except OSError as err:
+        fail(f"--csv {path}: cannot write in {folder} ({err.strerror}); choose a writable path")
+    import os
+
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _write_csv(path, results, failures) -> None:
@@ -159,4 +224,7 @@ def _write_csv(path, results, failures) -> None:
             writer.writerow([r["file"], rank, cid, lab, f"{score:.6f}", ""])
     for f in failures:
         writer.writerow([f["file"], "", "", "", "", f["error"]])
-    atomic_write_text(path, buffer.getvalue())
+    try:
+        atomic_write_text(path, buffer.getvalue())
+    except OSError as err:
+        fail(f"cannot write --csv {path}: {err.strerror or err}")

@@ -4,8 +4,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from pcls.cli.common import (ConfigOpt, JsonOpt, OverrideOpt, PrintConfigOpt, RecipeOpt, console, fail, out,
-                             print_config, print_json, resolve_config, table)
+from pcls.cli.common import ConfigOpt, JsonOpt, OverrideOpt, PrintConfigOpt, RecipeOpt, fail, print_config, resolve_config
+from pcls.cli.runs import (ExistOkOpt, GpusOpt, NprocOpt, ResumeOpt, config_for_resume, progress_callbacks,
+                           report_run)
 
 
 def register(app: typer.Typer) -> None:
@@ -41,40 +42,39 @@ def register(app: typer.Typer) -> None:
                                  "reuse is exact; with -c it is used only when the config's pipeline is "
                                  "deterministic.")] = False,
         device: Annotated[Optional[str], typer.Option("--device", help="cpu, gpu or gpu:N.")] = None,
+        gpus: GpusOpt = None,
+        nproc: NprocOpt = None,
+        resume: ResumeOpt = None,
+        exist_ok: ExistOkOpt = False,
         json_out: JsonOpt = False,
     ):
         """Distill a teacher into a student (SSLD, KD, JS) or train two models mutually (DML).
 
         Example: pcls distill --teacher ResNet50_vd:output/flowers/best_model --student MobileNetV3_large_x1_0 --data dataset/flowers102/train_list.txt --extra dataset/flowers102/extra_list.txt --val dataset/flowers102/val_list.txt --root dataset/flowers102
         """
-        if config or recipe:
+        if resume and not (config or recipe or teacher or student or data):
+            cfg = config_for_resume(resume, override)
+        elif config or recipe:
             if teacher or student or data:
                 fail("give either -c/--recipe, or --teacher/--student/--data, not both")
             cfg = resolve_config(config, recipe, override)
-            if cfg["Arch"]["name"] != "DistillationModel":
-                fail(f"{config or recipe} is not a distillation config (Arch.name is {cfg['Arch']['name']}, "
-                     "expected DistillationModel); use 'pcls train' for it")
         else:
             if not (teacher and student and data):
                 fail("give --teacher MODEL[:WEIGHTS] --student MODEL --data LIST (or -c CONFIG / --recipe NAME)")
             cfg = _flags_config(teacher, student, data, extra, val, root, class_num, loss, temperature, gt_weight,
                                 epochs, batch_size, lr, image_size, output_dir, seed, override, cache_teacher)
+        if cfg["Arch"]["name"] != "DistillationModel":
+            fail(f"{config or recipe or resume} is not a distillation config (Arch.name is {cfg['Arch']['name']}, "
+                 "expected DistillationModel); use 'pcls train' for it")
         if print_cfg:
             print_config(cfg)
             return
         from pcls.distill.run import run_distillation
 
-        summary = run_distillation(cfg, cache_teacher=cache_teacher, device=device, show_progress=not json_out,
-                                   log=lambda m: console.print(m, highlight=False))
-        if json_out:
-            print_json(summary)
-            return
-        best = summary.get("best") or {}
-        rows = [("status", summary["status"]), ("run directory", summary["run_dir"]),
-                ("student weights", summary.get("student_weights")),
-                (f"best {best.get('metric')}", None if best.get("value") is None else f"{best['value']:.4f}")]
-        out.print(table("distillation run", ["", "value"], rows))
-        out.print(f"next: pcls export {summary.get('student_model')} --weights {summary.get('student_weights')}")
+        summary = run_distillation(cfg, cache_teacher=cache_teacher, device=device, nproc=nproc, gpus=gpus,
+                                   resume=resume, exist_ok=exist_ok, recipe=recipe,
+                                   callbacks=progress_callbacks(json_out, nproc, gpus))
+        report_run(summary, json_out, "distillation run")
 
 
 def _flags_config(teacher, student, data, extra, val, root, class_num, loss, temperature, gt_weight, epochs,

@@ -4,7 +4,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from pcls.cli.common import JsonOpt, OverrideOpt, fail, out, print_json, table
+from pcls.cli.common import JsonOpt, OverrideOpt, complete_recipe, fail, print_json, table
+from pcls.cli.zoo import print_wide
 
 app = typer.Typer(
     help="List the built-in recipes, show one, print the documented trick tables with achieved results.\n\n"
@@ -16,6 +17,18 @@ app = typer.Typer(
 
 def _pct(value):
     return None if value is None else f"{value * 100:.2f}%"
+
+
+def _documented(row: dict):
+    """The documented top-1 in one format (percent, 2 decimals), whether the seeds wrote 0.9647 or 77.9%."""
+    return _pct(row["documented_top1"]) if row.get("documented_top1") is not None else row.get("documented")
+
+
+def _achieved(row: dict):
+    text = _pct(row["achieved_top1"])
+    if text and row["deviations"]:
+        text += " (deviated: " + "; ".join(row["deviations"]) + ")"
+    return text
 
 
 @app.command("list")
@@ -37,17 +50,20 @@ def list_(
     if as_json:
         print_json(rows)
         return
-    out.print(table(
+    listing = table(
         f"{len(rows)} recipes",
         ["name", "model", "dataset", "epochs", "GPUs x batch", "documented top-1"],
         [(r["name"], r["model"], r["dataset"], r["epochs"],
-          f"{r['gpus']}x{r['batch_size']}" if r["gpus"] else None, r["documented"]) for r in rows],
-    ))
+          f"{r['gpus']}x{r['batch_size']}" if r["gpus"] else None, _documented(r)) for r in rows],
+    )
+    listing.columns[0].no_wrap = True  # a recipe name is what users copy: never cut it
+    print_wide(listing)
 
 
 @app.command("show")
 def show(
-    name: Annotated[str, typer.Argument(help="Recipe name (see 'pcls recipes list').")],
+    name: Annotated[str, typer.Argument(help="Recipe name (see 'pcls recipes list').",
+                                        autocompletion=complete_recipe)],
     override: OverrideOpt = None,
     raw: Annotated[bool, typer.Option("--raw", help="Print the recipe file as written (with _base_).")] = False,
 ):
@@ -84,10 +100,10 @@ def table_(
         print_json(tables)
         return
     for entry in tables:
-        out.print(table(
+        print_wide(table(
             entry["title"] or entry["group"],
             ["experiment", "recipe", "documented top-1", "achieved top-1", "delta", "run date", "hardware"],
-            [(r["row"], r["recipe"], r["documented"], _pct(r["achieved_top1"]),
+            [(r["row"], r["recipe"], r["documented"], _achieved(r),  # the seeds' text: each table is one source
               None if r["delta"] is None else f"{r['delta'] * 100:+.2f}", (r["date"] or "")[:10] or None,
               r["hardware"]) for r in entry["rows"]],
         ))

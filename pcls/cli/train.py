@@ -1,8 +1,7 @@
-"""`pcls train` and `pcls eval`."""
+"""`pcls train` and `pcls eval`: parse the options, call the engine (pcls.train / pcls.evaluate), print."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,7 +13,6 @@ from pcls.cli.common import (
     OverrideOpt,
     PrintConfigOpt,
     RecipeOpt,
-    console,
     fail,
     out,
     print_config,
@@ -22,45 +20,15 @@ from pcls.cli.common import (
     resolve_config,
     table,
 )
-
-# what each output of a run is, for the closing summary
-_OUTPUT_MEANING = {
-    "best_model": "weights with the best validation top-1 (use with pcls eval / export / predict)",
-    "latest": "last checkpoint: weights + optimizer + state; continue with --resume",
-    "curves": "loss, top-1 (train/val) and learning rate per epoch",
-    "metrics_jsonl": "one JSON row of metrics per epoch",
-    "metrics_csv": "the same rows as CSV",
-    "config": "the resolved config this run used",
-    "student_best_model": "the distilled student alone, a plain backbone checkpoint (pcls eval --model / export)",
-    "student_latest": "the latest student weights, a plain backbone checkpoint",
-}
-
-
-def _config_for_resume(resume: str, overrides):
-    """The config saved with a run, when --resume is given without -c/--recipe."""
-    from pcls.config import load_config
-    from pcls.engine.checkpoint import checkpoint_prefix
-
-    saved = checkpoint_prefix(resume).parent / "config.yaml"
-    if not saved.is_file():
-        fail(f"{saved} not found: pass the run's config with -c FILE together with --resume")
-    return load_config(str(saved), overrides or [])
-
-
-def _print_summary(summary: dict) -> None:
-    best = summary.get("best") or {}
-    final = summary.get("final") or {}
-    rows = [("status", summary["status"]), ("run directory", summary["run_dir"]),
-            ("epochs", summary["epochs_done"]), ("time", f"{summary['seconds']:.0f} s")]
-    if best.get("value") is not None:
-        rows.append((f"best {best['metric']}", f"{best['value']:.4f} (epoch {best['epoch']})"))
-    for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "ema_val_top1"):
-        if key in final:
-            rows.append((f"last {key}", f"{final[key]:.4f}"))
-    out.print(table("training run", ["", "value"], rows))
-    files = [(key, path, _OUTPUT_MEANING.get(key, "")) for key, path in summary["files"].items() if Path(path).exists()]
-    out.print(table("outputs", ["file", "path", "what it is"], files))
-
+from pcls.cli.runs import (
+    ExistOkOpt,
+    GpusOpt,
+    NprocOpt,
+    ResumeOpt,
+    config_for_resume,
+    progress_callbacks,
+    report_run,
+)
 
 def register(app: typer.Typer) -> None:
     @app.command("train")
@@ -69,17 +37,12 @@ def register(app: typer.Typer) -> None:
         recipe: RecipeOpt = None,
         override: OverrideOpt = None,
         print_cfg: PrintConfigOpt = False,
-        resume: Annotated[Optional[str], typer.Option(
-            "--resume", metavar="DIR", help="Continue a run exactly where it stopped: its directory "
-            "(output/<run>) or a checkpoint prefix (output/<run>/epoch_3).")] = None,
+        resume: ResumeOpt = None,
         device: Annotated[Optional[str], typer.Option(
             "--device", metavar="DEVICE",
             help="cpu, gpu or gpu:N (default: Global.device; auto = a GPU when there is one).")] = None,
-        gpus: Annotated[Optional[str], typer.Option(
-            "--gpus", metavar="IDS", help="Train on these GPUs, one process each (e.g. 0,1), via "
-            "paddle.distributed.launch.")] = None,
-        nproc: Annotated[Optional[int], typer.Option(
-            "--nproc", metavar="N", help="Train with N CPU processes (gloo backend).")] = None,
+        gpus: GpusOpt = None,
+        nproc: NprocOpt = None,
         ips: Annotated[Optional[str], typer.Option(
             "--ips", metavar="HOSTS", help="Multi-node: comma-separated host IPs; run the same command on each.")] = None,
         scale_lr: Annotated[bool, typer.Option(
@@ -89,6 +52,7 @@ def register(app: typer.Typer) -> None:
             "--ref-batch", metavar="N", help="The global batch the config's learning rate was tuned for (with --scale-lr).")] = 256,
         name: Annotated[Optional[str], typer.Option(
             "--name", metavar="NAME", help="Run name: outputs go to Global.output_dir/NAME (default: the recipe name, else Global.run_name, else Arch.name).")] = None,
+        exist_ok: ExistOkOpt = False,
         smoke: Annotated[bool, typer.Option(
             "--smoke", help="Run 2 iterations on generated data of the config's input size and class count "
             "(no download, CPU): the check to run before renting GPUs.")] = False,
@@ -99,7 +63,7 @@ def register(app: typer.Typer) -> None:
         Example: pcls train --recipe demo
         """
         if resume and not (config or recipe):
-            cfg = _config_for_resume(resume, override)
+            cfg = config_for_resume(resume, override)
         else:
             cfg = resolve_config(config, recipe, override)
         if recipe and not name and not resume and not cfg["Global"].get("run_name"):
@@ -107,33 +71,19 @@ def register(app: typer.Typer) -> None:
         if smoke:
             from pcls.recipes.smoke import smoke_config
 
-            label = recipe or Path(config or resume).stem
-            cfg = smoke_config(cfg, Path(cfg["Global"]["output_dir"]) / "smoke" / label)
+            label = name or recipe or Path(config or resume).stem
+            cfg = smoke_config(cfg, Path(cfg["Global"]["output_dir"]) / "smoke", label)
             device, gpus, ips, nproc = "cpu", None, None, None
-            name = name or label
+            name = label
         if print_cfg:
             print_config(cfg)
             return
-        if gpus or ips or (nproc and nproc > 1):
-            summary = _launch(cfg, resume=resume, device=device, gpus=gpus, nproc=nproc, ips=ips,
-                              scale_lr=scale_lr, ref_batch=ref_batch, name=name)
-        else:
-            from pcls.engine.trainer import train
+        from pcls.engine.trainer import train
 
-            summary = train(cfg, resume=resume, device=device, scale_lr=scale_lr, ref_batch=ref_batch,
-                            run_name=name, show_progress=not json_out)
-        world = (nproc or (len(gpus.split(",")) if gpus else 1)) * max(1, len((ips or "").split(",")))
-        record = _recipe_result(cfg, recipe, summary, world, smoke)
-        if json_out:
-            print_json({**summary, **({"recipe_result": record} if record else {})})
-        else:
-            _print_summary(summary)
-            if record:
-                from pcls.recipes.report import render_panel
-
-                out.print(render_panel(record), soft_wrap=False)
-        if summary["status"] == "interrupted":
-            raise typer.Exit(130)
+        summary = train(cfg, resume=resume, device=device, nproc=nproc, gpus=gpus, ips=ips, scale_lr=scale_lr,
+                        ref_batch=ref_batch, run_name=name, exist_ok=exist_ok, recipe=recipe,
+                        callbacks=progress_callbacks(json_out, nproc, gpus, ips))
+        report_run(summary, json_out, "training run")
 
     @app.command("eval")
     def _eval(
@@ -173,8 +123,7 @@ def register(app: typer.Typer) -> None:
                 fail("give -c CONFIG (or --recipe NAME), or --model NAME --weights W --data LIST --root DIR")
             cfg = _eval_config(model, data, root or ".", class_num, labels, batch_size)
         labels = labels or ((cfg.get("Infer") or {}).get("PostProcess") or {}).get("class_id_map_file")
-        result = evaluate(cfg, weights=weights, device=device, out_dir=out_dir, labels_file=labels,
-                          log=lambda msg: console.print(msg, highlight=False))
+        result = evaluate(cfg, weights=weights, device=device, out_dir=out_dir, labels_file=labels)
         if json_out:
             print_json(result)
             return
@@ -187,9 +136,6 @@ def register(app: typer.Typer) -> None:
                         [(r["class_id"], r["name"], r["support"], f"{r['top1']:.4f}") for r in worst]))
         out.print(table("files", ["file", "path"], list(result["files"].items())))
 
-    from pcls.cli import distill
-
-    distill.register(app)
 
 
 def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
@@ -199,7 +145,9 @@ def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
     if not Path(data).is_file():
         fail(f"list file {data} does not exist")
     if class_num is None and labels and Path(labels).is_file():
-        class_num = sum(1 for line in Path(labels).read_text().splitlines() if line.strip())
+        from pcls.utils.io import read_text  # not UTF-8: one line naming file, line and byte
+
+        class_num = sum(1 for line in read_text(labels, "labels file").splitlines() if line.strip())
     if class_num is None:
         from pcls.data.lists import class_count
 
@@ -218,61 +166,3 @@ def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
     from pcls.config.schema import validate
 
     return validate(raw)  # fill the defaults as for any config
-
-
-def _recipe_result(cfg, recipe, summary, world, smoke):
-    """For configs with a Reference block (every recipe): record achieved vs documented in result.json."""
-    if not cfg.get("Reference") or summary.get("status") != "done":
-        return None
-    from pcls.recipes.report import write_result
-
-    best, final = summary.get("best") or {}, summary.get("final") or {}
-    top1 = best.get("value") if best.get("metric") == "val_top1" else final.get("val_top1")
-    return write_result(summary["run_dir"], cfg, recipe=recipe or Path(cfg.get("_source", "config")).stem,
-                        top1=top1, top5=final.get("val_top5"), world_size=world,
-                        epochs_run=int(summary.get("epochs_done") or 0), device=cfg["Global"].get("device", "cpu"),
-                        smoke=smoke)
-
-
-def _launch(cfg, *, resume, device, gpus, nproc, ips, scale_lr, ref_batch, name) -> dict:
-    """Re-run this training under paddle.distributed.launch and return rank 0's summary."""
-    import re
-
-    from pcls.engine import launch, worker
-    from pcls.engine.trainer import prepare_builtin_data, preflight, run_dir_of
-    from pcls.utils.io import atomic_write_text
-
-    prepare_builtin_data(cfg, log=lambda msg: console.print(msg, highlight=False))
-    world = (nproc or (len(gpus.split(",")) if gpus else 1)) * max(1, len((ips or "").split(",")))
-    preflight(cfg, resume, world)
-    if resume and not name:
-        from pcls.engine.checkpoint import checkpoint_prefix
-
-        run_dir = checkpoint_prefix(resume).parent
-    else:
-        run_dir = run_dir_of(cfg, name)
-    device = "gpu" if gpus else (device or "cpu")
-    spec = {"config": cfg, "options": {"resume": resume, "device": device, "scale_lr": scale_lr,
-                                       "ref_batch": ref_batch, "run_dir": str(run_dir), "show_progress": False}}
-    spec_path = run_dir / "launch.json"
-    atomic_write_text(spec_path, json.dumps(spec, default=str))
-    (run_dir / "summary.json").unlink(missing_ok=True)
-    cmd = launch.launch_command(worker.__file__, [str(spec_path)], log_dir=run_dir / "log",
-                                nproc=nproc if not gpus else None, gpus=gpus, ips=ips)
-    console.print(f"launching {nproc or len(gpus.split(','))} processes: {' '.join(cmd)}", highlight=False)
-    noise = re.compile(r"^([IWE]\d{4} |\s|=+$|FLAGS\(|.*warnings\.warn|.*ccache|.*Modified FLAGS|LAUNCH )")
-
-    def echo(line):
-        if line.strip() and not noise.match(line):
-            console.print(line, highlight=False, markup=False)
-
-    try:
-        launch.run_launcher(cmd, run_dir / "log", env=launch.worker_env(device), echo=echo)
-    except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted: rank 0 saved its last update in {run_dir}; continue with: "
-                      f"pcls train --resume {run_dir} --nproc/--gpus ...[/yellow]")
-        raise typer.Exit(130) from None
-    summary_path = run_dir / "summary.json"
-    if not summary_path.is_file():
-        fail(f"the distributed job ended without a summary; see the logs in {run_dir / 'log'}", 1)
-    return json.loads(summary_path.read_text())

@@ -22,6 +22,18 @@ app = typer.Typer(
 )
 
 
+def _complete_name(incomplete: str) -> list:
+    from pcls.zoo.catalog import complete_names  # the catalog is JSON: completing never imports paddle
+
+    return complete_names(incomplete)
+
+
+def _complete_family(incomplete: str) -> list:
+    from pcls.zoo.catalog import complete_families
+
+    return complete_families(incomplete)
+
+
 class SortKey(str, Enum):
     name = "name"
     top1 = "top1"
@@ -76,7 +88,8 @@ def list_command(
             help="Shell pattern or part of the name (case-insensitive), e.g. 'ResNet50*'.", metavar="PATTERN"
         )
     ] = None,
-    family: Annotated[Optional[str], typer.Option("--family", "-f", help="Only this family, e.g. MobileNetV3.")] = None,
+    family: Annotated[Optional[str], typer.Option("--family", "-f", help="Only this family, e.g. MobileNetV3.",
+                                                  autocompletion=_complete_family)] = None,
     sort: Annotated[
         SortKey, typer.Option("--sort", help="Order: name, top1 (best first), params, flops, latency.")
     ] = SortKey.name,
@@ -119,13 +132,14 @@ def list_command(
     ]
     listing = table(None, columns, body)
     listing.columns[0].no_wrap = True  # a model name is what users copy: never cut it
-    _print_wide(listing)
+    print_wide(listing)
     summary = f"{len(rows)} models, {sum(cached.values())} downloaded; details: pcls zoo info NAME"
     console.print(summary, highlight=False)
 
 
-def _print_wide(renderable) -> None:
-    """Print on stdout; when piped, as wide as the content needs (whole rows for grep), not 80 columns."""
+def print_wide(renderable) -> None:
+    """Print on stdout; when piped, as wide as the content needs (whole rows for grep), not 80 columns.
+    (`pcls recipes` prints its tables through it too.)"""
     if out.is_terminal:
         out.print(renderable)
         return
@@ -178,7 +192,8 @@ def _measure(arch: Optional[str], input_size: Optional[int]) -> dict:
 
 @app.command("info")
 def info(
-    name: Annotated[str, typer.Argument(help="A zoo model name (see 'pcls zoo list').", metavar="NAME")],
+    name: Annotated[str, typer.Argument(help="A zoo model name (see 'pcls zoo list').", metavar="NAME",
+                                        autocompletion=_complete_name)],
     measure: Annotated[
         bool, typer.Option("--measure", help="Also build the model and count its params and MACs (imports paddle).")
     ] = False,
@@ -213,12 +228,20 @@ def info(
             ("Measured FLOPs (G) = 2 x MACs", f"{measured['flops'] / 1e9:.3f}"),
         ]
     pre = catalog.preprocess_for(name)
+    size = entry.get("input_size")
     rows += [
-        ("Input size", entry.get("input_size")),
-        ("Resize short side", entry.get("resize_short")),
-        ("Interpolation", pre["interpolation"]),
+        ("Input size", size),
+        ("Resize short side", entry.get("resize_short")) if pre["resize_mode"] == "short" else
+        ("Resize", f"the whole image to {size} x {size} (aspect not kept, no crop)"),
+        ("Interpolation", f"{pre['interpolation']} ({pre['backend']})"),
         ("Mean / std", f"{pre['mean']} / {pre['std']}"),
     ]
+    if pre["decode_backend"] != "cv2" or not pre["to_rgb"]:
+        rows.append(("Decoding", f"{pre['decode_backend']}, " + ("RGB" if pre["to_rgb"] else "BGR (as PaddleClas's "
+                                                                                             "eval config)")))
+    rows += [(label, entry[key]) for label, key in
+             (("Pre-processing note", "preprocess_note"), ("Note", "note"), ("PaddleClas config", "config"))
+             if entry.get(key)]
     rows += [(f"Latency ms, {key}", value) for key, value in (entry.get("latency_ms") or {}).items()]
     url = entry.get("pretrained_url")
     rows += [
@@ -229,7 +252,7 @@ def info(
     ]
     if cache.get("static_dir"):
         rows.append(("Static-graph folder", cache["static_dir"]))
-    _print_wide(table(name, ["Field", "Value"], rows))
+    print_wide(table(name, ["Field", "Value"], rows))
 
 
 def _expand(names: List[str]) -> list:
@@ -252,7 +275,8 @@ def _expand(names: List[str]) -> list:
 def download(
     names: Annotated[
         List[str], typer.Argument(
-            help="Zoo model names or shell patterns, e.g. ResNet50_vd_ssld 'PPLCNet*'.", metavar="NAME"
+            help="Zoo model names or shell patterns, e.g. ResNet50_vd_ssld 'PPLCNet*'.", metavar="NAME",
+            autocompletion=_complete_name,
         )
     ],
     directory: Annotated[
@@ -301,7 +325,7 @@ def download(
 
 @app.command("path")
 def path(
-    name: Annotated[str, typer.Argument(help="A zoo model name.", metavar="NAME")],
+    name: Annotated[str, typer.Argument(help="A zoo model name.", metavar="NAME", autocompletion=_complete_name)],
     static: Annotated[bool, typer.Option("--static", help="The folder of the extracted static-graph archive.")] = False,
 ):
     """Print where the cached weights of a model are (or will be). Example: pcls zoo path ResNet50_vd_ssld"""
@@ -319,7 +343,8 @@ def path(
 @app.command("convert")
 def convert(
     source: Annotated[str, typer.Argument(
-            help="A zoo model name or a weights file (.pdparams or .safetensors).", metavar="NAME|PATH"
+            help="A zoo model name or a weights file (.pdparams or .safetensors).", metavar="NAME|PATH",
+            autocompletion=_complete_name,  # no zoo name matches: the shell completes file names
         )],
     to: Annotated[Format, typer.Option("--to", help="Target format.")] = Format.safetensors,
     output: Annotated[

@@ -6,7 +6,7 @@
 
 from pcls.config.loader import dump_config, load_config, load_yaml_file
 from pcls.config.overrides import apply_overrides, parse_override
-from pcls.recipes import list_recipes, recipe_path
+from pcls.config.recipe_files import list_recipes, recipe_path
 
 __all__ = [
     "load_config",

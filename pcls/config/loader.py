@@ -10,7 +10,7 @@ from typing import Iterable, Optional
 import yaml
 
 from pcls.config.overrides import apply_overrides
-from pcls.recipes import recipe_path, recipes_dir
+from pcls.config.recipe_files import recipe_path, recipes_dir
 from pcls.config.schema import validate
 from pcls.errors import PclsError
 

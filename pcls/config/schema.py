@@ -22,6 +22,7 @@ class Field:
 
     kinds: Tuple[str, ...]
     default: Any = None
+    minimum: Optional[int] = None  # numbers below it mean nothing (0 epochs, 0 classes, batch size 0)
 
     def describe(self) -> str:
         names = {"int": "an integer", "float": "a number", "bool": "true/false", "str": "a string",
@@ -46,8 +47,8 @@ class OpList:
     what: str
 
 
-def f(*kinds, default=None):
-    return Field(tuple(kinds), default)
+def f(*kinds, default=None, minimum=None):
+    return Field(tuple(kinds), default, minimum)
 
 
 _OPS = OpList("operator")
@@ -72,7 +73,7 @@ _LOADER_SPLIT = Section(
         "sampler": Section(
             {
                 "name": f("str", default="DistributedBatchSampler"),
-                "batch_size": f("int", default=64),
+                "batch_size": f("int", default=64, minimum=1),
                 "drop_last": f("bool", default=False),
                 "shuffle": f("bool", default=True),
             }
@@ -88,7 +89,7 @@ _LOADER_SPLIT = Section(
 
 _BACKBONE_ARGS = {
     "name": f("str", default=REQUIRED),
-    "class_num": f("int", default=1000),
+    "class_num": f("int", default=1000, minimum=1),
     "pretrained": f("bool", "str", default=False),
 }
 
@@ -105,7 +106,7 @@ SCHEMA = Section(
                 "eval_during_train": f("bool", default=True),
                 "eval_interval": f("int", default=1),
                 "start_eval_epoch": f("int", default=0),
-                "epochs": f("int", default=1),
+                "epochs": f("int", default=1, minimum=1),
                 "print_batch_step": f("int", default=10),
                 "use_visualdl": f("bool", default=False),
                 "image_shape": f("list", default=[3, 224, 224]),
@@ -117,7 +118,7 @@ SCHEMA = Section(
                 "eval_mode": f("str", default="classification"),
                 "use_multilabel": f("bool", default=False),
                 "infer_imgs": f("str", "list", "none"),
-                "class_num": f("int", "none"),
+                "class_num": f("int", "none", minimum=1),
                 "max_iters": f("int", "none"),
                 "clip_grad_norm": f("float", "none"),
                 "data_format": f("str", "none"),
@@ -176,12 +177,12 @@ SCHEMA = Section(
         "Infer": Section(fill=False, fields=
             {
                 "infer_imgs": f("str", "list", "none"),
-                "batch_size": f("int", default=10),
+                "batch_size": f("int", default=10, minimum=1),
                 "transforms": _OPS,
                 "PostProcess": Section(
                     {
                         "name": f("str", default="Topk"),
-                        "topk": f("int", default=5),
+                        "topk": f("int", default=5, minimum=1),
                         "class_id_map_file": f("str", "none"),
                     }
                 ),
@@ -233,6 +234,13 @@ def _kind_of(value) -> str:
 
 
 def _check_field(path: str, field: Field, value):
+    value = _check_kind(path, field, value)
+    if field.minimum is not None and _kind_of(value) in ("int", "float") and value < field.minimum:
+        raise PclsError(f"config key {path}: must be at least {field.minimum}, got {value!r}")
+    return value
+
+
+def _check_kind(path: str, field: Field, value):
     kind = _kind_of(value)
     if "any" in field.kinds or kind in field.kinds:
         return value

@@ -101,34 +101,6 @@ def run_data_bench(cfg: dict, *, sections: Iterable[str] = ("Train", "Eval"), ma
     return {"max_images": max_images, "seed": seed, "sections": results}
 
 
-def print_data_bench(result: dict, console=None) -> None:
-    """The figures as a Rich table (stdout by default)."""
-    from pcls.cli.common import out, table
-
-    console = console or out
-    rows = []
-    for r in result["sections"]:
-        rows.append((
-            r["section"],
-            r["images"],
-            r["num_workers"],
-            f"{r['decode_ips_per_worker']:.0f}",
-            f"{r['pipeline_ips_per_worker']:.0f}",
-            f"{r['pipeline_cost_vs_decode']:.2f}x",
-            f"{r['loader_ips_total']:.0f}",
-            f"{r['loader_fraction_of_decode_ceiling']:.0%}",
-        ))
-    console.print(table(
-        "data pipeline throughput (images/s)",
-        ["set", "images", "workers", "decode 1w", "pipeline 1w", "cost", "loader", "of ceiling"],
-        rows,
-    ))
-    for r in result["sections"]:
-        console.print(f"{r['section']}: {' -> '.join(r['ops'])}" + (f" | batch: {', '.join(r['batch_ops'])}" if r["batch_ops"] else ""))
-    console.print("images/s; 1w = one worker thread; cost = pipeline time / decode-only time (target <= 1.5x); "
-                  "loader = the DataLoader with all its workers; ceiling = decode 1w x workers")
-
-
 def make_bench_images(root, n: int = 256, size=(500, 375), seed: int = 0) -> Path:
     """n photo-like JPEGs (smooth colour fields + texture + shapes, ~50-80 KB at 500x375) and a list file
     `bench_list.txt` under root, for measuring pipelines without a real dataset. Returns the list path."""

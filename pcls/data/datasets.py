@@ -6,14 +6,18 @@ line before training starts), and load one sample with `load(index, rng)`, skipp
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pcls.errors import PclsError, did_you_mean
+from pcls.errors import PclsError
+from pcls.utils.io import read_text
+from pcls.utils.registry import Registry
 
+log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 MAX_REPLACEMENTS = 10  # consecutive unreadable images before we stop and say the data is broken
 
@@ -48,14 +52,13 @@ def read_list_file(list_path, delimiter: Optional[str] = " ", allow_unlabeled: b
     if not list_path.is_file():
         raise PclsError(f"list file {list_path} not found; check cls_label_path (or run 'pcls data index DIR')")
     samples = []
-    with open(list_path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            try:
-                samples.append(parse_list_line(line, delimiter, allow_unlabeled))
-            except ValueError as err:
-                raise ListLineError(f"{list_path}:{lineno}: {err}: {line.strip()[:120]!r}") from None
+    for lineno, line in enumerate(read_text(list_path, "list file").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            samples.append(parse_list_line(line, delimiter, allow_unlabeled))
+        except ValueError as err:
+            raise ListLineError(f"{list_path}:{lineno}: {err}: {line.strip()[:120]!r}") from None
     if not samples:
         raise PclsError(f"list file {list_path} has no samples")
     return samples
@@ -103,14 +106,16 @@ class ImageDataset:
 
     def load(self, index: int, rng):
         """(image, label, failed_indices): unreadable images are replaced by random other samples."""
-        from pcls.data.transforms import DecodeError
+        from pcls.data.decode import DecodeError, ImageTooLarge
 
         failed = []
         current = index
         while True:
             try:
                 return self.read(current, rng), int(self.labels[current]), failed
-            except (OSError, DecodeError):
+            except (OSError, DecodeError) as err:
+                if isinstance(err, ImageTooLarge):  # not broken, so the per-epoch count alone would not explain it
+                    log.warning("%s: %s", self.paths[current], err)
                 failed.append(current)
                 if len(failed) >= MAX_REPLACEMENTS:
                     raise PclsError(
@@ -165,7 +170,9 @@ class ClassFolderDataset(ImageDataset):
         super().__init__(samples, transforms, classes, source=str(image_root))
 
 
-DATASETS = {"ImageNetDataset": ListDataset, "ClassFolderDataset": ClassFolderDataset, "ImageFolder": ClassFolderDataset}
+DATASETS = Registry("dataset", where="DataLoader dataset name")
+DATASETS.register("ImageNetDataset")(ListDataset)
+DATASETS.register("ClassFolderDataset", "ImageFolder")(ClassFolderDataset)
 _IGNORED_KEYS = {"name", "transform_ops", "batch_transform_ops", "relabel", "backend"}
 
 
@@ -174,9 +181,7 @@ def build_dataset(dataset_cfg: dict, *, transforms=None, allow_unlabeled=False) 
     if not isinstance(dataset_cfg, dict) or "name" not in dataset_cfg:
         raise PclsError("DataLoader dataset section needs 'name' (ImageNetDataset or ClassFolderDataset)")
     name = dataset_cfg["name"]
-    if name not in DATASETS:
-        raise PclsError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; known: {', '.join(DATASETS)}")
-    if DATASETS[name] is ListDataset:
+    if DATASETS.get(name) is ListDataset:
         if not dataset_cfg.get("cls_label_path"):
             raise PclsError(f"dataset {name} needs cls_label_path (the list file)")
         return ListDataset(

@@ -11,14 +11,15 @@ from typing import Callable, Optional
 import numpy as np
 
 from pcls.data.datasets import parse_list_line, scan_class_folders
+from pcls.data.decode import DecodeError, decode_image
 from pcls.errors import PclsError
-from pcls.utils.io import atomic_write_text
+from pcls.utils.io import atomic_write_text, read_text
 
 
 def read_label_names(path) -> list:
     """labels.txt lines 'id name' -> names indexed by id (PaddleClas class_id_map_file format)."""
     names = {}
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_text(path, "labels file").splitlines(), 1):
         if not line.strip():
             continue
         head, _, name = line.strip().partition(" ")
@@ -98,17 +99,16 @@ def index_folders(root, *, val_split: float = 0.0, seed: int = 0, out_dir=None) 
 
 
 def _decodes(path) -> Optional[str]:
-    """None if the file decodes as an image, else the reason."""
-    import cv2
-
+    """None if the file decodes as an image (within the pixel limit), else the reason."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        data = Path(path).read_bytes()
     except OSError as err:
         return f"unreadable ({err.strerror or err})"
-    if data.size == 0:
-        return "empty file"
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    return None if img is not None else "does not decode as an image"
+    try:
+        decode_image(data)
+    except DecodeError as err:
+        return str(err)
+    return None
 
 
 def check_list(list_path, root, *, class_num: Optional[int] = None, delimiter: Optional[str] = " ",
@@ -116,7 +116,9 @@ def check_list(list_path, root, *, class_num: Optional[int] = None, delimiter: O
                on_progress: Optional[Callable[[int], None]] = None) -> dict:
     """Check every line of a list file: parses, file exists (and decodes), label in range.
 
-    Returns {"ok", "lines", "samples", "per_class", "problems": [{"line", "path", "problem"}], ...}.
+    Returns {"ok", "lines", "samples", "per_class", "problems": [{"line", "path", "problem"}],
+    "warnings": [{"line", "path", "warning"}], ...}; a path that leaves the image root (absolute, or '..'
+    above it) is a warning: it may be intended, but the user should see it before training.
     """
     list_path, root = Path(list_path), Path(root)
     if not list_path.is_file():
@@ -128,21 +130,23 @@ def check_list(list_path, root, *, class_num: Optional[int] = None, delimiter: O
             if candidate.is_file():
                 class_num = len(read_label_names(candidate))
                 break
-    problems, entries, lines = [], [], 0
-    with open(list_path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            lines += 1
-            try:
-                rel, label = parse_list_line(line, delimiter, allow_unlabeled)
-            except ValueError as err:
-                problems.append({"line": lineno, "path": None, "problem": str(err)})
-                continue
-            if class_num is not None and label >= class_num:
-                problems.append({"line": lineno, "path": rel, "problem": f"label {label} >= class_num {class_num}"})
-                continue
-            entries.append((lineno, rel, label))
+    problems, warnings, entries, lines = [], [], [], 0
+    for lineno, line in enumerate(read_text(list_path, "list file").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        lines += 1
+        try:
+            rel, label = parse_list_line(line, delimiter, allow_unlabeled)
+        except ValueError as err:
+            problems.append({"line": lineno, "path": None, "problem": str(err)})
+            continue
+        if class_num is not None and label >= class_num:
+            problems.append({"line": lineno, "path": rel, "problem": f"label {label} >= class_num {class_num}"})
+            continue
+        escape = _outside_root(rel)
+        if escape:
+            warnings.append({"line": lineno, "path": rel, "warning": escape})
+        entries.append((lineno, rel, label))
 
     def inspect(entry):
         lineno, rel, _ = entry
@@ -176,7 +180,21 @@ def check_list(list_path, root, *, class_num: Optional[int] = None, delimiter: O
         "classes_seen": len([c for c in good if c >= 0]),
         "per_class": {int(k): v for k, v in sorted(good.items())},
         "problems": problems,
+        "warnings": warnings,
     }
+
+
+def _outside_root(rel: str) -> Optional[str]:
+    """Why a list path leaves the image root (absolute, or '..' climbing above it), else None."""
+    text = rel.replace("\\", "/")
+    if text.startswith("/") or (len(text) > 1 and text[1] == ":"):
+        return "absolute path: it ignores the image root"
+    depth = 0
+    for part in text.split("/"):
+        depth += -1 if part == ".." else 0 if part in ("", ".") else 1
+        if depth < 0:
+            return "path leaves the image root ('..')"
+    return None
 
 
 def count_lines(list_path) -> int:
@@ -193,7 +211,7 @@ def class_count(list_path) -> int:
     if not path.is_file():
         raise PclsError(f"list file {path} does not exist")
     largest = -1
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_text(path, "list file").splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[-1].lstrip("-").isdigit():
             largest = max(largest, int(parts[-1]))

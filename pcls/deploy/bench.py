@@ -4,6 +4,8 @@ matches, and optionally Paddle Inference vs ONNX Runtime."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -119,8 +121,8 @@ def gpu_name() -> Optional[str]:
 
 def ensure_model_dir(target: str, weights: Optional[str], fmt_needed: str, workdir: Path) -> Path:
     """A folder with an exported model for `target` (an export folder, or a zoo/backbone name exported now)."""
-    from pcls.deploy.export import ONNX_FILE, ExportRequest, export
-    from pcls.deploy.spec import SPEC_FILE, check_model_target
+    from pcls.deploy.export import ExportRequest, export
+    from pcls.deploy.spec import ONNX_FILE, SPEC_FILE, check_model_target
 
     path = Path(target)
     if (path / SPEC_FILE).exists():
@@ -129,60 +131,126 @@ def ensure_model_dir(target: str, weights: Optional[str], fmt_needed: str, workd
         return path
     check_model_target(target)
     out = workdir / target
-    export(ExportRequest(model_name=target, out_dir=out, weights=weights, fmt=fmt_needed))
+    export(ExportRequest(model_name=target, out_dir=out, weights=weights, fmt=fmt_needed,
+                         measure=lambda *_: {"paddle": 0.0, "onnx": 0.0}))  # bench measures for itself
     return out
+
+
+@contextlib.contextmanager
+def bench_workdir():
+    """A temp folder for what a bench run generates (an export of a zoo name, 500 JPEGs); removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="pcls-bench-"))
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _images_for(images: Optional[str], workdir: Path, count: int = END_TO_END_IMAGES) -> List[Path]:
+    paths = sorted(Path(images).glob("*.jp*g")) if images else make_jpegs(workdir / "images", count)
+    if not paths:
+        raise PclsError(f"no JPEG files in {images}")
+    return paths
 
 
 def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: str = "cpu", trt: bool = False,
               precision: str = "fp32", compare: bool = False, weights: Optional[str] = None,
               images: Optional[str] = None, warmup: int = 5, iters: int = 30, end_to_end: bool = True,
               bare: bool = True, log=print) -> dict:
-    from pcls.deploy.predictor import Predictor, RuntimeSettings, create_onnx_predictor, create_paddle_predictor
-
-    workdir = Path(tempfile.mkdtemp(prefix="pcls-bench-"))
-    model_dir = ensure_model_dir(target, weights, "onnx" if compare else "paddle", workdir)
+    from pcls.deploy.predictor import Predictor, RuntimeSettings, create_runner
     from pcls.deploy.spec import read_spec
 
-    spec = read_spec(model_dir)
-    size = int(spec["Global"]["input_size"])
-    name = spec["Global"]["model_name"]
-    gpu = gpu_name() if device == "gpu" else None
-    runtimes = ["paddle", "onnx"] if compare else ["paddle"]
-    rows = []
-    paths = None
-    if end_to_end:
-        paths = sorted(Path(images).glob("*.jp*g")) if images else make_jpegs(workdir / "images")
-        if not paths:
-            raise PclsError(f"no JPEG files in {images}")
-    for runtime in runtimes:
-        settings = RuntimeSettings(runtime=runtime, device=device, threads=threads, trt=trt, precision=precision,
-                                   max_batch_size=max(batch_sizes)).validate()
-        create = create_onnx_predictor if runtime == "onnx" else create_paddle_predictor
-        runner = create(model_dir, settings, size)
-        bare_runner = bare_paddle_runner(model_dir, threads) if (bare and runtime == "paddle" and device == "cpu") else None
-        for batch in batch_sizes:
-            log(f"{runtime}: batch {batch} ...")
-            runners = {"pcls": runner, **({"bare": bare_runner} if bare_runner is not None else {})}
-            timed = time_models(runners, size, batch, warmup, iters)
-            row = {"runtime": runtime, "batch_size": batch, **timed["pcls"]}
-            if bare_runner is not None:
-                row["bare_paddle_mean_ms"] = timed["bare"]["mean_ms"]
-                row["bare_paddle_p50_ms"] = timed["bare"]["p50_ms"]
-            if end_to_end:
-                predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
-                                      precision=precision, batch_size=batch)
-                e2e = time_end_to_end(predictor, paths)
-                row["end_to_end_images_per_s"] = e2e["images_per_s"]
-                row["end_to_end_fraction"] = e2e["images_per_s"] / row["images_per_s"]
-            documented = documented_latency(name, gpu, precision, trt, batch)
-            row["documented_ms"] = documented["ms"] if documented else None
-            row["documented_key"] = documented["key"] if documented else None
-            rows.append(row)
-    result = {"model": name, "model_dir": str(model_dir), "device": device, "gpu": gpu, "threads": threads,
-              "trt": trt, "precision": precision, "input_size": size,
+    if device == "gpu" or trt:
+        from pcls.deploy.gpu import require_cuda
+
+        require_cuda()  # before exporting or generating anything
+    RuntimeSettings(device=device, trt=trt, precision=precision).validate()
+    with bench_workdir() as workdir:
+        model_dir = ensure_model_dir(target, weights, "onnx" if compare else "paddle", workdir)
+        spec = read_spec(model_dir)
+        size = int(spec["Global"]["input_size"])
+        name = spec["Global"]["model_name"]
+        gpu = gpu_name() if device == "gpu" else None
+        runtimes = ["paddle", "onnx"] if compare else ["paddle"]
+        rows = []
+        paths = _images_for(images, workdir) if end_to_end else None
+        for runtime in runtimes:
+            settings = RuntimeSettings(runtime=runtime, device=device, threads=threads, trt=trt, precision=precision,
+                                       max_batch_size=max(batch_sizes), trt_batch_sizes=tuple(batch_sizes)).validate()
+            runner = create_runner(model_dir, settings, size, log=log)
+            bare_runner = (bare_paddle_runner(model_dir, threads)
+                           if (bare and runtime == "paddle" and device == "cpu") else None)
+            for batch in batch_sizes:
+                log(f"{runtime}: batch {batch} ...")
+                runners = {"pcls": runner, **({"bare": bare_runner} if bare_runner is not None else {})}
+                timed = time_models(runners, size, batch, warmup, iters)
+                row = {"runtime": runtime, "batch_size": batch, **timed["pcls"]}
+                if bare_runner is not None:
+                    row["bare_paddle_mean_ms"] = timed["bare"]["mean_ms"]
+                    row["bare_paddle_p50_ms"] = timed["bare"]["p50_ms"]
+                if end_to_end:
+                    predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
+                                          precision=precision, batch_size=batch, trt_batch_sizes=tuple(batch_sizes))
+                    e2e = time_end_to_end(predictor, paths)
+                    row["end_to_end_images_per_s"] = e2e["images_per_s"]
+                    row["end_to_end_fraction"] = e2e["images_per_s"] / row["images_per_s"]
+                documented = documented_latency(name, gpu, precision, trt, batch)
+                row["documented_ms"] = documented["ms"] if documented else None
+                row["documented_key"] = documented["key"] if documented else None
+                rows.append(row)
+    result = {"model": name, "model_dir": _shown_dir(model_dir, workdir, target), "device": device, "gpu": gpu,
+              "threads": threads, "trt": trt, "precision": precision, "input_size": size,
               "end_to_end_images": len(paths) if paths else 0, "rows": rows}
     if compare:
         by = {(r["runtime"], r["batch_size"]): r for r in rows}
         result["onnx_over_paddle_speed"] = {
             b: by[("paddle", b)]["mean_ms"] / by[("onnx", b)]["mean_ms"] for b in batch_sizes}
     return result
+
+
+def _shown_dir(model_dir: Path, workdir: Path, target: str) -> str:
+    return f"{target} (exported to a temporary folder, removed)" if workdir in model_dir.parents else str(model_dir)
+
+
+FORMATS = (  # (runtime, precision, files)
+    ("paddle", "fp32", ("inference.json", "inference.pdmodel", "inference.pdiparams")),
+    ("onnx", "fp32", ("inference.onnx",)),
+    ("onnx", "int8", ("inference.int8.onnx",)),
+)
+
+
+def run_formats(target: str, *, threads: int = 2, weights: Optional[str] = None, images: Optional[str] = None,
+                val: Optional[str] = None, root: Optional[str] = None, warmup: int = 3, iters: int = 20,
+                e2e_images: int = 200, log=print) -> dict:
+    """Every format/precision an export holds: file size, ms/img at batch 1 and 8, end-to-end images/s and
+    top-1 on `val` — one table, as Ultralytics' benchmark prints it. Formats are timed in alternating rounds."""
+    from pcls.deploy.predictor import Predictor, RuntimeSettings, create_runner
+    from pcls.deploy.quantize import file_size_mb, load_images, top1
+    from pcls.deploy.spec import read_spec
+
+    with bench_workdir() as workdir:
+        model_dir = ensure_model_dir(target, weights, "onnx", workdir)
+        spec = read_spec(model_dir)
+        size = int(spec["Global"]["input_size"])
+        present = [(rt, prec, [model_dir / f for f in files]) for rt, prec, files in FORMATS
+                   if any((model_dir / f).exists() for f in files)]
+        runners = {(rt, prec): create_runner(model_dir, RuntimeSettings(runtime=rt, precision=prec, threads=threads)
+                                             .validate(), size) for rt, prec, _ in present}
+        timed = {}
+        for batch in (1, 8):
+            log(f"formats: batch {batch} ...")
+            timed[batch] = time_models(runners, size, batch, warmup, iters)
+        paths = _images_for(images, workdir, e2e_images)
+        val_data = load_images(val, root, spec["PreProcess"]["transform_ops"]) if val else None
+        rows = []
+        for rt, prec, files in present:
+            predictor = Predictor(model_dir, runtime=rt, precision=prec, threads=threads, batch_size=8)
+            rows.append({
+                "format": rt, "precision": prec, "size_mb": round(file_size_mb(files), 2),
+                "ms_per_img_b1": timed[1][(rt, prec)]["mean_ms"],
+                "ms_per_img_b8": timed[8][(rt, prec)]["mean_ms"] / 8,
+                "end_to_end_images_per_s": time_end_to_end(predictor, paths)["images_per_s"],
+                "top1": top1(runners[(rt, prec)], *val_data) if val_data is not None else None,
+            })
+    return {"model": spec["Global"]["model_name"], "model_dir": _shown_dir(model_dir, workdir, target),
+            "threads": threads, "input_size": size, "val": val, "rows": rows}

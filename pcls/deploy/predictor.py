@@ -7,6 +7,7 @@ a thread pool that decodes and pre-processes the next batches while the model ru
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -16,17 +17,21 @@ from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from pcls.deploy.spec import model_files, read_spec
+from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE, model_files, read_spec
 from pcls.errors import PclsError
 
+logger = logging.getLogger(__name__)
+ORT_TRT_CACHE = "ort_trt_cache"
+
 PRECISIONS = {"fp32": "Float32", "fp16": "Half", "int8": "Int8"}
+RUNTIMES = ("auto", "paddle", "onnx")
 
 
 @dataclass
 class RuntimeSettings:
     """How to run an exported model. Everything the predictor asks of the runtime is derived from this."""
 
-    runtime: str = "paddle"  # paddle | onnx
+    runtime: str = "paddle"  # auto | paddle | onnx (auto is resolved against the export by `choose_runtime`)
     device: str = "cpu"  # cpu | gpu
     gpu_id: int = 0
     threads: int = max(1, os.cpu_count() or 1)
@@ -37,46 +42,64 @@ class RuntimeSettings:
     min_subgraph_size: int = 15
     gpu_memory_mb: int = 500
     trt_workspace: int = 1 << 30
+    trt_batch_sizes: Tuple[int, ...] = ()  # TensorRT shape range; default (1, max_batch_size)
 
     def validate(self) -> "RuntimeSettings":
-        if self.runtime not in ("paddle", "onnx"):
-            raise PclsError(f"unknown runtime '{self.runtime}'; use paddle or onnx")
+        if self.runtime not in RUNTIMES:
+            raise PclsError(f"unknown runtime '{self.runtime}'; use auto, paddle or onnx")
         if self.device not in ("cpu", "gpu"):
             raise PclsError(f"unknown device '{self.device}'; use cpu or gpu")
         if self.precision not in PRECISIONS:
             raise PclsError(f"unknown precision '{self.precision}'; use fp32, fp16 or int8")
         if self.trt and self.device != "gpu":
             raise PclsError("TensorRT (--trt) needs --device gpu")
-        if self.precision != "fp32" and self.device != "gpu":
+        if self.precision == "fp16" and self.device != "gpu":
             raise PclsError(f"{self.precision} inference needs --device gpu (CPU inference runs in fp32)")
+        if self.precision == "int8" and self.device != "gpu" and self.runtime == "paddle":
+            raise PclsError("int8 on CPU runs the ONNX Runtime int8 model: use --runtime onnx or auto "
+                            "(export it with 'pcls export ... --int8 --calib LIST --root DIR')")
         if self.threads < 1:
             raise PclsError(f"--threads must be >= 1, got {self.threads}")
         return self
 
+    @property
+    def shape_batches(self) -> Tuple[int, ...]:
+        return tuple(self.trt_batch_sizes) or (1, self.max_batch_size)
 
-def paddle_config_plan(settings: RuntimeSettings, input_size: int) -> List[Tuple[str, tuple]]:
+
+def paddle_config_plan(settings: RuntimeSettings, input_size: int, graph_format: str = "pir",
+                       cache_dir: Optional[str] = None) -> List[Tuple[str, tuple]]:
     """The calls made on a `paddle.inference.Config`, in order, as (method, args).
 
     Kept as data so the configuration for hardware this machine lacks (GPU, TensorRT) can be inspected in tests;
     `apply_plan` performs exactly these calls. Precision names are resolved to PrecisionType when applied.
+    TensorRT on a PIR export (`graph_format="pir"`) needs no calls here: the config is made from the model that
+    `pcls.deploy.trt` converted, whose TensorRT nodes run on a plain GPU config. A legacy `.pdmodel` export
+    (`graph_format="legacy"`) uses Paddle 2's subgraph API, with the serialised engine kept in `cache_dir`.
     """
     settings.validate()
+    if graph_format not in ("pir", "legacy"):
+        raise ValueError(f"graph_format must be pir or legacy, got {graph_format!r}")
     plan: List[Tuple[str, tuple]] = []
     if settings.device == "gpu":
         plan.append(("enable_use_gpu", (settings.gpu_memory_mb, settings.gpu_id)))
-        if settings.trt:
+        if settings.trt and graph_format == "legacy":
+            low, opt, high = (min(settings.shape_batches), sorted(settings.shape_batches)[len(settings.shape_batches) // 2],
+                              max(settings.shape_batches))
             plan.append(("enable_tensorrt_engine", (
                 settings.trt_workspace,  # workspace_size
-                settings.max_batch_size,  # max_batch_size
+                high,  # max_batch_size
                 settings.min_subgraph_size,  # min_subgraph_size
                 PRECISIONS[settings.precision],  # precision_mode
-                False,  # use_static
+                cache_dir is not None,  # use_static: serialise the engine into the optim cache dir
                 settings.precision == "int8",  # use_calib_mode
             )))
             shape = [3, input_size, input_size]
             plan.append(("set_trt_dynamic_shape_info", (
-                {"x": [1, *shape]}, {"x": [settings.max_batch_size, *shape]}, {"x": [settings.max_batch_size, *shape]},
+                {"x": [low, *shape]}, {"x": [high, *shape]}, {"x": [opt, *shape]},
             )))
+            if cache_dir is not None:
+                plan.append(("set_optim_cache_dir", (str(cache_dir),)))
     else:
         plan.append(("disable_gpu", ()))
         if settings.use_onednn:
@@ -115,42 +138,80 @@ def runner_for(config):
     return run
 
 
-def create_paddle_predictor(model_dir, settings: RuntimeSettings, input_size: int = 224):
-    """A callable batch -> outputs on Paddle Inference, configured by `paddle_config_plan(settings)`."""
+def create_paddle_predictor(model_dir, settings: RuntimeSettings, input_size: int = 224, log=None):
+    """A callable batch -> outputs on Paddle Inference, configured by `paddle_config_plan(settings)`.
+
+    With TensorRT on a PIR export the model run is the converted one in `<export>/trt_<precision>/`, converted
+    on first use (under a lock) and reused while its key (precision, shapes, TensorRT/Paddle versions) holds.
+    """
     import paddle.inference as pi
 
+    if settings.device == "gpu":
+        from pcls.deploy.gpu import require_cuda
+
+        require_cuda()
     graph, params = model_files(model_dir)
+    graph_format = "pir" if graph.suffix == ".json" else "legacy"
+    cache_dir = None
+    if settings.trt and graph_format == "pir":
+        from pcls.deploy.gpu import tensorrt_versions
+        from pcls.deploy.trt import convert_trt, plan_trt_conversion
+
+        precision = settings.precision
+        calibration = (read_spec(model_dir)["Global"].get("trt") or {}).get(precision, {}).get("calibration")
+        plan = plan_trt_conversion(model_dir, input_size, precision, settings.shape_batches, tensorrt_versions(),
+                                   calibration=calibration)
+        graph, params = model_files(convert_trt(plan, log=log or logger.info))
+    elif settings.trt:
+        cache_dir = Path(model_dir) / f"trt_legacy_{settings.precision}"
     config = pi.Config(str(graph), str(params))
-    apply_plan(config, paddle_config_plan(settings, input_size))
+    apply_plan(config, paddle_config_plan(settings, input_size, graph_format, cache_dir))
     return runner_for(config)
 
 
-def onnx_providers(settings: RuntimeSettings) -> list:
+def onnx_providers(settings: RuntimeSettings, model_dir=None) -> list:
+    """ONNX Runtime execution providers; TensorRT keeps its engines in `<export>/ort_trt_cache`."""
     if settings.device != "gpu":
         return ["CPUExecutionProvider"]
     providers = []
     if settings.trt:
-        providers.append(("TensorrtExecutionProvider", {"device_id": settings.gpu_id,
-                                                        "trt_fp16_enable": settings.precision == "fp16",
-                                                        "trt_int8_enable": settings.precision == "int8"}))
+        options = {"device_id": settings.gpu_id,
+                   "trt_fp16_enable": settings.precision == "fp16",
+                   "trt_int8_enable": settings.precision == "int8"}
+        if model_dir is not None:
+            options.update(trt_engine_cache_enable=True,
+                           trt_engine_cache_path=str(Path(model_dir) / ORT_TRT_CACHE))
+        providers.append(("TensorrtExecutionProvider", options))
     providers.append(("CUDAExecutionProvider", {"device_id": settings.gpu_id}))
     return providers
 
 
-def create_onnx_predictor(model_dir, settings: RuntimeSettings, input_size: int = 224):
-    from pcls.deploy.export import ONNX_FILE
+def onnx_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
+
+def create_onnx_predictor(model_dir, settings: RuntimeSettings, input_size: int = 224, log=None):
     try:
         import onnxruntime as ort
     except ImportError:
         raise PclsError("--runtime onnx needs onnxruntime: pip install 'pcls[onnx]'") from None
-    path = Path(model_dir) / ONNX_FILE
+    if settings.device == "gpu":
+        from pcls.deploy.gpu import require_cuda
+
+        require_cuda()
+    name = INT8_ONNX_FILE if settings.precision == "int8" and settings.device == "cpu" else ONNX_FILE
+    path = Path(model_dir) / name
     if not path.exists():
-        raise PclsError(f"{model_dir} has no {ONNX_FILE}: export it with 'pcls export ... --format onnx'")
+        how = "--int8 --calib LIST --root DIR" if name == INT8_ONNX_FILE else "--format onnx"
+        raise PclsError(f"{model_dir} has no {name}: export it with 'pcls export ... {how}'")
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.threads
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(path), sess_options=options, providers=onnx_providers(settings))
+    session = ort.InferenceSession(str(path), sess_options=options, providers=onnx_providers(settings, model_dir))
     input_name = session.get_inputs()[0].name
 
     def run(batch: np.ndarray) -> np.ndarray:
@@ -159,16 +220,41 @@ def create_onnx_predictor(model_dir, settings: RuntimeSettings, input_size: int 
     return run
 
 
+def choose_runtime(spec: dict, model_dir, requested: str, device: str, precision: str) -> str:
+    """The concrete runtime for `requested` ('auto' picks): on CPU the one the export measured faster
+    (`Global.runtime` in inference.yml), Paddle Inference when ONNX Runtime or the ONNX model is missing."""
+    if requested != "auto":
+        return requested
+    has_onnx = onnx_available() and (Path(model_dir) / ONNX_FILE).exists()
+    if device == "cpu" and precision == "int8":
+        return "onnx"
+    if device != "cpu" or not has_onnx:
+        return "paddle"
+    recorded = (spec["Global"].get("runtime") or {}).get("cpu")
+    return "onnx" if recorded == "onnx" else "paddle"
+
+
+def create_runner(model_dir, settings: RuntimeSettings, input_size: int, log=None):
+    create = create_onnx_predictor if settings.runtime == "onnx" else create_paddle_predictor
+    return create(model_dir, settings, input_size, log=log)
+
+
 class Predictor:
     """Exported model + its inference.yml: pre-processing, runtime, top-k post-processing."""
 
-    def __init__(self, model_dir, runtime: str = "paddle", device: str = "cpu", threads: Optional[int] = None,
-                 trt: bool = False, precision: str = "fp32", topk: Optional[int] = None, batch_size: int = 8,
-                 workers: Optional[int] = None):
+    def __init__(self, model_dir, runtime: str = "auto", device: str = "cpu", threads: Optional[int] = None,
+                 trt: bool = False, precision: Optional[str] = None, topk: Optional[int] = None, batch_size: int = 8,
+                 workers: Optional[int] = None, trt_batch_sizes: Tuple[int, ...] = (), log=None):
         from pcls.data.transforms import build_transforms
 
+        if device == "gpu" or trt:
+            from pcls.deploy.gpu import require_cuda
+
+            require_cuda()  # before reading or building anything
         self.model_dir = Path(model_dir)
         self.spec = read_spec(self.model_dir)
+        if precision is None:  # an int8 export predicts in int8 on CPU unless told otherwise
+            precision = "int8" if self.spec["Global"].get("int8") and device == "cpu" else "fp32"
         self.labels = self.spec["labels"]
         self.topk = int(topk or self.spec["PostProcess"]["topk"])
         fixed = self.spec["Global"].get("batch_size")
@@ -176,12 +262,15 @@ class Predictor:
         self.batch_size = self.fixed_batch or int(batch_size)
         if self.batch_size < 1:
             raise PclsError(f"--batch-size must be >= 1, got {batch_size}")
-        self.settings = RuntimeSettings(runtime=runtime, device=device, trt=trt, precision=precision,
+        RuntimeSettings(runtime=runtime, device=device, trt=trt, precision=precision).validate()
+        self.runtime = choose_runtime(self.spec, self.model_dir, runtime, device, precision)
+        self.settings = RuntimeSettings(runtime=self.runtime, device=device, trt=trt, precision=precision,
                                         threads=threads or max(1, os.cpu_count() or 1),
-                                        max_batch_size=max(self.batch_size, 1)).validate()
+                                        max_batch_size=max(self.batch_size, 1),
+                                        trt_batch_sizes=tuple(trt_batch_sizes)).validate()
         self.input_size = int(self.spec["Global"]["input_size"])
-        create = create_onnx_predictor if runtime == "onnx" else create_paddle_predictor
-        self.run_batch = create(self.model_dir, self.settings, self.input_size)
+        self.class_num = self.spec["Global"].get("class_num")
+        self.run_batch = create_runner(self.model_dir, self.settings, self.input_size, log=log)
         self.preprocess = build_transforms(self.spec["PreProcess"]["transform_ops"], to_chw=True)
         self.workers = workers or max(1, min(4, (os.cpu_count() or 1)))
 
@@ -197,8 +286,13 @@ class Predictor:
         n = batch.shape[0]
         if self.fixed_batch and n != self.fixed_batch:
             pad = np.zeros((self.fixed_batch - n, *batch.shape[1:]), dtype=batch.dtype)
-            return self.run_batch(np.concatenate([batch, pad]))[:n]
-        return self.run_batch(batch)
+            scores = self.run_batch(np.concatenate([batch, pad]))[:n]
+        else:
+            scores = self.run_batch(batch)
+        if self.class_num and scores.shape[-1] != int(self.class_num):
+            raise PclsError(f"the model in {self.model_dir} outputs {scores.shape[-1]} classes but its "
+                            f"inference.yml says {self.class_num}; re-export it")
+        return scores
 
     def postprocess(self, scores: np.ndarray) -> List[dict]:
         k = min(self.topk, scores.shape[-1])

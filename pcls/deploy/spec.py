@@ -12,11 +12,19 @@ from typing import Optional
 import yaml
 
 from pcls.errors import PclsError
-from pcls.utils.io import atomic_write_text
+from pcls.utils.io import atomic_write_text, read_text
 
 SPEC_FILE = "inference.yml"
 MODEL_PREFIX = "inference"
 LABELS_FILE = "labels.txt"
+ONNX_FILE = "inference.onnx"
+INT8_ONNX_FILE = "inference.int8.onnx"
+# The marker that says "pcls wrote this folder": `Global.pcls_export` in inference.yml (format version), with the
+# list of files the export wrote in `Global.files`. Folders pcls creates later beside them (TensorRT conversions,
+# ONNX Runtime's engine cache) are recognised by these names.
+EXPORT_MARKER = "pcls_export"
+EXPORT_FORMAT_VERSION = 1
+GENERATED_DIR_PREFIXES = ("trt_", "ort_trt_cache")
 IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "zoo" / "imagenet1k_labels.txt"
 
 
@@ -27,7 +35,7 @@ def read_label_file(path) -> list:
         raise PclsError(f"label file not found: {path}")
     names = {}
     plain = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_text(path, "labels file").splitlines(), 1):  # not UTF-8: one line
         line = line.strip()
         if not line:
             continue
@@ -45,10 +53,16 @@ def read_label_file(path) -> list:
 
 def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list, class_num: int,
                label_names: Optional[list], topk: int, batch_size: Optional[int], fmt: str,
-               precision: str = "fp32", source_weights: Optional[str] = None) -> dict:
+               precision: str = "fp32", source_weights: Optional[str] = None, extra: Optional[dict] = None) -> dict:
+    """Write inference.yml (and labels.txt) into `out_dir`; `Global.files` lists every file of the export."""
     out_dir = Path(out_dir)
+    if label_names:
+        atomic_write_text(out_dir / LABELS_FILE, "".join(f"{i} {name}\n" for i, name in enumerate(label_names)))
+    files = sorted({p.name for p in out_dir.iterdir() if not p.name.startswith(".")} | {SPEC_FILE})
     spec = {
         "Global": {
+            EXPORT_MARKER: EXPORT_FORMAT_VERSION,
+            "files": files,
             "model_name": model_name,
             "input_size": int(input_size),
             "batch_size": batch_size,  # None: dynamic
@@ -56,15 +70,36 @@ def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list
             "precision": precision,
             "class_num": int(class_num),
             "weights": source_weights,
+            **(extra or {}),
         },
         "PreProcess": {"transform_ops": transform_ops},
         "PostProcess": {"name": "Topk", "topk": int(topk),
                         "class_id_map_file": LABELS_FILE if label_names else None},
     }
-    if label_names:
-        atomic_write_text(out_dir / LABELS_FILE, "".join(f"{i} {name}\n" for i, name in enumerate(label_names)))
     atomic_write_text(out_dir / SPEC_FILE, yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))
     return spec
+
+
+def export_owned_names(model_dir) -> Optional[set]:
+    """The names pcls wrote in `model_dir` when it holds a pcls export, else None (not an export).
+
+    Exports written before the marker existed are recognised by a readable spec with the usual sections; their
+    files are the ones an export of that time could write.
+    """
+    model_dir = Path(model_dir)
+    try:
+        spec = yaml.safe_load((model_dir / SPEC_FILE).read_text(encoding="utf-8"))
+        header = spec["Global"]
+        spec["PreProcess"]["transform_ops"], header["model_name"]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    if header.get(EXPORT_MARKER):
+        names = set(header.get("files") or []) | {SPEC_FILE}
+    else:
+        names = {SPEC_FILE, LABELS_FILE, ONNX_FILE, f"{MODEL_PREFIX}.json", f"{MODEL_PREFIX}.pdmodel",
+                 f"{MODEL_PREFIX}.pdiparams"}
+    generated = {p.name for p in model_dir.iterdir() if p.name.startswith(GENERATED_DIR_PREFIXES)}
+    return names | generated
 
 
 def model_files(model_dir):
@@ -100,4 +135,8 @@ def read_spec(model_dir) -> dict:
         raise PclsError(f"{path} is not a pcls inference spec ({err}); re-export the model") from None
     label_file = spec["PostProcess"].get("class_id_map_file")
     spec["labels"] = read_label_file(model_dir / label_file) if label_file else None
+    class_num = spec["Global"].get("class_num")
+    if spec["labels"] and class_num and len(spec["labels"]) != int(class_num):
+        raise PclsError(f"{model_dir / label_file} has {len(spec['labels'])} names but the model has {class_num} "
+                        "classes; re-export with a matching --labels file")
     return spec

@@ -1,7 +1,4 @@
-"""Distillation: the DistillationModel wrapper (teacher/student from a config's Arch.models), the teacher-logit
-cache and the helpers behind `pcls distill`. Importing it registers `Arch.name: DistillationModel` with the
-engine; the losses live in pcls/loss/distillation.py."""
-
-from pcls.distill.model import DistillationModel  # noqa: F401  (registers the Arch builder)
-
-__all__ = ["DistillationModel"]
+"""Distillation: the DistillationModel wrapper (teacher/student from a config's Arch.models, read by
+pcls/distill/config.py), the teacher-logit cache, the training callback (strategy.py) and the helpers
+behind `pcls distill`. The engine registers `Arch.name: DistillationModel` (pcls/engine/model.py); the
+losses live in pcls/loss/distillation.py. Importing this package imports no paddle."""

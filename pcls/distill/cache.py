@@ -9,11 +9,13 @@ says why.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
+log = logging.getLogger(__name__)
 DETERMINISTIC_OPS = {"DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage", "Pad"}
 
 
@@ -76,18 +78,17 @@ class TeacherCache:
             self.folder.rmdir()
 
 
-def enable_teacher_cache(model, train_cfg: dict, dataset_size: int, class_num: int, folder, log=print) -> bool:
-    """Attach a TeacherCache to a DistillationModel when the training pipeline allows exact reuse."""
+def make_teacher_cache(model, train_loader_cfg: dict, dataset_size: int, class_num: int, folder):
+    """A TeacherCache for a DistillationModel when the training pipeline allows exact reuse, else None."""
     if not getattr(model, "frozen", None):
-        log("--cache-teacher: no frozen model (teacher) to cache; ignored")
-        return False
-    random = random_ops(train_cfg)
+        log.info("--cache-teacher: no frozen model (teacher) to cache; ignored")
+        return None
+    random = random_ops(train_loader_cfg)
     if random:
-        log(f"--cache-teacher: not used — the training pipeline is random ({', '.join(random)}), so the student "
-            "sees a different input every epoch and cached teacher logits would not match it; the teacher runs "
-            "on every batch")
-        return False
-    model.teacher_cache = TeacherCache(folder, dataset_size, class_num)
-    log(f"--cache-teacher: teacher logits for the {dataset_size} training images are computed in the first "
-        f"epoch and reused in every later one (deterministic pipeline), memory-mapped under {folder}")
-    return True
+        log.info("--cache-teacher: not used — the training pipeline is random (%s), so the student sees a "
+                 "different input every epoch and cached teacher logits would not match it; the teacher runs "
+                 "on every batch", ", ".join(random))
+        return None
+    log.info("--cache-teacher: teacher logits for the %d training images are computed in the first epoch and "
+             "reused in every later one (deterministic pipeline), memory-mapped under %s", dataset_size, folder)
+    return TeacherCache(folder, dataset_size, class_num)

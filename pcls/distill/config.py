@@ -18,6 +18,49 @@ FLAVOURS = {
 }
 
 
+def distill_members(arch: dict) -> list:
+    """[(label, backbone section copy)] of a DistillationModel's `Arch.models`, in order: the one reader of
+    that block (model building, export, recipe listings)."""
+    members = []
+    for index, item in enumerate(arch.get("models") or []):
+        if not isinstance(item, dict) or len(item) != 1:
+            raise PclsError(f"Arch.models[{index}] must be a single-key map like '- Teacher: {{name: ResNet50_vd}}'")
+        (label, cfg), = item.items()
+        members.append((label, dict(cfg or {})))
+    if len(members) < 2:
+        raise PclsError("Arch.models needs at least two models (e.g. Teacher and Student) for DistillationModel")
+    return members
+
+
+def frozen_labels(arch: dict) -> list:
+    """Labels of the models that do not learn (`freeze_params: true`, or true in Arch.freeze_params_list)."""
+    members = distill_members(arch)
+    freeze = list(arch.get("freeze_params_list") or [])
+    if freeze and len(freeze) != len(members):
+        raise PclsError(f"Arch.freeze_params_list has {len(freeze)} values for {len(members)} models")
+    return [label for index, (label, cfg) in enumerate(members)
+            if cfg.get("freeze_params") or (freeze and freeze[index])]
+
+
+def student_label(arch: dict) -> str:
+    """The deployable model: Arch.infer_model_name, else the first model that learns, else the last one."""
+    labels = [label for label, _ in distill_members(arch)]
+    frozen = frozen_labels(arch)
+    label = arch.get("infer_model_name") or next((n for n in labels if n not in frozen), labels[-1])
+    if label not in labels:
+        raise PclsError(f"Arch.infer_model_name '{label}' is not one of Arch.models ({', '.join(labels)})")
+    return label
+
+
+def student_section(arch: dict) -> dict:
+    """The backbone section (name, class_num, options) of the deployable model of a DistillationModel."""
+    label = student_label(arch)
+    section = dict(next(cfg for name, cfg in distill_members(arch) if name == label))
+    if arch.get("class_num") and not section.get("class_num"):
+        section["class_num"] = arch["class_num"]
+    return section
+
+
 def split_model_arg(text: str, what: str):
     """'ResNet50_vd:path/to/weights' -> ('ResNet50_vd', 'path/to/weights'); no ':' -> (name, None)."""
     if not text or text.startswith(":"):
@@ -26,8 +69,9 @@ def split_model_arg(text: str, what: str):
     return name, (weights or None)
 
 
-def merged_list(train_list: str, extra_list: Optional[str], root: str, run_dir: Path) -> str:
-    """train_list followed by the extra (unlabeled) list, written once into the run dir."""
+def merged_list(train_list: str, extra_list: Optional[str], root: str, folder: Path) -> str:
+    """train_list followed by the extra (unlabeled) list, written once into `folder` (beside the runs, not in
+    one: the run directory is chosen later and may become `<run>-2`)."""
     for path in (train_list, extra_list):
         if path and not Path(path).is_file():
             raise PclsError(f"list file {path} does not exist")
@@ -35,7 +79,7 @@ def merged_list(train_list: str, extra_list: Optional[str], root: str, run_dir: 
         return train_list
     text = Path(train_list).read_text(encoding="utf-8").rstrip("\n") + "\n"
     text += Path(extra_list).read_text(encoding="utf-8").rstrip("\n") + "\n"
-    target = run_dir / "train_extra_list.txt"
+    target = folder / "train_extra_list.txt"
     atomic_write_text(target, text)
     return str(target)
 
@@ -52,7 +96,7 @@ def build_distill_config(*, teacher: str, student: str, train_list: str, root: s
     teacher_name, teacher_weights = split_model_arg(teacher, "teacher")
     student_name, student_weights = split_model_arg(student, "student")
     run_dir = Path(output_dir) / f"distill_{teacher_name}_to_{student_name}"
-    train_path = merged_list(train_list, extra_list, root, run_dir)
+    train_path = merged_list(train_list, extra_list, root, Path(output_dir) / "_data" / run_dir.name)
     gt = default_gt if gt_weight is None else gt_weight
     loss = [{soft_loss: {"weight": 1.0, "model_name_pairs": [["Student", "Teacher"]], "temperature": temperature}}]
     if gt > 0:

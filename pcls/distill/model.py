@@ -7,13 +7,17 @@ dict of the deployable model (Arch.infer_model_name), which the trainer saves be
 
 from __future__ import annotations
 
+import logging
 from typing import Dict, List, Optional
 
 import paddle
 import paddle.nn as nn
 
-from pcls.engine.model import build_model, load_weights, register_arch
+from pcls.distill.config import distill_members, frozen_labels, student_label
+from pcls.engine.backbone import build_backbone, load_weights
 from pcls.errors import PclsError
+
+log = logging.getLogger(__name__)
 
 
 class DistillationModel(nn.Layer):
@@ -30,7 +34,7 @@ class DistillationModel(nn.Layer):
         if self.infer_model_name not in models:
             raise PclsError(f"Arch.infer_model_name '{self.infer_model_name}' is not one of Arch.models "
                             f"({', '.join(self.names)})")
-        self.teacher_cache = None  # set by pcls.distill.cache when --cache-teacher is on
+        self.teacher_cache = None  # a pcls.distill.cache.TeacherCache with --cache-teacher
         self.teacher_dtype = None  # "float16" once teacher_to_half ran (AMP on GPU)
         self.train()
 
@@ -52,6 +56,10 @@ class DistillationModel(nn.Layer):
                 if not isinstance(layer, norms):
                     layer._to_impl(dtype=dtype, include_sublayers=False, floating_only=True)
         self.teacher_dtype = dtype if self.frozen else None
+
+    def use_teacher_cache(self, cache) -> None:
+        """Look frozen models' outputs up in `cache` (filled on first sight) while training; None: stop."""
+        self.teacher_cache = cache
 
     def _run_frozen(self, model, x):
         with paddle.no_grad():
@@ -103,19 +111,6 @@ class DistillationModel(nn.Layer):
         return state
 
 
-def _member_configs(arch_cfg: dict) -> list:
-    models = arch_cfg.get("models") or []
-    members = []
-    for index, item in enumerate(models):
-        if not isinstance(item, dict) or len(item) != 1:
-            raise PclsError(f"Arch.models[{index}] must be a single-key map like '- Teacher: {{name: ResNet50_vd}}'")
-        (label, cfg), = item.items()
-        members.append((label, dict(cfg or {})))
-    if len(members) < 2:
-        raise PclsError("Arch.models needs at least two models (e.g. Teacher and Student) for DistillationModel")
-    return members
-
-
 def _model_sources(arch_cfg: dict, global_cfg: dict, count: int):
     """Per-model weights from a list in Global.pretrained_model or Arch.pretrained_list (PaddleClas forms)."""
     for key, where in ((global_cfg.get("pretrained_model"), "Global.pretrained_model"),
@@ -127,14 +122,14 @@ def _model_sources(arch_cfg: dict, global_cfg: dict, count: int):
     return None
 
 
-def _load_member(label: str, model, source, frozen: bool, log) -> None:
+def _load_member(label: str, model, source, frozen: bool) -> None:
     if not source:
         if frozen:
-            log(f"[yellow]{label} is frozen but has no weights (pretrained): it will teach from random "
-                f"initialisation[/yellow]")
+            log.warning("%s is frozen but has no weights (pretrained): it will teach from random initialisation",
+                        label)
         return
     try:
-        report = load_weights(model, source, log)
+        report = load_weights(model, source)
     except PclsError as err:
         raise PclsError(f"{label}: {err}") from err
     if frozen and report is not None and report.reinitialised:
@@ -143,22 +138,20 @@ def _load_member(label: str, model, source, frozen: bool, log) -> None:
                         f"on these {model.state_dict()[report.reinitialised[0]].shape[-1]} classes")
 
 
-@register_arch("DistillationModel")
-def build_distillation_model(arch_cfg: dict, global_cfg: dict, log=print) -> DistillationModel:
-    members = _member_configs(arch_cfg)
+def build_distillation_model(arch_cfg: dict, global_cfg: dict) -> DistillationModel:
+    """The DistillationModel of an `Arch: {name: DistillationModel, models: [...]}` section (registered as a
+    model kind in pcls.engine.model)."""
+    members = distill_members(arch_cfg)
     class_num = arch_cfg.get("class_num")
-    freeze = list(arch_cfg.get("freeze_params_list") or [])
-    if freeze and len(freeze) != len(members):
-        raise PclsError(f"Arch.freeze_params_list has {len(freeze)} values for {len(members)} models")
+    frozen = frozen_labels(arch_cfg)
     pretrained = global_cfg.get("pretrained_model")
     per_model_sources = _model_sources(arch_cfg, global_cfg, len(members))
     sub_global = {k: v for k, v in global_cfg.items() if k != "pretrained_model"}
-    models, frozen, class_nums, sources = {}, [], {}, {}
+    models, class_nums, sources = {}, {}, {}
     for index, (label, cfg) in enumerate(members):
         cfg.setdefault("class_num", class_num or 1000)
         class_nums[label] = int(cfg["class_num"])
-        if cfg.pop("freeze_params", None) or (freeze and freeze[index]):
-            frozen.append(label)
+        cfg.pop("freeze_params", None)
         sources[label] = cfg.pop("pretrained", None)
         if per_model_sources and per_model_sources[index]:
             sources[label] = per_model_sources[index]
@@ -166,10 +159,10 @@ def build_distillation_model(arch_cfg: dict, global_cfg: dict, log=print) -> Dis
         detail = ", ".join(f"{k} {v}" for k, v in class_nums.items())
         raise PclsError(f"the distilled models must have the same class_num ({detail}); set Arch.class_num once")
     for label, cfg in members:
-        log(f"{label}: {cfg['name']}" + (" (frozen)" if label in frozen else ""))
-        models[label] = build_model(cfg, sub_global, log)
-        _load_member(label, models[label], sources[label], label in frozen, log)
-    model = DistillationModel(models, frozen, arch_cfg.get("infer_model_name"))
+        log.info("%s: %s%s", label, cfg["name"], " (frozen)" if label in frozen else "")
+        models[label] = build_backbone(cfg, sub_global)
+        _load_member(label, models[label], sources[label], label in frozen)
+    model = DistillationModel(models, frozen, student_label(arch_cfg))
     if pretrained and not per_model_sources:  # a whole distillation checkpoint (Teacher.* / Student.* keys)
-        load_weights(model, pretrained, log)
+        load_weights(model, pretrained)
     return model

@@ -6,15 +6,19 @@ the size and sha1 of each, so a checkpoint cut in the middle of those renames is
 Optimizer state is stored under the model's structured parameter names (paddle keys it by generated
 names like `linear_3.w_0`, which change with layer creation order), so a resume never depends on what
 else the process built first.
+
+The `.pdparams`/`.pdopt` files are the pickles paddle.save writes (PaddleClas reads them), but they are read
+back only through the restricted unpickler of `pcls.zoo.weights`, and the RNG states are plain JSON: a
+checkpoint someone handed you cannot run code when resumed.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
+import errno
 import hashlib
 import json
-import pickle
+import logging
 import random
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from pcls.errors import PclsError
 from pcls.utils.io import atomic_path
 
 STATE_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def _sha1(path: Path) -> str:
@@ -36,7 +41,7 @@ def _sha1(path: Path) -> str:
 
 # -- RNG ----------------------------------------------------------------------------------------------
 def rng_state() -> dict:
-    """Python, numpy and paddle generator states, JSON-serialisable."""
+    """Python, numpy and paddle generator states, as plain JSON values (no pickle)."""
     import paddle
 
     py = random.getstate()
@@ -44,18 +49,54 @@ def rng_state() -> dict:
     return {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
-        "paddle": base64.b64encode(pickle.dumps(paddle.get_rng_state())).decode("ascii"),
+        "paddle": [_generator_fields(s) for s in paddle.get_rng_state()],
     }
 
 
+def _generator_fields(state) -> dict:
+    # GeneratorState pickles as (device, seed, offset, engine text as bytes); keep those values, not the pickle
+    device, seed, offset, engine = state.__getstate__()
+    return {"device": int(device), "seed": int(seed), "offset": int(offset), "engine": bytes(engine).decode("ascii")}
+
+
+_MALFORMED_RNG = "the checkpoint's RNG state is malformed ({}); resume from another checkpoint"
+
+
+def _generator_state(fields):
+    """A paddle GeneratorState from `_generator_fields` output, after checking every value's type."""
+    from paddle.base import core
+
+    keys = ("device", "seed", "offset", "engine")
+    ok = isinstance(fields, dict) and set(fields) == set(keys)
+    ok = ok and all(isinstance(fields[k], int) and not isinstance(fields[k], bool) for k in keys[:3])
+    ok = ok and isinstance(fields["engine"], str) and fields["engine"].replace(" ", "").isdigit()
+    if not ok:
+        raise PclsError(_MALFORMED_RNG.format("paddle: expected device, seed, offset and the engine's numbers"))
+    state = core.GeneratorState.__new__(core.GeneratorState)
+    state.__setstate__((fields["device"], fields["seed"], fields["offset"], list(fields["engine"].encode("ascii"))))
+    return state
+
+
 def set_rng_state(state: dict) -> None:
+    """Restore `rng_state()` output; malformed values are a PclsError, never a traceback."""
     import paddle
 
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-    paddle.set_rng_state(pickle.loads(base64.b64decode(state["paddle"])))
+    try:
+        py = state["python"]
+        random.setstate((py[0], tuple(py[1]), py[2]))
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        saved = state.get("paddle")
+        if isinstance(saved, list):
+            paddle.set_rng_state([_generator_state(fields) for fields in saved])
+    except PclsError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, RuntimeError) as err:
+        raise PclsError(_MALFORMED_RNG.format(f"{type(err).__name__}: {err}".splitlines()[0])) from None
+    if saved is not None and not isinstance(saved, list):
+        # older pcls stored a base64 pickle here; unpickling it could run code, so it is not read
+        log.warning("the checkpoint stores paddle's RNG state in an old pickled form, which pcls no longer reads: "
+                    "paddle's random stream restarts (the resumed run is not bit-identical)")
 
 
 # -- optimizer state under structured names -----------------------------------------------------------
@@ -96,6 +137,7 @@ def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: 
     """Write one checkpoint under `prefix` (e.g. output/run/latest); returns the JSON path.
 
     weights: the model's state_dict; optimizer_state: from `optimizer_state(optimizer, model)`.
+    A failed write (disk full, read-only folder) is a PclsError; the previous checkpoint stays intact.
     """
     import paddle
 
@@ -107,17 +149,22 @@ def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: 
         files["_ema.pdparams"] = ema_state
     state = dict(state or {})
     state["version"] = STATE_VERSION
-    with contextlib.ExitStack() as stack:
-        digests = {}
-        for suffix, obj in files.items():
-            final = prefix.with_name(prefix.name + suffix)
-            tmp = stack.enter_context(atomic_path(final))
-            paddle.save(obj, str(tmp))
-            digests[final.name] = {"size": tmp.stat().st_size, "sha1": _sha1(tmp)}
-        state["files"] = digests
-        json_path = prefix.with_name(prefix.name + ".json")
-        tmp = stack.enter_context(atomic_path(json_path))
-        tmp.write_text(json.dumps(state, indent=1, default=_plain))
+    json_path = prefix.with_name(prefix.name + ".json")
+    try:
+        with contextlib.ExitStack() as stack:
+            digests = {}
+            for suffix, obj in files.items():
+                final = prefix.with_name(prefix.name + suffix)
+                tmp = stack.enter_context(atomic_path(final))
+                paddle.save(obj, str(tmp))
+                digests[final.name] = {"size": tmp.stat().st_size, "sha1": _sha1(tmp)}
+            state["files"] = digests
+            tmp = stack.enter_context(atomic_path(json_path))
+            tmp.write_text(json.dumps(state, indent=1, default=_plain))
+    except OSError as err:
+        why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+        raise PclsError(f"cannot write checkpoint {prefix} in {prefix.parent}: {why}; the previous checkpoint "
+                        f"there is unchanged - free space or choose another output folder") from err
     return json_path
 
 
@@ -152,9 +199,9 @@ def load_checkpoint(path) -> dict:
     """{"state": json state, "model": ..., "optimizer": ... or None, "ema": ... or None}.
 
     Verifies every file against the sizes/digests in the JSON; a mismatch or unreadable file is a
-    PclsError naming the file.
+    PclsError naming the file. The pickles go through the restricted unpickler: arrays come back as numpy.
     """
-    import paddle
+    from pcls.zoo.weights import load_state_file, load_state_tree
 
     prefix = checkpoint_prefix(path)
     json_path = prefix.with_name(prefix.name + ".json")
@@ -171,11 +218,6 @@ def load_checkpoint(path) -> dict:
         if not file.exists() or file.stat().st_size != meta.get("size") or _sha1(file) != meta.get("sha1"):
             raise PclsError(f"checkpoint file {file} is missing or does not match {json_path.name} "
                             f"(corrupt or cut short); resume from another checkpoint, e.g. an epoch_N one")
-        try:
-            obj = paddle.load(str(file))
-        except Exception as err:  # noqa: BLE001 - any unpickling failure means a corrupt file
-            raise PclsError(f"checkpoint file {file} cannot be read ({type(err).__name__}); "
-                            f"resume from another checkpoint") from err
         key = "ema" if name.endswith("_ema.pdparams") else "optimizer" if name.endswith(".pdopt") else "model"
-        loaded[key] = obj
+        loaded[key] = load_state_tree(file) if key == "optimizer" else load_state_file(file)
     return loaded

@@ -77,7 +77,9 @@ def read_class_names(path, class_num):
     """Names from a labels file ('<id> <name>' or '<name>' per line); ids when absent."""
     names = [str(i) for i in range(class_num)]
     if path and Path(path).is_file():
-        for i, line in enumerate(Path(path).read_text().splitlines()):
+        from pcls.utils.io import read_text  # not UTF-8: one line naming file, line and byte
+
+        for i, line in enumerate(read_text(path, "labels file").splitlines()):
             parts = line.strip().split(maxsplit=1)
             if not parts:
                 continue
@@ -88,7 +90,7 @@ def read_class_names(path, class_num):
     return names
 
 
-def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None, log=print) -> dict:
+def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) -> dict:
     """Evaluate `weights` (a path prefix / .pdparams / zoo name; default Global.pretrained_model) on the
     config's DataLoader.Eval split: top-1/top-5, loss, per-class accuracy and a confusion matrix.
 
@@ -97,8 +99,8 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None, 
     """
     from pcls.data import build_dataloader
     from pcls.engine.metrics import metric_model_key, metric_topk
-    from pcls.engine.model import build_model, check_weights_source
-    from pcls.engine.trainer import select_device
+    from pcls.engine.env import select_device
+    from pcls.engine.model import build_model, check_weights_source, load_weights
     from pcls.loss import build_loss
 
     g = cfg["Global"]
@@ -114,7 +116,8 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None, 
     arch = dict(cfg["Arch"])
     class_num = int(arch.get("class_num") or 1000)
     bundle = build_dataloader(cfg["DataLoader"]["Eval"], train=False, class_num=class_num)
-    model = build_model({**arch, "pretrained": False}, {**g, "pretrained_model": weights}, log=log)
+    model = build_model({**arch, "pretrained": False}, {**g, "pretrained_model": None})
+    load_weights(model, weights, reinit_classifier=False)  # a random classifier would make the numbers meaningless
     loss_cfg = (cfg.get("Loss") or {}).get("Eval") or [{"CELoss": {"weight": 1.0}}]
     metric_cfg = (cfg.get("Metric") or {}).get("Eval")
     meter = run_eval(model, bundle.loader, loss_fn=build_loss(loss_cfg), topk=metric_topk(metric_cfg, class_num),

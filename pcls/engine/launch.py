@@ -8,11 +8,19 @@ asks for the same when the launcher exits (`die_with_parent`, called first thing
 runner also kills the launcher's children itself when the job ends, fails or is interrupted. A crashing
 rank makes the others fail on a gloo/NCCL timeout and the launcher exit non-zero; the runner then
 reports the first worker traceback it finds.
+
+The launcher also dumps the whole environment (tokens included) into its log folder (`envlog.N`,
+`backup_env.N.json`, `default.*.log`); workers read `backup_env` while they start, so the runner deletes
+those files when the job ends (done, failed or interrupted): a finished run folder keeps no secret. `train_distributed` is the engine's entry point: checks, run directory,
+job spec, launch, rank 0's summary.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +29,12 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from pcls.errors import PclsError
+
+log = logging.getLogger(__name__)
+# the launcher's copies of the environment: never kept (they hold every variable, secrets included)
+ENV_DUMPS = ("envlog.*", "backup_env.*", "default.*.log")
+# launcher / paddle chatter in rank 0's log that the user does not need to see
+_NOISE = re.compile(r"^([IWE]\d{4} |\s|=+$|FLAGS\(|.*warnings\.warn|.*ccache|.*Modified FLAGS|LAUNCH )")
 
 
 def launch_command(script: str, script_args: Sequence[str], *, log_dir, nproc: Optional[int] = None,
@@ -138,6 +152,7 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        drop_env_dumps(log_dir)
     _kill_all(proc, workers)  # stragglers (a worker the launcher lost track of)
     if proc.returncode == 0:
         return 0
@@ -148,6 +163,19 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
     bad_input = "error: " in _all_logs(log_dir)
     raise PclsError(f"distributed job failed (exit {proc.returncode}) — {error}; logs in {log_dir}",
                     2 if bad_input else 1)
+
+
+def drop_env_dumps(log_dir) -> list:
+    """Delete the launcher's environment dumps from `log_dir`; returns the files removed."""
+    removed = []
+    for pattern in ENV_DUMPS:
+        for path in Path(log_dir).glob(pattern):
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
 
 
 def _all_logs(log_dir: Path) -> str:
@@ -215,3 +243,62 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL does not time out in practice
         pass
+
+
+def _echo(line: str) -> None:
+    if line.strip() and not _NOISE.match(line):
+        log.info("%s", line)
+
+
+def world_size(nproc=None, gpus=None, ips=None) -> int:
+    return (nproc or (len(gpus.split(",")) if gpus else 1)) * max(1, len((ips or "").split(",")))
+
+
+def train_distributed(cfg: dict, *, resume=None, device=None, nproc=None, gpus=None, ips=None, scale_lr=False,
+                      ref_batch=256, run_name=None, run_dir=None, exist_ok=False, callbacks=(),
+                      cache_teacher=False, recipe=None) -> dict:
+    """Train `cfg` in `nproc` CPU processes or on `gpus` (paddle.distributed.launch); rank 0's summary.
+
+    Everything that can fail on bad input is checked here, before the launcher starts."""
+    from pcls.engine.components import prepare_builtin_data, preflight
+    from pcls.engine.env import require_cuda
+    from pcls.engine.rundir import allocate_run_dir, run_dir_of
+    from pcls.utils.io import atomic_write_text
+
+    if callbacks:
+        raise PclsError("callbacks run inside the training process; a multi-process run (nproc/gpus) cannot take "
+                        "them from Python: train in one process, or read the run's metrics.jsonl")
+    if gpus or (device or "").startswith("gpu"):
+        require_cuda("gpu")
+    prepare_builtin_data(cfg)
+    world = world_size(nproc, gpus, ips)
+    preflight(cfg, resume, world)
+    if run_dir:
+        run_dir = Path(run_dir)
+    elif resume and not run_name:
+        from pcls.engine.checkpoint import checkpoint_prefix
+
+        run_dir = checkpoint_prefix(resume).parent
+    else:
+        run_dir = allocate_run_dir(run_dir_of(cfg, run_name), exist_ok=exist_ok)
+    device = "gpu" if gpus else (device or "cpu")
+    options = {"resume": resume, "device": device, "scale_lr": scale_lr, "ref_batch": ref_batch,
+               "run_dir": str(run_dir), "cache_teacher": cache_teacher, "recipe": recipe}
+    spec_path = run_dir / "launch.json"
+    atomic_write_text(spec_path, json.dumps({"config": cfg, "options": options}, default=str))
+    summary_path = run_dir / "summary.json"
+    summary_path.unlink(missing_ok=True)
+    worker = Path(__file__).with_name("worker.py")  # run as a script by each rank
+    cmd = launch_command(str(worker), [str(spec_path)], log_dir=run_dir / "log",
+                         nproc=nproc if not gpus else None, gpus=gpus, ips=ips)
+    log.info("launching %d processes: %s", world, " ".join(cmd))
+    try:
+        run_launcher(cmd, run_dir / "log", env=worker_env(device), echo=_echo)
+    except KeyboardInterrupt:
+        if not summary_path.is_file():
+            raise
+        log.warning("interrupted: rank 0 saved its last update in %s; continue with: pcls train --resume %s "
+                    "--nproc/--gpus ...", run_dir, run_dir)
+    if not summary_path.is_file():
+        raise PclsError(f"the distributed job ended without a summary; see the logs in {run_dir / 'log'}", 1)
+    return json.loads(summary_path.read_text())

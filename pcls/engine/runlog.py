@@ -6,22 +6,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from pathlib import Path
 
 from pcls.utils.io import atomic_write_text
 
 CURVES = "curves.png"
+log = logging.getLogger(__name__)
 
 
 class RunLog:
-    def __init__(self, run_dir, *, enabled=True, visualdl=False, log=print):
+    def __init__(self, run_dir, *, enabled=True, visualdl=False):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
-        self.log = log
         self.vdl = None
         self._want_vdl = visualdl
 
-    def start(self, cfg, history) -> None:
+    def start(self, cfg) -> None:
         if not self.enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -34,8 +35,8 @@ class RunLog:
 
                 self.vdl = LogWriter(logdir=str(self.run_dir / "vdl"))
             except ImportError:
-                self.log("[yellow]Global.use_visualdl: visualdl is not installed (pip install visualdl); "
-                         "skipping VisualDL logging[/yellow]")
+                log.warning("Global.use_visualdl: visualdl is not installed (pip install visualdl); "
+                            "skipping VisualDL logging")
 
     def epoch_end(self, history) -> None:
         """Rewrite metrics.jsonl/.csv from the full history (a resumed run drops the rows it redoes)."""
@@ -56,27 +57,21 @@ class RunLog:
                 if key != "epoch" and isinstance(value, (int, float)):
                     self.vdl.add_scalar(tag=key, value=value, step=row["epoch"])
 
-    @staticmethod
-    def epoch_line(row, epochs) -> str:
-        parts = [f"epoch {row['epoch']}/{epochs}"]
-        for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "ema_val_top1"):
-            if key in row:
-                parts.append(f"{key} {row[key]:.4f}")
-        parts.append(f"lr {row['lr']:.2e}")
-        parts.append(f"{row['images_per_s']:.0f} img/s")
-        return "  ".join(parts)
-
     def finish(self, history) -> dict:
         """Write curves.png; returns {"curves": path} or {} when matplotlib is missing."""
         if not self.enabled:
             return {}
-        if self.vdl is not None:
-            self.vdl.close()
+        self.close()
         path = plot_curves(history, self.run_dir / CURVES)
         if path is None:
-            self.log("curves.png skipped: matplotlib is not installed (pip install 'pcls[plot]')")
+            log.info("curves.png skipped: matplotlib is not installed (pip install 'pcls[plot]')")
             return {}
         return {"curves": str(path)}
+
+    def close(self) -> None:
+        if self.vdl is not None:
+            self.vdl.close()
+            self.vdl = None
 
 
 def plot_curves(history, path):
@@ -106,7 +101,7 @@ def plot_curves(history, path):
             axes[1].plot(xs, ys, marker="o", label=label)
     axes[1].set_title("top-1 accuracy")
     axes[2].plot(epochs, [row["lr"] for row in history], marker="o")
-    axes[2].set_title("learning rate (epoch start)")
+    axes[2].set_title("learning rate (last update of the epoch)")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

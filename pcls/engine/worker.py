@@ -6,10 +6,15 @@ import sys
 
 
 def main(spec_path: str) -> int:
+    import logging
+
+    from pcls.engine.env import world_info
     from pcls.engine.launch import die_with_parent
     from pcls.errors import PclsError
+    from pcls.utils.logs import log_to_stderr
 
     die_with_parent()  # paddle's launcher puts each worker in its own session: never outlive it
+    log_to_stderr(logging.INFO if world_info()[0] == 0 else logging.WARNING)  # rank 0 speaks for the job
 
     with open(spec_path) as fh:
         spec = json.load(fh)

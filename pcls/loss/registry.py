@@ -4,51 +4,26 @@ distillation.py, ...) are discovered on first use, so a new file only has to reg
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from typing import Callable, Dict, List
+from typing import List
 
-from pcls.errors import PclsError, did_you_mean
+from pcls.errors import PclsError
+from pcls.utils.registry import Registry
 
-_LOSSES: Dict[str, Callable] = {}
-_discovered = False
+LOSSES = Registry("loss", where="Loss", package="pcls.loss", skip={"registry"})
 
 
 def register_loss(cls=None, *, name: str = None):
     """Register a loss class (an nn.Layer called as `loss(output, target) -> Tensor or dict`)."""
-
-    def add(obj):
-        key = name or obj.__name__
-        if key in _LOSSES and _LOSSES[key] is not obj:
-            raise RuntimeError(f"loss {key} registered twice")
-        _LOSSES[key] = obj
-        return obj
-
+    add = LOSSES.register(*([name] if name else []))
     return add(cls) if cls is not None else add
 
 
-def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    import pcls.loss as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name != "registry" and not info.name.startswith("_"):
-            importlib.import_module(f"pcls.loss.{info.name}")
-    _discovered = True
-
-
 def list_losses() -> List[str]:
-    _discover()
-    return sorted(_LOSSES)
+    return LOSSES.names()
 
 
 def get_loss_class(name: str):
-    _discover()
-    if name not in _LOSSES:
-        raise PclsError(f"unknown loss '{name}' in Loss{did_you_mean(name, _LOSSES)}; known: {', '.join(sorted(_LOSSES))}")
-    return _LOSSES[name]
+    return LOSSES.get(name)
 
 
 class CombinedLoss:

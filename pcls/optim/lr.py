@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Callable, Dict
+from typing import Callable
 
-from pcls.errors import PclsError, did_you_mean
+from pcls.errors import PclsError
+from pcls.utils.registry import Registry
 
-_SCHEDULES: Dict[str, Callable] = {}
+SCHEDULES = Registry("schedule", where="Optimizer.lr.name")
 
 
 def register_schedule(*names):
-    def add(fn):
-        for name in names:
-            _SCHEDULES[name] = fn
-        return fn
-
-    return add
+    """Register a decay function `fn(learning_rate, decay_steps, steps_per_epoch, **params) -> lr(t)`."""
+    return SCHEDULES.register(*names)
 
 
 def list_schedules():
-    return sorted(_SCHEDULES)
+    return SCHEDULES.names()
 
 
 class Schedule:
@@ -108,9 +105,7 @@ def build_schedule(lr_cfg, epochs: int, steps_per_epoch: int, lr_scale: float = 
         lr_cfg = {"name": "Constant", "learning_rate": float(lr_cfg)}
     params = dict(lr_cfg or {})
     name = params.pop("name", "Constant")
-    if name not in _SCHEDULES:
-        raise PclsError(f"Optimizer.lr.name: unknown schedule '{name}'{did_you_mean(name, _SCHEDULES)}; "
-                        f"known: {', '.join(list_schedules())}")
+    schedule_fn = SCHEDULES.get(name)
     default_warmup = 5 if name == "CosineWarmup" else 0
     warmup_epoch = min(float(params.pop("warmup_epoch", default_warmup) or 0), epochs)
     warmup_start_lr = float(params.pop("warmup_start_lr", 0.0)) * lr_scale
@@ -128,7 +123,7 @@ def build_schedule(lr_cfg, epochs: int, steps_per_epoch: int, lr_scale: float = 
     warmup_steps = int(round(warmup_epoch * steps_per_epoch))
     decay_steps = int(round((epochs - warmup_epoch) * steps_per_epoch))
     try:
-        decay = _SCHEDULES[name](decay_steps=decay_steps, steps_per_epoch=steps_per_epoch, **params)
+        decay = schedule_fn(decay_steps=decay_steps, steps_per_epoch=steps_per_epoch, **params)
     except TypeError as err:
         raise PclsError(f"Optimizer.lr: bad parameter for {name} ({err})") from err
     return Schedule(name, params["learning_rate"], decay, warmup_steps, warmup_start_lr)

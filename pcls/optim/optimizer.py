@@ -9,11 +9,10 @@ on every trainable parameter; `weight_decay` (AdamW) is decoupled decay. Paramet
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from pcls.errors import PclsError
+from pcls.utils.registry import Registry
 
-from pcls.errors import PclsError, did_you_mean
-
-_OPTIMIZERS: Dict[str, Callable] = {}
+OPTIMIZERS = Registry("optimizer", where="Optimizer.name")
 
 # config keys that are not optimizer constructor arguments
 _GROUPING_KEYS = ("no_weight_decay_name", "one_dim_param_no_weight_decay", "regularizer", "weight_decay",
@@ -21,15 +20,12 @@ _GROUPING_KEYS = ("no_weight_decay_name", "one_dim_param_no_weight_decay", "regu
 
 
 def register_optimizer(name):
-    def add(fn):
-        _OPTIMIZERS[name] = fn
-        return fn
-
-    return add
+    """Register a builder `fn(lr, params, decay, grad_clip, **params) -> paddle optimizer`."""
+    return OPTIMIZERS.register(name)
 
 
 def list_optimizers():
-    return sorted(_OPTIMIZERS)
+    return OPTIMIZERS.names()
 
 
 @register_optimizer("Momentum")
@@ -142,12 +138,10 @@ def build_optimizer(opt_cfg, named_params, lr_scheduler):
     [(name, Parameter)], driven by `lr_scheduler` (a paddle LRScheduler or a float)."""
     opt_cfg = dict(opt_cfg or {})
     name = opt_cfg.get("name", "Momentum")
-    if name not in _OPTIMIZERS:
-        raise PclsError(f"Optimizer.name: unknown optimizer '{name}'{did_you_mean(name, _OPTIMIZERS)}; "
-                        f"known: {', '.join(list_optimizers())}")
+    builder = OPTIMIZERS.get(name)
     groups, decay = param_groups(list(named_params), opt_cfg)
     kwargs = {k: v for k, v in opt_cfg.items() if k not in _GROUPING_KEYS}
     try:
-        return _OPTIMIZERS[name](lr_scheduler, groups, decay, grad_clip_from(opt_cfg), **kwargs)
+        return builder(lr_scheduler, groups, decay, grad_clip_from(opt_cfg), **kwargs)
     except TypeError as err:
         raise PclsError(f"Optimizer: bad parameter for {name} ({err})") from err

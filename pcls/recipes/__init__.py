@@ -3,30 +3,13 @@ metadata, trick tables and run reports."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pcls.errors import PclsError, did_you_mean
-
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# where the recipe files are and their names live with the config loader that reads them
+from pcls.config.recipe_files import list_recipes, recipe_path, recipes_dir  # noqa: F401
 
 
-def recipes_dir() -> Path:
-    for candidate in (_PACKAGE_DIR / "_recipes", _PACKAGE_DIR.parent / "recipes"):
-        if candidate.is_dir():
-            return candidate
-    raise PclsError("the built-in recipes folder is missing from this installation; reinstall pcls")
-
-
-def list_recipes() -> list:
-    """Public recipe names (files starting with `_` are bases other recipes inherit from)."""
-    return sorted(p.stem for p in recipes_dir().glob("*.yaml") if not p.stem.startswith("_"))
-
-
-def recipe_path(name: str) -> Path:
-    path = recipes_dir() / f"{name}.yaml"
-    if not path.is_file():
-        raise PclsError(f"unknown recipe '{name}'{did_you_mean(name, list_recipes())}; see 'pcls recipes list'")
-    return path
+def complete_recipe_names(incomplete: str) -> list:
+    """Shell completion for --recipe / a recipe argument: names read off the recipe folder (nothing loaded)."""
+    return [n for n in list_recipes() if n.startswith(incomplete)]
 
 
 def recipe_summary(name: str) -> dict:
@@ -53,5 +36,7 @@ def recipe_summary(name: str) -> dict:
 def _model_label(arch: dict) -> str:
     if arch.get("name") != "DistillationModel":
         return arch.get("name")
-    names = [next(iter(m.values()))["name"] for m in arch.get("models") or []]
+    from pcls.distill.config import distill_members
+
+    names = [member["name"] for _, member in distill_members(arch)]
     return " -> ".join(names)

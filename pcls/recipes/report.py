@@ -90,11 +90,15 @@ def render_panel(record: dict):
 
 
 def find_results(output_root="output") -> dict:
-    """recipe name -> newest non-smoke result record found under output_root."""
-    newest: dict = {}
+    """recipe name -> the result record `pcls recipes table` shows, from the runs under output_root.
+
+    Smoke runs never count. A run that matched the documented setting (no deviations) beats any that deviated
+    (a 1-epoch try-out must not stand for the recipe); among equals the newest wins.
+    """
+    chosen: dict = {}
     root = Path(output_root)
     if not root.is_dir():
-        return newest
+        return chosen
     for path in root.rglob(RESULT_FILE):
         try:
             record = json.loads(path.read_text())
@@ -104,9 +108,11 @@ def find_results(output_root="output") -> dict:
         if not name or record.get("smoke"):
             continue
         record["run_dir"] = str(path.parent)
-        if name not in newest or record.get("date", "") > newest[name].get("date", ""):
-            newest[name] = record
-    return newest
+        rank = (not record.get("deviations"), record.get("date", ""))
+        best = chosen.get(name)
+        if best is None or rank > (not best.get("deviations"), best.get("date", "")):
+            chosen[name] = record
+    return chosen
 
 
 def trick_tables(output_root="output", group: Optional[str] = None) -> list:
@@ -132,6 +138,7 @@ def trick_tables(output_root="output", group: Optional[str] = None) -> list:
             "documented_top1": reference.get("top1"),
             "achieved_top1": result.get("top1"),
             "delta": result.get("delta"),
+            "deviations": result.get("deviations") or [],
             "date": result.get("date"),
             "hardware": result.get("hardware"),
         })

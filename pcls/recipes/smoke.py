@@ -55,13 +55,14 @@ def write_smoke_data(root: Path, side: int, class_num: int, with_unlabeled: bool
     return {"train": str(root / "train_list.txt"), "val": str(root / "val_list.txt"), "root": str(root)}
 
 
-def smoke_config(cfg: dict, workdir) -> dict:
-    """A copy of `cfg` that trains SMOKE_ITERS iterations on generated data under `workdir`, no downloads."""
+def smoke_config(cfg: dict, workdir, label: str) -> dict:
+    """A copy of `cfg` that trains SMOKE_ITERS iterations on generated data, no downloads: the run goes to
+    `workdir/<label>` (the caller names it), the data to `workdir/_data/<label>`."""
     cfg = copy.deepcopy(cfg)
     workdir = Path(workdir)
     loaders = cfg.get("DataLoader") or {}
     allow_unlabeled = bool(loaders.get("Train", {}).get("dataset", {}).get("allow_unlabeled"))
-    data = write_smoke_data(workdir / "data", _image_side(cfg), _class_num(cfg), allow_unlabeled)
+    data = write_smoke_data(workdir / "_data" / label, _image_side(cfg), _class_num(cfg), allow_unlabeled)
     for split, list_path in (("Train", data["train"]), ("Eval", data["val"])):
         if split not in loaders:
             continue
@@ -72,7 +73,7 @@ def smoke_config(cfg: dict, workdir) -> dict:
         section["sampler"]["drop_last"] = False
         section["loader"]["num_workers"] = 0
     glob = cfg["Global"]
-    glob.update(epochs=1, max_iters=SMOKE_ITERS, output_dir=str(workdir / "output"), pretrained_model=None,
+    glob.update(epochs=1, max_iters=SMOKE_ITERS, output_dir=str(workdir), pretrained_model=None,
                 checkpoints=None, eval_interval=1, save_interval=1, print_batch_step=1, use_visualdl=False,
                 device="cpu")
     arch = cfg["Arch"]

@@ -1,5 +1,6 @@
 """Writes that lose nothing: every file pcls produces goes to a temp name in the same folder and is
-renamed into place, so an interrupted write never leaves a half-written file under the real name."""
+renamed into place, so an interrupted write never leaves a half-written file under the real name.
+And reads of the user's text files (lists, labels) that say which file, line and byte is not UTF-8."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from pcls.errors import PclsError
 
 
 @contextlib.contextmanager
@@ -31,6 +34,11 @@ def atomic_path(path):
         raise
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """`mode` as the user's umask leaves it: what open()/mkdir() would give a new file or folder."""
+    return mode & ~_umask()
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -45,3 +53,23 @@ def atomic_write_text(path, text: str) -> None:
 def atomic_write_bytes(path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def read_text(path, what: str) -> str:
+    """The UTF-8 text of a user's file (a leading BOM is dropped); `what` names it in errors ("list file").
+
+    Bytes that are not UTF-8 are one PclsError naming the file, line and byte, instead of a traceback or
+    silently replaced characters that would name files that do not exist.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise PclsError(f"cannot read {what} {path}: {err.strerror or err}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise PclsError(f"{path}:{line}: byte 0x{data[err.start]:02x} at column {column} is not UTF-8; a {what} "
+                        f"must be UTF-8 text: re-save it as UTF-8 (e.g. iconv -f GBK -t UTF-8)") from None

@@ -4,17 +4,21 @@ rename), and tar extraction that cannot write outside its target folder."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import socket
 import tarfile
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text
 from pcls.zoo.cache import file_lock, offline, sha256_file, verify_cached, write_record
 
+log = logging.getLogger(__name__)
 RETRIES = 4  # extra attempts after the first, each resuming where the previous one stopped
 BACKOFF_S = 1.0  # wait before the first retry, doubled for each further one
 CONNECT_TIMEOUT_S = 15.0
@@ -105,19 +109,41 @@ def _download(url: str, part: Path, label: str, show_progress: bool) -> None:
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
                 raise PclsError(f"cannot download {url!r}: {err}") from None
             except (httpx.TransportError, _Retryable) as err:
-                failures += 1
-                got = part.stat().st_size if part.exists() else 0
-                if failures > RETRIES:
-                    kept = (f"{got} bytes are kept in {part} and the next attempt resumes from there" if got else
-                            "check the network, or set PCLS_ZOO_MIRROR to a reachable mirror")
-                    raise DownloadInterrupted(
-                        f"download of {url} failed after {failures} attempts ({_describe(err)}); {kept}"
-                    ) from err
-                wait = BACKOFF_S * 2 ** (failures - 1)
-                where = f"interrupted at {got} bytes ({_describe(err)}); resuming" if got else \
-                    f"failed ({_describe(err)}); retrying"
-                say(f"download of {label} {where} in {wait:g} s")
-                time.sleep(wait)
+                if _unresolvable(err):  # no DNS answer now means none in a few seconds either: no retries
+                    raise PclsError(
+                        f"cannot download {url}: the host name {urlsplit(url).hostname} does not resolve ({err}); "
+                        f"check the network, or set PCLS_ZOO_MIRROR to a reachable mirror"
+                    ) from None
+                failures = _retry_or_raise(err, failures, url, part, label)
+
+
+def _unresolvable(err: Exception) -> bool:
+    """Whether a transport error comes from a failed host-name lookup (socket.gaierror somewhere in its chain)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, socket.gaierror):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _retry_or_raise(err: Exception, failures: int, url: str, part: Path, label: str) -> int:
+    """Count one failed attempt of a transient error; wait before the next one, or raise when retries ran out."""
+    failures += 1
+    got = part.stat().st_size if part.exists() else 0
+    if failures > RETRIES:
+        kept = (f"{got} bytes are kept in {part} and the next attempt resumes from there" if got else
+                "check the network, or set PCLS_ZOO_MIRROR to a reachable mirror")
+        raise DownloadInterrupted(
+            f"download of {url} failed after {failures} attempts ({_describe(err)}); {kept}"
+        ) from err
+    wait = BACKOFF_S * 2 ** (failures - 1)
+    where = f"interrupted at {got} bytes ({_describe(err)}); resuming" if got else \
+        f"failed ({_describe(err)}); retrying"
+    say(f"download of {label} {where} in {wait:g} s")
+    time.sleep(wait)
+    return failures
 
 
 class _ResumeState:
@@ -189,10 +215,8 @@ def _describe(err: Exception) -> str:
 
 
 def say(message: str) -> None:
-    """One plain log line on stderr (never stdout, which carries results)."""
-    from pcls.cli.common import console
-
-    console.print(message, highlight=False, markup=False, soft_wrap=True)
+    """One log line (the CLI shows it on stderr; stdout carries results)."""
+    log.info("%s", message)
 
 
 class _Bar:
@@ -213,7 +237,7 @@ class _Bar:
                 TransferSpeedColumn,
             )
 
-            from pcls.cli.common import console
+            from rich.console import Console
 
             self._progress = Progress(
                 TextColumn("{task.description}"),
@@ -222,7 +246,7 @@ class _Bar:
                 TransferSpeedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
-                console=console,
+                console=Console(stderr=True),
                 transient=False,
             )
             self._progress.start()

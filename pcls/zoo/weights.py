@@ -1,7 +1,9 @@
 """Weights files, read safely: `.pdparams` pickles through an unpickler that builds only numpy arrays,
 and loading into a model that says exactly what was loaded, re-initialised or did not fit.
 
-`paddle.load` is never called on a downloaded file: unpickling runs whatever code the file names.
+This module holds pcls's ONE unpickler: every pickle pcls reads (zoo weights, checkpoint weights, EMA,
+optimizer state) goes through `_unpickle`. `paddle.load` and `pickle.load` are never called on a file:
+unpickling runs whatever code the file names (tests/zoo/test_weights.py scans the package for that).
 """
 
 from __future__ import annotations
@@ -51,12 +53,31 @@ class _StateUnpickler(pickle.Unpickler):
         if target is None:
             raise PclsError(
                 f"refusing to load {self._path}: it references the Python global '{module}.{name}', which a "
-                f"weights file never needs (only numpy arrays); the file may be malicious - do not paddle.load it"
+                f"weights or state file never needs (only numpy arrays); the file may be malicious - "
+                f"do not paddle.load it"
             )
         return target
 
     def persistent_load(self, pid):
         raise PclsError(f"refusing to load {self._path}: it uses pickle persistent ids, which weights files never do")
+
+
+def _unpickle(path: Path, what: str):
+    """The object in pickle file `path`, built only from the allow-listed globals (never code)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        fh.seek(0)
+        if head.startswith(b"PK"):
+            raise PclsError(f"{path} is a zip archive (a PyTorch checkpoint?), not a Paddle {what} pickle")
+        try:
+            return _StateUnpickler(fh, path).load()
+        except PclsError:
+            raise
+        except Exception as err:  # a truncated or foreign file fails in many ways; all mean the same here
+            raise PclsError(
+                f"{path} is not a readable {what} file ({type(err).__name__}: {err}); static-graph "
+                f"parameter files are not loadable as a dygraph state dict"
+            ) from err
 
 
 def load_state_file(path) -> dict:
@@ -66,21 +87,24 @@ def load_state_file(path) -> dict:
         raise PclsError(f"weights file {path} not found")
     if path.suffix == ".safetensors":
         return _load_safetensors(path)
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-        fh.seek(0)
-        if head.startswith(b"PK"):
-            raise PclsError(f"{path} is a zip archive (a PyTorch checkpoint?), not a Paddle .pdparams pickle")
-        try:
-            obj = _StateUnpickler(fh, path).load()
-        except PclsError:
-            raise
-        except Exception as err:  # a truncated or foreign file fails in many ways; all mean the same here
-            raise PclsError(
-                f"{path} is not a readable .pdparams weights file ({type(err).__name__}: {err}); static-graph "
-                f"parameter files are not loadable as a dygraph state dict"
-            ) from err
-    return _as_state(obj, path)
+    return _as_state(_unpickle(path, ".pdparams"), path)
+
+
+def load_state_tree(path) -> dict:
+    """An optimizer / scheduler state (`.pdopt`) read through the restricted unpickler.
+
+    Such states hold only arrays, numbers, strings, lists and dicts (paddle.save turns tensors into numpy
+    arrays); anything else is refused. paddle.save's structured-name table is dropped, as paddle.load does.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PclsError(f"state file {path} not found")
+    obj = _unpickle(path, ".pdopt")
+    if not isinstance(obj, dict):
+        raise PclsError(f"{path} holds a {type(obj).__name__}, not a state dict")
+    obj.pop(STRUCTURED_NAMES_KEY, None)
+    _check_tree(obj, path, "")
+    return obj
 
 
 def _as_state(obj, path: Path) -> dict:
@@ -98,6 +122,26 @@ def _as_state(obj, path: Path) -> dict:
             raise PclsError(f"{path}: entry '{key}' is a {type(value).__name__}, not a numeric array")
         state[key] = value
     return state
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _check_tree(value, path: Path, where: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise PclsError(f"{path}: key {key!r} under '{where}' is not a string")
+            _check_tree(item, path, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_tree(item, path, f"{where}[{index}]")
+    elif isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise PclsError(f"{path}: entry '{where}' is an object array; a state file holds numeric arrays only")
+    elif not isinstance(value, _PLAIN + (np.generic,)):
+        raise PclsError(f"{path}: entry '{where}' is a {type(value).__name__}; a state file holds only arrays, "
+                        f"numbers, strings, lists and dicts")
 
 
 def _load_safetensors(path: Path) -> dict:
@@ -229,7 +273,7 @@ class LoadReport:
         return text
 
 
-def load_pretrained(model, source, verbose: bool = True) -> LoadReport:
+def load_pretrained(model, source, verbose: bool = True, reinit_classifier: bool = False) -> LoadReport:
     """Load weights (`source` as for `resolve_weights`) into `model`; see `apply_state`."""
     arch = getattr(model, "model_name", None)
     path = resolve_weights(source, arch)
@@ -238,13 +282,16 @@ def load_pretrained(model, source, verbose: bool = True) -> LoadReport:
     entry = catalog.load_catalog().get(str(source))
     if entry and arch and entry.get("arch") and entry["arch"] != arch:
         hint = f" (zoo weights {source} are for {entry['arch']}, the model is {arch})"
-    return apply_state(model, state, str(path), verbose=verbose, hint=hint)
+    return apply_state(model, state, str(path), verbose=verbose, hint=hint, reinit_classifier=reinit_classifier)
 
 
-def apply_state(model, state: dict, source: str = "state dict", verbose: bool = True, hint: str = "") -> LoadReport:
-    """Set `state` into `model`, dropping the classifier when its shape differs (a class_num change).
+def apply_state(model, state: dict, source: str = "state dict", verbose: bool = True, hint: str = "",
+                reinit_classifier: bool = False) -> LoadReport:
+    """Set `state` into `model`. Every key must be present with its shape, else a PclsError listing them.
 
-    Any other missing key, unexpected key or shape mismatch is a PclsError listing them. A model with
+    Only with `reinit_classifier=True` (fine-tuning: new classes on pretrained features) is a classifier that
+    does not fit (another class_num) left at its fresh initialisation instead; evaluating or exporting
+    weights with a random head would report numbers that mean nothing. A model with
     `adapt_state_dict(state)` (e.g. transformers resizing position embeddings) adapts the state first.
     """
     from pcls.zoo.download import say
@@ -277,6 +324,8 @@ def apply_state(model, state: dict, source: str = "state dict", verbose: bool = 
     if problems:
         name = getattr(model, "model_name", type(model).__name__)
         raise PclsError(f"weights {source} do not fit {name}{hint}: " + "; ".join(problems))
+    if (reinitialised or ignored) and not reinit_classifier:
+        raise PclsError(_head_mismatch(model, state, own, reinitialised or ignored, source, hint))
 
     to_set = {k: _as_dtype_of(state[k], own[k]) for k in own if k not in absent_or_resized}
     with warnings.catch_warnings():
@@ -287,6 +336,17 @@ def apply_state(model, state: dict, source: str = "state dict", verbose: bool = 
         why = f"class_num {change[0]} -> {change[1]}" if change else "not in the weights file"
         say(f"re-initialised classifier {', '.join(reinitialised)}: {why}")
     return LoadReport(source, len(to_set), len(own), reinitialised, ignored)
+
+
+def _head_mismatch(model, state: dict, own: dict, keys: list, source: str, hint: str) -> str:
+    name = getattr(model, "model_name", type(model).__name__)
+    change = _class_change(state, own, keys)
+    if change:
+        return (f"weights {source} have {change[0]} classes but the {name} model is built for {change[1]}{hint}; "
+                f"set the class count to {change[0]} (--class-num / Arch.class_num) or use weights trained on "
+                f"{change[1]} classes (re-initialising the classifier is for fine-tuning only: pcls train)")
+    return (f"weights {source} do not fit the classifier of {name}{hint} ({_some(keys)}); use weights of this "
+            f"model and class count (re-initialising the classifier is for fine-tuning only: pcls train)")
 
 
 def _as_dtype_of(array, tensor):

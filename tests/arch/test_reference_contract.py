@@ -22,6 +22,21 @@ CI_SUBSET = set(ci_subset())
 # (involution squares activations block by block and untrained running statistics do not rescale them). Their
 # finite-logits check runs in train mode, where BatchNorm normalises with batch statistics.
 OVERFLOW_IN_REFERENCE = {"RedNet26", "RedNet38", "RedNet101", "RedNet152"}
+# VAN_B2/B3 likewise (README): LKA multiplies the map by its own large-kernel response block after block.
+OVERFLOW_IN_REFERENCE |= {"VAN_B2", "VAN_B3"}
+# Ill-conditioned in float32 under the weights rule (StarNet's element-wise products square the activations
+# block by block; DSNet's and MicroNet_M1's are amplified ~1e4x): nudging the input by 1e-6, or running on 1
+# instead of 2 CPU threads, moves the logits by more than the tolerance, so a bit-exact match depends on the
+# machine. They are compared within their own rounding noise, measured on the spot, and without the top-5.
+ILL_CONDITIONED = {"StarNet_S1", "StarNet_S2", "StarNet_S3", "StarNet_S4", "MicroNet_M1", "DSNet_tiny",
+                   "DSNet_small", "DSNet_base"}
+# MobileNetV4_hybrid_large too: its last-stage attention scores reach ~1e4, so the softmax is saturated.
+ILL_CONDITIONED |= {"MobileNetV4_hybrid_large"}
+# Next-ViT: BatchNorm with fixed statistics lets activations grow to ~1e9, so its attention is hard (scores up to
+# ~1e8, top-2 margins ~1e-6 relative) and rounding on another machine picks other keys at near-ties. Such a flip
+# moves the logits by far more than the tolerance (the reference differs from ours by one: correlation 0.9999
+# with a flip a 1e-5 input nudge reproduces here). Compared within the spread 1e-5 nudges give, same top-1.
+NEAR_TIES_IN_REFERENCE = {f"NextViT_{size}_{res}" for size in ("small", "base", "large") for res in (224, 384)}
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -68,6 +83,23 @@ def test_forward_matches_reference_fixture(name):
         return  # the reference forward failed (LeViT_384): finite logits from the same code path (README)
     ref = fixture_logits(name)
     tolerance = 1e-4 * max(1.0, float(np.abs(ref).max()))
+    if name in ILL_CONDITIONED:
+        with paddle.no_grad():
+            nudged = model(paddle.to_tensor(fixture_input(size) * np.float32(1 + 1e-6))).numpy()
+        noise = float(np.abs(nudged - logits).max())
+        assert noise > tolerance, f"{name} is well-conditioned after all: take it out of ILL_CONDITIONED"
+        assert float(np.abs(logits - ref).max()) <= 4 * noise
+        return
+    if name in NEAR_TIES_IN_REFERENCE:
+        x = fixture_input(size)
+        nudged = [(x * (1 + 1e-5 * np.random.default_rng(seed).standard_normal(x.shape))).astype("float32")
+                  for seed in range(3)]
+        with paddle.no_grad():
+            spread = max(float(np.abs(model(paddle.to_tensor(n)).numpy() - logits).max()) for n in nudged)
+        assert spread > tolerance, f"{name} has no near-ties after all: take it out of NEAR_TIES_IN_REFERENCE"
+        assert float(np.abs(logits - ref).max()) <= 2 * spread
+        assert logits.argmax() == ref.argmax()
+        return
     assert float(np.abs(logits - ref).max()) <= tolerance
     top5 = lambda a: list(np.argsort(-a[0])[:5])  # noqa: E731
     assert top5(logits) == top5(ref)

@@ -138,20 +138,26 @@ def test_export_cli_errors_are_one_line():
     assert result.exit_code == 2 and "--batch" in result.output
 
 
-def test_trt_fp16_gpu_plan_asks_for_a_half_precision_tensorrt_engine():
-    plan = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="fp16", max_batch_size=8), 224))
+def test_legacy_trt_fp16_plan_asks_for_a_static_half_precision_subgraph_engine():
+    """Legacy .pdmodel exports keep Paddle 2's subgraph API, with the engine serialised into a cache folder."""
+    settings = RuntimeSettings(device="gpu", trt=True, precision="fp16", max_batch_size=8)
+    plan = dict(paddle_config_plan(settings, 224, graph_format="legacy", cache_dir="/m/trt_legacy_fp16"))
     assert plan["enable_use_gpu"] == (500, 0)
     workspace, max_batch, _, precision, use_static, calib = plan["enable_tensorrt_engine"]
-    assert precision == "Half" and max_batch == 8 and calib is False
+    assert precision == "Half" and max_batch == 8 and calib is False and use_static is True
     low, high, opt = plan["set_trt_dynamic_shape_info"]
     assert low == {"x": [1, 3, 224, 224]} and high == {"x": [8, 3, 224, 224]}
+    assert plan["set_optim_cache_dir"] == ("/m/trt_legacy_fp16",)
     assert "enable_onednn" not in plan and "disable_gpu" not in plan
 
 
-def test_int8_plan_uses_calibration_and_fp32_gpu_has_no_trt():
-    plan = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="int8"), 224))
-    assert plan["enable_tensorrt_engine"][3] == "Int8" and plan["enable_tensorrt_engine"][5] is True
-    assert "enable_tensorrt_engine" not in dict(paddle_config_plan(RuntimeSettings(device="gpu"), 224))
+def test_pir_trt_plan_has_no_subgraph_calls_and_fp32_gpu_has_no_trt():
+    """A PIR export runs TensorRT from the converted model (pcls.deploy.trt), on a plain GPU config."""
+    pir = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="fp16"), 224, graph_format="pir"))
+    assert "enable_use_gpu" in pir and "enable_tensorrt_engine" not in pir
+    legacy = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="int8"), 224, "legacy"))
+    assert legacy["enable_tensorrt_engine"][3] == "Int8" and legacy["enable_tensorrt_engine"][5] is True
+    assert "enable_tensorrt_engine" not in dict(paddle_config_plan(RuntimeSettings(device="gpu"), 224, "legacy"))
 
 
 def test_cpu_plan_applies_to_a_real_config():
@@ -195,12 +201,13 @@ def test_documented_latency_matches_hardware_only():
     assert documented_latency(name, None, "fp16", True, 1) is None
 
 
-def test_repvgg_is_fused_before_export_and_verified_against_the_train_form(tmp_path):
-    model = pcls.create_model("RepVGG_A0", class_num=4)
+@pytest.mark.parametrize("name", ["RepVGG_A0", "PPLCNetV2_small"])
+def test_rep_models_are_fused_before_export_and_verified_against_the_train_form(tmp_path, name):
+    model = pcls.create_model(name, class_num=4)
     fill_weights(model)
-    weights = tmp_path / "repvgg.pdparams"
+    weights = tmp_path / "rep.pdparams"
     save_state_file({k: v.numpy() for k, v in model.state_dict().items()}, weights)
-    report = export(ExportRequest(model_name="RepVGG_A0", out_dir=tmp_path / "out", weights=str(weights),
+    report = export(ExportRequest(model_name=name, out_dir=tmp_path / "out", weights=str(weights),
                                   input_size=64))
     assert "re-parameterised (branches fused) before export" in report.notes
     assert report.max_abs_diff["paddle"] <= 5e-4

@@ -2,15 +2,18 @@
 tables show achieved results found under output/."""
 
 import json
+import re
+import sys
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from pcls.cli import app
 from pcls.config import list_recipes, load_config
 from pcls.recipes import recipe_summary
 from pcls.recipes.report import trick_tables, write_result
-from tests.reference import REFERENCE_DIR
+from tests.reference import REFERENCE_DIR, REPO
 
 SEEDS = REFERENCE_DIR / "seeds"
 runner = CliRunner()
@@ -49,11 +52,67 @@ def test_every_required_recipe_exists():
 
 
 def test_a_standard_recipe_for_every_zoo_family():
-    catalog = json.loads((REFERENCE_DIR / "zoo_catalog.json").read_text())
+    """The seeds' families and the PaddleClas 2.x ones (zoo_catalog_2x.json) each have a zoo-<family> recipe."""
+    catalog = [row for name in ("zoo_catalog.json", "zoo_catalog_2x.json")
+               for row in json.loads((REFERENCE_DIR / name).read_text())]
     families = {row["family"] for row in catalog if row.get("family")}
     covered = {load_config(n, is_recipe=True)["Reference"]["row"].split(":")[0]
                for n in list_recipes() if n.startswith("zoo-")}
     assert families == covered
+
+
+def _family_recipes_script():
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import make_family_recipes
+    finally:
+        sys.path.pop(0)
+    return make_family_recipes
+
+
+def test_2x_family_recipes_are_what_the_script_writes():
+    script = _family_recipes_script()
+    rows = json.loads((REPO / "pcls" / "zoo" / "catalog.json").read_text())
+    by_name = {row["name"]: row for row in rows}
+    for family, facts in script.PADDLECLAS_2X.items():
+        slug = family.lower().replace("_", "-")
+        written = yaml.safe_load((REPO / "recipes" / f"zoo-{slug}.yaml").read_text())
+        expected = yaml.safe_load(yaml.safe_dump(script.recipe_2x(family, facts, by_name[facts["model"]])))
+        assert written == expected, f"recipes/zoo-{slug}.yaml is stale: run scripts/make_family_recipes.py"
+
+
+# Figures typed in from PaddleClas 2.6's configs (ppcls/configs/ImageNet/<Family>/<Model>.yaml).
+@pytest.mark.parametrize(("recipe", "path", "value"), [
+    ("zoo-convnext", "Optimizer.lr.learning_rate", 4e-3),
+    ("zoo-convnext", "Global.update_freq", 4),
+    ("zoo-convnext", "EMA.decay", 0.9999),
+    ("zoo-cspnet", "Optimizer.lr.values", [0.1, 0.01, 0.001, 0.0001]),
+    ("zoo-pp-lcnetv2", "Global.epochs", 480),
+    ("zoo-pp-hgnet", "Optimizer.regularizer.coeff", 4e-5),
+    ("zoo-swintransformerv2", "Optimizer.no_weight_decay_name",
+     "absolute_pos_embed relative_position_bias_table .bias norm"),
+    ("zoo-tinynet", "Optimizer.name", "RMSProp"),
+    ("zoo-mobilenetv4", "Global.epochs", 2400),
+    ("zoo-mobilenetv4", "DataLoader.Train.sampler.batch_size", 1024),
+    ("zoo-micronet", "Reference.gpus", 4),
+])
+def test_2x_family_recipes_carry_paddleclas_config(recipe, path, value):
+    node = load_config(recipe, is_recipe=True)
+    for key in path.split("."):
+        node = node[key]
+    assert node == (pytest.approx(value) if isinstance(value, float) else value)
+
+
+def test_2x_family_recipes_evaluate_as_the_catalog_says():
+    from pcls.zoo.catalog import eval_transform_ops, preprocess_for
+
+    for family, facts in _family_recipes_script().PADDLECLAS_2X.items():
+        cfg = load_config(f"zoo-{family.lower()}", is_recipe=True)
+        expected = eval_transform_ops(preprocess_for(facts["model"]))
+        ops = cfg["DataLoader"]["Eval"]["dataset"]["transform_ops"]
+        resize = [op for op in ops if "ResizeImage" in op or "CropImage" in op]
+        assert resize == [op for op in expected if "ResizeImage" in op or "CropImage" in op], family
+        assert cfg["Infer"]["transforms"] == ops
 
 
 @pytest.mark.parametrize("name", list_recipes())
@@ -116,6 +175,37 @@ def test_deviation_is_reported(tmp_path):
     assert "2 epochs vs documented 300" in record["deviations"]
 
 
+def test_table_prefers_a_run_that_matched_the_recipe(tmp_path):
+    cfg = load_config("flowers102-finetune", is_recipe=True)
+    output = tmp_path / "output"
+    write_result(output / "full", cfg, recipe="flowers102-finetune", top1=0.93, top5=None, world_size=1,
+                 epochs_run=20, device="cpu")
+    write_result(output / "try", cfg, recipe="flowers102-finetune", top1=0.376, top5=None, world_size=1,
+                 epochs_run=1, device="cpu")  # newer, but a 1-epoch try-out
+
+    def shown():
+        return next(r for r in trick_tables(output, "flowers102")[0]["rows"] if r["recipe"] == "flowers102-finetune")
+
+    assert shown()["achieved_top1"] == pytest.approx(0.93) and shown()["deviations"] == []
+    (output / "full" / "result.json").unlink()
+    assert shown()["achieved_top1"] == pytest.approx(0.376)  # only a deviating run: shown, and marked
+    assert shown()["deviations"] == ["1 epochs vs documented 20"]
+    result = runner.invoke(app, ["recipes", "table", "flowers102", "--output", str(output)])
+    assert result.exit_code == 0
+    line = next(line for line in result.stdout.splitlines() if "flowers102-finetune" in line)
+    assert "37.60% (deviated: 1 epochs vs documented 20)" in line
+
+
+def test_recipes_list_shows_documented_top1_in_one_format():
+    result = runner.invoke(app, ["recipes", "list"])
+    assert result.exit_code == 0
+    lines = [line for line in result.stdout.splitlines() if line.startswith("│")]
+    documented = {line.split("│")[-2].strip() for line in lines}
+    assert "96.47%" in documented and "77.90%" in documented  # the seeds wrote 0.9647 and 77.9%
+    assert all(re.fullmatch(r"\d{1,2}\.\d\d%|-", text) for text in documented), documented
+    assert "flowers102-distill-mv3" in {line.split("│")[1].strip() for line in lines}  # names are never cut
+
+
 def test_smoke_results_are_not_shown_as_achieved(tmp_path):
     cfg = load_config("flowers102-scratch", is_recipe=True)
     write_result(tmp_path / "output" / "x", cfg, recipe="flowers102-scratch", top1=0.01, top5=None,
@@ -134,3 +224,27 @@ def test_recipes_list_json_has_every_recipe():
 def test_unknown_table_group_is_an_error():
     result = runner.invoke(app, ["recipes", "table", "nope"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(("words", "offered"), [
+    ("pcls train --recipe zoo-pp", ["zoo-pp-hgnet", "zoo-pp-hgnetv2", "zoo-pp-lcnet", "zoo-pp-lcnetv2"]),
+    ("pcls recipes show flowers102-f", ["flowers102-finetune"]),
+    ("pcls export --recipe de", ["demo"]),
+])
+def test_completion_offers_recipe_names_without_paddle(words, offered):
+    from tests.zoo.test_zoo_cli import complete
+
+    names, imported_paddle = complete(words)
+    assert names == offered
+    assert not imported_paddle
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["train", "--recipe", "ZOO-RESNET", "--smoke"], "unknown recipe 'ZOO-RESNET' (did you mean zoo-resnet?)"),
+    (["zoo", "info", "resnet50_VD"], "unknown model 'resnet50_VD' in the zoo (did you mean ResNet50_vd?)"),
+    (["recipes", "show", "zoo-mobilenet"], "(did you mean zoo-mobilenext or zoo-mobilenetv4 or zoo-mobilenetv3?)"),
+    (["zoo", "info", "ResNet5_vd"], "(did you mean ResNet50_vd or ResNet152_vd or ResNet50_vc?)"),
+])
+def test_unknown_recipe_and_zoo_names_get_the_same_suggestions(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in " ".join(result.output.split())

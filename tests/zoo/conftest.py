@@ -13,7 +13,8 @@ class FileServer:
     """Serves `files` (path -> bytes) with HTTP Range support, recording every request's headers.
 
     cut_once: paths whose first full (non-Range) response announces the whole Content-Length but closes
-    after half the body. fail_once: path -> status returned once before serving normally.
+    after half the body. fail_once: path -> status returned once before serving normally. fail_always:
+    path -> status returned to every request.
     chunk_delay: seconds slept between 16 KiB chunks, to keep a download in flight.
     """
 
@@ -22,6 +23,7 @@ class FileServer:
         self.requests: list = []  # (path, headers dict)
         self.cut_once: set = set()
         self.fail_once: dict = {}
+        self.fail_always: dict = {}
         self.chunk_delay = 0.0
         self._lock = threading.Lock()
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -49,7 +51,7 @@ class FileServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with server._lock:
                     server.requests.append((self.path, headers))
-                    status = server.fail_once.pop(self.path, None)
+                    status = server.fail_once.pop(self.path, server.fail_always.get(self.path))
                 if status is not None:
                     return self._reply(status, b"try again later")
                 body = server.files.get(self.path)

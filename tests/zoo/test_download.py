@@ -109,6 +109,60 @@ def test_404_is_a_clear_error_and_leaves_nothing(file_server, pcls_home):
     assert list(dest.parent.iterdir()) == []
 
 
+@pytest.fixture
+def waits(monkeypatch):
+    """The back-off waits a download makes (recorded, not slept)."""
+    recorded = []
+    monkeypatch.setattr("pcls.zoo.download.time.sleep", recorded.append)
+    return recorded
+
+
+def test_4xx_fails_at_once(file_server, pcls_home, waits):
+    file_server.files["/w/f.pdparams"] = b"x"
+    file_server.fail_always["/w/f.pdparams"] = 403
+    with pytest.raises(PclsError, match="HTTP 403"):
+        fetch(file_server.url("/w/f.pdparams"), pcls_home / "weights" / "f.pdparams", progress=False)
+    assert len(file_server.gets("/w/f.pdparams")) == 1 and waits == []
+
+
+def test_5xx_is_retried_with_backoff_until_the_retries_run_out(file_server, pcls_home, waits, monkeypatch):
+    monkeypatch.setattr("pcls.zoo.download.RETRIES", 3)
+    file_server.files["/w/g.pdparams"] = b"x"
+    file_server.fail_always["/w/g.pdparams"] = 502
+    with pytest.raises(PclsError, match="failed after 4 attempts"):
+        fetch(file_server.url("/w/g.pdparams"), pcls_home / "weights" / "g.pdparams", progress=False)
+    assert len(file_server.gets("/w/g.pdparams")) == 4
+    assert len(waits) == 3 and waits == sorted(waits) and waits[0] < waits[-1]  # backing off
+
+
+def test_a_read_timeout_is_retried(file_server, pcls_home, waits, monkeypatch):
+    monkeypatch.setattr("pcls.zoo.download.RETRIES", 1)
+    monkeypatch.setattr("pcls.zoo.download.READ_TIMEOUT_S", 0.05)
+    file_server.files["/w/t.pdparams"] = _payload(64 * 1024)
+    file_server.chunk_delay = 2.0  # far beyond the read timeout: every attempt stalls after its first chunk
+    with pytest.raises(PclsError, match="failed after 2 attempts.*ReadTimeout"):
+        fetch(file_server.url("/w/t.pdparams"), pcls_home / "weights" / "t.pdparams", progress=False)
+    assert len(file_server.gets("/w/t.pdparams")) == 2
+
+
+def test_an_unresolvable_host_fails_at_once(pcls_home, waits, monkeypatch):
+    import httpx
+
+    attempts = []
+    stream = httpx.Client.stream
+
+    def counted(self, *args, **kwargs):
+        attempts.append(args)
+        return stream(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "stream", counted)
+    dest = pcls_home / "weights" / "u.pdparams"
+    with pytest.raises(PclsError, match="host name nonexistent.invalid does not resolve"):
+        fetch("http://nonexistent.invalid/u.pdparams", dest, progress=False)
+    assert len(attempts) == 1 and waits == []
+    assert not dest.exists() and _leftovers(dest.parent) == []
+
+
 def test_changed_cached_file_is_an_error(file_server, pcls_home):
     body = _payload(5000, seed=3)
     file_server.files["/w/d.pdparams"] = body

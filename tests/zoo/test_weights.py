@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -89,6 +90,52 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
+_PICKLE_READERS = {("paddle", "load"), ("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"),
+                   ("paddle.framework", "load"), ("paddle.framework.io", "load")}
+_THE_LOADER = "pcls/zoo/weights.py"
+
+
+def _pickle_readers(source: str, rel: str) -> list:
+    """Places in `source` that read a pickle other than through the restricted unpickler of _THE_LOADER."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        where = f"{rel}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute)):
+            pair = (ast.unparse(node.value), node.attr)
+            if pair in _PICKLE_READERS and not (rel == _THE_LOADER and pair == ("pickle", "Unpickler")):
+                found.append(f"{where} {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom) and node.module in ("pickle", "paddle", "paddle.framework"):
+            names = {alias.name for alias in node.names}
+            if node.module == "pickle" or "load" in names:
+                found.append(f"{where} from {node.module} import {', '.join(sorted(names))}")
+        elif isinstance(node, ast.Import) and rel != _THE_LOADER:
+            found += [f"{where} import {a.name}" for a in node.names if a.name in ("pickle", "_pickle", "dill")]
+        elif isinstance(node, ast.keyword) and node.arg == "allow_pickle":
+            if not (isinstance(node.value, ast.Constant) and node.value.value is False):
+                found.append(f"{where} allow_pickle")
+    return found
+
+
+def test_no_module_reads_a_pickle_outside_the_one_restricted_loader():
+    """Only pcls/zoo/weights.py may use the pickle module (its restricted unpickler); nothing may call
+    paddle.load, pickle.load(s) or np.load(allow_pickle=True): each of them runs code a file names."""
+    import pcls
+
+    package = Path(pcls.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        offenders += _pickle_readers(path.read_text(encoding="utf-8"), path.relative_to(package.parent).as_posix())
+    assert not offenders, "pickle readers outside the restricted unpickler:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("code", ["import paddle\nstate = paddle.load(path)", "import pickle\npickle.loads(b)",
+                                  "from paddle import load", "import numpy as np\nnp.load(f, allow_pickle=True)"])
+def test_the_scan_finds_every_way_to_read_a_pickle(code):
+    assert _pickle_readers(code, "pcls/engine/checkpoint.py")
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -116,20 +163,32 @@ def test_load_into_same_model_loads_everything(tmp_path):
         assert np.array_equal(target.state_dict()[key].numpy(), value)
 
 
-def test_class_num_change_reinitialises_only_the_classifier(tmp_path, capsys):
+def test_class_num_change_reinitialises_only_the_classifier_when_fine_tuning(tmp_path, caplog):
     source = Tiny(class_num=10)
     save_state_file(source.state_dict(), tmp_path / "w.pdparams")
     target = Tiny(class_num=5)
     fresh_fc = target.fc.weight.numpy().copy()
 
-    report = load_pretrained(target, str(tmp_path / "w"))  # a path prefix, as PaddleClas configs give
+    # a path prefix, as PaddleClas configs give; re-initialising is an explicit opt-in (fine-tuning)
+    with caplog.at_level("INFO"):
+        report = load_pretrained(target, str(tmp_path / "w"), reinit_classifier=True)
 
     assert report.reinitialised == ["fc.weight", "fc.bias"]
     assert (report.loaded, report.total) == (6, 8)
-    assert "re-initialised classifier fc.weight, fc.bias: class_num 10 -> 5" in capsys.readouterr().err
+    assert "re-initialised classifier fc.weight, fc.bias: class_num 10 -> 5" in caplog.text
     assert np.array_equal(target.fc.weight.numpy(), fresh_fc)
     assert np.array_equal(target.conv.weight.numpy(), source.conv.weight.numpy())
     assert np.array_equal(target.bn._variance.numpy(), source.bn._variance.numpy())
+
+
+def test_class_num_mismatch_is_an_error_unless_fine_tuning(tmp_path):
+    save_state_file(Tiny(class_num=7).state_dict(), tmp_path / "w7.pdparams")
+    target = Tiny(class_num=10)
+    before = {k: v.numpy().copy() for k, v in target.state_dict().items()}
+    with pytest.raises(PclsError, match=r"have 7 classes but the .* is built for 10.*--class-num"):
+        load_pretrained(target, str(tmp_path / "w7"))
+    for key, value in target.state_dict().items():  # nothing half-loaded
+        assert np.array_equal(value.numpy(), before[key]), key
 
 
 def test_missing_unexpected_and_mismatched_keys_are_named():
@@ -203,7 +262,7 @@ def _smallest_registered_zoo_model() -> str:
     return min(candidates, key=lambda n: rows[n]["params_m"] or float("inf"))
 
 
-def test_create_model_pretrained_downloads_and_drops_the_classifier(file_server, pcls_home, monkeypatch, capsys):
+def test_create_model_pretrained_downloads_and_drops_the_classifier(file_server, pcls_home, monkeypatch, caplog):
     import pcls
 
     name = _smallest_registered_zoo_model()
@@ -212,11 +271,12 @@ def test_create_model_pretrained_downloads_and_drops_the_classifier(file_server,
     file_server.files["/m" + urlsplit(catalog.get_entry(name)["pretrained_url"]).path] = served.read_bytes()
     monkeypatch.setenv("PCLS_ZOO_MIRROR", file_server.url("/m"))
 
-    model = pcls.create_model(name, class_num=7, pretrained=True)
+    with caplog.at_level("INFO"):
+        model = pcls.create_model(name, class_num=7, pretrained=True)
 
     assert (pcls_home / "weights" / f"{name}.pdparams").read_bytes() == served.read_bytes()
     head = tuple(model.classifier_prefixes())
-    assert "class_num 1000 -> 7" in capsys.readouterr().err
+    assert "class_num 1000 -> 7" in caplog.text
     expected = {k: v.numpy() for k, v in published.state_dict().items()}
     for key, value in model.state_dict().items():
         if not key.startswith(head):

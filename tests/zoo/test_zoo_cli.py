@@ -24,7 +24,9 @@ def invoke(*args):
 
 
 def _reference_catalog() -> list:
-    return json.loads((REFERENCE_DIR / "zoo_catalog.json").read_text())
+    """The seeds' models and the PaddleClas 2.x ones: every published ImageNet model."""
+    return [row for name in ("zoo_catalog.json", "zoo_catalog_2x.json")
+            for row in json.loads((REFERENCE_DIR / name).read_text())]
 
 
 def test_list_shows_every_catalog_model(pcls_home):
@@ -50,7 +52,7 @@ def test_list_filters_and_sorts(pcls_home):
     sizes = [r["params_m"] for r in rows if r["params_m"] is not None]
     assert sizes == sorted(sizes) and rows[-1]["params_m"] is None  # unknown sizes last
 
-    result = invoke("list", "--family", "MobileNetV9")
+    result = invoke("list", "--family", "MobileNetV3s")
     assert result.exit_code == 2 and "did you mean MobileNetV3" in result.output
 
 
@@ -175,3 +177,33 @@ def test_convert_to_safetensors_and_back(pcls_home, tmp_path):
     assert back.exit_code == 0, back.output
     original, round_trip = load_state_file(source), load_state_file(tmp_path / "back.pdparams")
     assert set(original) == set(round_trip) and all(np.array_equal(original[k], round_trip[k]) for k in original)
+
+
+def complete(words: str):
+    """What bash completion offers for the last word of `words` (a fresh process, as the shell runs it), and
+    whether that process imported paddle."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.reference import REPO
+
+    env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1),
+           "_PCLS_COMPLETE": "complete_bash"}
+    code = ("import atexit, runpy, sys; atexit.register(lambda: sys.stderr.write("
+            "'PADDLE IMPORTED' if 'paddle' in sys.modules else '')); runpy.run_module('pcls', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
+                            timeout=120)
+    return result.stdout.split(), "PADDLE IMPORTED" in result.stderr
+
+
+@pytest.mark.parametrize(("words", "offered"), [
+    ("pcls zoo info PPHGNetV2_B0", ["PPHGNetV2_B0", "PPHGNetV2_B0_ssld", "PPHGNetV2_B0_ssld_stage1"]),
+    ("pcls zoo download ResNet50_vd ConvNeXt_t", ["ConvNeXt_tiny"]),
+    ("pcls zoo list --family MobileViT", ["MobileViT", "MobileViTV2", "MobileViTV3"]),
+    ("pcls zoo convert ./no-such-", []),  # nothing from the zoo: the shell falls back to file names
+])
+def test_completion_offers_zoo_names_without_paddle(words, offered):
+    names, imported_paddle = complete(words)
+    assert names == offered
+    assert not imported_paddle

@@ -74,7 +74,7 @@ def _resample_entry(model, key: str, value, target_shape):
     return None
 
 
-_DERIVED_BUFFERS = ("relative_position_index", "attention_bias_idxs")
+_DERIVED_BUFFERS = ("relative_position_index", "attention_bias_idxs", "relative_coords_table", "attn_mask")
 
 
 def adapt_state_dict(model, state: dict) -> dict:

@@ -11,6 +11,7 @@ import math
 import cv2
 import numpy as np
 
+from pcls.data.decode import DecodeError, decode_image  # noqa: F401  (DecodeError: re-exported)
 from pcls.data.transforms.registry import Operator, pair, parse_number, register_op
 from pcls.errors import PclsError
 
@@ -22,10 +23,6 @@ _CV2_INTERP = {
     "lanczos": cv2.INTER_LANCZOS4,
 }
 _PIL_INTERP = ("nearest", "bilinear", "bicubic", "box", "lanczos", "hamming")
-
-
-class DecodeError(Exception):
-    """The bytes are not an image OpenCV can decode (the loader skips such samples)."""
 
 
 class Resizer:
@@ -71,10 +68,7 @@ class DecodeImage(Operator):
             if isinstance(data, str):
                 with open(data, "rb") as fh:
                     data = fh.read()
-            buf = np.frombuffer(data, dtype=np.uint8)
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-            if img is None:
-                raise DecodeError("not a decodable image")
+            img = decode_image(data)  # refuses an image whose header declares too many pixels
             if self.to_rgb:
                 img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         if self.channel_first:

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Type
+from typing import Any
 
 from pcls.errors import PclsError, did_you_mean
+from pcls.utils.registry import Registry
 
-OPERATORS: Dict[str, Type["Operator"]] = {}
-BATCH_OPERATORS: Dict[str, Type["BatchOperator"]] = {}
+OPERATORS = Registry("transform operator", where="transform_ops")
+BATCH_OPERATORS = Registry("batch operator", where="batch_transform_ops")
 
 
 def register_op(cls):
     """Register a per-sample operator under its class name (the name configs use)."""
-    OPERATORS[cls.__name__] = cls
-    return cls
+    return OPERATORS.add(cls.__name__, cls)
 
 
 def register_batch_op(cls):
-    BATCH_OPERATORS[cls.__name__] = cls
-    return cls
+    return BATCH_OPERATORS.add(cls.__name__, cls)
 
 
 class Operator:
@@ -92,7 +91,9 @@ def pair(value, what: str):
     raise PclsError(f"{what}: expected an int or a [w, h] pair, got {value!r}")
 
 
-def lookup(name: str, table: dict, kind: str):
+def lookup(name: str, table, kind: str):
+    if isinstance(table, Registry):
+        return table.get(name)
     try:
         return table[name]
     except KeyError:

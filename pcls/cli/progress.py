@@ -1,0 +1,43 @@
+"""The training progress bar the CLI shows: a pcls.Callback drawing one Rich bar per epoch on stderr."""
+
+from __future__ import annotations
+
+from pcls.cli.common import progress
+from pcls.engine.callbacks import Callback
+
+
+class ProgressBar(Callback):
+    shows_steps = True  # the bar replaces the engine's step log lines
+
+    def __init__(self):
+        self.bar = self.task = None
+
+    def on_epoch_start(self, trainer):
+        if not trainer.is_main:
+            return
+        self.bar = progress()
+        self.bar.start()
+        self.task = self.bar.add_task(f"epoch {trainer.epoch + 1}/{trainer.run.epochs}",
+                                      total=trainer.parts.batches_per_epoch, completed=trainer.batch_in_epoch,
+                                      rate="", info="")
+
+    def on_batch_end(self, trainer, step):
+        if self.bar is None:
+            return
+        top = f"top{trainer.parts.topk_train[0]}"
+        self.bar.update(self.task, advance=1, rate=f"{step.images_per_s:.0f} img/s",
+                        info=f"loss {step.metrics['loss']:.4f} {top} {step.metrics[top]:.3f} lr {trainer.lr:.2e}")
+
+    def _stop(self):
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def on_epoch_end(self, trainer, row):
+        self._stop()
+
+    def on_interrupt(self, trainer):
+        self._stop()
+
+    def on_train_end(self, trainer, summary):
+        self._stop()

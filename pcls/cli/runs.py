@@ -1,0 +1,82 @@
+"""What the training commands (`pcls train`, `pcls distill`) share: the run options, the config of a run
+being resumed, the progress bar, and the closing report (tables, or the summary as --json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pcls.cli.common import fail, out, print_json, table
+
+ResumeOpt = Annotated[Optional[str], typer.Option(
+    "--resume", metavar="DIR", help="Continue a run exactly where it stopped: its directory (output/<run>) or a "
+    "checkpoint prefix (output/<run>/epoch_3).")]
+GpusOpt = Annotated[Optional[str], typer.Option(
+    "--gpus", metavar="IDS", help="Train on these GPUs, one process each (e.g. 0,1), via paddle.distributed.launch.")]
+NprocOpt = Annotated[Optional[int], typer.Option("--nproc", metavar="N", min=1, help="Train with N CPU processes (gloo backend).")]
+ExistOkOpt = Annotated[bool, typer.Option(
+    "--exist-ok", help="Reuse the run directory when it holds an earlier run, after removing that run's files "
+    "(default: the next free name, <run>-2, <run>-3, ...).")]
+
+# what each output of a run is, for the closing summary
+_OUTPUT_MEANING = {
+    "best_model": "weights with the best validation top-1 (use with pcls eval / export / predict)",
+    "latest": "last checkpoint: weights + optimizer + state; continue with --resume",
+    "curves": "loss, top-1 (train/val) and learning rate per epoch",
+    "metrics_jsonl": "one JSON row of metrics per epoch",
+    "metrics_csv": "the same rows as CSV",
+    "config": "the resolved config this run used",
+    "result": "achieved vs documented accuracy (pcls recipes table)",
+    "student_best_model": "the distilled student alone, a plain backbone checkpoint (pcls eval --model / export)",
+    "student_latest": "the latest student weights, a plain backbone checkpoint",
+}
+
+
+def config_for_resume(resume: str, overrides):
+    """The config saved with a run, when --resume is given without -c/--recipe."""
+    from pcls.config import load_config
+    from pcls.engine.checkpoint import checkpoint_prefix
+
+    saved = checkpoint_prefix(resume).parent / "config.yaml"
+    if not saved.is_file():
+        fail(f"{saved} not found: pass the run's config with -c FILE together with --resume")
+    return load_config(str(saved), overrides or [])
+
+
+def progress_callbacks(json_out: bool, nproc=None, gpus=None, ips=None) -> list:
+    """A progress bar for a single-process run on a terminal-facing command (none with --json: stdout is
+    data, and none for a launched job: its rank 0 log lines are echoed instead)."""
+    if json_out or gpus or ips or (nproc and nproc > 1):
+        return []
+    from pcls.cli.progress import ProgressBar
+
+    return [ProgressBar()]
+
+
+def report_run(summary: dict, json_out: bool, title: str) -> None:
+    """Print a training summary (tables, recipe panel) or the JSON; exit 130 for an interrupted run."""
+    if json_out:
+        print_json(summary)
+    else:
+        best, final = summary.get("best") or {}, summary.get("final") or {}
+        rows = [("status", summary["status"]), ("run directory", summary["run_dir"]),
+                ("epochs", summary["epochs_done"]), ("time", f"{summary['seconds']:.0f} s")]
+        if best.get("value") is not None:
+            rows.append((f"best {best['metric']}", f"{best['value']:.4f} (epoch {best['epoch']})"))
+        for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "ema_val_top1"):
+            if key in final:
+                rows.append((f"last {key}", f"{final[key]:.4f}"))
+        out.print(table(title, ["", "value"], rows))
+        files = [(key, path, _OUTPUT_MEANING.get(key, "")) for key, path in summary["files"].items()
+                 if Path(path).exists()]
+        out.print(table("outputs", ["file", "path", "what it is"], files))
+        if summary.get("recipe_result"):
+            from pcls.recipes.report import render_panel
+
+            out.print(render_panel(summary["recipe_result"]), soft_wrap=False)
+        if summary.get("student_weights"):
+            out.print(f"next: pcls export {summary.get('student_model')} --weights {summary['student_weights']}")
+    if summary["status"] == "interrupted":
+        raise typer.Exit(130)

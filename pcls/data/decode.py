@@ -1,0 +1,97 @@
+"""The one place an encoded image becomes pixels, with a pixel limit checked on the header first.
+
+A small file can declare a huge image (a 2.6 MB PNG of 30000x30000 pixels decodes to 2.7 GB, and more in
+the decoder's buffers), so the size is read from the header (Pillow's `Image.open` parses only the header)
+and an image above the limit is refused before any pixel is decoded. The limit defaults to Pillow's own,
+89,478,485 pixels; `PCLS_MAX_IMAGE_PIXELS` changes it. Every decode path uses `decode_image`: the
+`DecodeImage` operator (training and eval loaders, the predictor) and `pcls data check`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+
+from pcls.errors import PclsError
+
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS: 1024 * 1024 * 1024 // 4 // 3
+MAX_PIXELS_ENV = "PCLS_MAX_IMAGE_PIXELS"
+
+
+class DecodeError(Exception):
+    """The bytes are not an image pcls decodes (the loader skips such samples, predict reports them)."""
+
+
+class ImageTooLarge(DecodeError):
+    """The header declares more pixels than the limit; nothing was decoded."""
+
+
+def max_image_pixels() -> int:
+    """The pixel limit: $PCLS_MAX_IMAGE_PIXELS (a positive integer) or Pillow's default."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise PclsError(f"{MAX_PIXELS_ENV} must be a positive number of pixels, got {text!r}")
+    return value
+
+
+def header_size(data: bytes, limit: int):
+    """(width, height) from the image header, without decoding; None for a format Pillow does not know.
+
+    Raises ImageTooLarge when the header declares more than `limit` pixels.
+    """
+    size = _pillow_header_size(data)
+    if size is None:
+        return None
+    width, height = size
+    if width * height > limit:
+        raise ImageTooLarge(f"{width}x{height} = {width * height:,} pixels is above the limit of {limit:,} "
+                            f"({MAX_PIXELS_ENV} raises it); not decoded")
+    return width, height
+
+
+def _pillow_header_size(data: bytes):
+    """The size Pillow's format plugins read from the header (what `Image.open` does, which parses only the
+    header), minus Image.open's own bomb check: pcls applies its limit itself, exactly and with the size in
+    the message, and changing Pillow's global MAX_IMAGE_PIXELS would change it for the user's code too."""
+    from PIL import Image
+
+    prefix = data[:16]
+    for load_plugins in (Image.preinit, Image.init):  # the common formats first, then every plugin
+        load_plugins()
+        for name in list(Image.ID):
+            factory, accept = Image.OPEN[name]
+            recognised = accept(prefix) if accept else True
+            if not recognised or isinstance(recognised, str):  # a str: known format, but Pillow cannot read it
+                continue
+            try:
+                with factory(io.BytesIO(data), "") as img:
+                    return img.size
+            except Exception:  # noqa: BLE001 - this plugin does not parse the header; try the next
+                continue
+    return None
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Encoded bytes -> uint8 HWC BGR image (OpenCV's colour order), after the header's pixel count is checked.
+
+    Raises ImageTooLarge for an image above `max_image_pixels()` and DecodeError for anything that is not
+    an image whose size can be read from its header (an image of unknown size is never decoded).
+    """
+    import cv2
+
+    if not data:
+        raise DecodeError("empty file")
+    if header_size(data, max_image_pixels()) is None:
+        raise DecodeError("does not decode as an image")
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DecodeError("does not decode as an image")
+    return img

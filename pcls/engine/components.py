@@ -1,0 +1,168 @@
+"""`build_components(run)`: the objects a run trains with -- data, model, loss, metrics, schedule, optimizer,
+AMP and EMA -- each built by the registry that owns its config section. Also the checks that need no model
+or data (`preflight`), run before anything is written."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from pcls.engine.run_config import RunConfig
+from pcls.errors import PclsError
+
+log = logging.getLogger(__name__)
+
+
+def prepare_builtin_data(cfg: dict) -> None:
+    """Generate the built-in demo set when a config declares it (Reference.dataset: pcls-demo) and it is absent."""
+    if ((cfg.get("Reference") or {}).get("dataset")) != "pcls-demo":
+        return
+    dataset = cfg["DataLoader"]["Train"]["dataset"]
+    if Path(dataset["cls_label_path"]).is_file():
+        return
+    from pcls.data.demo import make_demo_dataset
+
+    log.info("generating the built-in demo dataset in %s ...", dataset["image_root"])
+    make_demo_dataset(dataset["image_root"])
+
+
+def _count_lines(path) -> int:
+    with open(path, errors="replace") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def _batch_error(batch_size: int, world: int, count: int, what: str) -> PclsError:
+    return PclsError(f"DataLoader.Train.sampler.batch_size {batch_size} x {world} process(es) is larger than the "
+                     f"training set ({count} {what}); lower it, e.g. "
+                     f"-o DataLoader.Train.sampler.batch_size={max(1, count // max(world, 1))}")
+
+
+def preflight(cfg: dict, resume=None, world: int = 1) -> None:
+    """Checks that need no model or data loading: fail on bad input before anything is written."""
+    from pcls.engine.model import MODEL_KINDS, check_weights_source, load_plugins
+
+    load_plugins()
+    arch = cfg.get("Arch") or {}
+    if arch.get("name") not in MODEL_KINDS:
+        from pcls.arch.registry import get_constructor
+
+        get_constructor(arch.get("name") or "")
+    check_weights_source(cfg["Global"].get("pretrained_model"))
+    check_weights_source(arch.get("pretrained"))
+    loaders = cfg.get("DataLoader") or {}
+    if not loaders.get("Train"):
+        raise PclsError("the config has no DataLoader.Train section")
+    for split in ("Train", "Eval"):
+        dataset = (loaders.get(split) or {}).get("dataset") or {}
+        list_file = dataset.get("cls_label_path")
+        if list_file and not Path(list_file).is_file():
+            raise PclsError(f"DataLoader.{split}.dataset.cls_label_path: list file {list_file} does not exist")
+    train = loaders["Train"]
+    list_file = (train.get("dataset") or {}).get("cls_label_path")
+    batch_size = int(train["sampler"]["batch_size"])
+    if list_file:  # lines bound the sample count from above; the loader's exact count is checked again
+        lines = _count_lines(list_file)
+        if lines < batch_size * world:
+            raise _batch_error(batch_size, world, lines, f"lines in {list_file}")
+    source = resume or cfg["Global"].get("checkpoints")
+    if source:
+        from pcls.engine.checkpoint import checkpoint_prefix
+
+        checkpoint_prefix(source)
+
+
+@dataclass
+class Components:
+    """Everything the loop touches. `net` is the model itself; `model` is what the loop calls (the
+    DataParallel wrapper in a multi-process run)."""
+
+    train_data: Any
+    eval_data: Any
+    net: Any
+    model: Any
+    train_loss: Any
+    eval_loss: Any
+    topk_train: List[int]
+    topk_eval: List[int]
+    train_key: Optional[str]
+    eval_key: Optional[str]
+    schedule: Any
+    scheduler: Any
+    optimizer: Any
+    amp: Any
+    scaler: Any
+    ema: Any
+    batches_per_epoch: int
+    updates_per_epoch: int
+    callbacks: list = field(default_factory=list)  # those the model kind brings (e.g. distillation)
+
+
+def build_components(run: RunConfig, start_step: int = 0) -> Components:
+    """Build data, model, loss, metrics, schedule (positioned at update `start_step`), optimizer, AMP, EMA."""
+    import paddle
+
+    from pcls.data import build_dataloader
+    from pcls.engine.amp import AmpSettings
+    from pcls.engine.metrics import metric_model_key, metric_topk
+    from pcls.engine.model import build_model, model_callbacks
+    from pcls.loss import build_loss
+    from pcls.optim import build_optimizer, build_schedule, paddle_scheduler
+
+    seed = int(run.seed or 0)
+    train_data = build_dataloader(run.train_loader, train=True, seed=seed, class_num=run.class_num,
+                                  num_replicas=run.world, rank=run.rank)
+    n_train = len(train_data.dataset)
+    if n_train < run.batch_size * run.world:
+        raise _batch_error(run.batch_size, run.world, n_train,
+                           f"samples in {run.train_loader['dataset'].get('cls_label_path')}")
+    eval_data = None
+    if run.eval_loader:
+        eval_data = build_dataloader(run.eval_loader, train=False, seed=seed, class_num=run.class_num,
+                                     num_replicas=run.world, rank=run.rank)
+    batches = len(train_data.loader)
+    if run.max_iters:
+        batches = min(batches, int(run.max_iters))
+    if batches == 0:
+        raise PclsError("the training loader yields no batches (drop_last with too few samples?)")
+    updates = math.ceil(batches / run.update_freq)
+
+    net = build_model(run.arch, {"pretrained_model": run.pretrained_model, "data_format": run.data_format})
+    if run.world > 1 and run.arch.get("use_sync_bn"):
+        net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    train_loss, eval_loss = build_loss(run.loss_train), build_loss(run.loss_eval)
+
+    lr_scale = 1.0
+    if run.scale_lr:
+        global_batch = run.batch_size * run.world * run.update_freq
+        lr_scale = global_batch / float(run.ref_batch)
+        log.info("--scale-lr: learning rates x%g (linear rule: global batch %d / reference batch %d)",
+                 lr_scale, global_batch, run.ref_batch)
+    lr_cfg = {k: v for k, v in (run.optimizer.get("lr") or {}).items() if v is not None}
+    schedule = build_schedule(lr_cfg, run.epochs, updates, lr_scale)
+    scheduler = paddle_scheduler(schedule, start_step)
+    params = list(net.named_parameters())
+    for i, layer in enumerate(train_loss.layers()):
+        params += [(f"loss{i}.{n}", p) for n, p in layer.named_parameters()]
+    optimizer = build_optimizer(run.optimizer, params, scheduler)
+    amp = AmpSettings.from_config(run.amp, run.device)
+    if amp.note:
+        log.warning(amp.note)
+    net, optimizer = amp.prepare(net, optimizer)
+    ema = None
+    if run.ema_decay is not None:
+        from pcls.engine.ema import ModelEMA
+
+        ema = ModelEMA(net, run.ema_decay)
+    return Components(
+        train_data=train_data, eval_data=eval_data, net=net,
+        # DataParallel all-reduces gradients across ranks in backward
+        model=paddle.DataParallel(net) if run.world > 1 else net,
+        train_loss=train_loss, eval_loss=eval_loss,
+        topk_train=metric_topk(run.metric_train, run.class_num), topk_eval=metric_topk(run.metric_eval, run.class_num),
+        train_key=metric_model_key(run.metric_train), eval_key=metric_model_key(run.metric_eval),
+        schedule=schedule, scheduler=scheduler, optimizer=optimizer, amp=amp, scaler=amp.scaler(), ema=ema,
+        batches_per_epoch=batches, updates_per_epoch=updates, callbacks=model_callbacks(run),
+    )

@@ -1,0 +1,57 @@
+"""Library logging: every module logs to `logging.getLogger(__name__)` under the `pcls` logger; whoever runs
+pcls decides where it goes (the CLI installs a Rich handler, a training worker a plain stderr one).
+
+`forward_logs(fn)` hands a run's messages to a callable as well (a notebook, a test collecting lines).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+
+ROOT = "pcls"
+
+
+class _Forward(logging.Handler):
+    def __init__(self, fn):
+        super().__init__(logging.INFO)
+        self.fn = fn
+
+    def emit(self, record):
+        self.fn(record.getMessage())
+
+
+@contextlib.contextmanager
+def forward_logs(fn, level=logging.INFO):
+    """Within the block, also pass every pcls log message at `level` or above to `fn(message)`."""
+    logger = logging.getLogger(ROOT)
+    handler = _Forward(fn)
+    handler.setLevel(level)
+    previous = logger.level
+    if logger.getEffectiveLevel() > level:
+        logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def install_handler(handler: logging.Handler, level=logging.INFO) -> None:
+    """Make `handler` the one output of pcls's logs (replacing any installed before)."""
+    logger = logging.getLogger(ROOT)
+    for old in [h for h in logger.handlers if getattr(h, "_pcls_owned", False)]:
+        logger.removeHandler(old)
+    handler._pcls_owned = True
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def log_to_stderr(level=logging.INFO) -> None:
+    """Plain `message` lines on stderr (training workers: the launcher keeps them in workerlog.N)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    install_handler(handler, level)
