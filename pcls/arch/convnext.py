@@ -63,8 +63,8 @@ class ConvNeXt(Classifier):
         depths, dims = _VARIANTS[variant]
         self.class_num = class_num
         stem = nn.Sequential(nn.Conv2D(in_chans, dims[0], 4, stride=4), LayerNorm2D(dims[0], epsilon=_EPSILON))
-        downsamples = [nn.Sequential(LayerNorm2D(dims[i - 1], epsilon=_EPSILON), nn.Conv2D(dims[i - 1], dims[i], 2, stride=2))
-                       for i in range(1, len(dims))]
+        downsamples = [nn.Sequential(LayerNorm2D(cin, epsilon=_EPSILON), nn.Conv2D(cin, cout, 2, stride=2))
+                       for cin, cout in zip(dims, dims[1:])]
         self.downsample_layers = nn.LayerList([stem, *downsamples])
         rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
         stages, start = [], 0

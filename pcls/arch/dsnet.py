@@ -132,9 +132,9 @@ class DSNet(Classifier):
         in_channels, start = in_chans, 0
         for i, (depth, dim) in enumerate(zip(depths, _DIMS), start=1):
             setattr(self, f"patch_embed{i}", _PatchEmbed(in_channels, dim, _PATCHES[i - 1]))
-            setattr(self, f"blocks{i}", nn.LayerList([
-                MixBlock(dim, _HEADS[i - 1], _DOWNSAMPLES[i - 1], mlp_ratio, drop_rate, attn_drop_rate, rates[start + j])
-                for j in range(depth)]))
+            blocks = [MixBlock(dim, _HEADS[i - 1], _DOWNSAMPLES[i - 1], mlp_ratio, drop_rate, attn_drop_rate,
+                               rates[start + j]) for j in range(depth)]
+            setattr(self, f"blocks{i}", nn.LayerList(blocks))
             in_channels, start = dim, start + depth
         self.pos_drop = nn.Dropout(drop_rate)
         self.norm = nn.BatchNorm2D(_DIMS[-1])

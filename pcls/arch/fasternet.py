@@ -50,13 +50,13 @@ class FasterNetBlock(nn.Layer):
         self.layer_scale = None
         if layer_scale_init_value > 0:
             self.layer_scale = self.create_parameter(
-                [dim, 1, 1], default_initializer=nn.initializer.Constant(layer_scale_init_value))
+                [dim], default_initializer=nn.initializer.Constant(layer_scale_init_value))
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x):
         y = self.mlp(self.spatial_mixing(x))
         if self.layer_scale is not None:
-            y = self.layer_scale * y
+            y = self.layer_scale.reshape([-1, 1, 1]) * y
         return x + self.drop_path(y)
 
 
@@ -72,11 +72,11 @@ class _Stage(nn.Layer):
 class _ConvNorm(nn.Layer):
     """Non-overlapping k x k, stride-k conv (no bias) + BN: the stem ('proj') and the merges ('reduction')."""
 
-    def __init__(self, in_channels, out_channels, patch, conv_name):
+    def __init__(self, in_channels, out_channels, patch, conv_name, bn_momentum=0.9):
         super().__init__()
         self._conv_name = conv_name
         setattr(self, conv_name, nn.Conv2D(in_channels, out_channels, patch, stride=patch, bias_attr=False))
-        self.norm = nn.BatchNorm2D(out_channels)
+        self.norm = nn.BatchNorm2D(out_channels, momentum=bn_momentum)
 
     def forward(self, x):
         return self.norm(getattr(self, self._conv_name)(x))
@@ -95,7 +95,8 @@ class FasterNet(Classifier):
         self.class_num = class_num
         rate = default_rate if drop_path_rate is None else drop_path_rate
         rates = np.linspace(0, rate, sum(depths)).tolist()
-        self.patch_embed = _ConvNorm(in_chans, width, 4, "proj")
+        # the reference's stem BN tracks its statistics with momentum 0.1 (Paddle's convention: weight of the old value)
+        self.patch_embed = _ConvNorm(in_chans, width, 4, "proj", bn_momentum=0.1)
         # the reference lists blocks and merges in one sequence: stage i at 2i, the merge after it at 2i + 1
         layers, start = [], 0
         for i, depth in enumerate(depths):

@@ -174,43 +174,43 @@ class MicroBlock(nn.Layer):
         _, g3, g4 = groups_1x1
         hidden = in_channels * expansion[0] * expansion[1]
         ab3 = dict(init_a=(_INIT_AB3[0], 0.0), init_b=(_INIT_AB3[1], 0.0), two_mixes=False)
-        ab = dict(init_a=init_a, init_b=init_b)
 
-        def dynamic_act(flag, channels, red, groups, expand=False, use_ab=True):
+        def dynamic_act(flag, channels, groups, expand=False):
+            """After a depthwise/expanding conv: Dynamic Shift-Max (flag 2: two mixes, 1: one) or ReLU6 (0)."""
             if flag == 0:
                 return nn.ReLU6()
-            return DYShiftMax(channels, red, groups=groups, expansion=expand, two_mixes=flag == 2, **ab) \
-                if use_ab else DYShiftMax(channels, red, groups=groups, **ab3)
+            return DYShiftMax(channels, reduction, init_a, init_b, groups, two_mixes=flag == 2, expansion=expand)
 
-        def last_act(channels, red):
-            return DYShiftMax(channels, red, groups=g4, **ab3) if y3 > 0 else nn.Identity()
+        def projection_act(channels, red, groups):
+            """After a projecting 1x1 conv: a one-mix Dynamic Shift-Max that starts as the identity, if y3."""
+            return DYShiftMax(channels, red, groups=groups, **ab3) if y3 > 0 else nn.Identity()
 
         if per_group[0] == 0:
             layers = [depth_spatial_sep_conv(in_channels, expansion, kernel, stride),
-                      dynamic_act(y2, hidden, reduction, per_group[1]),
+                      dynamic_act(y2, hidden, per_group[1]),
                       ChannelShuffle(per_group[1]),
                       _shuffle_if(y2 != 0, hidden // 2),
                       GroupConv(hidden, out_channels, g3),
-                      last_act(out_channels, reduction // 2),
+                      projection_act(out_channels, reduction // 2, g4),
                       ChannelShuffle(g4),
                       _shuffle_if(out_channels % 2 == 0 and y3 != 0, out_channels // 2)]
         elif g4 == 0:
             layers = [GroupConv(in_channels, hidden, per_group[0]),
-                      DYShiftMax(hidden, reduction, groups=per_group[1], **ab3) if y3 > 0 else nn.Identity()]
+                      projection_act(hidden, reduction, per_group[1])]
         else:
             if y1 and y2:
                 mid_shuffle = ChannelShuffle(hidden // 4)
             else:
                 mid_shuffle = _shuffle_if(y1 or y2, hidden // 2)
             layers = [GroupConv(in_channels, hidden, per_group[0]),
-                      dynamic_act(y1, hidden, reduction, per_group[1]),
+                      dynamic_act(y1, hidden, per_group[1]),
                       ChannelShuffle(per_group[1]),
                       depth_spatial_sep_conv(hidden, (1, 1), kernel, stride),
-                      nn.Identity(),
-                      dynamic_act(y2, hidden, reduction, per_group[1], expand=True),
+                      nn.Identity(),  # an empty slot in the reference's numbering
+                      dynamic_act(y2, hidden, per_group[1], expand=True),
                       mid_shuffle,
                       GroupConv(hidden, out_channels, g3),
-                      last_act(out_channels, reduction // 2 if out_channels < hidden else reduction),
+                      projection_act(out_channels, reduction // 2 if out_channels < hidden else reduction, g4),
                       ChannelShuffle(g4),
                       _shuffle_if(y3 != 0, out_channels // 2)]
         self.layers = nn.Sequential(*layers)

@@ -16,6 +16,7 @@ import paddle.nn as nn
 from pcls.arch.base import Classifier
 from pcls.arch.layers import Attention, ConvBNAct, Mlp
 from pcls.arch.layers.mobilevit_blocks import fold_patches, unfold_patches
+from pcls.arch.layers.weight_init import init_transformer_weights
 from pcls.arch.registry import register
 
 _CONV_NORM = ("conv", "norm")
@@ -115,6 +116,7 @@ class MobileViT(Classifier):
         # order of the body: mv2 1-5, mvit 1, mv2 6, mvit 2, mv2 7, mvit 3
         self._body = ["mv2_block_1", "mv2_block_2", "mv2_block_3", "mv2_block_4", "mv2_block_5", "mvit_block_1",
                       "mv2_block_6", "mvit_block_2", "mv2_block_7", "mvit_block_3"]
+        init_transformer_weights(self)
 
     def forward_features(self, x):
         x = self.conv3x3(x)

@@ -22,6 +22,7 @@ from pcls.arch.layers.mobilevit_blocks import (
     unfold_patches,
     v2_stages,
 )
+from pcls.arch.layers.weight_init import init_transformer_weights
 from pcls.arch.registry import register
 
 _CONV_NORM = ("conv", "norm")
@@ -61,12 +62,12 @@ class MobileViTV3Block(nn.Layer):
     """depthwise 3x3 + 1x1 to dim (local) -> transformers over 2x2 patches -> fold -> 1x1 back (conv_proj) ->
     1x1 fusion of [local, global] -> + block input."""
 
-    def __init__(self, in_channels, dim, ffn_dim, depth, num_heads=4, patch_size=2, drop=0.1, dilation=1):
+    def __init__(self, in_channels, dim, ffn_dim, depth, num_heads=4, patch_size=2, drop=0.1):
         super().__init__()
         self.patch = patch_size
         self.local_rep = nn.Sequential()
         self.local_rep.add_sublayer("conv_3x3", ConvBNAct(in_channels, in_channels, 3, groups=in_channels, act="silu",
-                                                          dilation=dilation, names=_CONV_NORM))
+                                                          names=_CONV_NORM))
         self.local_rep.add_sublayer("conv_1x1", nn.Sequential(("conv", nn.Conv2D(in_channels, dim, 1,
                                                                                  bias_attr=False))))
         self.global_rep = nn.Sequential(*[TransformerEncoder(dim, ffn_dim, num_heads, drop) for _ in range(depth)],
@@ -83,8 +84,9 @@ class MobileViTV3Block(nn.Layer):
 
 def _transformer_factory(dropout):
     def make(in_channels, stage, dilation):
-        return MobileViTV3Block(in_channels, stage["dim"], stage["ffn_dim"], stage["depth"], drop=dropout,
-                                dilation=dilation)
+        # as in the reference, output_stride dilates only the MobileNetV2 block entering the stage, not the
+        # transformer block's local 3x3 conv
+        return MobileViTV3Block(in_channels, stage["dim"], stage["ffn_dim"], stage["depth"], drop=dropout)
 
     return make
 
@@ -107,6 +109,7 @@ class MobileViTV3(MobileViTStyleNet):
             self.conv_1x1_exp = ConvBNAct(channels, expanded, 1, act="silu", names=_CONV_NORM)
             channels = expanded
         self._build_head(channels, class_num, classifier_dropout)
+        init_transformer_weights(self)
 
 
 def _v1_stages(expand, layer1, layer2, transformer_stages):

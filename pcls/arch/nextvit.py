@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import paddle
 import paddle.nn as nn
-import paddle.nn.functional as F
 
 from pcls.arch.base import Classifier
-from pcls.arch.layers import ConvBNAct, DropPath, make_divisible
+from pcls.arch.layers import ConvBNAct, DropPath, attend, make_divisible, merge_heads, split_heads
 from pcls.arch.layers.conv_mlp import ConvMlp
+from pcls.arch.layers.residual import ProjectionShortcut
 from pcls.arch.layers.weight_init import ones_, trunc_normal_, zeros_
 from pcls.arch.registry import register
 
@@ -46,26 +46,13 @@ def fold_input_affine(layer, scale, shift):
     layer.bias.set_value(bias.astype("float32"))
 
 
-class PatchEmbed(ConvBNAct):
-    """Channel change by 1x1 conv-BN, after a 2x2 average pool when the block downsamples; an identity when
-    neither applies (then it holds no parameters, like the reference)."""
-
-    def __init__(self, in_channels, out_channels, stride=1):
-        if stride == 1 and in_channels == out_channels:
-            nn.Layer.__init__(self)
-            self.identity = True
-            return
-        super().__init__(in_channels, out_channels, 1, act=None, names=_CONV_NORM, bn_epsilon=NORM_EPS)
-        self.identity = False
-        # ceil_mode keeps the odd last row/column; the pool averages only the pixels that exist
-        self.avgpool = nn.AvgPool2D(2, 2, ceil_mode=True) if stride == 2 else None
-
-    def forward(self, x):
-        if self.identity:
-            return x
-        if self.avgpool is not None:
-            x = self.avgpool(x)
-        return super().forward(x)
+def patch_embed(in_channels, out_channels, stride=1):
+    """Channel change by 1x1 conv-BN, after a 2x2 average pool (ceil mode: an odd last row/column is kept) when
+    the block downsamples - a ResNet-D projection shortcut; an identity when neither applies (no parameters,
+    like the reference)."""
+    if stride == 1 and in_channels == out_channels:
+        return nn.Identity()
+    return ProjectionShortcut(in_channels, out_channels, stride, avg_down=True, names=_CONV_NORM)
 
 
 class MHCA(nn.Layer):
@@ -92,7 +79,7 @@ class NCB(nn.Layer):
 
     def __init__(self, in_channels, out_channels, stride=1, drop_path=0.0, drop=0.0, head_dim=32, mlp_ratio=3):
         super().__init__()
-        self.patch_embed = PatchEmbed(in_channels, out_channels, stride)
+        self.patch_embed = patch_embed(in_channels, out_channels, stride)
         self.mhca = MHCA(out_channels, head_dim)
         self.attention_path_dropout = DropPath(drop_path)
         self.norm = nn.BatchNorm2D(out_channels, epsilon=NORM_EPS)
@@ -131,17 +118,13 @@ class EMHSA(nn.Layer):
             self.norm = nn.BatchNorm1D(dim, epsilon=NORM_EPS)
 
     def forward(self, x):
-        # op order as in the reference: under the weights rule the attention is nearly hard, so the float
-        # rounding of the scores decides near-ties; k is transposed explicitly, then q @ k, then the scale
-        heads = self.num_heads
-        q = self.q(x).reshape([0, 0, heads, -1]).transpose([0, 2, 1, 3])
+        (q,) = split_heads(self.q(x), 1, self.num_heads)
         source = x
         if self.sr_ratio > 1:
             source = self.norm(self.sr(x.transpose([0, 2, 1]))).transpose([0, 2, 1])
-        k = self.k(source).reshape([0, 0, heads, -1]).transpose([0, 2, 3, 1])
-        v = self.v(source).reshape([0, 0, heads, -1]).transpose([0, 2, 1, 3])
-        attn = self.attn_drop(F.softmax(paddle.matmul(q, k) * self.scale, axis=-1))
-        x = paddle.matmul(attn, v).transpose([0, 2, 1, 3]).flatten(2)
+        (k,) = split_heads(self.k(source), 1, self.num_heads)
+        (v,) = split_heads(self.v(source), 1, self.num_heads)
+        x = merge_heads(attend(q, k, v, self.scale, attn_drop=self.attn_drop))
         return self.proj_drop(self.proj(x))
 
     def rep(self, pre_scale, pre_shift):
@@ -166,11 +149,11 @@ class NTB(nn.Layer):
         super().__init__()
         mhsa_channels = make_divisible(int(out_channels * mix_block_ratio), 32)
         mhca_channels = out_channels - mhsa_channels
-        self.patch_embed = PatchEmbed(in_channels, mhsa_channels, stride)
+        self.patch_embed = patch_embed(in_channels, mhsa_channels, stride)
         self.norm1 = nn.BatchNorm2D(mhsa_channels, epsilon=NORM_EPS)
         self.e_mhsa = EMHSA(mhsa_channels, head_dim, sr_ratio=sr_ratio, attn_drop=attn_drop, proj_drop=drop)
         self.mhsa_path_dropout = DropPath(drop_path * mix_block_ratio)
-        self.projection = PatchEmbed(mhsa_channels, mhca_channels)
+        self.projection = patch_embed(mhsa_channels, mhca_channels)
         self.mhca = MHCA(mhca_channels, head_dim)
         self.mhca_path_dropout = DropPath(drop_path * (1 - mix_block_ratio))
         self.norm2 = nn.BatchNorm2D(out_channels, epsilon=NORM_EPS)

@@ -102,8 +102,8 @@ class VAN(Classifier):
 
     classifier_names = ("head",)
 
-    def __init__(self, img_size=224, in_chans=3, class_num=1000, embed_dims=(64, 128, 256, 512), mlp_ratios=(8, 8, 4, 4),
-                 drop_rate=0.0, drop_path_rate=0.1, depths=(3, 4, 6, 3)):
+    def __init__(self, img_size=224, in_chans=3, class_num=1000, embed_dims=(64, 128, 256, 512),
+                 mlp_ratios=(8, 8, 4, 4), drop_rate=0.0, drop_path_rate=0.1, depths=(3, 4, 6, 3)):
         super().__init__()
         self.class_num = class_num
         self.num_stages = len(depths)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from pcls.cli.common import JsonOpt, console, out, print_json, table
 
@@ -100,8 +101,6 @@ def check(
         print_json(result)
     else:
         _print_check(result, show)
-    from rich.markup import escape
-
     for warning in result["warnings"][:show]:  # on stderr with --json too: the user should see them
         text = f"warning: {result['list']}:{warning['line']}: {warning['path']}: {warning['warning']}"
         console.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)

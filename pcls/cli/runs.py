@@ -15,7 +15,8 @@ ResumeOpt = Annotated[Optional[str], typer.Option(
     "checkpoint prefix (output/<run>/epoch_3).")]
 GpusOpt = Annotated[Optional[str], typer.Option(
     "--gpus", metavar="IDS", help="Train on these GPUs, one process each (e.g. 0,1), via paddle.distributed.launch.")]
-NprocOpt = Annotated[Optional[int], typer.Option("--nproc", metavar="N", min=1, help="Train with N CPU processes (gloo backend).")]
+NprocOpt = Annotated[Optional[int], typer.Option(
+    "--nproc", metavar="N", min=1, help="Train with N CPU processes (gloo backend).")]
 ExistOkOpt = Annotated[bool, typer.Option(
     "--exist-ok", help="Reuse the run directory when it holds an earlier run, after removing that run's files "
     "(default: the next free name, <run>-2, <run>-3, ...).")]

@@ -30,6 +30,7 @@ from pcls.cli.runs import (
     report_run,
 )
 
+
 def register(app: typer.Typer) -> None:
     @app.command("train")
     def _train(
@@ -135,7 +136,6 @@ def register(app: typer.Typer) -> None:
         out.print(table("per-class top-1 (lowest first)", ["class", "name", "images", "top1"],
                         [(r["class_id"], r["name"], r["support"], f"{r['top1']:.4f}") for r in worst]))
         out.print(table("files", ["file", "path"], list(result["files"].items())))
-
 
 
 def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:

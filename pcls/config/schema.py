@@ -4,15 +4,24 @@ Every config field pcls knows is declared here once, with its type and default; 
 config against it and fills the defaults, so no other module re-reads a field with its own fallback.
 Operator, loss and metric lists are checked for shape here (a list of single-key maps); their names and
 parameters are checked by the registry that builds them.
+
+Every field is read by some module, or carries `refuse=`: the reason pcls does not do what the key asks,
+given as one error line when a config sets it to anything but a harmless value (`accept`). A key that only
+another tool uses (Infer.infer_imgs: PaddleClas's infer script) carries `note=`, logged once when set.
+tests/config/test_schema_readers.py fails on a field that no module reads and that neither refuses nor notes.
+Resolution that crosses sections happens here too, once: `Global.class_num` fills `Arch.class_num` when
+Arch does not set it (PaddleClas's rule).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from pcls.errors import PclsError, closest
 
+log = logging.getLogger(__name__)
 REQUIRED = object()
 
 
@@ -23,6 +32,10 @@ class Field:
     kinds: Tuple[str, ...]
     default: Any = None
     minimum: Optional[int] = None  # numbers below it mean nothing (0 epochs, 0 classes, batch size 0)
+    refuse: Optional[str] = None  # why pcls does not do what the key asks (any value outside `accept`)
+    accept: Tuple[Any, ...] = (None, False)  # values of a refused key that ask for nothing
+    choices: Optional[Tuple[Any, ...]] = None  # the only values that mean something
+    note: Optional[str] = None  # a key other tools read: logged once when set
 
     def describe(self) -> str:
         names = {"int": "an integer", "float": "a number", "bool": "true/false", "str": "a string",
@@ -45,17 +58,28 @@ class OpList:
     """A list of single-key maps `- Name: {params}` (operators, losses, metrics)."""
 
     what: str
+    default: Optional[list] = None  # what an absent list means (e.g. the CE loss)
 
 
-def f(*kinds, default=None, minimum=None):
-    return Field(tuple(kinds), default, minimum)
+_INFER_IMGS_NOTE = ("Infer.infer_imgs / Global.infer_imgs are the images of PaddleClas's infer script; pcls predicts "
+                    "what you give it: pcls predict IMAGES --model EXPORT")
+
+
+def f(*kinds, default=None, minimum=None, refuse=None, accept=(None, False), choices=None, note=None):
+    return Field(tuple(kinds), default, minimum, refuse, tuple(accept), choices, note)
+
+
+def refused(reason: str, *kinds, accept=(None, False)):
+    """A key pcls reads only to refuse it: any value outside `accept` is one error line giving `reason`."""
+    return f(*(kinds or ("any",)), refuse=reason, accept=accept)
 
 
 _OPS = OpList("operator")
+DEFAULT_LOSS = [{"CELoss": {"weight": 1.0}}]
 
 _DATASET = Section(
     {
-        "name": f("str", default="ImageNetDataset"),
+        "name": f("str", default="ImageNetDataset"),  # ImageNetDataset, ClassFolderDataset, MultiLabelDataset
         "image_root": f("str", default="./"),
         "cls_label_path": f("str", "none"),
         "delimiter": f("str", "none"),
@@ -72,10 +96,16 @@ _LOADER_SPLIT = Section(
         "dataset": _DATASET,
         "sampler": Section(
             {
-                "name": f("str", default="DistributedBatchSampler"),
+                "name": f("str", default="DistributedBatchSampler",
+                          choices=("DistributedBatchSampler", "BatchSampler", "MultiScaleSampler")),
                 "batch_size": f("int", default=64, minimum=1),
                 "drop_last": f("bool", default=False),
                 "shuffle": f("bool", default=True),
+                # MultiScaleSampler: a batch size and an image size per batch, drawn from `scales`
+                "scales": f("list", "none"),
+                "first_bs": f("int", "none", minimum=1),
+                "divided_factor": f("int", "list", default=32),
+                "is_training": f("bool", "none"),
             }
         ),
         "loader": Section(
@@ -113,17 +143,26 @@ SCHEMA = Section(
                 "save_inference_dir": f("str", default="./inference"),
                 "seed": f("int", "none"),
                 "to_static": f("bool", default=False),
-                "use_dali": f("bool", default=False),
+                "use_dali": refused("DALI data loading is not part of pcls (it needs a GPU build of Paddle and NVIDIA "
+                                    "DALI); pcls decodes with OpenCV: set Global.use_dali: False", "bool", "none"),
                 "update_freq": f("int", default=1),
-                "eval_mode": f("str", default="classification"),
+                "eval_mode": refused("pcls trains and evaluates classification models only (retrieval, face and "
+                                     "other modes are not part of it)", "str",
+                                     accept=(None, "classification", "Classification")),
                 "use_multilabel": f("bool", default=False),
-                "infer_imgs": f("str", "list", "none"),
+                "infer_imgs": f("str", "list", "none", note=_INFER_IMGS_NOTE),
+                "image_channel": f("int", default=3, choices=(1, 3)),
+                "train_mode": refused("progressive training (image size growing over the epochs) is not part of "
+                                      "pcls; remove the key", "str", "none"),
+                "feature_normalize": refused("feature normalisation is for retrieval models, which pcls does not "
+                                             "train; remove the key or set it to False", "bool", "none"),
                 "class_num": f("int", "none", minimum=1),
                 "max_iters": f("int", "none"),
                 "clip_grad_norm": f("float", "none"),
                 "data_format": f("str", "none"),
                 "run_name": f("str", "none"),
-                "distributed": f("bool", "none"),
+                "distributed": refused("pcls starts processes from --nproc / --gpus / --ips on the command "
+                                       "line, not from the config", "bool", "none"),
             }
         ),
         "Arch": Section(fill=False, fields=
@@ -137,8 +176,9 @@ SCHEMA = Section(
             },
             open=True,
         ),
-        "Loss": Section(fill=False, fields={"Train": OpList("loss"), "Eval": OpList("loss")}),
-        "Optimizer": Section(fill=False, fields=
+        # absent: PaddleClas's fallbacks, CE loss and Momentum with a cosine schedule (the defaults below)
+        "Loss": Section(fields={"Train": OpList("loss", default=DEFAULT_LOSS), "Eval": OpList("loss", default=DEFAULT_LOSS)}),
+        "Optimizer": Section(fields=
             {
                 "name": f("str", default="Momentum"),
                 "momentum": f("float", default=0.9),
@@ -152,6 +192,7 @@ SCHEMA = Section(
                 "one_dim_param_no_weight_decay": f("bool", default=False),
                 "multi_precision": f("bool", default=False),
                 "clip_norm": f("float", "none"),
+                "clip_grad": f("float", "none"),  # PaddleClas 2.6: global-norm clipping at this norm
                 "lr": Section(
                     {
                         "name": f("str", default="Cosine"),
@@ -160,12 +201,14 @@ SCHEMA = Section(
                         "warmup_start_lr": f("float", default=0.0),
                         "decay_epochs": f("list", "none"),
                         "values": f("list", "none"),
-                        "step_size": f("int", "none"),
+                        "step_size": f("int", "float", "none"),  # epochs (fractions allowed)
+                        "milestones": f("list", "none"),  # MultiStepDecay: epochs
                         "gamma": f("float", "none"),
                         "power": f("float", default=1.0),
                         "end_lr": f("float", default=0.0),
                         "eta_min": f("float", default=0.0),
-                        "last_epoch": f("int", default=-1),
+                        "last_epoch": refused("a schedule starts where the run is: resume with --resume "
+                                              "instead of setting last_epoch", "int", accept=(-1, None)),
                         "by_epoch": f("bool", default=False),
                     }
                 ),
@@ -176,14 +219,26 @@ SCHEMA = Section(
         "DataLoader": Section(fill=False, fields={"Train": _LOADER_SPLIT, "Eval": _LOADER_SPLIT}),
         "Infer": Section(fill=False, fields=
             {
-                "infer_imgs": f("str", "list", "none"),
+                "infer_imgs": f("str", "list", "none", note=_INFER_IMGS_NOTE),
                 "batch_size": f("int", default=10, minimum=1),
                 "transforms": _OPS,
                 "PostProcess": Section(
                     {
-                        "name": f("str", default="Topk"),
+                        "name": f("str", default="Topk", choices=("Topk", "ThreshOutput", "MultiLabelThreshOutput",
+                                                                    "DistillationPostProcess")),
                         "topk": f("int", default=5, minimum=1),
                         "class_id_map_file": f("str", "none"),
+                        # DistillationPostProcess: the wrapped post-process and which model's output it reads
+                        "func": f("str", "none", choices=(None, "Topk", "ThreshOutput", "MultiLabelThreshOutput")),
+                        "model_name": f("str", "none"),
+                        "key": f("str", "none"),
+                        # ThreshOutput (binary): label 1 when the class-1 score reaches the threshold
+                        "threshold": f("float", default=0.5),
+                        "default_label_index": f("int", default=0),
+                        "label_0": f("str", "none"),
+                        "label_1": f("str", "none"),
+                        # MultiLabelThreshOutput: every class whose score reaches the threshold
+                        "delimiter": f("str", "none"),
                     }
                 ),
             }
@@ -202,6 +257,8 @@ SCHEMA = Section(
         ),
         "EMA": Section(fill=False, fields={"decay": f("float", default=0.9999)}),
         "Distillation": Section(fill=False, fields={}, open=True),
+        "mode": refused("the pcls command (train, eval, export) decides what runs; remove the top-level 'mode' "
+                        "key", "str", "none"),
         "Reference": Section(fill=False, fields=
             {
                 "group": f("str", "none"),
@@ -233,10 +290,25 @@ def _kind_of(value) -> str:
     return next((name for cls, name in _KINDS if isinstance(value, cls)), type(value).__name__)
 
 
+_noted = set()
+
+
 def _check_field(path: str, field: Field, value):
+    if field.refuse is not None:
+        if value not in field.accept:
+            raise PclsError(f"config key {path}: {value!r} is not supported: {field.refuse}")
+        return value
     value = _check_kind(path, field, value)
     if field.minimum is not None and _kind_of(value) in ("int", "float") and value < field.minimum:
         raise PclsError(f"config key {path}: must be at least {field.minimum}, got {value!r}")
+    if field.choices is not None and value not in field.choices:
+        options = [c for c in field.choices if c is not None]
+        hint = closest(str(value), [str(c) for c in options])
+        suggestion = f" (did you mean {hint[0]}?)" if hint else ""
+        raise PclsError(f"config key {path}: {value!r} is not one of {', '.join(map(str, options))}{suggestion}")
+    if field.note and value is not None and field.note not in _noted:
+        _noted.add(field.note)  # once per process: every published config sets these
+        log.info("%s", field.note)
     return value
 
 
@@ -302,6 +374,8 @@ def _validate_section(path: str, spec: Section, value: Optional[dict]) -> dict:
             result[key] = _copy(child.default)
         elif isinstance(child, Section) and child.fill:
             result[key] = _validate_section(f"{path}.{key}" if path else key, child, {})
+        elif isinstance(child, OpList) and child.default is not None:
+            result[key] = _copy(child.default)
     return result
 
 
@@ -321,15 +395,51 @@ def _copy(value):
     return copy.deepcopy(value)
 
 
+def default_of(path: str):
+    """The schema's default for a dotted key path, e.g. default_of("Arch.class_num") -> 1000: for code that
+    meets a section the schema has not filled (a distillation member, an API caller's partial dict)."""
+    spec = SCHEMA
+    for part in path.split("."):
+        spec = spec.fields[part]
+    return _copy(spec.default)
+
+
 def validate(config: dict) -> dict:
     """Check `config` against the schema; return a copy with every declared default filled."""
     if not isinstance(config, dict):
         raise PclsError(f"a config must be a mapping of sections (Global, Arch, ...), got {type(config).__name__}")
-    validated = _validate_section("", SCHEMA, config)
+    validated = _validate_section("", SCHEMA, _global_class_num(config))
     arch = validated.get("Arch")
+    if arch is not None:
+        _check_arch_name("Arch.name", arch.get("name"))
     if arch is not None and arch.get("name") == "DistillationModel":
         _validate_distillation_models(arch)
     return validated
+
+
+def _check_arch_name(path: str, name) -> None:
+    """An unknown backbone fails with the rest of the config (did-you-mean), not at build time."""
+    from pcls.config.arch_names import known_arch_names
+    from pcls.errors import did_you_mean
+
+    known = known_arch_names()
+    if name not in known:
+        raise PclsError(f"config key {path}: unknown backbone '{name}'{did_you_mean(str(name), known)}; "
+                        f"see 'pcls zoo list' (or register your own with PCLS_PLUGINS)")
+
+
+def _global_class_num(config: dict) -> dict:
+    """PaddleClas's rule, applied before defaults are filled: `Global.class_num` sets `Arch.class_num` when
+    Arch does not set it; when both are set, Arch's wins (and the Global value is reported as unused)."""
+    g, arch = config.get("Global"), config.get("Arch")
+    if not isinstance(g, dict) or g.get("class_num") is None or not isinstance(arch, dict):
+        return config
+    if arch.get("class_num") is None:
+        config = {**config, "Arch": {**arch, "class_num": g["class_num"]}}
+    elif arch["class_num"] != g["class_num"]:
+        log.warning("Global.class_num %s is ignored: Arch.class_num %s is set (PaddleClas's rule)",
+                    g["class_num"], arch["class_num"])
+    return config
 
 
 def _validate_distillation_models(arch: dict) -> None:
@@ -343,6 +453,7 @@ def _validate_distillation_models(arch: dict) -> None:
         backbone_path = f"Arch.models[{index}].{label}"
         if not isinstance(backbone, dict) or "name" not in backbone:
             raise PclsError(f"config key {backbone_path}.name is required (the backbone of model '{label}')")
+        _check_arch_name(f"{backbone_path}.name", backbone["name"])
         for key in ("class_num",):
             if key in backbone:
                 _check_field(f"{backbone_path}.{key}", _BACKBONE_ARGS[key], backbone[key])

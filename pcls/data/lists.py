@@ -143,9 +143,9 @@ def check_list(list_path, root, *, class_num: Optional[int] = None, delimiter: O
         if class_num is not None and label >= class_num:
             problems.append({"line": lineno, "path": rel, "problem": f"label {label} >= class_num {class_num}"})
             continue
-        escape = _outside_root(rel)
-        if escape:
-            warnings.append({"line": lineno, "path": rel, "warning": escape})
+        outside = _outside_root(rel)
+        if outside:
+            warnings.append({"line": lineno, "path": rel, "warning": outside})
         entries.append((lineno, rel, label))
 
     def inspect(entry):

@@ -122,12 +122,7 @@ def build_model(request: ExportRequest):
             probe = pcls.create_model(request.model_name, **request.model_kwargs)
             class_num = _classifier_class_num(probe, load_state_file(path)) or 1000
         model = pcls.create_model(request.model_name, class_num=class_num, **request.model_kwargs)
-        load_report = load_pretrained(model, str(path), verbose=False)
-        if load_report.reinitialised:  # an export must carry trained weights, never a re-initialised head
-            file_classes = _classifier_class_num(model, load_state_file(path))
-            raise PclsError(f"weights {request.weights} have {file_classes or 'another number of'} classes but "
-                            f"the model was asked for {class_num} (--class-num / Arch.class_num); drop "
-                            "--class-num to use the weights' count, or give the matching weights")
+        load_report = load_pretrained(model, str(path))  # strict: a class count that does not fit is refused
     else:
         model = pcls.create_model(request.model_name, class_num=class_num or 1000, **request.model_kwargs)
     model.eval()
@@ -276,7 +271,7 @@ def measure_runtimes(model_dir: Path, size: int, threads: Optional[int] = None) 
     threads = threads or max(1, min(os.cpu_count() or 1, 4))
     runners = {name: create_runner(model_dir, RuntimeSettings(runtime=name, threads=threads), size)
                for name in ("paddle", "onnx")}
-    timed = time_models(runners, size, batch_size=1, warmup=2, iters=15, rounds=3)
+    timed = time_models(runners, size, batch_size=1, warmup=2, iters=9, rounds=3)  # a few seconds for ResNet50
     return {name: stats["p50_ms"] for name, stats in timed.items()}
 
 

@@ -1,5 +1,6 @@
-"""The predictor: an exported model on Paddle Inference (CPU oneDNN / GPU / TensorRT) or ONNX Runtime, fed by
-a thread pool that decodes and pre-processes the next batches while the model runs the current one.
+"""The predictor: an exported model on Paddle Inference (CPU oneDNN / GPU / TensorRT) or ONNX Runtime (fp32, or
+the int8 model on CPU), fed by a thread pool that decodes and pre-processes the next batches while the model runs
+the current one. `runtime="auto"` takes, on CPU, the runtime the export measured faster (`choose_runtime`).
 
     predictor = pcls.Predictor("inference/")
     predictor.predict(["a.jpg", "b.jpg"])   # -> [{"class_ids": [...], "scores": [...], "labels": [...]}, ...]

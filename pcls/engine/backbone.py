@@ -9,6 +9,7 @@ import logging
 import os
 from pathlib import Path
 
+from pcls.config.schema import default_of
 from pcls.errors import PclsError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def build_backbone(arch_cfg: dict, global_cfg: dict = None):
     if global_cfg.get("data_format") and "data_format" not in kwargs:
         # NHWC: the backbone takes the usual NCHW batch and transposes inside (PaddleClas convention)
         kwargs["data_format"] = global_cfg["data_format"]
-    class_num = int(arch_cfg.get("class_num") or global_cfg.get("class_num") or 1000)
+    class_num = int(arch_cfg.get("class_num") or default_of("Arch.class_num"))  # members of a wrapper are unfilled
     lr_mults = arch_cfg.get("lr_mult_list")
     model = create_model(name, class_num=class_num, pretrained=False, **kwargs)
     generic_mults = None

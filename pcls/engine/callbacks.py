@@ -12,7 +12,8 @@ callback at these points, in this order:
     train_end      the run is over (`summary`: what `train` returns; callbacks may add to it)
 
 A callback overrides the methods it needs; `trainer` gives the run's state (`epoch`, `global_step`,
-`lr`, `history`, `run`, `parts`, `net`, `run_dir`, `is_main`, `save(tag)`). Built in: checkpoints, the
+`lr`, `history`, `run`, `parts`, `net`, `run_dir`, `is_main`) and `trainer.stop()` ends the run after the
+current epoch. Built in: checkpoints, the
 run log (metrics, curves, config), step logging, the recipe report; the model kind adds its own
 (distillation); the CLI adds a progress bar.
 

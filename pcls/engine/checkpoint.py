@@ -7,7 +7,8 @@ Optimizer state is stored under the model's structured parameter names (paddle k
 names like `linear_3.w_0`, which change with layer creation order), so a resume never depends on what
 else the process built first.
 
-The `.pdparams`/`.pdopt` files are the pickles paddle.save writes (PaddleClas reads them), but they are read
+The `.pdparams`/`.pdopt` files hold what paddle.save writes (PaddleClas reads them, under numpy 1 too: see
+pcls.zoo.weights.dump_pickle), but they are read
 back only through the restricted unpickler of `pcls.zoo.weights`, and the RNG states are plain JSON: a
 checkpoint someone handed you cannot run code when resumed.
 """
@@ -122,6 +123,11 @@ def _rename_keys(state, mapping: dict):
     return out
 
 
+def rename_optimizer_state(state: dict, mapping: dict) -> dict:
+    """Optimizer state with its accumulator keys renamed by `mapping` (old parameter name -> new one)."""
+    return _rename_keys(state, mapping)
+
+
 def optimizer_state(optimizer, model) -> dict:
     return _rename_keys(optimizer.state_dict(), _name_map(model))
 
@@ -139,10 +145,10 @@ def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: 
     weights: the model's state_dict; optimizer_state: from `optimizer_state(optimizer, model)`.
     A failed write (disk full, read-only folder) is a PclsError; the previous checkpoint stays intact.
     """
-    import paddle
+    from pcls.zoo.weights import dump_pickle, state_with_names
 
     prefix = Path(prefix)
-    files = {".pdparams": weights}
+    files = {".pdparams": state_with_names(weights)}
     if optimizer_state is not None:
         files[".pdopt"] = optimizer_state
     if ema_state is not None:
@@ -156,7 +162,7 @@ def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: 
             for suffix, obj in files.items():
                 final = prefix.with_name(prefix.name + suffix)
                 tmp = stack.enter_context(atomic_path(final))
-                paddle.save(obj, str(tmp))
+                dump_pickle(obj, tmp)  # paddle.save's content, numpy names numpy 1.x reads too
                 digests[final.name] = {"size": tmp.stat().st_size, "sha1": _sha1(tmp)}
             state["files"] = digests
             tmp = stack.enter_context(atomic_path(json_path))
@@ -179,13 +185,18 @@ def _plain(value):
 
 
 def checkpoint_prefix(path) -> Path:
-    """A run directory (-> its `latest`) or a checkpoint prefix, with or without an extension."""
+    """A run directory (-> its `latest`; pcls's or PaddleClas's `output_dir/<Arch.name>/` layout) or a
+    checkpoint prefix, with or without an extension; pcls's checkpoints and PaddleClas's."""
+    from pcls.engine.paddleclas_runs import find_in_run, is_paddleclas_checkpoint
+
     path = Path(path)
     if path.is_dir():
-        path = path / "latest"
-    for suffix in (".pdparams", ".pdopt", ".json"):
+        path = find_in_run(path, "latest", (".json", ".pdstates")) or path / "latest"
+    for suffix in (".pdparams", ".pdopt", ".json", ".pdstates"):
         if path.name.endswith(suffix):
             path = path.with_name(path.name[: -len(suffix)])
+    if is_paddleclas_checkpoint(path):
+        return path
     if not path.with_name(path.name + ".json").exists():
         if path.with_name(path.name + ".pdparams").exists():
             raise PclsError(f"{path}.json is missing: this is weights only, not a checkpoint to resume; "
@@ -205,6 +216,10 @@ def load_checkpoint(path) -> dict:
 
     prefix = checkpoint_prefix(path)
     json_path = prefix.with_name(prefix.name + ".json")
+    if not json_path.exists():  # checkpoint_prefix accepted it: PaddleClas wrote it
+        from pcls.engine.paddleclas_runs import load_paddleclas_checkpoint
+
+        return load_paddleclas_checkpoint(prefix)
     try:
         state = json.loads(json_path.read_text())
     except (OSError, ValueError) as err:

@@ -103,22 +103,29 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
     from pcls.engine.model import build_model, check_weights_source, load_weights
     from pcls.loss import build_loss
 
+    from pcls.engine.run_config import validated
+
+    cfg = validated(cfg)
     g = cfg["Global"]
     weights = weights or g.get("pretrained_model")
     if not weights:
         raise PclsError("nothing to evaluate: pass --weights PATH|zoo-name (or set Global.pretrained_model)")
     if (cfg.get("DataLoader") or {}).get("Eval") is None:
         raise PclsError("the config has no DataLoader.Eval section: pass --data LIST --root DIR")
-    if Path(str(weights)).is_dir() and (Path(str(weights)) / "best_model.pdparams").is_file():
-        weights = str(Path(str(weights)) / "best_model")  # a run directory: its best weights
+    wpath = Path(str(weights))
+    if wpath.is_dir() and not wpath.with_name(wpath.name + ".pdparams").is_file():  # PaddleClas: prefix first
+        from pcls.engine.paddleclas_runs import find_in_run
+
+        best = find_in_run(wpath, "best_model")  # a run directory (either layout): its best weights
+        weights = str(best) if best else weights
     check_weights_source(weights)
     select_device(device or g.get("device"))
     arch = dict(cfg["Arch"])
-    class_num = int(arch.get("class_num") or 1000)
+    class_num = int(arch["class_num"])
     bundle = build_dataloader(cfg["DataLoader"]["Eval"], train=False, class_num=class_num)
     model = build_model({**arch, "pretrained": False}, {**g, "pretrained_model": None})
     load_weights(model, weights, reinit_classifier=False)  # a random classifier would make the numbers meaningless
-    loss_cfg = (cfg.get("Loss") or {}).get("Eval") or [{"CELoss": {"weight": 1.0}}]
+    loss_cfg = cfg["Loss"]["Eval"]
     metric_cfg = (cfg.get("Metric") or {}).get("Eval")
     meter = run_eval(model, bundle.loader, loss_fn=build_loss(loss_cfg), topk=metric_topk(metric_cfg, class_num),
                      output_key=metric_model_key(metric_cfg), class_num=class_num, confusion=True)

@@ -12,11 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-# what a config without a Loss / Optimizer section trains with (PaddleClas's own fallbacks)
-FALLBACK_LOSS = [{"CELoss": {"weight": 1.0}}]
-FALLBACK_OPTIMIZER = {"name": "Momentum", "lr": {"name": "Cosine", "learning_rate": 0.1}}
-
-
 def validated(cfg: dict) -> dict:
     """`cfg` checked against the schema with every default filled (a no-op on an already loaded config);
     private keys that pcls adds (`_source`, `_smoke`) are kept."""
@@ -47,7 +42,7 @@ class RunConfig:
     start_eval_epoch: int = 0
     print_batch_step: int = 10
     use_visualdl: bool = False
-    class_num: int = 1000
+    class_num: int = 0  # always set from Arch.class_num (the schema fills its default)
     pretrained_model: object = None  # a path / zoo name, or a list (one per distilled model)
     data_format: Optional[str] = None
     # component sections, handed to their registries
@@ -79,10 +74,10 @@ class RunConfig:
                     ref_batch=256, cache_teacher=False) -> "RunConfig":
         g, arch = cfg["Global"], dict(cfg["Arch"])
         loaders = cfg["DataLoader"]
-        optimizer = dict(cfg.get("Optimizer") or FALLBACK_OPTIMIZER)
+        optimizer = dict(cfg["Optimizer"])
         if g.get("clip_grad_norm") and not optimizer.get("clip_norm"):
             optimizer["clip_norm"] = g["clip_grad_norm"]
-        loss, metric = cfg.get("Loss") or {}, cfg.get("Metric") or {}
+        loss, metric = cfg["Loss"], cfg.get("Metric") or {}
         return cls(
             cfg=cfg, run_dir=Path(run_dir), resume=resume or g.get("checkpoints"),
             device=device or g["device"], rank=rank, world=world,
@@ -91,11 +86,11 @@ class RunConfig:
             save_steps=int(g.get("save_steps") or 0), eval_interval=max(1, int(g["eval_interval"])),
             start_eval_epoch=int(g["start_eval_epoch"]), print_batch_step=max(1, int(g["print_batch_step"])),
             use_visualdl=bool(g["use_visualdl"]),
-            class_num=int(arch.get("class_num") or g.get("class_num") or 1000),
+            class_num=int(arch["class_num"]),
             pretrained_model=g.get("pretrained_model"), data_format=g.get("data_format"),
             arch=arch, train_loader=loaders["Train"],
             eval_loader=loaders.get("Eval") if g["eval_during_train"] else None,
-            loss_train=loss.get("Train") or FALLBACK_LOSS, loss_eval=loss.get("Eval") or FALLBACK_LOSS,
+            loss_train=loss["Train"], loss_eval=loss["Eval"],
             metric_train=metric.get("Train"), metric_eval=metric.get("Eval"), optimizer=optimizer,
             amp=cfg.get("AMP"), ema_decay=float(cfg["EMA"]["decay"]) if cfg.get("EMA") else None,
             scale_lr=scale_lr, ref_batch=ref_batch, cache_teacher=cache_teacher,

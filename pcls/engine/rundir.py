@@ -19,8 +19,8 @@ MARKERS = ("latest.json", "summary.json", "config.yaml", "best_model.pdparams", 
 RUN_FILES = ("latest.*", "latest_ema.pdparams", "best_model.*", "best_model_ema.*", "epoch_*.pdparams",
              "epoch_*.pdopt", "epoch_*.json", "epoch_*_ema.pdparams", "config.yaml", "metrics.jsonl",
              "metrics.csv", "curves.png", "summary.json", "result.json", "launch.json")
-RUN_FOLDERS = {"log": ("workerlog.*", "envlog.*", "backup_env.*", "default.*", "endpoints.log"), "student": ("*.pdparams",),
-               "vdl": ("*",), "teacher_cache_rank*": ("*.logits.f32",)}
+RUN_FOLDERS = {"log": ("workerlog.*", "envlog.*", "backup_env.*", "default.*", "endpoints.log"),
+               "student": ("*.pdparams",), "vdl": ("*",), "teacher_cache_rank*": ("*.logits.f32",)}
 
 
 def holds_run(path: Path) -> bool:

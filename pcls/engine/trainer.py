@@ -66,10 +66,13 @@ def _target_run_dir(cfg, resume, run_name, run_dir, exist_ok, is_main) -> Path:
     or a fresh one that holds no other run (rundir.allocate_run_dir)."""
     if run_dir:
         return Path(run_dir)
-    if resume and not run_name:  # a resumed run keeps writing where it was
+    if resume and not run_name:  # a resumed run keeps writing where it was (a PaddleClas run's folder: beside it)
         from pcls.engine.checkpoint import checkpoint_prefix
+        from pcls.engine.paddleclas_runs import is_paddleclas_checkpoint
 
-        return checkpoint_prefix(resume).parent
+        prefix = checkpoint_prefix(resume)
+        if not is_paddleclas_checkpoint(prefix):
+            return prefix.parent
     wanted = run_dir_of(cfg, run_name)
     return allocate_run_dir(wanted, exist_ok=exist_ok) if is_main else wanted
 
@@ -128,6 +131,7 @@ class Trainer:
         self.epoch, self.batch_in_epoch, self.global_step = 0, 0, 0
         self.best = {"metric": "val_top1" if self.parts.eval_data else "train_top1", "value": None, "epoch": None}
         self.history, self.meter, self._partial_meter = [], None, None
+        self._stop_after_epoch = False
         self.lr = self.parts.optimizer.get_lr()
         if restored:
             self._restore(restored)
@@ -153,6 +157,10 @@ class Trainer:
     @property
     def train_data(self):
         return self.parts.train_data
+
+    def stop(self) -> None:
+        """End the run after the current epoch (a callback's early stop; the summary says 'done')."""
+        self._stop_after_epoch = True
 
     # -- checkpoints --------------------------------------------------------------------------------
     def _state(self, meter=None) -> dict:
@@ -350,6 +358,8 @@ class Trainer:
                 self.history.append(row)
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                 self.callbacks("epoch_end", self, row)
+                if self._stop_after_epoch:
+                    break
                 if stop.raised:
                     status = "interrupted"
                     self.callbacks("interrupt", self)

@@ -76,13 +76,19 @@ def _piecewise(values, decay_epochs, steps_per_epoch, **_):
 
 @register_schedule("Step")
 def _step(learning_rate, step_size, steps_per_epoch, gamma=0.1, **_):
-    size = max(1, int(step_size * steps_per_epoch))
-    return lambda t: learning_rate * gamma ** (t // size)
+    # step_size is in epochs and may be a fraction (2.4 in the MobileNetV3 configs): the period in updates
+    # stays fractional, as in PaddleClas (paddle's StepDecay floor-divides by it)
+    size = float(step_size) * steps_per_epoch
+    if size <= 0:
+        raise PclsError(f"Optimizer.lr.step_size must be > 0, got {step_size}")
+    return lambda t: learning_rate * gamma ** math.floor(t / size)
 
 
 @register_schedule("MultiStepDecay")
 def _multistep(learning_rate, milestones, steps_per_epoch, gamma=0.1, **_):
-    bounds = [int(m * steps_per_epoch) for m in milestones]
+    if list(milestones) != sorted(milestones):
+        raise PclsError(f"Optimizer.lr.milestones must increase, got {milestones}")
+    bounds = [m * steps_per_epoch for m in milestones]  # epochs -> updates
     return lambda t: learning_rate * gamma ** bisect.bisect_right(bounds, t)
 
 
@@ -109,7 +115,10 @@ def build_schedule(lr_cfg, epochs: int, steps_per_epoch: int, lr_scale: float = 
     default_warmup = 5 if name == "CosineWarmup" else 0
     warmup_epoch = min(float(params.pop("warmup_epoch", default_warmup) or 0), epochs)
     warmup_start_lr = float(params.pop("warmup_start_lr", 0.0)) * lr_scale
-    for key in ("by_epoch", "last_epoch", "verbose", "epochs", "step_each_epoch"):
+    # by_epoch: the rate changes once per epoch (the schedule counted in epochs), as PaddleClas steps it
+    by_epoch = bool(params.pop("by_epoch", False))
+    # last_epoch is refused by the schema unless -1 (a resume positions the schedule); verbose is paddle's print
+    for key in ("last_epoch", "verbose", "epochs", "step_each_epoch"):
         params.pop(key, None)
     if params.get("values") is not None:
         params["values"] = [float(v) * lr_scale for v in params["values"]]
@@ -120,13 +129,17 @@ def build_schedule(lr_cfg, epochs: int, steps_per_epoch: int, lr_scale: float = 
     for key in ("eta_min", "end_lr"):
         if key in params:
             params[key] = float(params[key]) * lr_scale
-    warmup_steps = int(round(warmup_epoch * steps_per_epoch))
-    decay_steps = int(round((epochs - warmup_epoch) * steps_per_epoch))
+    unit = 1 if by_epoch else steps_per_epoch  # updates per schedule step
+    warmup_steps = int(round(warmup_epoch * unit))
+    decay_steps = int(round((epochs - warmup_epoch) * unit))
     try:
-        decay = schedule_fn(decay_steps=decay_steps, steps_per_epoch=steps_per_epoch, **params)
+        decay = schedule_fn(decay_steps=decay_steps, steps_per_epoch=unit, **params)
     except TypeError as err:
         raise PclsError(f"Optimizer.lr: bad parameter for {name} ({err})") from err
-    return Schedule(name, params["learning_rate"], decay, warmup_steps, warmup_start_lr)
+    schedule = Schedule(name, params["learning_rate"], decay, warmup_steps, warmup_start_lr)
+    if by_epoch:
+        return Schedule(name, params["learning_rate"], lambda t: schedule(t // max(1, steps_per_epoch)))
+    return schedule
 
 
 def paddle_scheduler(schedule: Schedule, start_step: int = 0):

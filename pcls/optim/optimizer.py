@@ -16,7 +16,7 @@ OPTIMIZERS = Registry("optimizer", where="Optimizer.name")
 
 # config keys that are not optimizer constructor arguments
 _GROUPING_KEYS = ("no_weight_decay_name", "one_dim_param_no_weight_decay", "regularizer", "weight_decay",
-                  "clip_norm", "clip_value", "lr", "name", "multi_precision", "apply_decay_param_fun")
+                  "clip_norm", "clip_grad", "clip_value", "lr", "name", "multi_precision", "apply_decay_param_fun")
 
 
 def register_optimizer(name):
@@ -123,10 +123,12 @@ def param_groups(named_params, opt_cfg):
 
 
 def grad_clip_from(opt_cfg):
+    """Global-norm clipping from `clip_norm` (or PaddleClas 2.6's `clip_grad`), else value clipping."""
     import paddle
 
-    if opt_cfg.get("clip_norm"):
-        return paddle.nn.ClipGradByGlobalNorm(float(opt_cfg["clip_norm"]))
+    norm = opt_cfg.get("clip_norm") or opt_cfg.get("clip_grad")
+    if norm:
+        return paddle.nn.ClipGradByGlobalNorm(float(norm))
     if opt_cfg.get("clip_value"):
         v = float(opt_cfg["clip_value"])
         return paddle.nn.ClipGradByValue(max=v, min=-v)

@@ -4,6 +4,7 @@ and loading into a model that says exactly what was loaded, re-initialised or di
 This module holds pcls's ONE unpickler: every pickle pcls reads (zoo weights, checkpoint weights, EMA,
 optimizer state) goes through `_unpickle`. `paddle.load` and `pickle.load` are never called on a file:
 unpickling runs whatever code the file names (tests/zoo/test_weights.py scans the package for that).
+It also holds the one pickle writer, `dump_pickle`, whose files numpy 1.x environments read too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pcls.zoo.cache import mirrored, pcls_home, static_dir, weights_dir, weights
 
 STRUCTURED_NAMES_KEY = "StructuredToParameterName@@"  # paddle.save's map of structured -> parameter names
 WEIGHT_SUFFIXES = (".pdparams", ".safetensors")
+PICKLE_PROTOCOL = 4  # paddle.save's default; numpy 1.x and every Python 3 PaddleClas runs on read it
 
 
 # -- reading and writing state files -----------------------------------------------------------------
@@ -107,6 +109,18 @@ def load_state_tree(path) -> dict:
     return obj
 
 
+def load_name_table(path) -> dict:
+    """paddle.save's structured -> generated parameter name table of a `.pdparams` ({} when absent): what
+    maps the generated names keying another process's optimizer state back to the model's own names."""
+    path = Path(path)
+    obj = _unpickle(path, ".pdparams")
+    table = obj.get(STRUCTURED_NAMES_KEY) if isinstance(obj, dict) else None
+    if not isinstance(table, dict):
+        return {}
+    _check_tree(table, path, STRUCTURED_NAMES_KEY)
+    return {str(k): str(v) for k, v in table.items()}
+
+
 def _as_state(obj, path: Path) -> dict:
     if not isinstance(obj, dict):
         raise PclsError(f"{path} holds a {type(obj).__name__}, not a state dict (name -> array)")
@@ -161,29 +175,74 @@ def _safetensors():
     return safetensors.numpy
 
 
+# -- writing pickles numpy 1.x reads ---------------------------------------------------------------------
+# numpy 2 pickles arrays through `numpy._core.multiarray._reconstruct`; numpy 1.x (a stock `pip install
+# paddleclas` environment) has no `numpy._core` and fails on such a file, while numpy 2 still reads the old
+# `numpy.core` names. So every pickle pcls writes spells numpy's globals the old way.
+_NUMPY_NEW, _NUMPY_OLD = "numpy._core", "numpy.core"
+
+
+class _Numpy1Pickler(pickle._Pickler):
+    """The pure-Python pickler with numpy's moved module spelt as numpy 1.x and 2.x both import it."""
+
+    def save_global(self, obj, name=None):
+        module = getattr(obj, "__module__", None) or ""
+        if module == _NUMPY_NEW or module.startswith(_NUMPY_NEW + "."):
+            self.save(_NUMPY_OLD + module[len(_NUMPY_NEW):])
+            self.save(name or obj.__qualname__)
+            self.write(pickle.STACK_GLOBAL)
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def plain_tree(obj):
+    """`obj` with every paddle Tensor turned into a numpy array (dicts, lists and tuples walked), as
+    paddle.save stores it."""
+    if isinstance(obj, dict):
+        return {key: plain_tree(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain_tree(value) for value in obj)
+    if isinstance(obj, (np.ndarray, np.generic, str, bytes, int, float, bool, type(None))):
+        return obj
+    if hasattr(obj, "numpy"):  # a paddle Tensor / Parameter
+        return np.asarray(obj.numpy())
+    return obj
+
+
+def state_with_names(state: dict) -> dict:
+    """A model state dict as paddle.save writes it: arrays plus the structured -> parameter name table."""
+    arrays, names = {}, {}
+    for key, value in state.items():
+        if key == STRUCTURED_NAMES_KEY:
+            continue
+        if not isinstance(value, np.ndarray) and getattr(value, "name", None):
+            names[key] = value.name
+        arrays[key] = plain_tree(value)
+    if names:
+        arrays[STRUCTURED_NAMES_KEY] = names
+    return arrays
+
+
+def dump_pickle(obj, path) -> None:
+    """Pickle `obj` (Tensors -> arrays) to `path` with numpy.core names; the caller makes it atomic."""
+    with open(Path(path), "wb") as fh:
+        _Numpy1Pickler(fh, protocol=PICKLE_PROTOCOL).dump(plain_tree(obj))
+
+
 def save_state_file(state: dict, path) -> Path:
     """Write a state dict (paddle Tensors or numpy arrays) atomically, as paddle.save does: a pickle of
     name -> numpy array; `.safetensors` when `path` ends so."""
     from pcls.utils.io import atomic_path
 
     path = Path(path)
-    arrays, structured = {}, {}
-    for key, value in state.items():
-        if key == STRUCTURED_NAMES_KEY:
-            continue
-        if not isinstance(value, np.ndarray):
-            if getattr(value, "name", None):  # a paddle parameter: keep its name as paddle.save does
-                structured[key] = value.name
-            value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-        arrays[key] = value
+    arrays = state_with_names(state)
     with atomic_path(path) as tmp:
         if path.suffix == ".safetensors":
-            _safetensors().save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp))
+            arrays.pop(STRUCTURED_NAMES_KEY, None)
+            _safetensors().save_file({k: np.ascontiguousarray(np.asarray(v)) for k, v in arrays.items()}, str(tmp))
         else:
-            if structured:
-                arrays[STRUCTURED_NAMES_KEY] = structured
-            with open(tmp, "wb") as fh:
-                pickle.dump(arrays, fh, protocol=4)
+            dump_pickle(arrays, tmp)  # numpy.core names: numpy 1.x environments (stock PaddleClas) read it too
     return path
 
 
@@ -222,6 +281,10 @@ def resolve_weights(source, arch: str | None = None) -> Path:
         url_id = hashlib.sha256(text.encode()).hexdigest()[:10]  # two URLs ending in one file name never collide
         return fetch(text, weights_dir() / "url" / f"{url_id}-{filename}")
     path = Path(text).expanduser()
+    if path.is_dir():  # PaddleClas writes best_model.pdparams beside a best_model/ folder: the prefix wins
+        for suffix in WEIGHT_SUFFIXES:
+            if path.with_name(path.name + suffix).is_file():
+                return path.with_name(path.name + suffix)
     zoo_name = text in catalog.load_catalog()
     if path.is_file() or (path.exists() and not zoo_name):  # a zoo name beats a same-named folder
         return _checked_local(path)

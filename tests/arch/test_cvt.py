@@ -8,6 +8,7 @@ paddle = pytest.importorskip("paddle")
 
 import pcls  # noqa: E402
 from pcls.arch.cvt import ConvAttention, CvT, QuickGELU  # noqa: E402
+from tests.arch.eval_checks import assert_runs_in_eval  # noqa: E402
 
 
 def tiny(**kwargs):
@@ -56,15 +57,11 @@ def test_drop_path_rates_are_per_stage_and_a_single_rate_drives_the_last_stage()
     assert rates(tiny()) == [[0.0], [0.0], [0.0, 0.1]]
     assert rates(tiny(drop_path_rate=0.4)) == [[0.0], [0.0], [0.0, 0.4]]
     assert rates(tiny(drop_path_rate=(0.2, 0.0, 0.3))) == [[0.0], [0.0], [0.0, 0.3]]
-    assert rates(pcls.create_model("CvT_W24_384", class_num=3))[2][-1] == pytest.approx(0.3)
+    with paddle.LazyGuard():  # no weights allocated
+        assert rates(pcls.create_model("CvT_W24_384", class_num=3))[2][-1] == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize("size", [48, 80])
 def test_other_input_sizes_run_and_eval_is_deterministic(size):
     model = tiny(drop_rate=0.1, attn_drop_rate=0.1)
-    model.eval()
-    x = paddle.to_tensor(np.random.default_rng(2).standard_normal((2, 3, size, size)).astype("float32"))
-    with paddle.no_grad():
-        first, second = model(x).numpy(), model(x).numpy()
-    assert first.shape == (2, 10) and np.isfinite(first).all()
-    np.testing.assert_array_equal(first, second)
+    assert_runs_in_eval(model, size, 10, seed=2)

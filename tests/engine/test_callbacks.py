@@ -107,3 +107,15 @@ def test_epoch_lr_is_the_rate_of_its_last_update(tmp_path, colour_data, tinynet)
     assert rows[2]["lr"] == pytest.approx(0.025 * (1 + math.cos(math.pi * 15 / 16)))
     assert summary["final"]["lr"] == rows[2]["lr"] == steps[-1]
     assert [rows[0]["lr"], rows[1]["lr"]] == [steps[7], steps[15]]
+
+
+def test_a_callback_can_end_the_run_early(tmp_path, colour_data, tinynet):
+    import pcls
+
+    class StopAfterOne(pcls.Callback):  # the README's example, with a threshold every run reaches
+        def on_epoch_end(self, trainer, row):
+            if row["val_top1"] >= 0.0:
+                trainer.stop()
+
+    summary = pcls.train(_cfg(tmp_path, colour_data, epochs=3), callbacks=[StopAfterOne()])
+    assert summary["status"] == "done" and summary["epochs_done"] == 1

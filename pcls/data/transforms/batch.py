@@ -86,7 +86,8 @@ class OpSampler(BatchOperator):
         for name, params in ops.items():
             params = dict(params or {})
             probs.append(float(params.pop("prob", 0.0)))
-            cls = lookup(name, {k: v for k, v in BATCH_OPERATORS.items() if k != "OpSampler"}, "batch operator")
+            others = {k: v for k, v in dict(BATCH_OPERATORS.items()).items() if k != "OpSampler"}  # no nesting
+            cls = lookup(name, others, "batch operator")
             self.ops.append(instantiate(cls, {"class_num": class_num, **params}, f"OpSampler.{name}"))
         if any(p < 0 for p in probs) or sum(probs) > 1 + 1e-6:
             raise PclsError(f"OpSampler probs must be >= 0 and sum to <= 1, got {probs}")

@@ -1,0 +1,165 @@
+"""Every schema field is read by code, or refused in one line, or noted: no key passes silently.
+
+The reader check parses pcls's source (never imports it): a field counts as read when its key appears as a
+string constant or a parameter name somewhere outside the schema module.
+"""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pcls
+from pcls.config.schema import SCHEMA, Field, OpList, Section, default_of, validate
+from pcls.errors import PclsError
+
+PACKAGE = Path(pcls.__file__).parent
+SCHEMA_FILE = PACKAGE / "config" / "schema.py"
+
+
+def _fields(section, path=""):
+    for key, spec in section.fields.items():
+        where = f"{path}.{key}" if path else key
+        yield where, key, spec
+        if isinstance(spec, Section):
+            yield from _fields(spec, where)
+
+
+def _names_read_by_code() -> set:
+    names = set()
+    for path in PACKAGE.rglob("*.py"):
+        if path == SCHEMA_FILE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names.add(node.value)
+            elif isinstance(node, ast.arg):
+                names.add(node.arg)
+    return names
+
+
+def test_every_schema_field_is_read_refused_or_noted():
+    read = _names_read_by_code()
+    silent = [where for where, key, spec in _fields(SCHEMA)
+              if not (isinstance(spec, Field) and (spec.refuse or spec.note)) and key not in read]
+    assert not silent, f"schema fields no code reads (read them, or refuse/note them in the schema): {silent}"
+
+
+def test_the_reader_check_would_catch_an_unread_field():
+    assert "a_key_nobody_reads" not in _names_read_by_code()
+    assert "clip_grad" in _names_read_by_code() and "milestones" in _names_read_by_code()
+
+
+# -- refusals: one line naming the key and why ----------------------------------------------------------
+def _base(**sections):
+    cfg = {"Global": {"epochs": 1}, "Arch": {"name": "ResNet18"}}
+    for name, value in sections.items():
+        cfg.setdefault(name, {}).update(value) if isinstance(value, dict) else cfg.__setitem__(name, value)
+    return cfg
+
+
+@pytest.mark.parametrize("section, key, value, words", [
+    ("Global", "use_dali", True, "DALI"),
+    ("Global", "eval_mode", "retrieval", "classification models only"),
+    ("Global", "train_mode", "progressive", "progressive training"),
+    ("Global", "feature_normalize", True, "retrieval"),
+    ("Global", "distributed", True, "--nproc"),
+    ("Optimizer", "lr", {"name": "Cosine", "learning_rate": 0.1, "last_epoch": 5}, "--resume"),
+])
+def test_refused_keys_fail_in_one_line_naming_key_and_reason(section, key, value, words):
+    with pytest.raises(PclsError) as err:
+        validate(_base(**{section: {key: value}}))
+    message = str(err.value)
+    assert "\n" not in message and words in message
+    assert f"{section}.{key}" in message
+
+
+def test_top_level_mode_is_refused():
+    with pytest.raises(PclsError, match=r"config key mode: 'train' is not supported: the pcls command"):
+        validate({**_base(), "mode": "train"})
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("Global", "use_dali", False), ("Global", "eval_mode", "classification"), ("Global", "feature_normalize", False),
+    ("Global", "train_mode", None),
+])
+def test_harmless_values_of_refused_keys_pass(section, key, value):
+    assert validate(_base(**{section: {key: value}}))[section][key] == value
+
+
+@pytest.mark.parametrize("path, value, words", [
+    ("Global.image_channel", 2, "not one of 1, 3"),
+    ("DataLoader.Train.sampler.name", "MultiScaleSamplr", "did you mean MultiScaleSampler"),
+    ("Infer.PostProcess.name", "Threshoutput", "did you mean ThreshOutput"),
+])
+def test_values_outside_the_choices_are_refused(path, value, words):
+    cfg = _base(DataLoader={"Train": {"dataset": {"name": "ImageNetDataset"}}})
+    node = cfg
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    with pytest.raises(PclsError, match=words):
+        validate(cfg)
+
+
+def test_infer_imgs_is_noted_once(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="pcls.config.schema"):
+        validate(_base(Infer={"infer_imgs": "docs/images/demo.jpg"}))
+    assert any("pcls predict IMAGES" in r.message for r in caplog.records)
+
+
+# -- Global.class_num, the one place it is resolved ----------------------------------------------------
+def test_global_class_num_fills_arch_class_num():
+    cfg = validate(_base(Global={"class_num": 102}))
+    assert cfg["Arch"]["class_num"] == 102
+
+
+def test_arch_class_num_wins_over_global(caplog):
+    cfg = validate({"Global": {"class_num": 102}, "Arch": {"name": "ResNet18", "class_num": 10}})
+    assert cfg["Arch"]["class_num"] == 10
+    assert any("Global.class_num 102 is ignored" in r.message for r in caplog.records)
+
+
+def test_defaults_come_from_the_schema():
+    cfg = validate(_base())
+    assert cfg["Arch"]["class_num"] == default_of("Arch.class_num")
+    assert cfg["Loss"]["Train"] == cfg["Loss"]["Eval"] == [{"CELoss": {"weight": 1.0}}]
+    assert cfg["Optimizer"]["name"] == default_of("Optimizer.name")
+    assert isinstance(SCHEMA.fields["Loss"].fields["Train"], OpList)
+
+
+# -- Arch.name checked with the rest of the config, without paddle -------------------------------------
+def test_unknown_backbone_fails_at_validation_with_did_you_mean():
+    with pytest.raises(PclsError, match=r"Arch.name: unknown backbone 'ResNet5O_vd' \(did you mean ResNet50_vd\?\)"):
+        validate({"Arch": {"name": "ResNet5O_vd"}})
+
+
+def test_unknown_distilled_member_fails_at_validation():
+    arch = {"name": "DistillationModel", "models": [{"Teacher": {"name": "ResNet50_vd"}},
+                                                     {"Student": {"name": "MobileNetV3_larg_x1_0"}}]}
+    with pytest.raises(PclsError, match=r"Arch.models\[1\].Student.name: unknown backbone"):
+        validate({"Arch": arch})
+
+
+def test_print_config_refuses_an_unknown_backbone_without_importing_paddle(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("Global: {epochs: 1}\nArch: {name: ResNet5O_vd}\n")
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom pcls.cli import app\n"
+            f"r = CliRunner().invoke(app, ['train', '-c', {str(cfg)!r}, '--print-config'])\n"
+            "print(r.exit_code, 'paddle' in sys.modules)\nprint(r.output)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    status, text = out.split("\n", 1)
+    assert status == "2 False"
+    assert "did you mean ResNet50_vd" in text
+
+
+def test_known_names_match_the_registry():
+    from pcls.arch.registry import list_models
+    from pcls.config.arch_names import known_arch_names
+
+    assert set(list_models()) <= known_arch_names()

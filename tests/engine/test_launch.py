@@ -1,0 +1,65 @@
+"""The engine owns launching: `pcls.train(cfg, nproc=2)` from Python, and a launched job leaves no copy of
+the environment (secrets) in its run folder (#13.5)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pcls.config import load_config
+from pcls.engine.launch import launch_command, run_launcher, worker_env
+from pcls.zoo.weights import load_state_file
+from tests.engine.conftest import TINYNET, tiny_config, write_config
+
+SECRET = "s3cret-0f-the-user"
+
+
+def _files_containing(root, text):
+    return [str(p) for p in root.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def test_launcher_environment_dumps_do_not_survive_the_job(tmp_path, monkeypatch):
+    """Paddle's launcher writes the whole environment (envlog.N, backup_env.N.json, its own log) next to the
+    worker logs; after the job only the workers' own output is left."""
+    monkeypatch.setenv("MY_TOKEN", SECRET)
+    script = tmp_path / "hello.py"
+    script.write_text("import os\nprint('rank', os.environ.get('PADDLE_TRAINER_ID'), flush=True)\n")
+    log_dir = tmp_path / "run" / "log"
+    run_launcher(launch_command(script, [], log_dir=log_dir, nproc=2), log_dir, env=worker_env("cpu"))
+    assert sorted(p.name for p in log_dir.iterdir()) == ["workerlog.0", "workerlog.1"]
+    assert "rank 1" in (log_dir / "workerlog.1").read_text()
+    assert _files_containing(tmp_path, SECRET) == []
+
+
+@pytest.mark.slow
+def test_train_with_nproc_2_from_python(tmp_path, colour_data, tinynet, monkeypatch):
+    import pcls
+    import pcls.engine.model as model_module
+
+    monkeypatch.setattr(model_module, "_plugins_loaded", True)  # TinyNet is imported here already
+    monkeypatch.setenv("PCLS_PLUGINS", str(TINYNET))  # ... and loaded by the workers from the file
+    monkeypatch.setenv("MY_TOKEN", SECRET)
+    one = tiny_config(colour_data, tmp_path / "out", epochs=1)
+    pcls.train(load_config(str(write_config(one, tmp_path / "one.yaml"))), run_name="one")
+    two = tiny_config(colour_data, tmp_path / "out", epochs=1)
+    two["DataLoader"]["Train"]["sampler"]["batch_size"] = 4  # per process: the same global batch
+    lines = []
+    summary = pcls.train(str(write_config(two, tmp_path / "two.yaml")), nproc=2, run_name="two", log=lines.append)
+    assert summary["status"] == "done" and summary["run_dir"] == str(tmp_path / "out/two")
+    assert any(line.startswith("epoch 1/1") for line in lines)  # rank 0's log reaches the caller
+    a = load_state_file(tmp_path / "out/one/latest.pdparams")
+    b = load_state_file(tmp_path / "out/two/latest.pdparams")
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-5, err_msg=key)
+    assert json.loads((tmp_path / "out/two/summary.json").read_text())["run_dir"] == summary["run_dir"]
+    assert _files_containing(tmp_path / "out", SECRET) == []
+
+
+def test_callbacks_cannot_cross_into_worker_processes(tmp_path, colour_data, tinynet):
+    import pcls
+
+    cfg = load_config(str(write_config(tiny_config(colour_data, tmp_path / "out"), tmp_path / "c.yaml")))
+    with pytest.raises(pcls.PclsError, match="cannot take them from Python"):
+        pcls.train(cfg, nproc=2, callbacks=[pcls.Callback()])
+    assert not (tmp_path / "out").exists()
+
