@@ -1,9 +1,8 @@
 """CPU deployment figures: Paddle Inference vs ONNX Runtime (fp32) vs ONNX Runtime int8, and int8's accuracy cost.
 
     python benchmarks/bench_deploy.py                                  # ResNet50_vd, random weights, 1 thread
-    python benchmarks/bench_deploy.py --model PPLCNet_x0_5 --weights output/demo/best_model \\
-        --image-size 64 --calib dataset/pcls-demo/train_list.txt --val dataset/pcls-demo/val_list.txt \\
-        --root dataset/pcls-demo
+    python benchmarks/bench_deploy.py --recipe demo --weights output/demo/best_model \\
+        --calib dataset/pcls-demo/train_list.txt --val dataset/pcls-demo/val_list.txt --root dataset/pcls-demo
 
 Exports the model the way `pcls export --format onnx --int8` does (the int8 model calibrated on --calib, or on
 generated photo-like JPEGs), prints which runtime the export's own measurement picked for `--runtime auto`, then
@@ -22,6 +21,7 @@ from pathlib import Path
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ResNet50_vd")
+    parser.add_argument("--recipe", help="export as this recipe's config does (model, pre-processing, labels)")
     parser.add_argument("--weights", help="weights (default: random; speed does not depend on them)")
     parser.add_argument("--image-size", type=int)
     parser.add_argument("--calib", help="calibration list (default: 64 generated JPEGs)")
@@ -44,9 +44,16 @@ def main() -> int:
             calib, root = str(work / "calib" / "list.txt"), str(work / "calib")
         out = work / "export"
         started = time.perf_counter()
-        report = export(ExportRequest(model_name=args.model, out_dir=out, weights=args.weights, fmt="onnx",
-                                      input_size=args.image_size, int8=True, calib=calib, root=root, val=args.val,
-                                      max_drop=100.0))
+        options = dict(fmt="onnx", int8=True, calib=calib, root=root, val=args.val, max_drop=100.0)
+        if args.recipe:
+            from pcls.config import load_config
+            from pcls.deploy.export import request_from_config
+
+            request = request_from_config(load_config(args.recipe, [], is_recipe=True), out, args.weights, **options)
+        else:
+            request = ExportRequest(model_name=args.model, out_dir=out, weights=args.weights,
+                                    input_size=args.image_size, **options)
+        report = export(request)
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
         print(f"export with int8 calibration: {time.perf_counter() - started:.1f} s")
         for note in report.notes:

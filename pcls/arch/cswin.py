@@ -8,8 +8,8 @@ depthwise conv of V inside each stripe (`get_v`), added to the attention output.
 7x7 (12x12 at 384) map and attends globally with one branch. Stages are joined by a stride-2 3x3 conv
 + LayerNorm (`merge`); the stem is a stride-4 7x7 conv + LayerNorm.
 
-Stripes span the whole map along their long side at run time, and the short side is padded to a
-multiple of `split_size`, so other input sizes run.
+Stripes span the whole map along their long side at run time, and the short side is padded (with
+zeros, which then take part in the attention) to a multiple of `split_size`, so other input sizes run.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ class LePEAttention(nn.Layer):
         """q, k, v: [B, H*W, C] -> [B, H*W, C]."""
         stripe_h, stripe_w = self.stripe(height, width)
         pad_h, pad_w = -height % stripe_h, -width % stripe_w
-        windows = [self.to_windows(t, height, width, stripe_h, stripe_w, pad_h, pad_w) for t in (q, k, v)]
-        q, k, v = windows  # [B*windows, C, h, w]
+        # [B * windows, C, h, w]
+        q, k, v = (self.to_windows(t, height, width, stripe_h, stripe_w, pad_h, pad_w) for t in (q, k, v))
         lepe = self.get_v(v)
         q, k, v, lepe = (self.to_heads(t) for t in (q, k, v, lepe))
         out = attend(q, k, v, self.scale, attn_drop=self.attn_drop) + lepe
@@ -133,6 +133,7 @@ class CSWinTransformer(Classifier):
                  drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.1):
         super().__init__()
         self.class_num = class_num
+        self.img_size = img_size  # informational: stripes follow the actual map size
         self.patch_embedding = ConvTokens(in_chans, embed_dim, 7, 4, 2, "patch_embed")
         rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
         self.stages = nn.LayerList()

@@ -95,6 +95,7 @@ class PVTv2(Classifier):
                  drop_path_rate=0.1, depths=(3, 4, 6, 3), sr_ratios=(8, 4, 2, 1), linear=False):
         super().__init__()
         self.class_num = class_num
+        self.img_size = img_size  # informational: nothing in PVT v2 depends on the input size
         self.num_stages = len(depths)
         rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
         dims = [in_chans] + list(embed_dims)

@@ -106,6 +106,7 @@ class VAN(Classifier):
                  mlp_ratios=(8, 8, 4, 4), drop_rate=0.0, drop_path_rate=0.1, depths=(3, 4, 6, 3)):
         super().__init__()
         self.class_num = class_num
+        self.img_size = img_size  # informational: nothing in VAN depends on the input size
         self.num_stages = len(depths)
         rates = np.linspace(0, drop_path_rate, sum(depths)).tolist()
         dims = [in_chans] + list(embed_dims)

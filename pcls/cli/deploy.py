@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
         override: OverrideOpt = None,
         weights: Annotated[Optional[str], typer.Option("--weights", help="Weights: a .pdparams path (e.g. "
                            "output/run/best_model) or a zoo name. Default: random init (for speed tests).")] = None,
-        out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "./inference",
+        out_dir: Annotated[Optional[str], typer.Option("--out", help="Output folder (default: the config's "
+                           "Global.save_inference_dir, ./inference).")] = None,
         fmt: Annotated[str, typer.Option("--format", help="paddle or onnx (onnx also writes the Paddle model).")] = "paddle",
         batch: Annotated[str, typer.Option("--batch", help="Fixed batch size, or 'dynamic'.")] = "dynamic",
         fp16: Annotated[bool, typer.Option("--fp16", help="Half precision for GPU inference (with --trt: a FP16 "
@@ -74,8 +75,12 @@ def register(app: typer.Typer) -> None:
         if config or recipe:
             if model:
                 fail("give either a MODEL name or -c/--recipe, not both")
-            request = request_from_config(resolve_config(config, recipe, override), out_dir, weights, **options)
+            cfg = resolve_config(config, recipe, override)
+            request = request_from_config(cfg, out_dir or cfg["Global"]["save_inference_dir"], weights, **options)
         elif model:
+            from pcls.config.schema import default_of
+
+            out_dir = out_dir or default_of("Global.save_inference_dir")
             request = ExportRequest(model_name=model, out_dir=Path(out_dir), weights=weights, **options)
         else:
             fail("nothing to export: give a MODEL name or -c CONFIG (see 'pcls export --help')")

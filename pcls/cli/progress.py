@@ -27,6 +27,8 @@ class ProgressBar(Callback):
         top = f"top{trainer.parts.topk_train[0]}"
         self.bar.update(self.task, advance=1, rate=f"{step.images_per_s:.0f} img/s",
                         info=f"loss {step.metrics['loss']:.4f} {top} {step.metrics[top]:.3f} lr {trainer.lr:.2e}")
+        if step.batch == trainer.parts.batches_per_epoch:
+            self._stop()  # before evaluation and the epoch line
 
     def _stop(self):
         if self.bar is not None:

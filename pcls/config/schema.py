@@ -142,16 +142,20 @@ SCHEMA = Section(
                 "image_shape": f("list", default=[3, 224, 224]),
                 "save_inference_dir": f("str", default="./inference"),
                 "seed": f("int", "none"),
-                "to_static": f("bool", default=False),
+                "to_static": refused("training through paddle.jit.to_static is not implemented yet; pcls trains in "
+                                     "dygraph (same numbers): set Global.to_static: False", "bool", "none"),
                 "use_dali": refused("DALI data loading is not part of pcls (it needs a GPU build of Paddle and NVIDIA "
                                     "DALI); pcls decodes with OpenCV: set Global.use_dali: False", "bool", "none"),
                 "update_freq": f("int", default=1),
                 "eval_mode": refused("pcls trains and evaluates classification models only (retrieval, face and "
                                      "other modes are not part of it)", "str",
                                      accept=(None, "classification", "Classification")),
-                "use_multilabel": f("bool", default=False),
+                "use_multilabel": refused("multi-label classification is not implemented yet (pcls trains "
+                                          "single-label classifiers): set Global.use_multilabel: False",
+                                          "bool", "none"),
                 "infer_imgs": f("str", "list", "none", note=_INFER_IMGS_NOTE),
-                "image_channel": f("int", default=3, choices=(1, 3)),
+                # 4 in PaddleClas's NHWC fp16 configs: NormalizeImage pads a 4th channel, the stem takes 4
+                "image_channel": f("int", default=3, choices=(3, 4)),
                 "train_mode": refused("progressive training (image size growing over the epochs) is not part of "
                                       "pcls; remove the key", "str", "none"),
                 "feature_normalize": refused("feature normalisation is for retrieval models, which pcls does not "
@@ -233,7 +237,7 @@ SCHEMA = Section(
                         "model_name": f("str", "none"),
                         "key": f("str", "none"),
                         # ThreshOutput (binary): label 1 when the class-1 score reaches the threshold
-                        "threshold": f("float", default=0.5),
+                        "threshold": f("float", default=0.0),  # PaddleClas 2.6's default
                         "default_label_index": f("int", default=0),
                         "label_0": f("str", "none"),
                         "label_1": f("str", "none"),
@@ -256,7 +260,6 @@ SCHEMA = Section(
             }
         ),
         "EMA": Section(fill=False, fields={"decay": f("float", default=0.9999)}),
-        "Distillation": Section(fill=False, fields={}, open=True),
         "mode": refused("the pcls command (train, eval, export) decides what runs; remove the top-level 'mode' "
                         "key", "str", "none"),
         "Reference": Section(fill=False, fields=

@@ -16,15 +16,25 @@ from typing import Any, Optional
 import numpy as np
 
 from pcls.data.datasets import build_dataset
-from pcls.data.sampler import DistributedBatchSampler
+from pcls.data.sampler import DistributedBatchSampler, build_sampler
 from pcls.data.transforms import build_batch_transforms, build_transforms
 from pcls.errors import PclsError
 
 log = logging.getLogger("pcls.data")
 
-SAMPLERS = ("DistributedBatchSampler", "BatchSampler")
 BAD_SLOTS = 3  # failed indices carried back per sample (the count is exact, the paths are examples)
 _BATCH_STREAM = 0x5EED  # keeps batch-op seeds apart from per-sample seeds
+
+
+def resize_chw(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A CHW image resized to width x height (bilinear), for a batch that has its own size."""
+    import cv2
+
+    if image.shape[1:] == (height, width):
+        return image
+    hwc = np.ascontiguousarray(image.transpose(1, 2, 0))
+    resized = cv2.resize(hwc, (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
+    return resized.reshape(height, width, -1).transpose(2, 0, 1)
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -41,7 +51,12 @@ class _Samples:
         return len(self.dataset)
 
     def __getitem__(self, index):
+        size = None
+        if isinstance(index, tuple):  # MultiScaleSampler: (index, width, height)
+            index, size = index[0], index[1:]
         image, label, failed = self.dataset.load(index, sample_rng(self.seed, self.epoch, index))
+        if size is not None:
+            image = resize_chw(image, *size)
         record = np.full(1 + BAD_SLOTS, -1, dtype=np.int64)
         record[0] = len(failed)
         record[1 : 1 + min(len(failed), BAD_SLOTS)] = failed[:BAD_SLOTS]
@@ -180,22 +195,7 @@ def build_dataloader(section: dict, *, train: bool, seed: int = 0, class_num: Op
         dataset.check_labels(int(class_num))
     if batch_ops and (dataset.labels < 0).any():
         raise PclsError(f"{dataset.source}: Mixup/Cutmix need labels, but the list has unlabeled lines")
-    if sampler_cfg.get("name", "DistributedBatchSampler") not in SAMPLERS:
-        raise PclsError(
-            f"sampler {sampler_cfg['name']!r} is not supported; use one of {', '.join(SAMPLERS)} "
-            "(identity/PK samplers for retrieval are not part of pcls)"
-        )
-    if "batch_size" not in sampler_cfg:
-        raise PclsError("DataLoader sampler needs batch_size")
-    sampler = DistributedBatchSampler(
-        len(dataset),
-        sampler_cfg["batch_size"],
-        shuffle=sampler_cfg.get("shuffle", train),
-        drop_last=sampler_cfg.get("drop_last", False),
-        num_replicas=num_replicas,
-        rank=rank,
-        seed=seed,
-    )
+    sampler = build_sampler(sampler_cfg, len(dataset), train=train, num_replicas=num_replicas, rank=rank, seed=seed)
     if epoch_offset_batches:
         sampler.set_start_batch(epoch_offset_batches)
     samples = _Samples(dataset, seed)

@@ -1,4 +1,5 @@
-"""The batch sampler: a deterministic per-epoch order (seed + epoch), split across replicas, resumable."""
+"""Batch samplers by PaddleClas name (`DataLoader.<split>.sampler.name`): a deterministic per-epoch order
+(seed + epoch), split across replicas, resumable; MultiScaleSampler adds an image size per batch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import numpy as np
 
 from pcls.errors import PclsError
+from pcls.utils.registry import Registry
 
 
 class DistributedBatchSampler:
@@ -60,3 +62,82 @@ class DistributedBatchSampler:
         if self.drop_last:
             return self.num_samples // self.batch_size
         return math.ceil(self.num_samples / self.batch_size)
+
+
+class MultiScaleSampler(DistributedBatchSampler):
+    """PaddleClas's MultiScaleSampler: every batch has its own image size, drawn from `scales`, and a batch
+    size that keeps the pixels per batch near `first_bs` images at the first scale.
+
+    Yields lists of (index, width, height): the loader resizes each image of the batch to that size. The
+    sizes are rounded up to multiples of `divided_factor` ([w, h] or one number). Each epoch's order and
+    scale draws come from (seed, epoch), so a resumed run (`set_start_batch`) sees the same batches.
+    """
+
+    def __init__(self, dataset_len, scales, first_bs, *, divided_factor=32, shuffle=True, num_replicas=1, rank=0,
+                 seed=0):
+        if not scales:
+            raise PclsError("MultiScaleSampler needs DataLoader.<split>.sampler.scales, e.g. [[224, 224], [256, 256]]")
+        super().__init__(dataset_len, first_bs, shuffle=shuffle, num_replicas=num_replicas, rank=rank, seed=seed)
+        factors = divided_factor if isinstance(divided_factor, (list, tuple)) else [divided_factor] * 2
+        if len(factors) != 2 or min(int(v) for v in factors) < 1:
+            raise PclsError(f"MultiScaleSampler divided_factor must be a positive number or [w, h], got {divided_factor}")
+        pairs = []
+        for scale in scales:
+            width, height = (scale, scale) if isinstance(scale, (int, float)) else scale
+            width = max(int(factors[0]), int(factors[0]) * math.ceil(float(width) / int(factors[0])))
+            height = max(int(factors[1]), int(factors[1]) * math.ceil(float(height) / int(factors[1])))
+            pairs.append((width, height))
+        pixels = pairs[0][0] * pairs[0][1] * int(first_bs)
+        self.scales = [(w, h, max(1, pixels // (w * h))) for w, h in pairs]
+
+    def plan(self) -> list:
+        """This epoch's batches: [(width, height, [indices])]."""
+        mine = self.indices()
+        rng = np.random.default_rng([self.seed, self.epoch, 0x5CA1E])
+        batches, start = [], 0
+        while start < len(mine):
+            width, height, size = self.scales[int(rng.integers(len(self.scales)))]
+            chunk = mine[start : start + size].tolist()
+            start += size
+            if len(chunk) < size and self.drop_last:
+                break
+            batches.append((width, height, chunk))
+        return batches
+
+    def __iter__(self):
+        start, self.start_batch = self.start_batch, 0
+        for width, height, chunk in self.plan()[start:]:
+            yield [(index, width, height) for index in chunk]
+
+    def __len__(self) -> int:
+        return len(self.plan())
+
+
+def _batch_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
+    return DistributedBatchSampler(dataset_len, cfg["batch_size"], shuffle=cfg.get("shuffle", train),
+                                   drop_last=cfg.get("drop_last", False), num_replicas=num_replicas, rank=rank,
+                                   seed=seed)
+
+
+def _multi_scale_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
+    shuffle = cfg.get("is_training")
+    return MultiScaleSampler(dataset_len, cfg.get("scales"), cfg.get("first_bs") or cfg["batch_size"],
+                             divided_factor=cfg.get("divided_factor", 32),
+                             shuffle=train if shuffle is None else bool(shuffle), num_replicas=num_replicas,
+                             rank=rank, seed=seed)
+
+
+SAMPLERS = Registry("sampler", where="DataLoader.<split>.sampler.name",
+                    listing="not supported: use DistributedBatchSampler, BatchSampler or MultiScaleSampler "
+                            "(identity/PK samplers for retrieval are not part of pcls)")
+SAMPLERS.add("DistributedBatchSampler", _batch_sampler)
+SAMPLERS.add("BatchSampler", _batch_sampler)
+SAMPLERS.add("MultiScaleSampler", _multi_scale_sampler)
+
+
+def build_sampler(cfg: dict, dataset_len: int, *, train: bool, num_replicas: int = 1, rank: int = 0, seed: int = 0):
+    """The batch sampler a DataLoader.<split>.sampler section names."""
+    if "batch_size" not in cfg:
+        raise PclsError("DataLoader sampler needs batch_size")
+    builder = SAMPLERS.get(cfg.get("name", "DistributedBatchSampler"))
+    return builder(cfg, dataset_len, train=train, num_replicas=num_replicas, rank=rank, seed=seed)

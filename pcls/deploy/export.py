@@ -51,7 +51,9 @@ class ExportRequest:
     transform_ops: Optional[list] = None
     labels: Optional[list] = None
     topk: int = 5
+    postprocess: Optional[dict] = None  # Infer.PostProcess beyond top-k (pcls.deploy.postprocess)
     input_size: Optional[int] = None
+    channels: int = 3  # Global.image_channel: 4 for PaddleClas's NHWC fp16 configs (NormalizeImage channel_num 4)
     model_kwargs: dict = field(default_factory=dict)
     force: bool = False  # write beside the files of a non-empty folder that is not a pcls export
     trt: Optional[str] = None  # convert for TensorRT in this precision (fp32 | fp16 | int8; GPU build)
@@ -89,12 +91,16 @@ def request_from_config(cfg: dict, out_dir, weights=None, **options) -> ExportRe
     infer = cfg.get("Infer") or {}
     ops = infer.get("transforms") or (cfg.get("DataLoader", {}).get("Eval", {}).get("dataset", {})
                                       .get("transform_ops"))
-    post = infer.get("PostProcess") or {}
+    from pcls.deploy.postprocess import resolve_postprocess
+
+    post = resolve_postprocess(infer.get("PostProcess") or {}, cfg["Arch"].get("infer_model_name"))
     labels = read_label_file(post["class_id_map_file"]) if post.get("class_id_map_file") else None
     image_shape = cfg["Global"].get("image_shape") or [3, 224, 224]
     return ExportRequest(model_name=name, out_dir=Path(out_dir), weights=weights or cfg["Global"].get("pretrained_model"),
                          class_num=class_num, transform_ops=ops, labels=labels, topk=int(post.get("topk", 5)),
-                         input_size=int(image_shape[-1]), model_kwargs=arch, **options)
+                         postprocess={k: v for k, v in post.items() if k not in ("topk", "class_id_map_file")},
+                         input_size=int(image_shape[-1]), channels=int(cfg["Global"]["image_channel"]),
+                         model_kwargs=arch, **options)
 
 
 def _classifier_class_num(model, state: dict) -> Optional[int]:
@@ -199,13 +205,14 @@ def export(request: ExportRequest, progress=None) -> ExportReport:
     half = request.fp16 and request.trt is None  # fp16 weights; with --trt, fp16 is the conversion's precision
     try:
         layer = _export_layer(model)
-        sample = np.random.default_rng(0).standard_normal((request.batch_size or 2, 3, size, size)).astype("float32")
+        shape = (request.batch_size or 2, request.channels, size, size)
+        sample = np.random.default_rng(0).standard_normal(shape).astype("float32")
         with paddle.no_grad():
             expected = layer(paddle.to_tensor(sample)).numpy()  # the training-time form is the yardstick
         if callable(getattr(model, "rep", None)):
             model.rep()  # re-parameterise (RepVGG): fuse branches for deployment; verified against `expected`
             notes.append("re-parameterised (branches fused) before export")
-        spec = paddle.static.InputSpec([request.batch_size, 3, size, size], "float32", "x")
+        spec = paddle.static.InputSpec([request.batch_size, request.channels, size, size], "float32", "x")
         with quiet():  # Paddle prints PIR notices the user cannot act on
             paddle.jit.save(layer, str(staging / MODEL_PREFIX), input_spec=[spec])
         diffs = {"paddle": _max_diff(_run_paddle_inference(staging, sample), expected)}
@@ -233,7 +240,7 @@ def export(request: ExportRequest, progress=None) -> ExportReport:
         write_spec(staging, model_name=request.model_name, input_size=size, transform_ops=ops, class_num=class_num,
                    label_names=labels, topk=request.topk, batch_size=request.batch_size, fmt=request.fmt,
                    precision="fp16" if half else "fp32",
-                   source_weights=request.weights, extra=extra)
+                   source_weights=request.weights, extra=extra, postprocess=request.postprocess)
         with _filesystem_errors(shown):
             _move_into_place(staging, out_dir, owned)
     except BaseException:

@@ -18,6 +18,7 @@ from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from pcls.deploy.postprocess import build_postprocess
 from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE, model_files, read_spec
 from pcls.errors import PclsError
 
@@ -204,7 +205,8 @@ def create_onnx_predictor(model_dir, settings: RuntimeSettings, input_size: int 
         from pcls.deploy.gpu import require_cuda
 
         require_cuda()
-    name = INT8_ONNX_FILE if settings.precision == "int8" and settings.device == "cpu" else ONNX_FILE
+    # int8 runs the QDQ model: ONNX Runtime's CPU int8 kernels, or TensorRT's explicit quantisation on GPU
+    name = INT8_ONNX_FILE if settings.precision == "int8" else ONNX_FILE
     path = Path(model_dir) / name
     if not path.exists():
         how = "--int8 --calib LIST --root DIR" if name == INT8_ONNX_FILE else "--format onnx"
@@ -258,6 +260,7 @@ class Predictor:
             precision = "int8" if self.spec["Global"].get("int8") and device == "cpu" else "fp32"
         self.labels = self.spec["labels"]
         self.topk = int(topk or self.spec["PostProcess"]["topk"])
+        self.post = build_postprocess(self.spec["PostProcess"], self.labels, self.topk)
         fixed = self.spec["Global"].get("batch_size")
         self.fixed_batch = int(fixed) if fixed else None
         self.batch_size = self.fixed_batch or int(batch_size)
@@ -296,16 +299,8 @@ class Predictor:
         return scores
 
     def postprocess(self, scores: np.ndarray) -> List[dict]:
-        k = min(self.topk, scores.shape[-1])
-        results = []
-        for row in scores:
-            ids = np.argsort(-row, kind="stable")[:k]
-            results.append({
-                "class_ids": [int(i) for i in ids],
-                "scores": [float(row[i]) for i in ids],
-                "labels": [self.labels[i] if self.labels and i < len(self.labels) else str(int(i)) for i in ids],
-            })
-        return results
+        """inference.yml's PostProcess (Topk, ThreshOutput: pcls.deploy.postprocess) on a batch of scores."""
+        return self.post(scores)
 
     # -- the pipeline ---------------------------------------------------------------------------------------------
     def predict(self, images: Iterable) -> List[dict]:

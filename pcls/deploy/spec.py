@@ -53,7 +53,8 @@ def read_label_file(path) -> list:
 
 def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list, class_num: int,
                label_names: Optional[list], topk: int, batch_size: Optional[int], fmt: str,
-               precision: str = "fp32", source_weights: Optional[str] = None, extra: Optional[dict] = None) -> dict:
+               precision: str = "fp32", source_weights: Optional[str] = None, extra: Optional[dict] = None,
+               postprocess: Optional[dict] = None) -> dict:
     """Write inference.yml (and labels.txt) into `out_dir`; `Global.files` lists every file of the export."""
     out_dir = Path(out_dir)
     if label_names:
@@ -73,7 +74,8 @@ def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list
             **(extra or {}),
         },
         "PreProcess": {"transform_ops": transform_ops},
-        "PostProcess": {"name": "Topk", "topk": int(topk),
+        # `postprocess`: a config's Infer.PostProcess (ThreshOutput's threshold, ...; pcls.deploy.postprocess)
+        "PostProcess": {"name": "Topk", **(postprocess or {}), "topk": int(topk),
                         "class_id_map_file": LABELS_FILE if label_names else None},
     }
     atomic_write_text(out_dir / SPEC_FILE, yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))

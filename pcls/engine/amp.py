@@ -17,6 +17,8 @@ class AmpSettings:
     dtype: str = "float16"
     scale_loss: float = 1.0
     dynamic: bool = False
+    eval_fp16: bool = False  # AMP.use_fp16_test: evaluate under auto_cast too (PaddleClas: fp32 eval by default)
+    use_promote: bool = False  # AMP.use_promote: ops with a float32 input run in float32 (paddle's promotion)
     note: str = ""
 
     @classmethod
@@ -32,6 +34,8 @@ class AmpSettings:
             level=level,
             scale_loss=float(amp_cfg.get("scale_loss", 1.0)),
             dynamic=bool(amp_cfg.get("use_dynamic_loss_scaling", False)),
+            eval_fp16=bool(amp_cfg.get("use_fp16_test")),
+            use_promote=bool(amp_cfg.get("use_promote")),
         )
         if device.startswith("gpu"):
             settings.dtype = "float16"
@@ -63,4 +67,9 @@ class AmpSettings:
             return contextlib.nullcontext()
         import paddle
 
-        return paddle.amp.auto_cast(enable=True, level=self.level, dtype=self.dtype)
+        return paddle.amp.auto_cast(enable=True, level=self.level, dtype=self.dtype, use_promote=self.use_promote)
+
+    @property
+    def eval_autocast(self):
+        """What evaluation runs under: auto_cast only with AMP.use_fp16_test, else float32 (None)."""
+        return self.autocast if self.enabled and self.eval_fp16 else None

@@ -71,14 +71,16 @@ class Callback:
 
 
 class CallbackList:
-    """Calls one event on every callback, in order."""
+    """Calls one event on every callback, in order (a callback without that method is skipped)."""
 
     def __init__(self, callbacks):
         self.callbacks = list(callbacks)
 
     def __call__(self, event: str, *args) -> None:
         for callback in self.callbacks:
-            getattr(callback, f"on_{event}")(*args)
+            hook = getattr(callback, f"on_{event}", None)
+            if hook is not None:
+                hook(*args)
 
 
 def epoch_line(row: dict, epochs: int) -> str:

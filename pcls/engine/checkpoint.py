@@ -70,9 +70,9 @@ def _generator_state(fields):
     keys = ("device", "seed", "offset", "engine")
     ok = isinstance(fields, dict) and set(fields) == set(keys)
     ok = ok and all(isinstance(fields[k], int) and not isinstance(fields[k], bool) for k in keys[:3])
-    ok = ok and isinstance(fields["engine"], str) and fields["engine"].replace(" ", "").isdigit()
+    ok = ok and isinstance(fields["engine"], str) and fields["engine"].isascii()  # text paddle parses itself
     if not ok:
-        raise PclsError(_MALFORMED_RNG.format("paddle: expected device, seed, offset and the engine's numbers"))
+        raise PclsError(_MALFORMED_RNG.format("paddle: expected integers device, seed, offset and the engine text"))
     state = core.GeneratorState.__new__(core.GeneratorState)
     state.__setstate__((fields["device"], fields["seed"], fields["offset"], list(fields["engine"].encode("ascii"))))
     return state
@@ -168,9 +168,11 @@ def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: 
             tmp = stack.enter_context(atomic_path(json_path))
             tmp.write_text(json.dumps(state, indent=1, default=_plain))
     except OSError as err:
-        why = "the disk is full" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+        full = err.errno == errno.ENOSPC
+        why = "the disk is full" if full else (err.strerror or str(err))
+        what_to_do = "free space or choose another output folder" if full else "choose another output folder"
         raise PclsError(f"cannot write checkpoint {prefix} in {prefix.parent}: {why}; the previous checkpoint "
-                        f"there is unchanged - free space or choose another output folder") from err
+                        f"there is unchanged - {what_to_do}") from err
     return json_path
 
 

@@ -9,10 +9,13 @@ refused in one line before anything is written.
 from __future__ import annotations
 
 import itertools
+import logging
 import shutil
 from pathlib import Path
 
 from pcls.errors import PclsError
+
+log = logging.getLogger(__name__)
 
 # what a run leaves behind (engine, distillation, recipes, launcher); any of the MARKERS means "a run is here"
 MARKERS = ("latest.json", "summary.json", "config.yaml", "best_model.pdparams", "metrics.jsonl", "launch.json")
@@ -96,8 +99,11 @@ def allocate_run_dir(wanted: Path, *, exist_ok: bool = False) -> Path:
     chosen = wanted
     if holds_run(wanted):
         if exist_ok:
-            clear_run(wanted)
+            removed = clear_run(wanted)
+            log.warning("%s held an earlier run: removed its %d files (--exist-ok)", wanted, len(removed))
         else:
             chosen = next(candidate for candidate in (wanted.with_name(f"{wanted.name}-{i}")
                                                       for i in itertools.count(2)) if not holds_run(candidate))
+            log.warning("%s holds another run: this run writes to %s (--exist-ok reuses %s)", wanted, chosen,
+                        wanted)
     return make_run_dir(chosen)

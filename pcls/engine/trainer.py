@@ -313,7 +313,7 @@ class Trainer:
             parts.eval_data.sampler.set_epoch(self.epoch)
         common = {"loss_fn": parts.eval_loss, "topk": parts.topk_eval, "output_key": parts.eval_key}
         meter = run_eval(parts.model, parts.eval_data.loader, **common,
-                         autocast=parts.amp.autocast if parts.amp.enabled else None)
+                         autocast=parts.amp.eval_autocast)
         result = {f"val_{k}": v for k, v in meter.result().items() if k != "samples"}
         if parts.ema is not None:
             with parts.ema.applied_to(self.net):

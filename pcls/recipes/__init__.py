@@ -30,6 +30,7 @@ def recipe_summary(name: str) -> dict:
         "documented_top1": reference.get("top1"),
         "documented": reference.get("documented"),
         "source": reference.get("source"),
+        "notes": reference.get("notes"),
     }
 
 

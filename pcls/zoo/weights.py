@@ -285,6 +285,11 @@ def resolve_weights(source, arch: str | None = None) -> Path:
         for suffix in WEIGHT_SUFFIXES:
             if path.with_name(path.name + suffix).is_file():
                 return path.with_name(path.name + suffix)
+        from pcls.engine.paddleclas_runs import find_in_run
+
+        best = find_in_run(path, "best_model")  # a run folder, pcls's or PaddleClas's layout: its best weights
+        if best is not None:
+            return next(best.with_name(best.name + s) for s in WEIGHT_SUFFIXES if best.with_name(best.name + s).is_file())
     zoo_name = text in catalog.load_catalog()
     if path.is_file() or (path.exists() and not zoo_name):  # a zoo name beats a same-named folder
         return _checked_local(path)

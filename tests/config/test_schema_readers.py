@@ -90,7 +90,7 @@ def test_harmless_values_of_refused_keys_pass(section, key, value):
 
 
 @pytest.mark.parametrize("path, value, words", [
-    ("Global.image_channel", 2, "not one of 1, 3"),
+    ("Global.image_channel", 1, "not one of 3, 4"),
     ("DataLoader.Train.sampler.name", "MultiScaleSamplr", "did you mean MultiScaleSampler"),
     ("Infer.PostProcess.name", "Threshoutput", "did you mean ThreshOutput"),
 ])

@@ -49,6 +49,12 @@ def test_predict_json(setting):
     assert len(data["results"]) == 4
 
 
+def test_bench_compare_json(setting):
+    data = run_json(["bench", setting["root"] / "m", "--compare", "--batch-sizes", "1", "--iters", "2", "--warmup", "1",
+                     "--no-e2e"], setting["env"], setting["root"])
+    assert {r["runtime"] for r in data["rows"]} == {"paddle", "onnx"}
+
+
 @pytest.mark.slow
 def test_bench_compare_json_on_a_zoo_name_leaves_no_temp_folder(setting):
     data = run_json(["bench", MODEL, "--compare", "--batch-sizes", "1", "--iters", "2", "--warmup", "1",

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -113,7 +114,8 @@ def test_404_is_a_clear_error_and_leaves_nothing(file_server, pcls_home):
 def waits(monkeypatch):
     """The back-off waits a download makes (recorded, not slept)."""
     recorded = []
-    monkeypatch.setattr("pcls.zoo.download.time.sleep", recorded.append)
+    # the download module's own `time`, not the time module (the test server sleeps with it too)
+    monkeypatch.setattr("pcls.zoo.download.time", types.SimpleNamespace(sleep=recorded.append))
     return recorded
 
 
