@@ -2,7 +2,8 @@
 
     python benchmarks/bench_deploy.py                                  # ResNet50_vd, random weights, 1 thread
     python benchmarks/bench_deploy.py --recipe demo --weights output/demo/best_model \\
-        --calib dataset/pcls-demo/train_list.txt --val dataset/pcls-demo/val_list.txt --root dataset/pcls-demo
+        --calib dataset/pcls-demo/train_list.txt --val dataset/pcls-demo/val_list.txt --root dataset/pcls-demo \\
+        --images dataset/pcls-demo/images/val
 
 Exports the model the way `pcls export --format onnx --int8` does (the int8 model calibrated on --calib, or on
 generated photo-like JPEGs), prints which runtime the export's own measurement picked for `--runtime auto`, then
@@ -27,6 +28,7 @@ def main() -> int:
     parser.add_argument("--calib", help="calibration list (default: 64 generated JPEGs)")
     parser.add_argument("--val", help="labelled list for top-1 of fp32 vs int8")
     parser.add_argument("--root", help="folder the list paths are relative to")
+    parser.add_argument("--images", help="folder of JPEGs for the end-to-end column (default: generated 500x375)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--iters", type=int, default=30)
     args = parser.parse_args()
@@ -60,7 +62,7 @@ def main() -> int:
             print(f"  {note}")
         choice = read_spec(out)["Global"]["runtime"]
         print(f"--runtime auto on CPU: {choice['cpu']} (batch-1 p50 ms: {choice['measured_ms_batch1']})")
-        result = run_formats(str(out), threads=args.threads, iters=args.iters, val=args.val,
+        result = run_formats(str(out), threads=args.threads, iters=args.iters, val=args.val, images=args.images,
                              root=args.root, log=lambda m: None)
     rows = {(r["format"], r["precision"]): r for r in result["rows"]}
     print(f"\n{result['model']} {result['input_size']}px, {args.threads} thread(s)")

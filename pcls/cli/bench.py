@@ -69,9 +69,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(result)
             return
-        def f(v, spec=".1f"):
-            return None if v is None else format(v, spec)
-
+        f = _number
         rows = [(r["runtime"], r["batch_size"], f(r["p50_ms"], ".2f"), f(r["p90_ms"], ".2f"), f(r["p99_ms"], ".2f"),
                  f(r["images_per_s"]), f(r.get("end_to_end_images_per_s")),
                  f(None if r.get("end_to_end_fraction") is None else r["end_to_end_fraction"] * 100, ".0f"),
@@ -87,6 +85,11 @@ def register(app: typer.Typer) -> None:
                 out.print(f"batch {batch}: ONNX Runtime is {ratio:.2f}x the speed of Paddle Inference")
 
 
+def _number(value, spec=".1f"):
+    """A table cell: the number formatted, or None (printed '-') when there is none."""
+    return None if value is None else format(value, spec)
+
+
 def _bench_formats(target, threads, weights, images, val, root, iters, warmup, as_json):
     from pcls.deploy.bench import run_formats
 
@@ -95,12 +98,9 @@ def _bench_formats(target, threads, weights, images, val, root, iters, warmup, a
     if as_json:
         print_json(result)
         return
-
-    def f(v, spec=".2f"):
-        return None if v is None else format(v, spec)
-
-    rows = [(r["format"], r["precision"], f(r["size_mb"], ".1f"), f(r["ms_per_img_b1"]), f(r["ms_per_img_b8"]),
-             f(r["end_to_end_images_per_s"], ".1f"), f(r["top1"])) for r in result["rows"]]
+    f = _number
+    rows = [(r["format"], r["precision"], f(r["size_mb"]), f(r["ms_per_img_b1"], ".2f"), f(r["ms_per_img_b8"], ".2f"),
+             f(r["end_to_end_images_per_s"]), f(r["top1"], ".2f")) for r in result["rows"]]
     out.print(table(f"{result['model']} {result['input_size']}px, {result['threads']} threads (CPU)",
                     ["format", "precision", "size MB", "ms/img b1", "ms/img b8", "e2e img/s",
                      f"top-1 % ({result['val']})" if result["val"] else "top-1 %"], rows))

@@ -142,8 +142,7 @@ SCHEMA = Section(
                 "image_shape": f("list", default=[3, 224, 224]),
                 "save_inference_dir": f("str", default="./inference"),
                 "seed": f("int", "none"),
-                "to_static": refused("training through paddle.jit.to_static is not implemented yet; pcls trains in "
-                                     "dygraph (same numbers): set Global.to_static: False", "bool", "none"),
+                "to_static": f("bool", default=False),
                 "use_dali": refused("DALI data loading is not part of pcls (it needs a GPU build of Paddle and NVIDIA "
                                     "DALI); pcls decodes with OpenCV: set Global.use_dali: False", "bool", "none"),
                 "update_freq": f("int", default=1),

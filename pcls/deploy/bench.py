@@ -147,7 +147,7 @@ def bench_workdir():
 
 
 def _images_for(images: Optional[str], workdir: Path, count: int = END_TO_END_IMAGES) -> List[Path]:
-    paths = sorted(Path(images).glob("*.jp*g")) if images else make_jpegs(workdir / "images", count)
+    paths = sorted(Path(images).rglob("*.jp*g")) if images else make_jpegs(workdir / "images", count)
     if not paths:
         raise PclsError(f"no JPEG files in {images}")
     return paths
@@ -247,8 +247,8 @@ def run_formats(target: str, *, threads: int = 2, weights: Optional[str] = None,
             predictor = Predictor(model_dir, runtime=rt, precision=prec, threads=threads, batch_size=8)
             rows.append({
                 "format": rt, "precision": prec, "size_mb": round(file_size_mb(files), 2),
-                "ms_per_img_b1": timed[1][(rt, prec)]["mean_ms"],
-                "ms_per_img_b8": timed[8][(rt, prec)]["mean_ms"] / 8,
+                "ms_per_img_b1": timed[1][(rt, prec)]["p50_ms"],  # median: robust to a busy machine
+                "ms_per_img_b8": timed[8][(rt, prec)]["p50_ms"] / 8,
                 "end_to_end_images_per_s": time_end_to_end(predictor, paths)["images_per_s"],
                 "top1": top1(runners[(rt, prec)], *val_data) if val_data is not None else None,
             })

@@ -278,7 +278,7 @@ def measure_runtimes(model_dir: Path, size: int, threads: Optional[int] = None) 
     threads = threads or max(1, min(os.cpu_count() or 1, 4))
     runners = {name: create_runner(model_dir, RuntimeSettings(runtime=name, threads=threads), size)
                for name in ("paddle", "onnx")}
-    timed = time_models(runners, size, batch_size=1, warmup=2, iters=9, rounds=3)  # a few seconds for ResNet50
+    timed = time_models(runners, size, batch_size=1, warmup=5, iters=9, rounds=3)  # a few seconds for ResNet50
     return {name: stats["p50_ms"] for name, stats in timed.items()}
 
 

@@ -159,16 +159,26 @@ def create_paddle_predictor(model_dir, settings: RuntimeSettings, input_size: in
         from pcls.deploy.gpu import tensorrt_versions
         from pcls.deploy.trt import convert_trt, plan_trt_conversion
 
-        precision = settings.precision
-        calibration = (read_spec(model_dir)["Global"].get("trt") or {}).get(precision, {}).get("calibration")
-        plan = plan_trt_conversion(model_dir, input_size, precision, settings.shape_batches, tensorrt_versions(),
-                                   calibration=calibration)
+        recorded = (read_spec(model_dir)["Global"].get("trt") or {}).get(settings.precision) or {}
+        plan = plan_trt_conversion(model_dir, input_size, settings.precision, trt_batch_sizes(settings, recorded),
+                                   tensorrt_versions(), calibration=recorded.get("calibration"))
         graph, params = model_files(convert_trt(plan, log=log or logger.info))
     elif settings.trt:
         cache_dir = Path(model_dir) / f"trt_legacy_{settings.precision}"
     config = pi.Config(str(graph), str(params))
     apply_plan(config, paddle_config_plan(settings, input_size, graph_format, cache_dir))
     return runner_for(config)
+
+
+def trt_batch_sizes(settings: RuntimeSettings, recorded: dict) -> Tuple[int, ...]:
+    """The TensorRT shape range to run with: the one asked for, else the one `pcls export --trt` converted with
+    (so its conversion is reused) when it covers the batch size, else 1..batch size."""
+    if settings.trt_batch_sizes:
+        return tuple(settings.trt_batch_sizes)
+    exported = tuple(recorded.get("batch_sizes") or ())
+    if exported and max(exported) >= settings.max_batch_size:
+        return exported
+    return settings.shape_batches
 
 
 def onnx_providers(settings: RuntimeSettings, model_dir=None) -> list:
@@ -283,7 +293,12 @@ class Predictor:
         """A path, encoded bytes, or an HWC uint8 RGB array -> the CHW float32 model input."""
         if isinstance(item, Path):
             item = str(item)
-        return np.asarray(self.preprocess(item, np.random.default_rng(0)), dtype=np.float32)
+        array = np.asarray(self.preprocess(item, np.random.default_rng(0)), dtype=np.float32)
+        if array.shape[-2:] != (self.input_size, self.input_size):
+            # an export whose pipeline has no resize/crop (e.g. the 64 px demo) takes images of its own size only
+            raise PclsError(f"is {array.shape[-1]}x{array.shape[-2]} after the export's pre-processing, but the "
+                            f"model takes {self.input_size}x{self.input_size}")
+        return array
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Scores for a pre-processed batch; pads to the exported batch size when it is fixed."""

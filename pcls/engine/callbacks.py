@@ -11,10 +11,10 @@ callback at these points, in this order:
     interrupt      a first Ctrl-C / SIGTERM stopped the run at an update boundary
     train_end      the run is over (`summary`: what `train` returns; callbacks may add to it)
 
-A callback overrides the methods it needs; `trainer` gives the run's state (`epoch`, `global_step`,
+A callback overrides the methods it needs (`eval_end` may add entries to `metrics`); `trainer` gives the run's state (`epoch`, `global_step`,
 `lr`, `history`, `run`, `parts`, `net`, `run_dir`, `is_main`) and `trainer.stop()` ends the run after the
-current epoch. Built in: checkpoints, the
-run log (metrics, curves, config), step logging, the recipe report; the model kind adds its own
+current epoch. Built in: EMA, checkpoints,
+the run log (metrics, curves, config), step logging, the recipe report; the model kind adds its own
 (distillation); the CLI adds a progress bar.
 
     class PrintLoss(pcls.Callback):
@@ -102,6 +102,22 @@ class StepLog(Callback):
             log.info("epoch %d step %d/%d loss %.4f %s %.4f lr %.6f %.1f img/s", trainer.epoch + 1, step.batch,
                      trainer.parts.batches_per_epoch, step.metrics["loss"], top, step.metrics[top], trainer.lr,
                      step.images_per_s)
+
+
+class EmaFollower(Callback):
+    """EMA.decay: the averaged weights follow every optimizer update, and every evaluation also evaluates
+    them (`ema_val_*`). Their state is saved with each checkpoint (`<tag>_ema.pdparams`)."""
+
+    def __init__(self, ema):
+        self.ema = ema
+
+    def on_batch_end(self, trainer, step):
+        if step.update:
+            self.ema.update(trainer.net)
+
+    def on_eval_end(self, trainer, metrics):
+        with self.ema.applied_to(trainer.net):
+            metrics.update(trainer.evaluate(prefix="ema_val_", autocast=False))
 
 
 class Checkpointer(Callback):

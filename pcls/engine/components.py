@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
+from pcls.engine.callbacks import EmaFollower
 from pcls.engine.run_config import RunConfig
 from pcls.errors import PclsError
 
@@ -97,7 +98,17 @@ class Components:
     ema: Any
     batches_per_epoch: int
     updates_per_epoch: int
-    callbacks: list = field(default_factory=list)  # those the model kind brings (e.g. distillation)
+    callbacks: list = field(default_factory=list)  # EMA's, and those the model kind brings (distillation)
+
+
+def to_static(net):
+    """The model's forward compiled with paddle.jit.to_static (AST translation, as PaddleClas 2.x does for
+    `Global.to_static: True`); the same Layer object, so weights, state dicts and EMA are unchanged. The one
+    place the engine makes a static graph: any other static-graph path should call this."""
+    import paddle
+
+    log.info("Global.to_static: training and evaluating through paddle.jit.to_static")
+    return paddle.jit.to_static(net, full_graph=True)
 
 
 def build_components(run: RunConfig, start_step: int = 0) -> Components:
@@ -156,6 +167,8 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
         from pcls.engine.ema import ModelEMA
 
         ema = ModelEMA(net, run.ema_decay)
+    if run.to_static:
+        net = to_static(net)
     return Components(
         train_data=train_data, eval_data=eval_data, net=net,
         # DataParallel all-reduces gradients across ranks in backward
@@ -164,5 +177,6 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
         topk_train=metric_topk(run.metric_train, run.class_num), topk_eval=metric_topk(run.metric_eval, run.class_num),
         train_key=metric_model_key(run.metric_train), eval_key=metric_model_key(run.metric_eval),
         schedule=schedule, scheduler=scheduler, optimizer=optimizer, amp=amp, scaler=amp.scaler(), ema=ema,
-        batches_per_epoch=batches, updates_per_epoch=updates, callbacks=model_callbacks(run),
+        batches_per_epoch=batches, updates_per_epoch=updates,
+        callbacks=([EmaFollower(ema)] if ema is not None else []) + model_callbacks(run),
     )

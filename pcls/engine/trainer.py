@@ -125,7 +125,8 @@ class Trainer:
         self.parts = build_components(run, restored["state"]["global_step"] if restored else 0)
         user = list(callbacks or [])
         step_log = [] if any(getattr(c, "shows_steps", False) for c in user) else [StepLog()]
-        self.callbacks = CallbackList([Checkpointer(), RunLogWriter(), *step_log, *self.parts.callbacks,
+        # the components' own callbacks (EMA, the model kind's) first: a checkpoint saves their updated state
+        self.callbacks = CallbackList([*self.parts.callbacks, Checkpointer(), RunLogWriter(), *step_log,
                                        RecipeReport(recipe, smoke=bool(cfg.get("_smoke"))), *user])
         # position
         self.epoch, self.batch_in_epoch, self.global_step = 0, 0, 0
@@ -273,8 +274,6 @@ class Trainer:
             self.optimizer.clear_grad()
             parts.scheduler.step()
             self.global_step += 1
-            if parts.ema is not None:
-                parts.ema.update(self.net)
         return output, loss
 
     def _train_epoch(self, stop: _StopFlag):
@@ -306,20 +305,14 @@ class Trainer:
         self.meter.all_reduce()
         return self.meter, seen * self.run.world / max(time.perf_counter() - started, 1e-9), False
 
-    def evaluate(self) -> dict:
-        """val_* metrics of the model (and ema_val_* of its EMA weights) on the Eval loader."""
+    def evaluate(self, prefix: str = "val_", autocast: bool = True) -> dict:
+        """`<prefix>top1`, `<prefix>loss`, ... of the model's current weights on the Eval loader."""
         parts = self.parts
         if hasattr(parts.eval_data.sampler, "set_epoch"):
             parts.eval_data.sampler.set_epoch(self.epoch)
-        common = {"loss_fn": parts.eval_loss, "topk": parts.topk_eval, "output_key": parts.eval_key}
-        meter = run_eval(parts.model, parts.eval_data.loader, **common,
-                         autocast=parts.amp.eval_autocast)
-        result = {f"val_{k}": v for k, v in meter.result().items() if k != "samples"}
-        if parts.ema is not None:
-            with parts.ema.applied_to(self.net):
-                meter = run_eval(parts.model, parts.eval_data.loader, **common)
-            result.update({f"ema_val_{k}": v for k, v in meter.result().items() if k != "samples"})
-        return result
+        meter = run_eval(parts.model, parts.eval_data.loader, loss_fn=parts.eval_loss, topk=parts.topk_eval,
+                         output_key=parts.eval_key, autocast=parts.amp.eval_autocast if autocast else None)
+        return {f"{prefix}{k}": v for k, v in meter.result().items() if k != "samples"}
 
     def _eval_due(self) -> bool:
         run, done = self.run, self.epoch + 1
@@ -353,8 +346,8 @@ class Trainer:
                 row.update({f"train_{k}": v for k, v in meter.result().items() if k != "samples"})
                 if self._eval_due():
                     metrics = self.evaluate()
+                    self.callbacks("eval_end", self, metrics)  # callbacks may add metrics (EMA: ema_val_*)
                     row.update(metrics)
-                    self.callbacks("eval_end", self, metrics)
                 self.history.append(row)
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                 self.callbacks("epoch_end", self, row)

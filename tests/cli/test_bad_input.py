@@ -127,11 +127,9 @@ def _has_cuda():
 
 
 @pytest.mark.skipif("_has_cuda()", reason="the check is for Paddle builds without CUDA")
-@pytest.mark.parametrize("command", ["train --recipe demo --gpus 0", "distill --teacher ResNet18 --student ResNet18 --data list.txt --gpus 0,1",
-                                     "train --recipe demo --device gpu"])
+@pytest.mark.parametrize("command", ["train --recipe demo --gpus 0", "train --recipe demo --device gpu",
+                                     "distill --teacher ResNet18 --student ResNet18 --data list.txt --gpus 0,1"])
 def test_gpus_without_cuda_is_refused_before_launching_with_the_device_gpu_line(workdir, command):
-    result = runner.invoke(app, command.split())
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert result.exit_code == 2 and errors == [
-        "error: device gpu requested but this Paddle build has no CUDA; use --device cpu"], result.output
+    test_bad_input_is_one_line_and_exit_2(
+        workdir, command, "device gpu requested but this Paddle build has no CUDA; use --device cpu")
     assert not (workdir / "output").exists()  # refused before any run directory or launcher

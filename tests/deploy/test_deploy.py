@@ -243,3 +243,26 @@ def test_export_from_a_config_without_crop_uses_global_image_shape(tmp_path):
     spec = Predictor(tmp_path / "demo").spec
     assert spec["Global"]["input_size"] == cfg["Global"]["image_shape"][-1] == 64
     assert spec["Global"]["class_num"] == 10
+
+
+def test_an_image_of_the_wrong_size_for_a_crop_less_export_is_reported_not_fatal(tmp_path):
+    """The demo recipe's pipeline has no resize/crop: a 64 px export cannot take a photo of another size, and
+    says so for that image (exit 1) instead of failing the whole run inside the runtime."""
+    from pcls.config import load_config
+    from pcls.deploy.export import request_from_config
+
+    cfg = load_config("demo", ["Infer.PostProcess.class_id_map_file=null"], is_recipe=True)
+    request = request_from_config(cfg, tmp_path / "demo", fmt="onnx", measure=lambda d, s: {"paddle": 1, "onnx": 2})
+    request.weights = None
+    export(request)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "fits.jpg"), np.full((64, 64, 3), 90, np.uint8))
+    cv2.imwrite(str(folder / "photo.jpg"), np.full((375, 500, 3), 90, np.uint8))
+    for runtime in ("paddle", "onnx"):
+        result = runner.invoke(app, ["predict", str(folder), "--model", str(tmp_path / "demo"), "--json",
+                                     "--runtime", runtime])
+        assert result.exit_code == 1, result.output
+        data = json.loads(result.stdout)
+        assert [Path(r["file"]).name for r in data["results"]] == ["fits.jpg"]
+        assert "model takes 64x64" in data["failures"][0]["error"]

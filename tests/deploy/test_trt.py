@@ -163,3 +163,14 @@ def test_gpu_paths_refuse_on_a_cpu_build_with_one_line_before_any_work(tmp_path,
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {no_cuda_message()}"]
     assert not (tmp_path / "never").exists()
+
+
+def test_predict_reuses_the_shape_range_the_export_converted_with():
+    from pcls.deploy.predictor import trt_batch_sizes
+
+    recorded = {"batch_sizes": [1, 8, 32], "calibration": None}
+    settings = RuntimeSettings(device="gpu", trt=True, precision="fp16", max_batch_size=8)
+    assert trt_batch_sizes(settings, recorded) == (1, 8, 32)  # same key: the export's conversion is reused
+    assert trt_batch_sizes(RuntimeSettings(device="gpu", trt=True, max_batch_size=64), recorded) == (1, 64)
+    assert trt_batch_sizes(RuntimeSettings(device="gpu", trt=True, trt_batch_sizes=(2, 4)), recorded) == (2, 4)
+    assert trt_batch_sizes(settings, {}) == (1, 8)

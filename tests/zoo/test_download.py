@@ -217,8 +217,9 @@ def test_two_concurrent_downloads_of_one_file(file_server, pcls_home):
 
 _FETCH_IN_A_PROCESS = """
 import sys
-from pcls.zoo.cache import file_lock
+from pcls.cli.common import setup_logging
 from pcls.zoo.download import fetch
+setup_logging()  # the library logs 'waiting for another download'; show it on stderr as the CLI does
 print(fetch(sys.argv[1], sys.argv[2], progress=False))
 """
 
