@@ -14,7 +14,8 @@ import numpy as np
 import paddle
 import paddle.nn as nn
 
-from pcls.arch.base import Classifier
+from pcls.arch.layers.conv_mlp import ConvMlp
+from pcls.arch.layers.patch_stages import PatchStageClassifier
 from pcls.arch.layers import DropPath, attend, merge_heads, split_heads
 from pcls.arch.layers.resize import bilinear_resize
 from pcls.arch.layers.weight_init import init_transformer_weights
@@ -31,20 +32,6 @@ _HEADS = (1, 2, 5, 8)
 _PATCHES = (4, 2, 2, 2)
 # how much smaller the global (attention) stream's map is than the block's, per stage
 _DOWNSAMPLES = (8, 4, 2, 2)
-
-
-class _ConvMlp(nn.Layer):
-    """1x1 conv -> GELU -> 1x1 conv (keys fc1, fc2)."""
-
-    def __init__(self, dim, hidden, drop=0.0):
-        super().__init__()
-        self.fc1 = nn.Conv2D(dim, hidden, 1)
-        self.act = nn.GELU()
-        self.fc2 = nn.Conv2D(hidden, dim, 1)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x):
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
 class _PatchEmbed(nn.Layer):
@@ -84,7 +71,7 @@ class MixBlock(nn.Layer):
         self.norm_sa2 = nn.LayerNorm(self.dim_sa)
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.BatchNorm2D(dim)
-        self.mlp = _ConvMlp(dim, int(dim * mlp_ratio), drop)
+        self.mlp = ConvMlp(dim, int(dim * mlp_ratio), drop=drop)
 
     def _attend(self, q, k, v):
         return self.proj_drop(merge_heads(attend(q, k, v, self.scale, attn_drop=self.attn_drop)))
@@ -117,11 +104,10 @@ class MixBlock(nn.Layer):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class DSNet(Classifier):
+class DSNet(PatchStageClassifier):
     """variant: 'tiny', 'small', 'base'. drop_path_rate grows linearly over the blocks; drop_rate: dropout
     after the embedding and in the MLPs/attention outputs."""
 
-    classifier_names = ("head",)
 
     def __init__(self, variant="tiny", class_num=1000, in_chans=3, mlp_ratio=4.0, drop_rate=0.0,
                  attn_drop_rate=0.1, drop_path_rate=0.1):
@@ -141,17 +127,6 @@ class DSNet(Classifier):
         self.head = nn.Linear(_DIMS[-1], class_num)
         init_transformer_weights(self)
 
-    def forward_features(self, x):
-        for i in range(1, len(_DIMS) + 1):
-            x = getattr(self, f"patch_embed{i}")(x)
-            if i == 1:
-                x = self.pos_drop(x)
-            for block in getattr(self, f"blocks{i}"):
-                x = block(x)
-        return self.norm(x)
-
-    def forward_head(self, x):
-        return self.head(x.flatten(2).mean(-1))
 
 
 def _dsnet(variant, class_num, **kwargs):

@@ -132,8 +132,25 @@ class BasicLayer(nn.Layer):
         return x, (height, width)
 
 
-class SwinTransformer(AdaptsPositionTables, Classifier):
+class WindowedTransformer(AdaptsPositionTables, Classifier):
+    """What Swin V1 and V2 share: patch_embed -> stages (`layers`, each returning the next map size) -> LayerNorm
+    `norm`, and a Linear `head` over the mean token."""
+
     classifier_names = ("head",)
+
+    def forward_features(self, x):
+        """Image -> normed last-stage tokens [B, h*w, C]."""
+        x, (height, width) = self.patch_embed(x)
+        x = self.pos_drop(x)
+        for layer in self.layers:
+            x, (height, width) = layer(x, height, width)
+        return self.norm(x)
+
+    def forward_head(self, x):
+        return self.head(x.mean(axis=1))
+
+
+class SwinTransformer(WindowedTransformer):
 
     def __init__(self, img_size=224, patch_size=4, in_chans=3, class_num=1000, embed_dim=96, depths=(2, 2, 6, 2),
                  num_heads=(3, 6, 12, 24), window_size=7, mlp_ratio=4.0, qkv_bias=True, qk_scale=None, drop_rate=0.0,
@@ -155,16 +172,6 @@ class SwinTransformer(AdaptsPositionTables, Classifier):
         self.head = nn.Linear(self.num_features, class_num)
         init_transformer_weights(self)
 
-    def forward_features(self, x):
-        """Image -> normed last-stage tokens [B, h*w, C]."""
-        x, (height, width) = self.patch_embed(x)
-        x = self.pos_drop(x)
-        for layer in self.layers:
-            x, (height, width) = layer(x, height, width)
-        return self.norm(x)
-
-    def forward_head(self, x):
-        return self.head(x.mean(axis=1))
 
 
 _SIZES = {

@@ -25,13 +25,11 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from pcls.arch.base import Classifier
 from pcls.arch.layers import DropPath, Mlp, PatchEmbed, attend, merge_heads, split_heads
 from pcls.arch.layers.attention import relative_position_index
-from pcls.arch.layers.pos_embed import AdaptsPositionTables
 from pcls.arch.layers.weight_init import init_transformer_weights
 from pcls.arch.registry import register
-from pcls.arch.swin import shifted_window_mask, window_partition, window_reverse
+from pcls.arch.swin import WindowedTransformer, shifted_window_mask, window_partition, window_reverse
 
 # the largest attention temperature: logit_scale is clipped at log(1 / 0.01)
 _MAX_LOGIT_SCALE = math.log(100.0)
@@ -173,9 +171,7 @@ class SwinV2Stage(nn.Layer):
         return x, (height, width)
 
 
-class SwinTransformerV2(AdaptsPositionTables, Classifier):
-    classifier_names = ("head",)
-
+class SwinTransformerV2(WindowedTransformer):
     def __init__(self, img_size=256, patch_size=4, in_chans=3, class_num=1000, embed_dim=96, depths=(2, 2, 6, 2),
                  num_heads=(3, 6, 12, 24), window_size=8, mlp_ratio=4.0, qkv_bias=True, drop_rate=0.0,
                  attn_drop_rate=0.0, drop_path_rate=0.1, pretrained_window_sizes=(0, 0, 0, 0)):
@@ -197,16 +193,6 @@ class SwinTransformerV2(AdaptsPositionTables, Classifier):
         self.head = nn.Linear(self.num_features, class_num)
         init_transformer_weights(self)
 
-    def forward_features(self, x):
-        """Image -> normed last-stage tokens [B, h*w, C]."""
-        x, (height, width) = self.patch_embed(x)
-        x = self.pos_drop(x)
-        for layer in self.layers:
-            x, (height, width) = layer(x, height, width)
-        return self.norm(x)
-
-    def forward_head(self, x):
-        return self.head(x.mean(axis=1))
 
 
 _SIZES = {

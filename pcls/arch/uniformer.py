@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import paddle.nn as nn
 
-from pcls.arch.base import Classifier
+from pcls.arch.layers.patch_stages import PatchStageClassifier
 from pcls.arch.layers import Attention, DropPath, Mlp
 from pcls.arch.layers.conv_mlp import ConvMlp
 from pcls.arch.layers.weight_init import init_transformer_weights
@@ -105,12 +105,11 @@ class SABlock(nn.Layer):
         return x.transpose([0, 2, 1]).reshape([0, 0, height, width])
 
 
-class UniFormer(Classifier):
+class UniFormer(PatchStageClassifier):
     """depth: blocks per stage (two CBlock stages, two SABlock stages); head_dim sets the attention heads
     (dim // head_dim); conv_stem: the overlapping conv-BN patch embeddings of the "plus" models;
     layer_scale: initial value of the attention blocks' layer scale (None: no layer scale)."""
 
-    classifier_names = ("head",)
 
     def __init__(self, depth=(3, 4, 8, 3), embed_dim=(64, 128, 320, 512), head_dim=64, mlp_ratio=4.0, qkv_bias=True,
                  qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0, drop_path_rate=0.0, epsilon=1e-6, conv_stem=False,
@@ -139,18 +138,6 @@ class UniFormer(Classifier):
         self.head = nn.Linear(embed_dim[-1], class_num)
         init_transformer_weights(self)
 
-    def forward_features(self, x):
-        """Image -> BN-ed last-stage feature map [B, C, H/32, W/32]."""
-        for i in range(1, 5):
-            x = getattr(self, f"patch_embed{i}")(x)
-            if i == 1:
-                x = self.pos_drop(x)
-            for block in getattr(self, f"blocks{i}"):
-                x = block(x)
-        return self.norm(x)
-
-    def forward_head(self, x):
-        return self.head(x.flatten(2).mean(-1))
 
 
 _SMALL = dict(depth=(3, 4, 8, 3), drop_path_rate=0.1)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 import typer.core
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from pcls import __version__
 from pcls.errors import PclsError
@@ -18,7 +19,14 @@ COMPLETE_VAR = "_PCLS_COMPLETE"
 
 
 class _PclsGroup(typer.core.TyperGroup):
-    """Root group: turns PclsError into one red line and exit code 2 (traceback only with --debug)."""
+    """Root group: turns PclsError, and the command line's own errors (a bad option value, an unknown option),
+    into one red line and exit code 2 (traceback only with --debug)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except UsageError as err:  # the root's own options (`pcls --nosuch`)
+            _usage_error(err)
 
     def invoke(self, ctx):
         try:
@@ -26,6 +34,8 @@ class _PclsGroup(typer.core.TyperGroup):
         except PclsError as err:
             _report(err)
             raise typer.Exit(err.exit_code) from None
+        except UsageError as err:  # a subcommand's options and arguments
+            _usage_error(err)
         except KeyboardInterrupt:
             from pcls.cli.common import console
 
@@ -34,11 +44,24 @@ class _PclsGroup(typer.core.TyperGroup):
 
 
 def _report(err: PclsError) -> None:
+    from rich.markup import escape
+
     from pcls.cli.common import console
 
     if _state["debug"]:
         traceback.print_exception(err, file=sys.stderr)
-    console.print(f"[bold red]error:[/bold red] {err.message}", markup=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/bold red] {escape(err.message)}", markup=True, highlight=False, soft_wrap=True)
+
+
+def _usage_error(err: UsageError):
+    """Typer's parameter errors as the same one line as PclsError, pointing at the command's help."""
+    if isinstance(err, NoArgsIsHelpError):  # `pcls zoo` alone: that is a request for help, shown as click does
+        raise err
+    message = " ".join(err.format_message().split())
+    if err.ctx is not None:
+        message = f"{message.rstrip('.')}; see '{err.ctx.command_path} --help'"
+    _report(PclsError(message, err.exit_code))
+    raise typer.Exit(err.exit_code) from None
 
 
 app = typer.Typer(

@@ -1,8 +1,8 @@
 """What every command shares: consoles, the error contract, --json output, progress bars, config options,
 and where library logs go (`setup_logging`: pcls's `logging` records printed on the stderr console).
 
-Results go to stdout (`out`), logs and progress to stderr (`console`), so `--json` output can be piped.
-Nothing here imports paddle.
+Results go to stdout (`out`), logs and progress to stderr (`console`), so `--json` output can be piped. Both are
+`PipeConsole`s: written to a file or pipe they never cut a path or a number. Nothing here imports paddle.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import sys
 from typing import Annotated, Any, Iterable, List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from pcls.errors import PclsError
+from pcls.utils.console import PipeConsole
 
-out = Console(soft_wrap=True)
-console = Console(stderr=True)
+out = PipeConsole(soft_wrap=True)
+console = PipeConsole(stderr=True)
 
 
 class ConsoleHandler(logging.Handler):
@@ -71,10 +71,11 @@ def _json_default(value):
 
 
 def table(title: Optional[str], columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
-    """A Rich table from plain rows; None cells print as '-'."""
+    """A Rich table from plain rows; None cells print as '-'. A cell too long for a terminal folds onto the next
+    line instead of ending in '…' (paths are copied from these tables); piped, nothing needs folding."""
     t = Table(title=title, show_lines=False)
     for column in columns:
-        t.add_column(column)
+        t.add_column(column, overflow="fold")
     for row in rows:
         t.add_row(*("-" if cell is None else str(cell) for cell in row))
     return t

@@ -24,7 +24,7 @@ class ProgressBar(Callback):
     def on_batch_end(self, trainer, step):
         if self.bar is None:
             return
-        top = f"top{trainer.parts.topk_train[0]}"
+        top = trainer.parts.step_metric
         self.bar.update(self.task, advance=1, rate=f"{step.images_per_s:.0f} img/s",
                         info=f"loss {step.metrics['loss']:.4f} {top} {step.metrics[top]:.3f} lr {trainer.lr:.2e}")
         if step.batch == trainer.parts.batches_per_epoch:

@@ -104,6 +104,9 @@ def register(app: typer.Typer) -> None:
         labels: Annotated[Optional[str], typer.Option(
             "--labels", metavar="FILE", help="Class names file, one per line (for the per-class table).")] = None,
         batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Evaluation batch size.")] = 32,
+        image_size: Annotated[Optional[int], typer.Option(
+            "--image-size", metavar="PX", min=8, help="Input size in pixels, with --model (resize-short and crop "
+            "follow the zoo's ratio). Default: the model's.")] = None,
         out_dir: Annotated[Optional[str], typer.Option(
             "--out", metavar="DIR", help="Where confusion_matrix.json/.csv and per_class.csv go.")] = None,
         device: Annotated[Optional[str], typer.Option("--device", metavar="DEVICE", help="cpu, gpu or gpu:N.")] = None,
@@ -114,21 +117,27 @@ def register(app: typer.Typer) -> None:
         from pcls.engine.evaluator import evaluate
 
         if config or recipe:
+            if image_size is not None:
+                fail("--image-size is for --model NAME; with -c/--recipe set the crop size in the config")
             cfg = resolve_config(config, recipe, override)
             if data:
                 cfg["DataLoader"]["Eval"]["dataset"].update(cls_label_path=data, **({"image_root": root} if root else {}))
+            else:
+                from pcls.data.sources import check_list_file
+
+                check_list_file(cfg, "Eval")  # a recipe's data not made yet: say which command makes it
             if class_num:
                 cfg["Arch"]["class_num"] = class_num
         else:
             if not (model and data):
                 fail("give -c CONFIG (or --recipe NAME), or --model NAME --weights W --data LIST --root DIR")
-            cfg = _eval_config(model, data, root or ".", class_num, labels, batch_size)
+            cfg = _eval_config(model, data, root or ".", class_num, labels, batch_size, image_size)
         labels = labels or ((cfg.get("Infer") or {}).get("PostProcess") or {}).get("class_id_map_file")
         result = evaluate(cfg, weights=weights, device=device, out_dir=out_dir, labels_file=labels)
         if json_out:
             print_json(result)
             return
-        ks = [k for k in result if k.startswith("top")]
+        ks = [k for k in result if k.startswith("top") or k in ("hamming_distance", "accuracy_score", "mAP")]
         out.print(table(f"{result['model']} on {result['samples']} images", ["metric", "value"],
                         [(k, f"{result[k]:.4f}") for k in ks] + [("loss", f"{result['loss']:.4f}")]))
         per_class = result["per_class"]
@@ -138,8 +147,9 @@ def register(app: typer.Typer) -> None:
         out.print(table("files", ["file", "path"], list(result["files"].items())))
 
 
-def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
-    """A config for `pcls eval --model ... --data ...`: the catalog's eval pre-processing for the model."""
+def _eval_config(model, data, root, class_num, labels, batch_size, image_size=None) -> dict:
+    """A config for `pcls eval --model ... --data ...`: the catalog's eval pre-processing for the model, at
+    `image_size` if given (the same ops `pcls export --image-size` writes)."""
     from pcls.zoo.catalog import eval_transform_ops, preprocess_for
 
     if not Path(data).is_file():
@@ -152,9 +162,9 @@ def _eval_config(model, data, root, class_num, labels, batch_size) -> dict:
         from pcls.data.lists import class_count
 
         class_num = class_count(data)
-    ops = eval_transform_ops(preprocess_for(model))
+    ops = eval_transform_ops(preprocess_for(model), image_size)
     raw = {
-        "Global": {"device": "auto"},
+        "Global": {"device": "auto", **({"image_shape": [3, image_size, image_size]} if image_size else {})},
         "Arch": {"name": model, "class_num": class_num},
         "DataLoader": {"Eval": {
             "dataset": {"name": "ImageNetDataset", "image_root": root, "cls_label_path": data, "transform_ops": ops},

@@ -149,9 +149,7 @@ SCHEMA = Section(
                 "eval_mode": refused("pcls trains and evaluates classification models only (retrieval, face and "
                                      "other modes are not part of it)", "str",
                                      accept=(None, "classification", "Classification")),
-                "use_multilabel": refused("multi-label classification is not implemented yet (pcls trains "
-                                          "single-label classifiers): set Global.use_multilabel: False",
-                                          "bool", "none"),
+                "use_multilabel": f("bool", default=False),
                 "infer_imgs": f("str", "list", "none", note=_INFER_IMGS_NOTE),
                 # 4 in PaddleClas's NHWC fp16 configs: NormalizeImage pads a 4th channel, the stem takes 4
                 "image_channel": f("int", default=3, choices=(3, 4)),
@@ -235,8 +233,9 @@ SCHEMA = Section(
                         "func": f("str", "none", choices=(None, "Topk", "ThreshOutput", "MultiLabelThreshOutput")),
                         "model_name": f("str", "none"),
                         "key": f("str", "none"),
-                        # ThreshOutput (binary): label 1 when the class-1 score reaches the threshold
-                        "threshold": f("float", default=0.0),  # PaddleClas 2.6's default
+                        # ThreshOutput (binary: label 1 when the class-1 score reaches it) and
+                        # MultiLabelThreshOutput; none: each one's PaddleClas default (0.0 and 0.5)
+                        "threshold": f("float", "none"),
                         "default_label_index": f("int", default=0),
                         "label_0": f("str", "none"),
                         "label_1": f("str", "none"),
@@ -416,7 +415,39 @@ def validate(config: dict) -> dict:
         _check_arch_name("Arch.name", arch.get("name"))
     if arch is not None and arch.get("name") == "DistillationModel":
         _validate_distillation_models(arch)
+    _validate_multilabel(validated)
     return validated
+
+
+MULTILABEL_LOSSES = ("MultiLabelLoss", "MultiLabelAsymmetricLoss")
+
+
+def _names(entries) -> list:
+    return [next(iter(entry)) for entry in entries or []]
+
+
+def _validate_multilabel(cfg: dict) -> None:
+    """Global.use_multilabel and the sections it needs agree: a multi-label loss, metrics and dataset, and
+    none of them without the flag (each mismatch is one line naming the key)."""
+    from pcls.engine.metrics import MULTILABEL_METRICS  # numpy only
+
+    on = bool(cfg["Global"]["use_multilabel"])
+    for split in ("Train", "Eval"):
+        losses = _names(cfg["Loss"][split])
+        wrong = [n for n in losses if (n in MULTILABEL_LOSSES) != on]
+        if wrong:
+            need = f"one of {', '.join(MULTILABEL_LOSSES)}" if on else "a single-label loss (e.g. CELoss)"
+            raise PclsError(f"config key Loss.{split}: {wrong[0]} with Global.use_multilabel: {on}; use {need}")
+        metrics = _names((cfg.get("Metric") or {}).get(split))
+        wrong = [n for n in metrics if (n in MULTILABEL_METRICS) != on]
+        if wrong:
+            need = ", ".join(MULTILABEL_METRICS) if on else "TopkAcc"
+            raise PclsError(f"config key Metric.{split}: {wrong[0]} with Global.use_multilabel: {on}; use {need}")
+        dataset = ((cfg.get("DataLoader") or {}).get(split) or {}).get("dataset") or {}
+        if dataset and (dataset.get("name") == "MultiLabelDataset") != on:
+            need = "MultiLabelDataset" if on else "a single-label dataset (ImageNetDataset)"
+            raise PclsError(f"config key DataLoader.{split}.dataset.name: {dataset.get('name')} with "
+                            f"Global.use_multilabel: {on}; use {need}")
 
 
 def _check_arch_name(path: str, name) -> None:

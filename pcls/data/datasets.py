@@ -98,6 +98,10 @@ class ImageDataset:
                 "or fix the list"
             )
 
+    def label(self, index: int):
+        """Sample `index`'s label as the loader batches it (an int; a 0/1 vector for multi-label data)."""
+        return int(self.labels[index])
+
     def read(self, index: int, rng):
         """Decode + transform sample `index` (raises OSError / DecodeError for a bad file)."""
         with open(self.paths[index], "rb") as fh:
@@ -112,7 +116,7 @@ class ImageDataset:
         current = index
         while True:
             try:
-                return self.read(current, rng), int(self.labels[current]), failed
+                return self.read(current, rng), self.label(current), failed
             except (OSError, DecodeError) as err:
                 if isinstance(err, ImageTooLarge):  # not broken, so the per-epoch count alone would not explain it
                     log.warning("%s: %s", self.paths[current], err)
@@ -181,10 +185,11 @@ def build_dataset(dataset_cfg: dict, *, transforms=None, allow_unlabeled=False) 
     if not isinstance(dataset_cfg, dict) or "name" not in dataset_cfg:
         raise PclsError("DataLoader dataset section needs 'name' (ImageNetDataset or ClassFolderDataset)")
     name = dataset_cfg["name"]
-    if DATASETS.get(name) is ListDataset:
+    cls = DATASETS.get(name)
+    if issubclass(cls, ListDataset):  # ImageNetDataset, MultiLabelDataset (pcls.data.multilabel)
         if not dataset_cfg.get("cls_label_path"):
             raise PclsError(f"dataset {name} needs cls_label_path (the list file)")
-        return ListDataset(
+        return cls(
             dataset_cfg.get("image_root") or ".",
             dataset_cfg["cls_label_path"],
             transforms,

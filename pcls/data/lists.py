@@ -1,4 +1,5 @@
-"""List files from class folders (`pcls data index`) and list-file health checks (`pcls data check`)."""
+"""List files from class folders (`pcls data index`), list-file health checks (`pcls data check`) and the
+multi-label list format (`path<TAB>0,1,0,1`: one 0/1 per class, PaddleClas's MultiLabelDataset)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -27,6 +28,45 @@ def read_label_names(path) -> list:
             raise PclsError(f"{path}:{lineno}: expected 'id name', got {line.strip()!r}")
         names[int(head)] = name.strip()
     return [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
+
+
+def parse_multilabel_line(line: str, delimiter: Optional[str]) -> Tuple[str, np.ndarray]:
+    """`path<delimiter>0,1,0,1` -> (path, int64 vector of 0/1); raises ValueError with a short reason.
+
+    The label vector is the text after the LAST delimiter (whitespace when `delimiter` is None or a space),
+    so file names may contain the delimiter.
+    """
+    text = line.strip()
+    parts = text.rsplit(delimiter, 1) if delimiter not in (None, "", " ") else text.rsplit(None, 1)
+    if len(parts) != 2 or not parts[1].strip():
+        raise ValueError("no labels: expected 'path<TAB>0,1,0,...' (one 0/1 per class)")
+    values = [v.strip() for v in parts[1].split(",")]
+    if not all(v in ("0", "1") for v in values):
+        raise ValueError(f"labels {parts[1].strip()!r} are not comma-separated 0/1 values")
+    return parts[0].strip(), np.asarray([int(v) for v in values], dtype=np.int64)
+
+
+def read_multilabel_list(list_path, delimiter: Optional[str] = None) -> Tuple[List[str], np.ndarray]:
+    """Paths and the [N, classes] 0/1 label matrix of a multi-label list; every line needs as many labels."""
+    list_path = Path(list_path)
+    if not list_path.is_file():
+        raise PclsError(f"list file {list_path} not found; check cls_label_path")
+    paths, rows = [], []
+    for lineno, line in enumerate(read_text(list_path, "list file").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            path, labels = parse_multilabel_line(line, delimiter)
+        except ValueError as err:
+            raise PclsError(f"{list_path}:{lineno}: {err}: {line.strip()[:120]!r}") from None
+        if rows and len(labels) != len(rows[0]):
+            raise PclsError(f"{list_path}:{lineno}: {len(labels)} labels, but the first line has {len(rows[0])}; "
+                            f"every line needs one 0/1 per class")
+        paths.append(path)
+        rows.append(labels)
+    if not rows:
+        raise PclsError(f"list file {list_path} has no samples")
+    return paths, np.stack(rows)
 
 
 def _relative(paths, root):

@@ -53,6 +53,7 @@ class ExportRequest:
     topk: int = 5
     postprocess: Optional[dict] = None  # Infer.PostProcess beyond top-k (pcls.deploy.postprocess)
     input_size: Optional[int] = None
+    multilabel: bool = False  # Global.use_multilabel: sigmoid outputs (MultiLabelThreshOutput)
     channels: int = 3  # Global.image_channel: 4 for PaddleClas's NHWC fp16 configs (NormalizeImage channel_num 4)
     model_kwargs: dict = field(default_factory=dict)
     force: bool = False  # write beside the files of a non-empty folder that is not a pcls export
@@ -100,6 +101,7 @@ def request_from_config(cfg: dict, out_dir, weights=None, **options) -> ExportRe
                          class_num=class_num, transform_ops=ops, labels=labels, topk=int(post.get("topk", 5)),
                          postprocess={k: v for k, v in post.items() if k not in ("topk", "class_id_map_file")},
                          input_size=int(image_shape[-1]), channels=int(cfg["Global"]["image_channel"]),
+                         multilabel=bool(cfg["Global"]["use_multilabel"]),
                          model_kwargs=arch, **options)
 
 
@@ -135,17 +137,20 @@ def build_model(request: ExportRequest):
     return model, class_num or 1000, load_report
 
 
-def _export_layer(model):
+def _export_layer(model, multilabel: bool = False):
     import paddle
 
     class Exported(paddle.nn.Layer):
-        """The backbone followed by softmax, as PaddleClas exports classifiers (scores are probabilities)."""
+        """The backbone followed by softmax, as PaddleClas exports classifiers (scores are probabilities);
+        a multi-label model by a sigmoid per class."""
 
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
         def forward(self, x):  # the first argument must be called `self` for paddle.jit.save
+            if multilabel:
+                return paddle.nn.functional.sigmoid(self.inner(x))
             return paddle.nn.functional.softmax(self.inner(x), axis=-1)
 
     layer = Exported(model)
@@ -204,7 +209,7 @@ def export(request: ExportRequest, progress=None) -> ExportReport:
     extra = {}
     half = request.fp16 and request.trt is None  # fp16 weights; with --trt, fp16 is the conversion's precision
     try:
-        layer = _export_layer(model)
+        layer = _export_layer(model, request.multilabel)
         shape = (request.batch_size or 2, request.channels, size, size)
         sample = np.random.default_rng(0).standard_normal(shape).astype("float32")
         with paddle.no_grad():

@@ -5,6 +5,7 @@ and `pcls.Predictor` apply it from an export's inference.yml.
     ThreshOutput              two classes: class 1 when its score reaches `threshold`, else class 0 (named
                               `label_0` / `label_1`); more classes: the best one when its score exceeds
                               `threshold`, else `default_label_index`
+    MultiLabelThreshOutput    every class whose (sigmoid) score reaches `threshold`, for use_multilabel models
     DistillationPostProcess   `func` (one of the above) on the output of model `model_name`: an export of a
                               distillation config holds only that model, so `func` runs on its scores
 
@@ -46,10 +47,11 @@ class Topk:
 
 @POSTPROCESSES.register()
 class ThreshOutput:
-    def __init__(self, threshold: float = default_of("Infer.PostProcess.threshold"),
+    def __init__(self, threshold: float = 0.0,
                  default_label_index: int = default_of("Infer.PostProcess.default_label_index"), label_0: Optional[str] = None,
                  label_1: Optional[str] = None, labels: Optional[list] = None, **_):
-        self.threshold, self.default = float(threshold), int(default_label_index)
+        self.threshold = float(0.0 if threshold is None else threshold)
+        self.default = int(default_label_index)
         self.labels = labels
         self.binary_names = [label_0 or _name(labels, 0), label_1 or _name(labels, 1)]
 
@@ -70,6 +72,22 @@ class ThreshOutput:
     def _binary(self, positive: float) -> dict:
         chosen, score = (1, positive) if positive >= self.threshold else (0, 1.0 - positive)
         return {"class_ids": [chosen], "scores": [score], "labels": [self.binary_names[chosen]]}
+
+
+@POSTPROCESSES.register()
+class MultiLabelThreshOutput:
+    """Multi-label (sigmoid scores): every class whose score reaches `threshold`, best first."""
+
+    def __init__(self, threshold: float = 0.5, labels: Optional[list] = None, **_):
+        self.threshold, self.labels = float(0.5 if threshold is None else threshold), labels
+
+    def __call__(self, scores: np.ndarray) -> List[dict]:
+        results = []
+        for row in scores:
+            ids = [int(i) for i in np.argsort(-row, kind="stable") if row[i] >= self.threshold]
+            results.append({"class_ids": ids, "scores": [float(row[i]) for i in ids],
+                            "labels": [_name(self.labels, i) for i in ids]})
+        return results
 
 
 def resolve_postprocess(post: dict, infer_model_name: Optional[str] = None) -> dict:

@@ -11,11 +11,11 @@ callback at these points, in this order:
     interrupt      a first Ctrl-C / SIGTERM stopped the run at an update boundary
     train_end      the run is over (`summary`: what `train` returns; callbacks may add to it)
 
-A callback overrides the methods it needs (`eval_end` may add entries to `metrics`); `trainer` gives the run's state (`epoch`, `global_step`,
-`lr`, `history`, `run`, `parts`, `net`, `run_dir`, `is_main`) and `trainer.stop()` ends the run after the
-current epoch. Built in: EMA, checkpoints,
-the run log (metrics, curves, config), step logging, the recipe report; the model kind adds its own
-(distillation); the CLI adds a progress bar.
+A callback overrides the methods it needs (`eval_end` may add entries to `metrics`); `trainer` gives the
+run's state (`epoch`, `global_step`, `lr`, `history`, `run`, `parts`, `net`, `run_dir`, `is_main`), and
+`trainer.stop()` ends the run after the current epoch. Built in: EMA, checkpoints, the run log (metrics,
+curves, config), step logging, the recipe report; the model kind adds its own (distillation); the CLI adds
+a progress bar.
 
     class PrintLoss(pcls.Callback):
         def on_epoch_end(self, trainer, row):
@@ -98,7 +98,7 @@ class StepLog(Callback):
 
     def on_batch_end(self, trainer, step):
         if trainer.is_main and step.batch % trainer.run.print_batch_step == 0:
-            top = f"top{trainer.parts.topk_train[0]}"
+            top = trainer.parts.step_metric
             log.info("epoch %d step %d/%d loss %.4f %s %.4f lr %.6f %.1f img/s", trainer.epoch + 1, step.batch,
                      trainer.parts.batches_per_epoch, step.metrics["loss"], top, step.metrics[top], trainer.lr,
                      step.images_per_s)

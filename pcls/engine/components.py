@@ -43,6 +43,7 @@ def _batch_error(batch_size: int, world: int, count: int, what: str) -> PclsErro
 
 def preflight(cfg: dict, resume=None, world: int = 1) -> None:
     """Checks that need no model or data loading: fail on bad input before anything is written."""
+    from pcls.data.sources import check_list_file
     from pcls.engine.model import MODEL_KINDS, check_weights_source, load_plugins
 
     load_plugins()
@@ -57,10 +58,7 @@ def preflight(cfg: dict, resume=None, world: int = 1) -> None:
     if not loaders.get("Train"):
         raise PclsError("the config has no DataLoader.Train section")
     for split in ("Train", "Eval"):
-        dataset = (loaders.get(split) or {}).get("dataset") or {}
-        list_file = dataset.get("cls_label_path")
-        if list_file and not Path(list_file).is_file():
-            raise PclsError(f"DataLoader.{split}.dataset.cls_label_path: list file {list_file} does not exist")
+        check_list_file(cfg, split)  # names the command that makes a recipe's dataset
     train = loaders["Train"]
     list_file = (train.get("dataset") or {}).get("cls_label_path")
     batch_size = int(train["sampler"]["batch_size"])
@@ -99,6 +97,30 @@ class Components:
     batches_per_epoch: int
     updates_per_epoch: int
     callbacks: list = field(default_factory=list)  # EMA's, and those the model kind brings (distillation)
+    multilabel: bool = False  # Global.use_multilabel: MultiLabelMeter instead of top-k accuracy
+    metric_train: Optional[list] = None  # the config's Metric lists, for the meters
+    metric_eval: Optional[list] = None
+
+    def train_meter(self):
+        """A fresh meter for an epoch of training (pcls.engine.metrics.build_meter)."""
+        from pcls.engine.metrics import build_meter
+
+        return build_meter(self.metric_train, multilabel=self.multilabel, topk=self.topk_train)
+
+    def eval_meter(self):
+        from pcls.engine.metrics import build_meter
+
+        return build_meter(self.metric_eval, multilabel=self.multilabel, topk=self.topk_eval)
+
+    @property
+    def main_metric(self) -> str:
+        """What best_model tracks (`val_<main_metric>`): top1, or mAP / accuracy_score for multi-label."""
+        return self.eval_meter().main
+
+    @property
+    def step_metric(self) -> str:
+        """The metric step logs and the progress bar show beside the loss."""
+        return self.train_meter().main if self.multilabel else f"top{self.topk_train[0]}"
 
 
 def to_static(net):
@@ -178,5 +200,6 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
         train_key=metric_model_key(run.metric_train), eval_key=metric_model_key(run.metric_eval),
         schedule=schedule, scheduler=scheduler, optimizer=optimizer, amp=amp, scaler=amp.scaler(), ema=ema,
         batches_per_epoch=batches, updates_per_epoch=updates,
+        multilabel=run.multilabel, metric_train=run.metric_train, metric_eval=run.metric_eval,
         callbacks=([EmaFollower(ema)] if ema is not None else []) + model_callbacks(run),
     )

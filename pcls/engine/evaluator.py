@@ -16,13 +16,14 @@ from pcls.errors import PclsError
 
 @paddle.no_grad()
 def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class_num=None, confusion=False,
-             autocast=None, max_batches=None, on_batch=None) -> TopkMeter:
-    """One pass over `loader` in eval mode; returns the (all-reduced) meter."""
+             autocast=None, max_batches=None, on_batch=None, meter=None) -> TopkMeter:
+    """One pass over `loader` in eval mode; returns the (all-reduced) meter: `meter` (e.g. a multi-label
+    one from pcls.engine.metrics.build_meter), or a TopkMeter for `topk`."""
     from pcls.loss.ce import logits_of
 
     was_training = model.training
     model.eval()
-    meter = TopkMeter(topk, class_num=class_num, confusion=confusion)
+    meter = meter if meter is not None else TopkMeter(topk, class_num=class_num, confusion=confusion)
     try:
         for i, (images, labels) in enumerate(loader):
             if max_batches is not None and i >= max_batches:
@@ -55,8 +56,7 @@ def write_confusion(meter: TopkMeter, out_dir, class_names=None) -> dict:
     per_class = meter.per_class()
     for row in per_class:
         row["name"] = names[row["class_id"]] if row["class_id"] < len(names) else str(row["class_id"])
-    json_path, csv_path, per_class_path = (out_dir / "confusion_matrix.json", out_dir / "confusion_matrix.csv",
-                                           out_dir / "per_class.csv")
+    json_path, csv_path = out_dir / "confusion_matrix.json", out_dir / "confusion_matrix.csv"
     atomic_write_text(json_path, json.dumps({"classes": names, "matrix": matrix,
                                              "rows": "true class", "columns": "predicted class"}, indent=1))
     buf = io.StringIO()
@@ -65,12 +65,21 @@ def write_confusion(meter: TopkMeter, out_dir, class_names=None) -> dict:
     for name, row in zip(names, matrix):
         writer.writerow([name, *row])
     atomic_write_text(csv_path, buf.getvalue())
+    return {"confusion_json": str(json_path), "confusion_csv": str(csv_path),
+            **write_per_class(per_class, out_dir, ["class_id", "name", "support", "top1"])}
+
+
+def write_per_class(rows: list, out_dir, fields: list) -> dict:
+    """per_class.csv under out_dir with `fields` of each row; returns its path."""
+    from pcls.utils.io import atomic_write_text
+
+    path = Path(out_dir) / "per_class.csv"
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["class_id", "name", "support", "top1"])
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(per_class)
-    atomic_write_text(per_class_path, buf.getvalue())
-    return {"confusion_json": str(json_path), "confusion_csv": str(csv_path), "per_class_csv": str(per_class_path)}
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+    return {"per_class_csv": str(path)}
 
 
 def read_class_names(path, class_num):
@@ -98,7 +107,7 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
     Global.output_dir/eval). Returns the metrics dict.
     """
     from pcls.data import build_dataloader
-    from pcls.engine.metrics import metric_model_key, metric_topk
+    from pcls.engine.metrics import build_meter, metric_model_key, metric_topk
     from pcls.engine.env import select_device
     from pcls.engine.model import build_model, check_weights_source, load_weights
     from pcls.loss import build_loss
@@ -127,8 +136,10 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
     load_weights(model, weights, reinit_classifier=False)  # a random classifier would make the numbers meaningless
     loss_cfg = cfg["Loss"]["Eval"]
     metric_cfg = (cfg.get("Metric") or {}).get("Eval")
-    meter = run_eval(model, bundle.loader, loss_fn=build_loss(loss_cfg), topk=metric_topk(metric_cfg, class_num),
-                     output_key=metric_model_key(metric_cfg), class_num=class_num, confusion=True)
+    meter = build_meter(metric_cfg, multilabel=g["use_multilabel"], topk=metric_topk(metric_cfg, class_num),
+                        class_num=class_num, confusion=True)
+    meter = run_eval(model, bundle.loader, loss_fn=build_loss(loss_cfg), meter=meter,
+                     output_key=metric_model_key(metric_cfg))
     if meter.count == 0:
         raise PclsError(f"no labelled samples in {cfg['DataLoader']['Eval']['dataset'].get('cls_label_path')}")
     if out_dir is None:
@@ -139,5 +150,8 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
     result = meter.result()
     result.update({"weights": str(weights), "model": arch.get("name"), "class_num": class_num,
                    "per_class": [dict(row, name=names[row["class_id"]]) for row in meter.per_class()]})
-    result["files"] = write_confusion(meter, out_dir, names)
+    if g["use_multilabel"]:  # no confusion matrix: per class, how often its label bit is right, and its AP
+        result["files"] = write_per_class(result["per_class"], out_dir, ["class_id", "name", "support", "top1", "ap"])
+    else:
+        result["files"] = write_confusion(meter, out_dir, names)
     return result

@@ -1,8 +1,13 @@
-"""Top-k accuracy and loss accumulated over an epoch, summed across ranks, plus per-class counts for eval."""
+"""Top-k accuracy and loss accumulated over an epoch, summed across ranks, plus per-class counts for eval;
+the multi-label metrics (HammingDistance, AccuracyScore, mAP) for `Global.use_multilabel`. `build_meter`
+picks the meter a config asks for; every meter has update / all_reduce / result / state / load_state and
+names its `main` metric (what best_model tracks)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from pcls.errors import PclsError
 
 
 def hard_labels(target):
@@ -85,6 +90,16 @@ class TopkMeter:
             dist.all_reduce(conf)
             self.confusion = conf.numpy()
 
+    main = "top1"
+
+    def state(self) -> dict:
+        """The running sums as plain JSON values (a checkpoint inside an epoch)."""
+        return {"correct": self.correct.tolist(), "loss_sum": self.loss_sum, "count": self.count}
+
+    def load_state(self, state: dict) -> None:
+        self.correct = np.asarray(state["correct"], dtype=np.float64)
+        self.loss_sum, self.count = state["loss_sum"], state["count"]
+
     def result(self) -> dict:
         n = max(self.count, 1)
         out = {f"top{k}": float(c / n) for k, c in zip(self.topk, self.correct)}
@@ -101,3 +116,139 @@ class TopkMeter:
             {"class_id": i, "support": int(support[i]), "top1": float(correct[i] / support[i]) if support[i] else None}
             for i in range(len(conf))
         ]
+
+
+# -- multi-label (Global.use_multilabel) ----------------------------------------------------------------
+MULTILABEL_METRICS = {"HammingDistance": "hamming_distance", "AccuracyScore": "accuracy_score", "mAP": "mAP"}
+
+
+def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the precision-recall steps of one class: the mean of the precision at each positive,
+    samples ranked by score (ties broken by order, as a stable sort gives them)."""
+    order = np.argsort(-scores, kind="stable")
+    hits = positives[order].astype(np.float64)
+    if hits.sum() == 0:
+        return float("nan")
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((precision * hits).sum() / hits.sum())
+
+
+class MultiLabelMeter:
+    """Epoch sums for multi-label outputs: a label is predicted when its sigmoid reaches `threshold` (0.5,
+    as PaddleClas). hamming_distance = wrong label bits / all bits; accuracy_score = samples whose every bit
+    is right (base "sample") or right bits / all bits (base "label"); mAP = mean over classes with a positive
+    of their average precision (keeps every score of the epoch)."""
+
+    main = "mAP"
+
+    def __init__(self, metrics=("HammingDistance", "AccuracyScore"), threshold=0.5, accuracy_base="sample",
+                 per_class=False):
+        unknown = [m for m in metrics if m not in MULTILABEL_METRICS]
+        if unknown:
+            raise PclsError(f"Metric: {', '.join(unknown)} is not a multi-label metric; use "
+                            f"{', '.join(MULTILABEL_METRICS)}")
+        if accuracy_base not in ("sample", "label"):
+            raise PclsError(f"Metric.AccuracyScore.base must be sample or label, got {accuracy_base!r}")
+        self.metrics, self.threshold, self.base = list(metrics), float(threshold), accuracy_base
+        self.keep_scores = "mAP" in self.metrics or per_class
+        self.main = MULTILABEL_METRICS["mAP"] if "mAP" in self.metrics else "accuracy_score"
+        self.loss_sum, self.count = 0.0, 0
+        self.wrong_bits, self.bits, self.exact = 0, 0, 0
+        self.scores, self.targets = [], []
+
+    def update(self, logits, target, loss=None):
+        probs = 1.0 / (1.0 + np.exp(-logits.numpy().astype(np.float64)))
+        targets = target.numpy().astype(np.int64)
+        predicted = (probs >= self.threshold).astype(np.int64)
+        wrong = predicted != targets
+        self.wrong_bits += int(wrong.sum())
+        self.bits += int(wrong.size)
+        self.exact += int((~wrong.any(axis=1)).sum())
+        if loss is not None:
+            self.loss_sum += float(loss) * len(targets)
+        self.count += len(targets)
+        if self.keep_scores:
+            self.scores.append(probs.astype(np.float32))
+            self.targets.append(targets.astype(np.int8))
+
+    def all_reduce(self):
+        import paddle.distributed as dist
+
+        if dist.get_world_size() <= 1:
+            return
+        gathered = []
+        dist.all_gather_object(gathered, self.state())
+        self.loss_sum, self.count, self.wrong_bits, self.bits, self.exact = 0.0, 0, 0, 0, 0
+        self.scores, self.targets = [], []
+        for state in gathered:
+            self._add(state)
+
+    def _stacked(self):
+        if not self.scores:
+            return None, None
+        return np.concatenate(self.scores), np.concatenate(self.targets)
+
+    def per_class_ap(self) -> list:
+        scores, targets = self._stacked()
+        if scores is None:
+            return []
+        return [average_precision(scores[:, c], targets[:, c]) for c in range(scores.shape[1])]
+
+    def result(self) -> dict:
+        out = {}
+        if "HammingDistance" in self.metrics:
+            out["hamming_distance"] = self.wrong_bits / max(self.bits, 1)
+        if "AccuracyScore" in self.metrics:
+            right = self.exact / max(self.count, 1) if self.base == "sample" else 1 - self.wrong_bits / max(self.bits, 1)
+            out["accuracy_score"] = float(right)
+        if "mAP" in self.metrics:
+            aps = [ap for ap in self.per_class_ap() if not np.isnan(ap)]
+            out["mAP"] = float(np.mean(aps)) if aps else 0.0
+        out["loss"] = self.loss_sum / max(self.count, 1)
+        out["samples"] = self.count
+        return out
+
+    def per_class(self) -> list:
+        """Per class: samples where the label is set (support), and the share of samples whose bit is right."""
+        scores, targets = self._stacked()
+        if scores is None:
+            return []
+        right = (scores >= self.threshold).astype(np.int64) == targets
+        aps = self.per_class_ap()
+        return [{"class_id": c, "support": int(targets[:, c].sum()), "top1": float(right[:, c].mean()),
+                 "ap": None if np.isnan(aps[c]) else aps[c]} for c in range(targets.shape[1])]
+
+    # resume inside an epoch: the sums as plain JSON values
+    def state(self) -> dict:
+        scores, targets = self._stacked()
+        return {"loss_sum": self.loss_sum, "count": self.count, "wrong_bits": self.wrong_bits, "bits": self.bits,
+                "exact": self.exact, "scores": None if scores is None else scores.tolist(),
+                "targets": None if targets is None else targets.tolist()}
+
+    def load_state(self, state: dict) -> None:
+        self.loss_sum, self.count, self.wrong_bits, self.bits, self.exact = 0.0, 0, 0, 0, 0
+        self.scores, self.targets = [], []
+        self._add(state)
+
+    def _add(self, state: dict) -> None:
+        self.loss_sum += float(state["loss_sum"])
+        self.count += int(state["count"])
+        self.wrong_bits += int(state["wrong_bits"])
+        self.bits += int(state["bits"])
+        self.exact += int(state["exact"])
+        if state.get("scores"):
+            self.scores.append(np.asarray(state["scores"], dtype=np.float32))
+            self.targets.append(np.asarray(state["targets"], dtype=np.int8))
+
+
+def build_meter(metric_cfg, *, multilabel=False, topk=(1, 5), class_num=None, confusion=False):
+    """The meter a config's Metric list asks for: TopkMeter, or MultiLabelMeter with Global.use_multilabel."""
+    if not multilabel:
+        return TopkMeter(topk, class_num=class_num, confusion=confusion)
+    names, options = [], {}
+    for entry in metric_cfg or [{"HammingDistance": None}, {"AccuracyScore": None}]:
+        for name, params in entry.items():
+            names.append(name)
+            if name == "AccuracyScore" and params and params.get("base"):
+                options["accuracy_base"] = params["base"]
+    return MultiLabelMeter(names, per_class=confusion, **options)

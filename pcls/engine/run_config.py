@@ -46,6 +46,7 @@ class RunConfig:
     pretrained_model: object = None  # a path / zoo name, or a list (one per distilled model)
     data_format: Optional[str] = None
     to_static: bool = False
+    multilabel: bool = False
     # component sections, handed to their registries
     arch: dict = field(default_factory=dict)
     train_loader: dict = field(default_factory=dict)
@@ -89,7 +90,7 @@ class RunConfig:
             use_visualdl=bool(g["use_visualdl"]),
             class_num=int(arch["class_num"]),
             pretrained_model=g.get("pretrained_model"), data_format=g.get("data_format"),
-            to_static=bool(g["to_static"]),
+            to_static=bool(g["to_static"]), multilabel=bool(g["use_multilabel"]),
             arch=arch, train_loader=loaders["Train"],
             eval_loader=loaders.get("Eval") if g["eval_during_train"] else None,
             loss_train=loss["Train"], loss_eval=loss["Eval"],

@@ -62,6 +62,8 @@ class RunLog:
         if not self.enabled:
             return {}
         self.close()
+        if not history:  # no epoch finished (an interrupted first epoch): nothing to draw, nothing to install
+            return {}
         path = plot_curves(history, self.run_dir / CURVES)
         if path is None:
             log.info("curves.png skipped: matplotlib is not installed (pip install 'pcls[plot]')")

@@ -130,7 +130,8 @@ class Trainer:
                                        RecipeReport(recipe, smoke=bool(cfg.get("_smoke"))), *user])
         # position
         self.epoch, self.batch_in_epoch, self.global_step = 0, 0, 0
-        self.best = {"metric": "val_top1" if self.parts.eval_data else "train_top1", "value": None, "epoch": None}
+        self.best = {"metric": f"{'val' if self.parts.eval_data else 'train'}_{self.parts.main_metric}", "value": None,
+                     "epoch": None}
         self.history, self.meter, self._partial_meter = [], None, None
         self._stop_after_epoch = False
         self.lr = self.parts.optimizer.get_lr()
@@ -171,8 +172,7 @@ class Trainer:
                  "epochs": self.run.epochs, "world_size": self.run.world, "best": self.best,
                  "history": self.history, "rng": rng_state(), "config": self.run.cfg}
         if meter is not None:
-            state["epoch_meter"] = {"correct": meter.correct.tolist(), "loss_sum": meter.loss_sum,
-                                    "count": meter.count}
+            state["epoch_meter"] = meter.state()
         if self.parts.scaler is not None:
             state["scaler"] = {k: float(v.numpy()) if hasattr(v, "numpy") else v
                                for k, v in self.parts.scaler.state_dict().items()}
@@ -204,10 +204,7 @@ class Trainer:
         self.callbacks("checkpoint", self, "best_model", self.run_dir / "best_model")
 
     def _restore(self, loaded) -> None:
-        import numpy as np
-
         from pcls.engine.checkpoint import load_optimizer_state, set_rng_state
-        from pcls.engine.metrics import TopkMeter
 
         state, parts = loaded["state"], self.parts
         missing, unexpected = self.net.set_state_dict(loaded["model"]) or ([], [])
@@ -233,9 +230,8 @@ class Trainer:
         if state.get("rng"):
             set_rng_state(state["rng"])
         if state.get("epoch_meter") and self.batch_in_epoch:
-            meter = TopkMeter(parts.topk_train)
-            meter.correct = np.asarray(state["epoch_meter"]["correct"], dtype=np.float64)
-            meter.loss_sum, meter.count = state["epoch_meter"]["loss_sum"], state["epoch_meter"]["count"]
+            meter = parts.train_meter()
+            meter.load_state(state["epoch_meter"])
             self._partial_meter = meter
         where = f"epoch {self.epoch + 1}" + (f", batch {self.batch_in_epoch}" if self.batch_in_epoch else "")
         log.info("resumed from %s at %s (update %d)", loaded["prefix"], where, self.global_step)
@@ -280,11 +276,10 @@ class Trainer:
         """Train from the current position to the end of the epoch; returns (meter, images/s, interrupted)."""
         import paddle
 
-        from pcls.engine.metrics import TopkMeter
         from pcls.loss.ce import logits_of
 
         parts = self.parts
-        self.meter, self._partial_meter = (self._partial_meter or TopkMeter(parts.topk_train)), None
+        self.meter, self._partial_meter = (self._partial_meter or parts.train_meter()), None
         parts.model.train()
         seen, started, rate = 0, time.perf_counter(), 0.0
         batch = self.batch_in_epoch
@@ -310,7 +305,7 @@ class Trainer:
         parts = self.parts
         if hasattr(parts.eval_data.sampler, "set_epoch"):
             parts.eval_data.sampler.set_epoch(self.epoch)
-        meter = run_eval(parts.model, parts.eval_data.loader, loss_fn=parts.eval_loss, topk=parts.topk_eval,
+        meter = run_eval(parts.model, parts.eval_data.loader, loss_fn=parts.eval_loss, meter=parts.eval_meter(),
                          output_key=parts.eval_key, autocast=parts.amp.eval_autocast if autocast else None)
         return {f"{prefix}{k}": v for k, v in meter.result().items() if k != "samples"}
 

@@ -93,6 +93,10 @@ class Registry:
         self._discover()
         return sorted(n for n in self._items if fnmatch.fnmatch(n.lower(), pattern.lower()))
 
+    def registered(self) -> set:
+        """The names registered so far, without importing the package's modules (no discovery)."""
+        return set(self._items)
+
     def items(self) -> dict:
         self._discover()
         return dict(self._items)

@@ -30,6 +30,8 @@ LATENCY_KEYS = (
     "T4_trt_fp32_bs1",
     "T4_trt_fp16_bs1",
     "V100_paddle_fp32_bs1",
+    "V100_trt_fp32_bs1",  # the PaddleClas 2.x model pages (V100, TensorRT, FP32)
+    "SD855_lite_fp32_bs1_t1",  # their mobile tables (Snapdragon 855, Paddle-Lite, 1 thread)
 )
 
 

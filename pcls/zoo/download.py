@@ -237,7 +237,7 @@ class _Bar:
                 TransferSpeedColumn,
             )
 
-            from rich.console import Console
+            from pcls.utils.console import PipeConsole  # piped: one full line, no clipped columns
 
             self._progress = Progress(
                 TextColumn("{task.description}"),
@@ -246,7 +246,7 @@ class _Bar:
                 TransferSpeedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=PipeConsole(stderr=True),
                 transient=False,
             )
             self._progress.start()

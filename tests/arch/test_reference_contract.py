@@ -1,4 +1,4 @@
-"""Every model in ../shared/reference/model_specs.txt: exact state-dict keys/shapes (allocated lazily)
+"""Every model in tests/reference/model_specs*.txt (322: the 1.x and 2.x sets): exact state-dict keys/shapes (allocated lazily)
 and the numeric forward fixtures (a per-family CI subset; the full set under -m slow)."""
 
 import numpy as np

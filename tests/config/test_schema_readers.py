@@ -105,9 +105,12 @@ def test_values_outside_the_choices_are_refused(path, value, words):
         validate(cfg)
 
 
-def test_infer_imgs_is_noted_once(caplog):
+def test_infer_imgs_is_noted_once(caplog, monkeypatch):
     import logging
 
+    import pcls.config.schema as schema
+
+    monkeypatch.setattr(schema, "_noted", set())  # another test may have noted it in this process
     with caplog.at_level(logging.INFO, logger="pcls.config.schema"):
         validate(_base(Infer={"infer_imgs": "docs/images/demo.jpg"}))
     assert any("pcls predict IMAGES" in r.message for r in caplog.records)

@@ -3,7 +3,6 @@ tables show achieved results found under output/."""
 
 import json
 import re
-import sys
 
 import pytest
 import yaml
@@ -62,12 +61,9 @@ def test_a_standard_recipe_for_every_zoo_family():
 
 
 def _family_recipes_script():
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import make_family_recipes
-    finally:
-        sys.path.pop(0)
-    return make_family_recipes
+    from tests.zoo.test_catalog import script_module
+
+    return script_module("make_family_recipes")
 
 
 def test_2x_family_recipes_are_what_the_script_writes():
