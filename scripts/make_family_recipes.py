@@ -242,9 +242,10 @@ def _paddleclas_2x() -> dict:
         optimizer=momentum(cosine(0.2), 3e-5),
         train_ops=[DECODE, rand_crop(224, interpolation="bilinear", backend="pil"), FLIP, normalize()])
     add("StarNet", "StarNet_S1", "StarNet", epochs=300, batch_size=256, amp=AMP_O1,
-        arch={"drop_rate": 0.0, "drop_path_rate": 0.0}, optimizer=adamw(3e-3, 1e-5, 5, 1e-6),
+        arch={"drop_path_rate": 0.0}, optimizer=adamw(3e-3, 1e-5, 5, 1e-6),
         train_ops=[DECODE, rand_crop(224), FLIP, normalize(), {"RandomErasing": {"EPSILON": 0.25, "mode": "pixel"}}],
-        batch_ops=mixing(0.8, 0.2), left_out=[TIMM_AA.format("rand-m1-mstd0.5-inc1, random interpolation")])
+        batch_ops=mixing(0.8, 0.2), left_out=[TIMM_AA.format("rand-m1-mstd0.5-inc1, random interpolation"),
+                                              "Arch.drop_rate: 0 (pcls's StarNet has no head dropout to set)"])
     ops, mix, gone = vit_style(224)
     add("DSNet", "DSNet_tiny", "DSNet", epochs=300, batch_size=128,
         optimizer=adamw(1e-3, 1e-5, 5, 1e-6, no_weight_decay_name="norm cls_token pos_embed dist_token"),

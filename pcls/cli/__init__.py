@@ -39,7 +39,7 @@ class _PclsGroup(typer.core.TyperGroup):
         except KeyboardInterrupt:
             from pcls.cli.common import console
 
-            console.print("[yellow]interrupted[/yellow]")
+            console.print("interrupted", style="yellow")
             raise typer.Exit(130) from None
 
 

@@ -18,8 +18,10 @@ from rich.table import Table
 from pcls.errors import PclsError
 from pcls.utils.console import PipeConsole
 
-out = PipeConsole(soft_wrap=True)
-console = PipeConsole(stderr=True)
+# markup=False: paths, class names and messages are printed as they are ("[plot]", "data/[a]/x.jpg"); the few
+# styled lines say so with style=... (or markup=True around rich.markup.escape'd text).
+out = PipeConsole(soft_wrap=True, markup=False)
+console = PipeConsole(stderr=True, markup=False)
 
 
 class ConsoleHandler(logging.Handler):
@@ -94,15 +96,15 @@ def progress(transient: bool = False):
     )
 
     return Progress(
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[rate]}", markup=False),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         console=console,
         transient=transient,
     )

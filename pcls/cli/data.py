@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from pcls.cli.common import JsonOpt, console, out, print_json, table
 
@@ -103,7 +102,7 @@ def check(
         _print_check(result, show)
     for warning in result["warnings"][:show]:  # on stderr with --json too: the user should see them
         text = f"warning: {result['list']}:{warning['line']}: {warning['path']}: {warning['warning']}"
-        console.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)
+        console.print(text, style="yellow", highlight=False, soft_wrap=True)
     if not result["ok"]:
         raise typer.Exit(1)
 
@@ -133,7 +132,7 @@ def _print_check(result: dict, show: int) -> None:
         out.print(table(f"bad lines (first {min(show, len(problems))} of {len(problems)})", ["line", "path", "problem"],
                         [(p["line"], p["path"], p["problem"]) for p in problems[:show]]))
     elif not result["warnings"]:
-        console.print("[green]all lines OK[/green]")
+        console.print("all lines OK", style="green")
 
 
 @app.command("demo")

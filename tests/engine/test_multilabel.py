@@ -114,7 +114,7 @@ def test_multilabel_training_learns_the_rule(tmp_path, tinynet, loss):
     final = summary["final"]
     assert summary["best"]["metric"] == "val_mAP"
     assert final["val_mAP"] > 0.9 and final["val_hamming_distance"] < 0.15
-    assert final["val_accuracy_score"] > 0.6
+    assert final["val_accuracy_score"] > 0.5  # every bit right; chance is 1/8
 
 
 @pytest.mark.slow
@@ -128,6 +128,7 @@ def test_multilabel_eval_export_and_predict(tmp_path, tinynet):
     data = write_multilabel_data(tmp_path / "data")
     cfg = multilabel_config(data, tmp_path / "out")
     cfg["Infer"] = {"PostProcess": {"name": "MultiLabelThreshOutput", "threshold": 0.5}}
+    cfg["Global"]["image_shape"] = [3, 16, 16]  # the images go in as they are (no crop)
     summary = train(cfg)
     weights = f"{summary['run_dir']}/best_model"
     result = evaluate(cfg, weights=weights, out_dir=tmp_path / "eval")
