@@ -63,7 +63,7 @@ def main() -> int:
         choice = read_spec(out)["Global"]["runtime"]
         print(f"--runtime auto on CPU: {choice['cpu']} (batch-1 p50 ms: {choice['measured_ms_batch1']})")
         result = run_formats(str(out), threads=args.threads, iters=args.iters, val=args.val, images=args.images,
-                             root=args.root, log=lambda m: None)
+                             root=args.root)
     rows = {(r["format"], r["precision"]): r for r in result["rows"]}
     print(f"\n{result['model']} {result['input_size']}px, {args.threads} thread(s)")
     print(f"{'format':8} {'prec':5} {'MB':>7} {'ms/img b1':>10} {'ms/img b8':>10} {'e2e img/s':>10} {'top-1':>7}")

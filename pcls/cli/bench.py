@@ -1,5 +1,6 @@
 """`pcls bench`: model and end-to-end inference speed, and (`pcls bench data`) the data pipeline."""
 
+import contextlib
 from typing import Annotated, Optional
 
 import typer
@@ -15,6 +16,14 @@ def parse_sizes(text: str):
     if not sizes or min(sizes) < 1:
         fail(f"--batch-sizes takes positive integers separated by commas, e.g. 1,4,8; got {text!r}")
     return sizes
+
+
+@contextlib.contextmanager
+def stage_status(title: str):
+    """A spinner on stderr reading `title: <stage>`; yields the progress callback long library work reports its
+    stages to (export, bench)."""
+    with console.status(f"{title} ...") as status:
+        yield lambda stage: status.update(f"{title}: {stage}")
 
 
 def register(app: typer.Typer) -> None:
@@ -63,9 +72,10 @@ def register(app: typer.Typer) -> None:
             return _bench_formats(target, threads, weights, images, val, root, iters, warmup, as_json)
         from pcls.deploy.bench import run_bench
 
-        result = run_bench(target, batch_sizes=parse_sizes(batch_sizes), threads=threads, device=device, trt=trt,
-                           precision=precision, compare=compare, weights=weights, images=images, iters=iters,
-                           warmup=warmup, end_to_end=not no_e2e, log=lambda m: console.print(m, highlight=False))
+        with stage_status(f"bench {target}") as progress:
+            result = run_bench(target, batch_sizes=parse_sizes(batch_sizes), threads=threads, device=device, trt=trt,
+                               precision=precision, compare=compare, weights=weights, images=images, iters=iters,
+                               warmup=warmup, end_to_end=not no_e2e, progress=progress)
         if as_json:
             print_json(result)
             return
@@ -93,8 +103,9 @@ def _number(value, spec=".1f"):
 def _bench_formats(target, threads, weights, images, val, root, iters, warmup, as_json):
     from pcls.deploy.bench import run_formats
 
-    result = run_formats(target, threads=threads, weights=weights, images=images, val=val, root=root, iters=iters,
-                         warmup=warmup, log=lambda m: console.print(m, highlight=False))
+    with stage_status(f"bench {target}") as progress:
+        result = run_formats(target, threads=threads, weights=weights, images=images, val=val, root=root,
+                             iters=iters, warmup=warmup, progress=progress)
     if as_json:
         print_json(result)
         return

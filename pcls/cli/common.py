@@ -38,10 +38,12 @@ class ConsoleHandler(logging.Handler):
 
 
 def setup_logging(debug: bool = False) -> None:
-    """Send the library's log records (the `pcls` logger) to the stderr console."""
-    from pcls.utils.logs import install_handler
+    """Send the library's log records (the `pcls` logger) and Python warnings to the stderr console, leaving
+    out the warnings nobody can act on unless `debug`."""
+    from pcls.utils.logs import install_handler, route_warnings
 
     install_handler(ConsoleHandler(), logging.DEBUG if debug else logging.INFO)
+    route_warnings(debug)
 
 
 def fail(message: str, exit_code: int = 2) -> None:

@@ -5,7 +5,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from pcls.cli.common import ConfigOpt, JsonOpt, OverrideOpt, RecipeOpt, console, fail, out, print_json, table
+from pcls.cli.common import ConfigOpt, JsonOpt, OverrideOpt, RecipeOpt, console, fail, out, print_json, progress, table
 
 
 def _batch(value: str):
@@ -54,14 +54,15 @@ def register(app: typer.Typer) -> None:
                          "export (its files are kept; none is ever deleted).")] = False,
         class_num: Annotated[Optional[int], typer.Option("--class-num", help="Classes (default: from the weights).")] = None,
         labels: Annotated[Optional[str], typer.Option("--labels", help="Label file ('id name' or one name per line).")] = None,
-        topk: Annotated[int, typer.Option("--topk", min=1, help="Default top-k written into inference.yml.")] = 5,
+        topk: Annotated[Optional[int], typer.Option("--topk", min=1, help="Default top-k written into inference.yml "
+                        "(default: the config's Infer.PostProcess.topk, else 5).")] = None,
         as_json: JsonOpt = False,
     ):
         """Export a model to a Paddle inference model (or ONNX) that verifies itself against the dygraph model.
 
         Example: pcls export ResNet50_vd --weights output/ResNet50_vd/best_model --out inference/ --format onnx
         """
-        from pcls.cli.bench import parse_sizes
+        from pcls.cli.bench import parse_sizes, stage_status
         from pcls.cli.common import resolve_config
         from pcls.deploy.export import ExportRequest, export, request_from_config
         from pcls.deploy.spec import read_label_file
@@ -92,14 +93,15 @@ def register(app: typer.Typer) -> None:
             request.class_num = class_num
         if labels:
             request.labels = read_label_file(labels)
-        request.topk = topk if topk != 5 else request.topk
-        with console.status(f"exporting {request.model_name} ..."):
-            report = export(request)  # verifies itself; with --int8 also measures and may refuse
+        if topk is not None:
+            request.topk = topk
+        with stage_status(f"exporting {request.model_name}") as stage:
+            report = export(request, progress=stage)  # verifies itself; with --int8 also measures and may refuse
         if as_json:
             print_json(report.__dict__)
             return
         rows = [("output", report.out_dir), ("files", ", ".join(report.files))]
-        rows += [(f"verified on {runtime}", f"max relative diff {diff:.2e}") for runtime, diff in report.max_abs_diff.items()]
+        rows += [(f"verified on {runtime}", f"max relative diff {diff:.2e}") for runtime, diff in report.max_relative_diff.items()]
         if report.load_report:
             rows.append(("weights", report.load_report))
         rows += [("note", note) for note in report.notes]
@@ -139,11 +141,8 @@ def register(app: typer.Typer) -> None:
         paths, skipped = expand_inputs(inputs)
         model_dir = _model_dir(model)
         predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
-                              precision=precision, topk=topk, batch_size=batch_size,
-                              log=lambda m: console.print(m, highlight=False))  # e.g. "building the TensorRT engine"
+                              precision=precision, topk=topk, batch_size=batch_size)
         results, failures = [], [{"file": f, "error": why} for f, why in skipped]
-        from pcls.cli.common import progress
-
         with progress(transient=True) as bar:
             task = bar.add_task("predict", total=len(paths), rate="", info="")
             for item, outcome in predictor.predict_stream(paths):
@@ -168,12 +167,11 @@ def register(app: typer.Typer) -> None:
 
 def _model_dir(model: str) -> Path:
     """An export folder as given, or a zoo name exported (with its pretrained weights) into the cache once."""
-    from pcls.deploy.spec import SPEC_FILE, check_model_target
+    from pcls.deploy.spec import SPEC_FILE, export_folder
 
-    path = Path(model)
-    if (path / SPEC_FILE).exists():
-        return path
-    check_model_target(model)
+    folder = export_folder(model)
+    if folder is not None:
+        return folder
     from pcls.zoo.catalog import get_entry
 
     entry = get_entry(model)  # a clear error with suggestions when the name is unknown

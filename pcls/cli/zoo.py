@@ -138,17 +138,9 @@ def list_command(
 
 
 def print_wide(renderable) -> None:
-    """Print on stdout; when piped, as wide as the content needs (whole rows for grep), not 80 columns.
-    (`pcls recipes` prints its tables through it too.)"""
-    if out.is_terminal:
-        out.print(renderable)
-        return
-    width = out.width
-    out.width = max(width, 200)
-    try:
-        out.print(renderable)
-    finally:
-        out.width = width
+    """Print on stdout; when piped, as wide as the content needs (whole rows for grep), not 80 columns: what
+    every `out.print` does now (pcls.utils.console.PipeConsole). (`pcls recipes` prints its tables through it too.)"""
+    out.print(renderable)
 
 
 def _cache_state(name: str) -> dict:

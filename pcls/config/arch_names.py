@@ -58,10 +58,10 @@ def _registered_at_runtime() -> set:
     names = set()
     registry = sys.modules.get("pcls.arch.registry")
     if registry is not None:
-        names.update(registry.BACKBONES._items)
+        names.update(registry.BACKBONES.registered())
     model = sys.modules.get("pcls.engine.model")
     if model is not None:
-        names.update(model.MODEL_KINDS._items)
+        names.update(model.MODEL_KINDS.registered())
     return names
 
 

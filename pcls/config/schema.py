@@ -232,15 +232,17 @@ SCHEMA = Section(
                         # DistillationPostProcess: the wrapped post-process and which model's output it reads
                         "func": f("str", "none", choices=(None, "Topk", "ThreshOutput", "MultiLabelThreshOutput")),
                         "model_name": f("str", "none"),
-                        "key": f("str", "none"),
+                        "key": refused("an export holds the model's logits only; remove "
+                                       "Infer.PostProcess.key", "str", "none", accept=(None, "logits")),
                         # ThreshOutput (binary: label 1 when the class-1 score reaches it) and
                         # MultiLabelThreshOutput; none: each one's PaddleClas default (0.0 and 0.5)
                         "threshold": f("float", "none"),
                         "default_label_index": f("int", default=0),
                         "label_0": f("str", "none"),
                         "label_1": f("str", "none"),
-                        # MultiLabelThreshOutput: every class whose score reaches the threshold
-                        "delimiter": f("str", "none"),
+                        # the label file's id/name separator: pcls reads 'id name' split at whitespace
+                        "delimiter": refused("pcls reads class_id_map_file lines as 'id name' split at "
+                                             "whitespace", "str", "none", accept=(None, " ", "\t")),
                     }
                 ),
             }

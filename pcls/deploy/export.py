@@ -7,7 +7,6 @@ ONNX Runtime for ONNX), must reproduce the dygraph model's probabilities on a ra
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import stat
@@ -18,9 +17,10 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
+from pcls.config.schema import default_of
+from pcls.deploy.gpu import require_cuda, tensorrt_versions
 from pcls.deploy.spec import (
     IMAGENET_LABELS,
-    INT8_ONNX_FILE,
     MODEL_PREFIX,
     ONNX_FILE,
     export_owned_names,
@@ -28,12 +28,12 @@ from pcls.deploy.spec import (
     read_label_file,
     write_spec,
 )
+from pcls.deploy.trt import DEFAULT_BATCH_SIZES, TRT_PRECISIONS, convert_trt, plan_trt_conversion, shape_range
 from pcls.errors import PclsError
 from pcls.utils.io import umask_mode
 from pcls.utils.quiet import quiet
 from pcls.zoo.catalog import eval_transform_ops
 
-logger = logging.getLogger(__name__)
 ONNX_OPSET = 13  # covers every op the zoo exports (incl. transformers' LayerNorm decomposition); TensorRT >= 8 reads it
 # Relative to the largest probability: for softmax outputs this is about the absolute error of the logits.
 VERIFY_RTOL = {"fp32": 5e-4, "fp16": 5e-2}
@@ -50,7 +50,7 @@ class ExportRequest:
     fp16: bool = False
     transform_ops: Optional[list] = None
     labels: Optional[list] = None
-    topk: int = 5
+    topk: int = default_of("Infer.PostProcess.topk")
     postprocess: Optional[dict] = None  # Infer.PostProcess beyond top-k (pcls.deploy.postprocess)
     input_size: Optional[int] = None
     multilabel: bool = False  # Global.use_multilabel: sigmoid outputs (MultiLabelThreshOutput)
@@ -58,7 +58,7 @@ class ExportRequest:
     model_kwargs: dict = field(default_factory=dict)
     force: bool = False  # write beside the files of a non-empty folder that is not a pcls export
     trt: Optional[str] = None  # convert for TensorRT in this precision (fp32 | fp16 | int8; GPU build)
-    trt_batch_sizes: Tuple[int, ...] = (1, 8, 32)
+    trt_batch_sizes: Tuple[int, ...] = DEFAULT_BATCH_SIZES
     int8: bool = False  # ONNX Runtime static quantisation (CPU int8), calibrated on `calib`
     calib: Optional[str] = None  # list file of calibration images (PaddleClas format; labels optional)
     root: Optional[str] = None  # folder the list files' paths are relative to (default: the list's folder)
@@ -72,7 +72,7 @@ class ExportRequest:
 class ExportReport:
     out_dir: str
     files: list
-    max_abs_diff: dict
+    max_relative_diff: dict  # runtime -> max |exported - dygraph| / max |dygraph| on the verification batch
     load_report: Optional[str]
     notes: list
 
@@ -98,7 +98,8 @@ def request_from_config(cfg: dict, out_dir, weights=None, **options) -> ExportRe
     labels = read_label_file(post["class_id_map_file"]) if post.get("class_id_map_file") else None
     image_shape = cfg["Global"].get("image_shape") or [3, 224, 224]
     return ExportRequest(model_name=name, out_dir=Path(out_dir), weights=weights or cfg["Global"].get("pretrained_model"),
-                         class_num=class_num, transform_ops=ops, labels=labels, topk=int(post.get("topk", 5)),
+                         class_num=class_num, transform_ops=ops, labels=labels,
+                         topk=int(post.get("topk", default_of("Infer.PostProcess.topk"))),
                          postprocess={k: v for k, v in post.items() if k not in ("topk", "class_id_map_file")},
                          input_size=int(image_shape[-1]), channels=int(cfg["Global"]["image_channel"]),
                          multilabel=bool(cfg["Global"]["use_multilabel"]),
@@ -118,6 +119,8 @@ def build_model(request: ExportRequest):
     """The dygraph model with its weights, class_num taken from the weights when not given."""
     import pcls
     from pcls.engine.model import load_plugins
+    from pcls.config.schema import default_of
+from pcls.deploy.gpu import require_cuda, tensorrt_versions
     from pcls.zoo.weights import load_pretrained, load_state_file, resolve_weights
 
     load_plugins()  # PCLS_PLUGINS backbones export like built-in ones
@@ -128,13 +131,14 @@ def build_model(request: ExportRequest):
         path = resolve_weights(request.weights)
         if class_num is None:
             probe = pcls.create_model(request.model_name, **request.model_kwargs)
-            class_num = _classifier_class_num(probe, load_state_file(path)) or 1000
+            class_num = _classifier_class_num(probe, load_state_file(path)) or default_of("Arch.class_num")
         model = pcls.create_model(request.model_name, class_num=class_num, **request.model_kwargs)
         load_report = load_pretrained(model, str(path))  # strict: a class count that does not fit is refused
     else:
-        model = pcls.create_model(request.model_name, class_num=class_num or 1000, **request.model_kwargs)
+        class_num = class_num or default_of("Arch.class_num")  # random weights: the ImageNet head
+        model = pcls.create_model(request.model_name, class_num=class_num, **request.model_kwargs)
     model.eval()
-    return model, class_num or 1000, load_report
+    return model, class_num, load_report
 
 
 def _export_layer(model, multilabel: bool = False):
@@ -167,9 +171,6 @@ def _validate(request: ExportRequest) -> None:
     if request.input_size is not None and request.input_size < 8:
         raise PclsError(f"--image-size must be >= 8 pixels, got {request.input_size}")
     if request.trt is not None:
-        from pcls.deploy.gpu import require_cuda
-        from pcls.deploy.trt import TRT_PRECISIONS, shape_range
-
         if request.trt not in TRT_PRECISIONS:
             raise PclsError(f"unknown TensorRT precision '{request.trt}'; use fp32, fp16 or int8")
         require_cuda()
@@ -185,10 +186,12 @@ def _validate(request: ExportRequest) -> None:
             raise PclsError(f"{option} list file {path} not found")
 
 
-def export(request: ExportRequest, progress=None) -> ExportReport:
+def export(request: ExportRequest, progress: Optional[Callable[[str], None]] = None) -> ExportReport:
+    """Build, verify and write the export `request` describes; `progress(stage)` is told each long stage."""
     import paddle
 
     _validate(request)
+    say = progress or (lambda stage: None)
     out_dir = Path(os.path.abspath(request.out_dir))
     shown = request.out_dir
     with _filesystem_errors(shown):
@@ -218,16 +221,17 @@ def export(request: ExportRequest, progress=None) -> ExportReport:
             model.rep()  # re-parameterise (RepVGG): fuse branches for deployment; verified against `expected`
             notes.append("re-parameterised (branches fused) before export")
         spec = paddle.static.InputSpec([request.batch_size, request.channels, size, size], "float32", "x")
+        say("saving the inference graph")
         with quiet():  # Paddle prints PIR notices the user cannot act on
             paddle.jit.save(layer, str(staging / MODEL_PREFIX), input_spec=[spec])
-        diffs = {"paddle": _max_diff(_run_paddle_inference(staging, sample), expected)}
+        diffs = {"paddle": _relative_diff(_run_paddle_inference(staging, sample), expected)}
         _check(diffs["paddle"], "fp32", "Paddle Inference")
         wants_onnx = request.fmt == "onnx" or request.int8
         if wants_onnx:
+            say("converting to ONNX")
             _convert_onnx(staging, fp16=half)
-            tolerance = "fp16" if half else "fp32"
-            diffs["onnx"] = _max_diff(_run_onnx(staging / ONNX_FILE, sample), expected)
-            _check(diffs["onnx"], tolerance, "ONNX Runtime")
+            diffs["onnx"] = _relative_diff(_run_onnx(staging, sample), expected)
+            _check(diffs["onnx"], "fp16" if half else "fp32", "ONNX Runtime")
         elif half:
             _convert_paddle_fp16(staging)
             notes.append("fp16 Paddle model written for GPU; its output was not verified here (fp16 inference "
@@ -235,11 +239,14 @@ def export(request: ExportRequest, progress=None) -> ExportReport:
         if request.int8:
             from pcls.deploy.quantize import export_int8
 
+            say("calibrating the int8 model")
             extra["int8"] = export_int8(staging, ops, size, request)
             notes.append(_int8_note(extra["int8"]))
         if not half:  # fp16 models are for GPU: no CPU runtime to choose
+            say("timing Paddle Inference against ONNX Runtime" if wants_onnx else "choosing the CPU runtime")
             extra["runtime"] = choose_cpu_runtime(staging, size, has_onnx=wants_onnx, measure=request.measure)
         if request.trt is not None:
+            say(f"converting for TensorRT {request.trt}")
             extra["trt"] = {request.trt: _convert_trt(staging, ops, size, request)}
             notes.append(f"TensorRT {request.trt} model converted into trt_{request.trt}/")
         write_spec(staging, model_name=request.model_name, input_size=size, transform_ops=ops, class_num=class_num,
@@ -252,7 +259,7 @@ def export(request: ExportRequest, progress=None) -> ExportReport:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return ExportReport(out_dir=str(request.out_dir), files=sorted(p.name for p in out_dir.iterdir()),
-                        max_abs_diff=diffs, load_report=str(load_report) if load_report is not None else None,
+                        max_relative_diff=diffs, load_report=str(load_report) if load_report is not None else None,
                         notes=notes)
 
 
@@ -275,12 +282,12 @@ def choose_cpu_runtime(model_dir: Path, size: int, has_onnx: bool, measure: Opti
     return {"cpu": faster, "measured_ms_batch1": {k: round(float(v), 3) for k, v in timings.items()}}
 
 
-def measure_runtimes(model_dir: Path, size: int, threads: Optional[int] = None) -> dict:
+def measure_runtimes(model_dir: Path, size: int) -> dict:
     """ms per batch-1 call of Paddle Inference and ONNX Runtime, timed in alternating rounds."""
-    from pcls.deploy.bench import time_models
-    from pcls.deploy.predictor import RuntimeSettings, create_runner
+    from pcls.deploy.measure import time_models
+    from pcls.deploy.predictor import RuntimeSettings, cpu_threads, create_runner
 
-    threads = threads or max(1, min(os.cpu_count() or 1, 4))
+    threads = cpu_threads(cap=4)
     runners = {name: create_runner(model_dir, RuntimeSettings(runtime=name, threads=threads), size)
                for name in ("paddle", "onnx")}
     timed = time_models(runners, size, batch_size=1, warmup=5, iters=9, rounds=3)  # a few seconds for ResNet50
@@ -288,9 +295,6 @@ def measure_runtimes(model_dir: Path, size: int, threads: Optional[int] = None) 
 
 
 def _convert_trt(staging: Path, ops: list, size: int, request: ExportRequest) -> dict:
-    from pcls.deploy.gpu import tensorrt_versions
-    from pcls.deploy.trt import convert_trt, plan_trt_conversion, shape_range
-
     calibration = calib_batches = None
     if request.trt == "int8":
         from pcls.deploy.quantize import load_images
@@ -302,7 +306,7 @@ def _convert_trt(staging: Path, ops: list, size: int, request: ExportRequest) ->
         calibration = f"{Path(request.calib).name}:{len(images)}"
     plan = plan_trt_conversion(staging, size, request.trt, request.trt_batch_sizes, tensorrt_versions(),
                                calibration=calibration)
-    convert_trt(plan, calib_batches=calib_batches, log=logger.info)
+    convert_trt(plan, calib_batches=calib_batches)
     return {"batch_sizes": list(request.trt_batch_sizes), "calibration": calibration, "key": plan.digest}
 
 
@@ -336,10 +340,9 @@ def _check_out_dir(out_dir: Path, shown, force: bool) -> Optional[set]:
         raise PclsError(f"--out {shown} is a file, not a folder; choose another output folder")
     if not resolved.exists():
         return None
-    entries = [p.name for p in resolved.iterdir()]
-    owned = export_owned_names(resolved)
-    if not entries:
+    if not any(resolved.iterdir()):
         return set()
+    owned = export_owned_names(resolved)
     if owned is not None:
         return owned
     if not force:
@@ -380,18 +383,16 @@ def _move_into_place(staging: Path, out_dir: Path, owned: Optional[set]) -> None
 
 
 def _input_size_of(ops) -> Optional[int]:
+    """The model input size a pre-processing list ends with: the last crop's or fixed resize's `size`."""
     for op in reversed(ops or []):
         (name, params), = op.items()
-        if name in ("CropImage", "RandCropImage") and params and params.get("size"):
-            size = params["size"]
-            return int(size if isinstance(size, int) else size[0])
-        if name == "ResizeImage" and params and params.get("size"):
+        if name in ("CropImage", "RandCropImage", "ResizeImage") and params and params.get("size"):
             size = params["size"]
             return int(size if isinstance(size, int) else size[0])
     return None
 
 
-def _max_diff(got, expected) -> float:
+def _relative_diff(got, expected) -> float:
     """max |got - expected| / max |expected| (relative difference of the outputs)."""
     got = np.asarray(got, dtype=np.float32)
     if got.shape != expected.shape:
@@ -406,16 +407,15 @@ def _check(diff: float, precision: str, runtime: str) -> None:
 
 
 def _run_paddle_inference(model_dir: Path, batch: np.ndarray) -> np.ndarray:
-    from pcls.deploy.predictor import RuntimeSettings, create_paddle_predictor
+    from pcls.deploy.predictor import RuntimeSettings, paddle_runner
 
-    runner = create_paddle_predictor(model_dir, RuntimeSettings(device="cpu", threads=2))
-    return runner(batch)
+    return paddle_runner(model_dir, RuntimeSettings(device="cpu", threads=2))(batch)
 
 
-def _run_onnx(onnx_path: Path, batch: np.ndarray) -> np.ndarray:
-    from pcls.deploy.predictor import RuntimeSettings, create_onnx_predictor
+def _run_onnx(model_dir: Path, batch: np.ndarray) -> np.ndarray:
+    from pcls.deploy.predictor import RuntimeSettings, onnx_runner
 
-    return create_onnx_predictor(onnx_path.parent, RuntimeSettings(device="cpu", threads=2, runtime="onnx"))(batch)
+    return onnx_runner(model_dir, RuntimeSettings(device="cpu", threads=2, runtime="onnx"))(batch)
 
 
 def _convert_onnx(model_dir: Path, fp16: bool) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Tuple
 
 from pcls.errors import PclsError
+from pcls.utils.io import read_text
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 LIST_EXTENSIONS = {".txt", ".list", ".lst"}
@@ -25,7 +26,7 @@ def expand_inputs(inputs: List[str]) -> Tuple[List[Path], List[Tuple[str, str]]]
                 (images.append(child) if child.suffix.lower() in IMAGE_EXTENSIONS
                  else skipped.append((str(child), "not an image file (by extension)")))
         elif path.is_file() and path.suffix.lower() in LIST_EXTENSIONS:
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for line in read_text(path, "list file").splitlines():  # not UTF-8: one line, no traceback
                 if line.strip():
                     images.append(path.parent / line.split()[0])
         elif path.is_file():

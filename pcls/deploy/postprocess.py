@@ -100,7 +100,7 @@ def resolve_postprocess(post: dict, infer_model_name: Optional[str] = None) -> d
     if model_name and infer_model_name and model_name != infer_model_name:
         raise PclsError(f"Infer.PostProcess.model_name '{model_name}' is not the exported model "
                         f"'{infer_model_name}' (Arch.infer_model_name); set them to the same model")
-    post.pop("key", None)  # the exported model returns its logits only
+    post.pop("key", None)  # the schema accepts only "logits": the exported model returns nothing else
     post["name"] = post.pop("func", None) or "Topk"
     return _own_keys(post)
 

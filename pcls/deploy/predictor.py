@@ -8,7 +8,6 @@ the current one. `runtime="auto"` takes, on CPU, the runtime the export measured
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -18,15 +17,20 @@ from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from pcls.deploy.gpu import require_cuda, tensorrt_versions
 from pcls.deploy.postprocess import build_postprocess
-from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE, model_files, read_spec
+from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE, ORT_TRT_CACHE, TRT_DIR_PREFIX, model_files, read_spec
+from pcls.deploy.trt import WORKSPACE_BYTES, convert_trt, plan_trt_conversion, shape_range
 from pcls.errors import PclsError
-
-logger = logging.getLogger(__name__)
-ORT_TRT_CACHE = "ort_trt_cache"
 
 PRECISIONS = {"fp32": "Float32", "fp16": "Half", "int8": "Int8"}
 RUNTIMES = ("auto", "paddle", "onnx")
+
+
+def cpu_threads(cap: Optional[int] = None) -> int:
+    """This machine's cores (at most `cap`): the default thread count of the model and of the decoding pool."""
+    cores = max(1, os.cpu_count() or 1)
+    return min(cores, cap) if cap else cores
 
 
 @dataclass
@@ -36,14 +40,14 @@ class RuntimeSettings:
     runtime: str = "paddle"  # auto | paddle | onnx (auto is resolved against the export by `choose_runtime`)
     device: str = "cpu"  # cpu | gpu
     gpu_id: int = 0
-    threads: int = max(1, os.cpu_count() or 1)
+    threads: int = cpu_threads()
     use_onednn: bool = True
     trt: bool = False
     precision: str = "fp32"  # fp32 | fp16 | int8
     max_batch_size: int = 8
     min_subgraph_size: int = 15
     gpu_memory_mb: int = 500
-    trt_workspace: int = 1 << 30
+    trt_workspace: int = WORKSPACE_BYTES
     trt_batch_sizes: Tuple[int, ...] = ()  # TensorRT shape range; default (1, max_batch_size)
 
     def validate(self) -> "RuntimeSettings":
@@ -86,8 +90,7 @@ def paddle_config_plan(settings: RuntimeSettings, input_size: int, graph_format:
     if settings.device == "gpu":
         plan.append(("enable_use_gpu", (settings.gpu_memory_mb, settings.gpu_id)))
         if settings.trt and graph_format == "legacy":
-            low, opt, high = (min(settings.shape_batches), sorted(settings.shape_batches)[len(settings.shape_batches) // 2],
-                              max(settings.shape_batches))
+            low, opt, high = shape_range(settings.shape_batches)
             plan.append(("enable_tensorrt_engine", (
                 settings.trt_workspace,  # workspace_size
                 high,  # max_batch_size
@@ -123,7 +126,7 @@ def apply_plan(config, plan) -> None:
         getattr(config, method)(*args)
 
 
-def runner_for(config):
+def runner_from_config(config):
     """A callable batch (N,3,H,W float32) -> first output, on a predictor made from a paddle.inference.Config."""
     import paddle.inference as pi
 
@@ -140,7 +143,7 @@ def runner_for(config):
     return run
 
 
-def create_paddle_predictor(model_dir, settings: RuntimeSettings, input_size: int = 224, log=None):
+def paddle_runner(model_dir, settings: RuntimeSettings, input_size: int = 224):
     """A callable batch -> outputs on Paddle Inference, configured by `paddle_config_plan(settings)`.
 
     With TensorRT on a PIR export the model run is the converted one in `<export>/trt_<precision>/`, converted
@@ -149,25 +152,20 @@ def create_paddle_predictor(model_dir, settings: RuntimeSettings, input_size: in
     import paddle.inference as pi
 
     if settings.device == "gpu":
-        from pcls.deploy.gpu import require_cuda
-
         require_cuda()
     graph, params = model_files(model_dir)
     graph_format = "pir" if graph.suffix == ".json" else "legacy"
     cache_dir = None
     if settings.trt and graph_format == "pir":
-        from pcls.deploy.gpu import tensorrt_versions
-        from pcls.deploy.trt import convert_trt, plan_trt_conversion
-
         recorded = (read_spec(model_dir)["Global"].get("trt") or {}).get(settings.precision) or {}
         plan = plan_trt_conversion(model_dir, input_size, settings.precision, trt_batch_sizes(settings, recorded),
                                    tensorrt_versions(), calibration=recorded.get("calibration"))
-        graph, params = model_files(convert_trt(plan, log=log or logger.info))
+        graph, params = model_files(convert_trt(plan))
     elif settings.trt:
-        cache_dir = Path(model_dir) / f"trt_legacy_{settings.precision}"
+        cache_dir = Path(model_dir) / f"{TRT_DIR_PREFIX}legacy_{settings.precision}"
     config = pi.Config(str(graph), str(params))
     apply_plan(config, paddle_config_plan(settings, input_size, graph_format, cache_dir))
-    return runner_for(config)
+    return runner_from_config(config)
 
 
 def trt_batch_sizes(settings: RuntimeSettings, recorded: dict) -> Tuple[int, ...]:
@@ -206,14 +204,13 @@ def onnx_available() -> bool:
     return True
 
 
-def create_onnx_predictor(model_dir, settings: RuntimeSettings, input_size: int = 224, log=None):
+def onnx_runner(model_dir, settings: RuntimeSettings, input_size: int = 224):
+    """A callable batch -> outputs on ONNX Runtime: the int8 model for precision int8, else the fp32 one."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise PclsError("--runtime onnx needs onnxruntime: pip install 'pcls[onnx]'") from None
     if settings.device == "gpu":
-        from pcls.deploy.gpu import require_cuda
-
         require_cuda()
     # int8 runs the QDQ model: ONNX Runtime's CPU int8 kernels, or TensorRT's explicit quantisation on GPU
     name = INT8_ONNX_FILE if settings.precision == "int8" else ONNX_FILE
@@ -238,18 +235,18 @@ def choose_runtime(spec: dict, model_dir, requested: str, device: str, precision
     (`Global.runtime` in inference.yml), Paddle Inference when ONNX Runtime or the ONNX model is missing."""
     if requested != "auto":
         return requested
-    has_onnx = onnx_available() and (Path(model_dir) / ONNX_FILE).exists()
     if device == "cpu" and precision == "int8":
         return "onnx"
-    if device != "cpu" or not has_onnx:
+    if device != "cpu" or not (onnx_available() and (Path(model_dir) / ONNX_FILE).exists()):
         return "paddle"
     recorded = (spec["Global"].get("runtime") or {}).get("cpu")
     return "onnx" if recorded == "onnx" else "paddle"
 
 
-def create_runner(model_dir, settings: RuntimeSettings, input_size: int, log=None):
-    create = create_onnx_predictor if settings.runtime == "onnx" else create_paddle_predictor
-    return create(model_dir, settings, input_size, log=log)
+def create_runner(model_dir, settings: RuntimeSettings, input_size: int):
+    """The runner for a resolved runtime (`paddle` or `onnx`; `auto` is resolved by `choose_runtime` first)."""
+    create = onnx_runner if settings.runtime == "onnx" else paddle_runner
+    return create(model_dir, settings, input_size)
 
 
 class Predictor:
@@ -257,12 +254,10 @@ class Predictor:
 
     def __init__(self, model_dir, runtime: str = "auto", device: str = "cpu", threads: Optional[int] = None,
                  trt: bool = False, precision: Optional[str] = None, topk: Optional[int] = None, batch_size: int = 8,
-                 workers: Optional[int] = None, trt_batch_sizes: Tuple[int, ...] = (), log=None):
+                 workers: Optional[int] = None, trt_batch_sizes: Tuple[int, ...] = ()):
         from pcls.data.transforms import build_transforms
 
         if device == "gpu" or trt:
-            from pcls.deploy.gpu import require_cuda
-
             require_cuda()  # before reading or building anything
         self.model_dir = Path(model_dir)
         self.spec = read_spec(self.model_dir)
@@ -279,14 +274,13 @@ class Predictor:
         RuntimeSettings(runtime=runtime, device=device, trt=trt, precision=precision).validate()
         self.runtime = choose_runtime(self.spec, self.model_dir, runtime, device, precision)
         self.settings = RuntimeSettings(runtime=self.runtime, device=device, trt=trt, precision=precision,
-                                        threads=threads or max(1, os.cpu_count() or 1),
-                                        max_batch_size=max(self.batch_size, 1),
+                                        threads=threads or cpu_threads(), max_batch_size=self.batch_size,
                                         trt_batch_sizes=tuple(trt_batch_sizes)).validate()
         self.input_size = int(self.spec["Global"]["input_size"])
         self.class_num = self.spec["Global"].get("class_num")
-        self.run_batch = create_runner(self.model_dir, self.settings, self.input_size, log=log)
+        self.run_batch = create_runner(self.model_dir, self.settings, self.input_size)
         self.preprocess = build_transforms(self.spec["PreProcess"]["transform_ops"], to_chw=True)
-        self.workers = workers or max(1, min(4, (os.cpu_count() or 1)))
+        self.workers = workers or cpu_threads(cap=4)
 
     # -- single steps -----------------------------------------------------------------------------------------
     def preprocess_one(self, item) -> np.ndarray:

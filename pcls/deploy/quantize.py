@@ -10,10 +10,11 @@ Runtime's CPU kernels (and TensorRT, given a QDQ model) execute in int8.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
+from pcls.deploy.measure import top1
 from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE
 from pcls.errors import PclsError
 from pcls.utils.quiet import quiet
@@ -79,15 +80,6 @@ def quantize_onnx(src: Path, dst: Path, images: np.ndarray, batch_size: int = 8)
                         calibrate_method=CalibrationMethod.MinMax)
 
 
-def top1(run: Callable, images: np.ndarray, labels: np.ndarray, batch_size: int = 16) -> float:
-    """Top-1 accuracy in percent of `run` (batch -> scores)."""
-    hits = 0
-    for i in range(0, len(images), batch_size):
-        scores = run(images[i:i + batch_size])
-        hits += int((np.argmax(scores, axis=-1) == labels[i:i + batch_size]).sum())
-    return 100.0 * hits / max(len(images), 1)
-
-
 def export_int8(model_dir: Path, ops: list, size: int, request) -> dict:
     """Write `inference.int8.onnx` beside the fp32 ONNX model; refuse it (nothing written) when top-1 on
     `request.val` drops by more than `request.max_drop` points. Returns what inference.yml records."""
@@ -114,10 +106,6 @@ def export_int8(model_dir: Path, ops: list, size: int, request) -> dict:
 
 
 def _onnx_runner(model_dir: Path, precision: str) -> Callable:
-    from pcls.deploy.predictor import RuntimeSettings, create_onnx_predictor
+    from pcls.deploy.predictor import RuntimeSettings, onnx_runner
 
-    return create_onnx_predictor(model_dir, RuntimeSettings(runtime="onnx", precision=precision, threads=2))
-
-
-def file_size_mb(paths: List[Path]) -> float:
-    return sum(p.stat().st_size for p in paths if p.exists()) / 1e6
+    return onnx_runner(model_dir, RuntimeSettings(runtime="onnx", precision=precision, threads=2))

@@ -19,12 +19,14 @@ MODEL_PREFIX = "inference"
 LABELS_FILE = "labels.txt"
 ONNX_FILE = "inference.onnx"
 INT8_ONNX_FILE = "inference.int8.onnx"
+TRT_DIR_PREFIX = "trt_"  # + precision: Paddle's TensorRT conversion (trt_fp16/) or legacy engine cache (trt_legacy_fp16/)
+ORT_TRT_CACHE = "ort_trt_cache"  # ONNX Runtime's TensorRT engines
 # The marker that says "pcls wrote this folder": `Global.pcls_export` in inference.yml (format version), with the
 # list of files the export wrote in `Global.files`. Folders pcls creates later beside them (TensorRT conversions,
 # ONNX Runtime's engine cache) are recognised by these names.
 EXPORT_MARKER = "pcls_export"
 EXPORT_FORMAT_VERSION = 1
-GENERATED_DIR_PREFIXES = ("trt_", "ort_trt_cache")
+GENERATED_DIR_PREFIXES = (TRT_DIR_PREFIX, ORT_TRT_CACHE)
 IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "zoo" / "imagenet1k_labels.txt"
 
 
@@ -35,7 +37,7 @@ def read_label_file(path) -> list:
         raise PclsError(f"label file not found: {path}")
     names = {}
     plain = []
-    for number, line in enumerate(read_text(path, "labels file").splitlines(), 1):  # not UTF-8: one line
+    for line in read_text(path, "labels file").splitlines():  # not UTF-8: one line
         line = line.strip()
         if not line:
             continue
@@ -115,14 +117,18 @@ def model_files(model_dir):
     raise PclsError(f"{model_dir} holds no Paddle inference model ({MODEL_PREFIX}.json / .pdmodel)")
 
 
-def check_model_target(target: str) -> None:
-    """A MODEL argument that looks like a folder must exist (else it is taken for a zoo/backbone name)."""
+def export_folder(target: str) -> Optional[Path]:
+    """A MODEL argument as an export folder, or None when it is a zoo/backbone name. An argument that looks like
+    a path but is no export is refused, so a mistyped folder is not taken for a name."""
     path = Path(target)
+    if (path / SPEC_FILE).exists():
+        return path
     looks_like_path = "/" in target or target.startswith(".") or target.endswith(("/", "\\"))
     if looks_like_path and not path.exists():
         raise PclsError(f"model folder {target} not found: export one with 'pcls export', or give a zoo model name")
     if path.exists() and not (path / SPEC_FILE).exists():
         raise PclsError(f"{path} is not an exported model folder (no {SPEC_FILE}); create one with 'pcls export'")
+    return None
 
 
 def read_spec(model_dir) -> dict:

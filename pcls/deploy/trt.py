@@ -20,12 +20,16 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
-from pcls.deploy.spec import MODEL_PREFIX, model_files
+from pcls.deploy.gpu import require_cuda
+from pcls.deploy.spec import MODEL_PREFIX, TRT_DIR_PREFIX, model_files
 from pcls.errors import PclsError
+from pcls.utils.io import umask_mode
+from pcls.utils.quiet import quiet
+from pcls.zoo.cache import file_lock
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +39,11 @@ DEFAULT_BATCH_SIZES = (1, 8, 32)
 WORKSPACE_BYTES = 1 << 30
 MIN_SUBGRAPH_SIZE = 3  # Paddle's default: subgraphs of >= 3 ops go to TensorRT
 INPUT_NAME = "x"  # the InputSpec name pcls export gives the image input
+NEEDS_CALIBRATION = "INT8 TensorRT needs calibration images: add --calib LIST --root DIR"
 
 
 def trt_dir(model_dir, precision: str) -> Path:
-    return Path(model_dir) / f"trt_{precision}"
+    return Path(model_dir) / f"{TRT_DIR_PREFIX}{precision}"
 
 
 def shape_range(batch_sizes: Sequence[int]) -> tuple:
@@ -84,7 +89,7 @@ def plan_trt_conversion(model_dir, input_size: int, precision: str, batch_sizes:
         raise PclsError(f"{graph} is a legacy (.pdmodel) export: it runs TensorRT through the subgraph API, "
                         "not a conversion; re-export with pcls to use the Paddle 3 path")
     if precision == "int8" and not calibration:
-        raise PclsError("INT8 TensorRT needs calibration images: add --calib LIST --root DIR")
+        raise PclsError(NEEDS_CALIBRATION)
     low, mid, high = shape_range(batch_sizes)
     size = int(input_size)
     shapes = tuple((b, 3, size, size) for b in (low, mid, high))
@@ -106,28 +111,23 @@ def is_current(plan: TrtConversion) -> bool:
     return stored == plan.key and (folder / f"{MODEL_PREFIX}.json").exists()
 
 
-def convert_trt(plan: TrtConversion, calib_batches: Optional[List] = None, log: Callable = logger.info) -> Path:
+def convert_trt(plan: TrtConversion, calib_batches: Optional[List] = None) -> Path:
     """Perform `plan` (GPU build with TensorRT) under a lock; a current conversion on disk is reused.
 
     The converted model is written to a temp folder inside the export and renamed into place with its key,
     so a crash never leaves a half-written engine that looks current.
     """
-    from pcls.deploy.gpu import require_cuda
-    from pcls.utils.io import umask_mode
-    from pcls.utils.quiet import quiet
-    from pcls.zoo.cache import file_lock
-
     require_cuda()
     folder = plan.folder
     with file_lock(folder):
         if is_current(plan):
             return folder
         if plan.calibrated and not calib_batches:
-            raise PclsError("INT8 TensorRT needs calibration images: add --calib LIST --root DIR")
+            raise PclsError(NEEDS_CALIBRATION)
         import paddle.tensorrt as ptrt
 
-        log(f"building the TensorRT engine ({plan.precision_mode}, batch {plan.min_input_shape[0]}-"
-            f"{plan.max_input_shape[0]}); the first run does this once and caches it in {folder}")
+        logger.info(f"building the TensorRT engine ({plan.precision_mode}, batch {plan.min_input_shape[0]}-"
+                    f"{plan.max_input_shape[0]}); the first run does this once and caches it in {folder}")
         start = time.perf_counter()
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
@@ -154,11 +154,5 @@ def convert_trt(plan: TrtConversion, calib_batches: Optional[List] = None, log: 
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        log(f"TensorRT engine built in {time.perf_counter() - start:.1f} s")
+        logger.info(f"TensorRT engine built in {time.perf_counter() - start:.1f} s")
     return folder
-
-
-def plan_as_dict(plan: TrtConversion) -> dict:
-    data = asdict(plan)
-    data["digest"] = plan.digest
-    return data

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional
 import paddle
 import paddle.nn as nn
 
+from pcls.config.schema import default_of
 from pcls.distill.config import distill_members, frozen_labels, student_label
 from pcls.engine.backbone import build_backbone, load_weights
 from pcls.errors import PclsError
@@ -149,7 +150,7 @@ def build_distillation_model(arch_cfg: dict, global_cfg: dict) -> DistillationMo
     sub_global = {k: v for k, v in global_cfg.items() if k != "pretrained_model"}
     models, class_nums, sources = {}, {}, {}
     for index, (label, cfg) in enumerate(members):
-        cfg.setdefault("class_num", class_num or 1000)
+        cfg.setdefault("class_num", class_num or default_of("Arch.class_num"))
         class_nums[label] = int(cfg["class_num"])
         cfg.pop("freeze_params", None)
         sources[label] = cfg.pop("pretrained", None)

@@ -9,7 +9,7 @@ import paddle
 
 
 class ModelEMA:
-    def __init__(self, model, decay: float = 0.9999):
+    def __init__(self, model, decay: float):  # EMA.decay; its default is the schema's
         if not 0 < decay < 1:
             from pcls.errors import PclsError
 

@@ -32,8 +32,9 @@ def _image_side(cfg: dict) -> int:
 
 
 def _class_num(cfg: dict) -> int:
-    arch = cfg["Arch"]
-    return int(arch.get("class_num") or 1000)
+    from pcls.config.schema import default_of
+
+    return int(cfg["Arch"].get("class_num") or default_of("Arch.class_num"))
 
 
 def write_smoke_data(root: Path, side: int, class_num: int, with_unlabeled: bool) -> dict:

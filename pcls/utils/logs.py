@@ -2,6 +2,7 @@
 pcls decides where it goes (the CLI installs a Rich handler, a training worker a plain stderr one).
 
 `forward_logs(fn)` hands a run's messages to a callable as well (a notebook, a test collecting lines).
+`route_warnings()` makes Python warnings pcls log lines too, dropping those nobody can act on.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import warnings
 
 ROOT = "pcls"
 
@@ -55,3 +57,24 @@ def log_to_stderr(level=logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     install_handler(handler, level)
+
+
+# Warnings third-party code raises on every run that say nothing a pcls user can act on (`--debug` shows them).
+UNACTIONABLE_WARNINGS = (
+    r"No ccache found",  # `import paddle`: about compiling C++ extensions, which pcls never does
+)
+
+
+def route_warnings(debug: bool = False) -> None:
+    """Python warnings as pcls log lines: UNACTIONABLE_WARNINGS dropped, any other one message on the
+    `pcls.warnings` logger, shown by whatever handler the caller installed. With `debug`, Python's own
+    display (file, line, source) is kept and nothing is dropped."""
+    if debug:
+        return
+    for pattern in UNACTIONABLE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    warnings.showwarning = _log_warning
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None):
+    logging.getLogger(ROOT + ".warnings").warning("%s: %s", category.__name__, message)

@@ -166,3 +166,34 @@ def test_known_names_match_the_registry():
     from pcls.config.arch_names import known_arch_names
 
     assert set(list_models()) <= known_arch_names()
+
+
+# -- the documented PaddleClas 2.x layout -------------------------------------------------------------
+def _schema_doc_blocks():
+    import re
+
+    import yaml
+
+    from tests.reference import REFERENCE_DIR
+
+    text = (REFERENCE_DIR / "config_schema.md").read_text(encoding="utf-8")
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def test_every_key_of_the_documented_layout_is_accepted():
+    classification, distillation = _schema_doc_blocks()
+    cfg = validate(classification)
+    assert cfg["Arch"]["lr_mult_list"] == [0.1, 0.1, 0.2, 0.2, 0.3]
+    merged = {**classification, "Arch": distillation["Arch"], "Loss": distillation["Loss"],
+              "Metric": distillation["Metric"]}
+    assert validate(merged)["Arch"]["infer_model_name"] == "Student"
+
+
+@pytest.mark.parametrize("key, value", [
+    ("to_static", False), ("use_dali", False), ("update_freq", 2), ("eval_mode", "classification"),
+    ("use_multilabel", False), ("infer_imgs", "docs/images/demo.jpg"), ("class_num", 102), ("start_eval_epoch", 3),
+])
+def test_other_global_keys_the_layout_mentions_are_accepted(key, value):
+    classification, _ = _schema_doc_blocks()
+    classification["Global"][key] = value
+    assert validate(classification)["Global"][key] == value

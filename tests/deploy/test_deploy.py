@@ -60,8 +60,8 @@ def dygraph_scores(model, predictor, paths):
 def test_export_writes_verified_paddle_and_onnx_models(trained):
     files = set(trained["report"].files)
     assert {"inference.json", "inference.pdiparams", "inference.onnx", "inference.yml"} <= files
-    assert set(trained["report"].max_abs_diff) == {"paddle", "onnx"}
-    assert all(d <= 5e-4 for d in trained["report"].max_abs_diff.values())
+    assert set(trained["report"].max_relative_diff) == {"paddle", "onnx"}
+    assert all(d <= 5e-4 for d in trained["report"].max_relative_diff.values())
     spec = (trained["dir"] / "inference.yml").read_text()
     assert "class_num: 10" in spec and "CropImage" in spec  # class count read from the weights
 
@@ -182,14 +182,28 @@ def test_bench_reports_percentiles_and_end_to_end(trained, tmp_path):
     from pcls.deploy.bench import run_bench
 
     make_images(tmp_path / "jpgs", 6)
+    stages = []
     result = run_bench(str(trained["dir"]), batch_sizes=(1, 2), threads=1, iters=4, warmup=1,
-                       images=str(tmp_path / "jpgs"), compare=True, log=lambda m: None)
+                       images=str(tmp_path / "jpgs"), compare=True, progress=stages.append)
     assert [(r["runtime"], r["batch_size"]) for r in result["rows"]] == [
         ("paddle", 1), ("paddle", 2), ("onnx", 1), ("onnx", 2)]
+    assert stages == ["paddle: batch 1 ...", "paddle: batch 2 ...", "onnx: batch 1 ...", "onnx: batch 2 ..."]
     for row in result["rows"]:
         assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
         assert row["images_per_s"] > 0 and row["end_to_end_images_per_s"] > 0
     assert set(result["onnx_over_paddle_speed"]) == {1, 2}
+
+
+def test_bench_formats_lists_only_the_models_an_export_holds(tmp_path):
+    from pcls.deploy.bench import _formats_in
+
+    (tmp_path / "inference.json").write_text("{}")
+    (tmp_path / "inference.pdiparams").write_bytes(b"\0")
+    assert list(_formats_in(tmp_path)) == [("paddle", "fp32")]  # no ONNX model: one row, not a refusal
+    (tmp_path / "inference.onnx").write_bytes(b"\0")
+    (tmp_path / "inference.int8.onnx").write_bytes(b"\0")
+    assert list(_formats_in(tmp_path)) == [("paddle", "fp32"), ("onnx", "fp32"), ("onnx", "int8")]
+    assert _formats_in(tmp_path)[("onnx", "int8")] == [tmp_path / "inference.int8.onnx"]
 
 
 def test_documented_latency_matches_hardware_only():
@@ -210,7 +224,7 @@ def test_rep_models_are_fused_before_export_and_verified_against_the_train_form(
     report = export(ExportRequest(model_name=name, out_dir=tmp_path / "out", weights=str(weights),
                                   input_size=64))
     assert "re-parameterised (branches fused) before export" in report.notes
-    assert report.max_abs_diff["paddle"] <= 5e-4
+    assert report.max_relative_diff["paddle"] <= 5e-4
 
 
 def test_predict_and_eval_prepare_the_same_input_for_the_same_image(trained, tmp_path):

@@ -33,6 +33,7 @@ def test_distillation_post_process_becomes_its_func_for_the_exported_model():
     assert resolve_postprocess({"name": "Topk", "topk": 3, "threshold": 0.0}) == {"name": "Topk", "topk": 3}
 
 
+@pytest.mark.slow
 def test_export_records_thresh_output_and_predict_applies_it(tmp_path):
     from pcls.config import load_config
     from pcls.deploy.export import export, request_from_config

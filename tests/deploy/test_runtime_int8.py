@@ -33,7 +33,9 @@ def request(out, **options):
 def test_runtime_choice_is_recorded_and_honoured(tmp_path, faster):
     slower = {"paddle": "onnx", "onnx": "paddle"}[faster]
     out = tmp_path / faster
-    export(request(out, fmt="onnx", measure=lambda d, s: {faster: 1.0, slower: 2.0}))
+    stages = []
+    export(request(out, fmt="onnx", measure=lambda d, s: {faster: 1.0, slower: 2.0}), progress=stages.append)
+    assert "converting to ONNX" in stages and "timing Paddle Inference against ONNX Runtime" in stages
     recorded = yaml.safe_load((out / "inference.yml").read_text())["Global"]["runtime"]
     assert recorded == {"cpu": faster, "measured_ms_batch1": {faster: 1.0, slower: 2.0}}
     assert Predictor(out).runtime == faster

@@ -12,9 +12,11 @@ from typer.testing import CliRunner
 
 from pcls.cli import app
 from pcls.deploy.gpu import no_cuda_message
+from pcls.deploy import trt
 from pcls.deploy.predictor import RuntimeSettings, onnx_providers
 from pcls.deploy.trt import KEY_FILE, convert_trt, is_current, plan_trt_conversion, shape_range
 from pcls.errors import PclsError
+from pcls.utils.logs import forward_logs
 
 VERSIONS = {"tensorrt": "10.1.0", "paddle": "3.3.1+abcdef"}
 runner = CliRunner()
@@ -95,15 +97,14 @@ class FakeTensorRT(types.ModuleType):
 
 
 def test_conversion_is_built_once_and_reused_while_its_key_holds(tmp_path, monkeypatch):
-    import pcls.deploy.gpu as gpu
-
     fake = FakeTensorRT()
     monkeypatch.setitem(sys.modules, "paddle.tensorrt", fake)
-    monkeypatch.setattr(gpu, "require_cuda", lambda device="gpu": None)
+    monkeypatch.setattr(trt, "require_cuda", lambda device="gpu": None)
     export_dir = fake_export(tmp_path / "export")
     plan = plan_trt_conversion(export_dir, 64, "fp16", (1, 8, 32), VERSIONS)
     messages = []
-    folder = convert_trt(plan, log=messages.append)
+    with forward_logs(messages.append):  # the library logs; whoever runs it decides where the lines go
+        folder = convert_trt(plan)
     assert folder == export_dir / "trt_fp16" and is_current(plan)
     model_path, config = fake.calls[0]
     assert model_path == str(export_dir / "inference.json") and config.precision_mode == "FP16"
@@ -112,11 +113,12 @@ def test_conversion_is_built_once_and_reused_while_its_key_holds(tmp_path, monke
     assert json.loads((folder / KEY_FILE).read_text()) == plan.key
     assert any("first run" in m for m in messages) and any("built in" in m for m in messages)
 
-    convert_trt(plan, log=messages.append)
-    assert len(fake.calls) == 1  # reused
+    with forward_logs(messages.append):
+        convert_trt(plan)
+    assert len(fake.calls) == 1 and len(messages) == 2  # reused, silently
     stale = plan_trt_conversion(export_dir, 64, "fp16", (1, 8, 32), {**VERSIONS, "tensorrt": "10.2.0"})
     assert not is_current(stale)
-    convert_trt(stale, log=messages.append)
+    convert_trt(stale)
     assert len(fake.calls) == 2 and is_current(stale)
     assert not [p for p in export_dir.iterdir() if p.name.startswith(".")]  # no staging or backup left
 
@@ -124,11 +126,9 @@ def test_conversion_is_built_once_and_reused_while_its_key_holds(tmp_path, monke
 def test_int8_conversion_feeds_calibration_batches_as_warmup_data(tmp_path, monkeypatch):
     import numpy as np
 
-    import pcls.deploy.gpu as gpu
-
     fake = FakeTensorRT()
     monkeypatch.setitem(sys.modules, "paddle.tensorrt", fake)
-    monkeypatch.setattr(gpu, "require_cuda", lambda device="gpu": None)
+    monkeypatch.setattr(trt, "require_cuda", lambda device="gpu": None)
     plan = plan_trt_conversion(fake_export(tmp_path / "e"), 32, "int8", (1, 4), VERSIONS, calibration="calib.txt:8")
     with pytest.raises(PclsError, match="--calib"):
         convert_trt(plan, calib_batches=None)

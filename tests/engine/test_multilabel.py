@@ -105,7 +105,7 @@ def test_multilabel_list_errors_name_file_and_line(tmp_path):
         read_multilabel_list(bad)
 
 
-@pytest.mark.parametrize("loss", ["MultiLabelLoss", "MultiLabelAsymmetricLoss"])
+@pytest.mark.parametrize("loss", ["MultiLabelLoss", pytest.param("MultiLabelAsymmetricLoss", marks=pytest.mark.slow)])
 def test_multilabel_training_learns_the_rule(tmp_path, tinynet, loss):
     from pcls.engine.trainer import train
 

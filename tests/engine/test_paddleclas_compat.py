@@ -115,3 +115,43 @@ def test_export_resolves_the_paddleclas_best_model_prefix(tmp_path, tinynet):
     expected = tmp_path / "out" / "TinyNet" / "best_model.pdparams"
     assert resolve_weights(str(tmp_path / "out" / "TinyNet" / "best_model")) == expected
     assert resolve_weights(str(tmp_path / "out")) == expected
+
+
+@pytest.mark.slow
+def test_cli_eval_and_export_read_the_paddleclas_layout(tmp_path, colour_data, tinynet):
+    import json
+
+    from typer.testing import CliRunner
+
+    from pcls.cli import app
+    from tests.engine.conftest import write_config
+
+    pc_output = tmp_path / "pc_output"
+    _paddleclas_run(pc_output / "TinyNet")
+    cfg = tiny_config(colour_data, tmp_path / "out")
+    cfg["Global"]["image_shape"] = [3, 16, 16]  # the colour images go in as they are (no crop)
+    config = write_config(cfg, tmp_path / "c.yaml")
+    runner = CliRunner()
+    prefix = pc_output / "TinyNet" / "best_model"  # a folder of that name stands beside best_model.pdparams
+    result = runner.invoke(app, ["eval", "-c", str(config), "-o", f"Global.pretrained_model={prefix}", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["samples"] == 24
+    result = runner.invoke(app, ["export", "-c", str(config), "--weights", str(prefix), "--out",
+                                 str(tmp_path / "export"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "export" / "inference.json").is_file()
+
+
+def test_weights_files_pcls_writes_load_under_numpy_1(tmp_path):
+    """save_state_file (zoo convert, the distilled student) writes numpy.core names, scalars included."""
+    from pcls.zoo.weights import load_state_file, save_state_file
+
+    state = {"fc.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "bn._mean": np.float32(0.5),
+             "steps": np.int64(7)}
+    path = save_state_file(state, tmp_path / "w.pdparams")
+    data = path.read_bytes()
+    assert b"numpy._core" not in data and b"numpy.core.multiarray" in data
+    loaded = _Numpy1Unpickler(io.BytesIO(data)).load()
+    np.testing.assert_array_equal(loaded["fc.weight"], state["fc.weight"])
+    assert loaded["bn._mean"] == np.float32(0.5) and loaded["steps"] == 7
+    np.testing.assert_array_equal(load_state_file(path)["fc.weight"], state["fc.weight"])  # pcls's own reader

@@ -25,8 +25,9 @@ def invoke(*args):
 
 def _reference_catalog() -> list:
     """The seeds' models and the PaddleClas 2.x ones: every published ImageNet model."""
-    return [row for name in ("zoo_catalog.json", "zoo_catalog_2x.json")
-            for row in json.loads((REFERENCE_DIR / name).read_text())]
+    from tests.zoo.test_catalog import CATALOG_2X
+
+    return json.loads((REFERENCE_DIR / "zoo_catalog.json").read_text()) + json.loads(CATALOG_2X.read_text())
 
 
 def test_list_shows_every_catalog_model(pcls_home):
@@ -77,6 +78,14 @@ def test_info_shows_the_metrics_of_each_family(pcls_home, row):
     if row["params_m"] is not None:
         assert f"{row['params_m']:.3f}" in table
     assert "not downloaded" in table
+
+
+def test_info_shows_paddleclas_eval_preprocessing(pcls_home):
+    table = " ".join(invoke("info", "CvT_13_384").stdout.split())
+    assert "the whole image to 384 x 384 (aspect not kept, no crop)" in table
+    assert "bicubic (pil)" in table and "ppcls/configs/ImageNet/CvT/CvT_13_384.yaml" in table
+    assert "BGR" in invoke("info", "MobileViT_XXS").stdout
+    assert "SSLD weights under its plain name" in " ".join(invoke("info", "PPHGNetV2_B0").stdout.split())
 
 
 def test_info_unknown_name_suggests_close_names(pcls_home):
