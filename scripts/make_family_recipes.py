@@ -4,12 +4,14 @@ The seeds' families use their smallest documented model (override Arch.name for 
 input size, with hyper-parameters by family kind (pcls's family standard, which the recipe says).
 The PaddleClas 2.x families (PADDLECLAS_2X below) carry the hyper-parameters of PaddleClas 2.6's own config
 for the named model (ppcls/configs/ImageNet/<Family>/<Model>.yaml): optimizer, lr schedule, epochs, batch
-size, augmentation, loss; the settings pcls cannot express are listed in the recipe's Reference notes.
-The eval pipeline of those comes from the catalog (PaddleClas's eval pre-processing for the model).
+size and sampler, augmentation (written as PaddleClas writes it, e.g. `sh: 1.0/3.0`), loss, Arch options; the
+settings pcls cannot express are listed in the recipe's Reference notes. The eval pipeline of those comes from
+the catalog (PaddleClas's eval pre-processing for the model) unless the facts give one.
 The Reference block records the published model's top-1 from the catalog.
 Run after the catalog changes: python scripts/make_family_recipes.py
 """
 
+import copy
 import json
 import re
 import sys
@@ -90,11 +92,18 @@ def recipe_for(family: str, row: dict) -> dict:
 DECODE = {"DecodeImage": {"to_rgb": True, "channel_first": False}}
 DECODE_PIL = {"DecodeImage": {"to_rgb": True, "channel_first": False, "backend": "pil"}}
 FLIP = {"RandFlipImage": {"flip_code": 1}}
-# PaddleClas writes sh: 1.0/3.0; operator arguments are not arithmetic-evaluated, so the value is written out
-ERASING = {"RandomErasing": {"EPSILON": 0.25, "sl": 0.02, "sh": round(1 / 3, 6), "r1": 0.3, "attempt": 10,
+ERASING = {"RandomErasing": {"EPSILON": 0.25, "sl": 0.02, "sh": "1.0/3.0", "r1": 0.3, "attempt": 10,
                              "use_log_aspect": True, "mode": "pixel"}}
-TIMM_AA = "TimmAutoAugment ({}): no such operator in pcls"
-MULTI_SCALE = "MultiScaleSampler (scales {}, {} images at the first scale): pcls has one input size per run"
+
+
+def timm_aa(config_str, size=224, interpolation="bicubic", **extra) -> dict:
+    return {"TimmAutoAugment": {"config_str": config_str, "interpolation": interpolation, "img_size": size, **extra}}
+
+
+def multi_scale(scales, first_bs) -> dict:
+    """PaddleClas's MultiScaleSampler section: each batch at a size from `scales`, first_bs images at the first."""
+    return {"name": "MultiScaleSampler", "scales": scales, "first_bs": first_bs, "divided_factor": 32,
+            "is_training": True}
 
 
 def mixing(mixup_alpha, cutmix_alpha, prob=0.5) -> list:
@@ -142,14 +151,16 @@ AMP_O1_65536 = {**AMP_O1, "scale_loss": 65536.0}
 
 
 def vit_style(size, aa="rand-m9-mstd0.5-inc1", interpolation="bicubic", decode=DECODE) -> tuple:
-    """RandCrop + flip + TimmAutoAugment (left out) + normalise + RandomErasing, Mixup 0.8 / Cutmix 1.0."""
-    ops = [decode, rand_crop(size, interpolation=interpolation, backend="pil"), FLIP, normalize(), ERASING]
-    return ops, mixing(0.8, 1.0), [TIMM_AA.format(aa)]
+    """RandCrop + flip + TimmAutoAugment + normalise + RandomErasing, Mixup 0.8 / Cutmix 1.0."""
+    ops = [decode, rand_crop(size, interpolation=interpolation, backend="pil"), FLIP, timm_aa(aa, size), normalize(),
+           ERASING]
+    return ops, mixing(0.8, 1.0)
 
 
 # family -> PaddleClas 2.6's config for `model`, as facts. Keys: model, config, epochs, gpus, batch_size,
 # optimizer, loss, train_ops, batch_ops, and optionally arch (backbone kwargs), ema, amp, update_freq,
-# drop_last, image_size (the Global.image_shape side when it differs from the catalog's), left_out.
+# drop_last, sampler (a sampler section instead of batch_size's), dataset (its name), eval_ops, train_mode,
+# image_size (the Global.image_shape side when it differs from the catalog's), left_out, remark.
 def _paddleclas_2x() -> dict:
     families = {}
 
@@ -157,39 +168,37 @@ def _paddleclas_2x() -> dict:
         families[family] = {"model": model, "config": f"ppcls/configs/ImageNet/{folder}/{model}.yaml", "gpus": 8,
                             "loss": CE_LS, "batch_ops": [], "left_out": [], **facts}
 
-    ops, mix, gone = vit_style(224, aa="rand-m7-mstd0.5-inc1")
+    ops, mix = vit_style(224, aa="rand-m7-mstd0.5-inc1")
     add("PP-HGNet", "PPHGNet_tiny", "PPHGNet", epochs=600, batch_size=128, amp=AMP_O1,
-        optimizer=momentum(cosine(0.5, 5), 4e-5), train_ops=ops, batch_ops=mixing(0.2, 1.0), left_out=gone)
-    add("PP-HGNetV2", "PPHGNetV2_B0", "PPHGNetV2", epochs=200, batch_size=128, amp=AMP_O1,
+        optimizer=momentum(cosine(0.5, 5), 4e-5), train_ops=ops, batch_ops=mixing(0.2, 1.0))
+    add("PP-HGNetV2", "PPHGNetV2_B0", "PPHGNetV2", epochs=200, batch_size=128, amp=AMP_O1, arch={"pretrained": True},
         optimizer=momentum(cosine(0.5, 5), 2e-5), train_ops=ops,
-        left_out=gone + ["Arch.pretrained: True (PaddleClas's config fine-tunes from the SSLD weights; the "
-                         "documented figure is of the SSLD stage-2 weights, not of this schedule)"])
-    lcnet_batch = 500 * 160 * 160 // (224 * 224)  # MultiScaleSampler's batch at 224 px: first_bs x (160/224)^2
-    add("PP-LCNetV2", "PPLCNetV2_base", "PPLCNetV2", epochs=480, batch_size=lcnet_batch,
-        optimizer=momentum(cosine(0.8, 5), 4e-5), train_ops=[DECODE, rand_crop(224), FLIP, normalize()],
-        left_out=[MULTI_SCALE.format("160-320 px", 500) + f"; {lcnet_batch} images at 224 px instead",
-                  "MultiScaleDataset"])
-    ops, mix, gone = vit_style(224)
+        remark="Arch.pretrained: True fine-tunes from the zoo's SSLD weights, so the documented figure is of those "
+               "weights, not of this schedule")
+    add("PP-LCNetV2", "PPLCNetV2_base", "PPLCNetV2", epochs=480, batch_size=500, dataset="MultiScaleDataset",
+        sampler=multi_scale([160, 192, 224, 288, 320], 500), optimizer=momentum(cosine(0.8, 5), 4e-5),
+        train_ops=[DECODE, rand_crop(224), FLIP, normalize()])
+    ops, mix = vit_style(224)
     add("ConvNeXt", "ConvNeXt_tiny", "ConvNeXt", epochs=300, batch_size=128, drop_last=True, update_freq=4,
         ema=0.9999, arch={"drop_path_rate": 0.1, "layer_scale_init_value": 1e-6, "head_init_scale": 1.0},
-        optimizer=adamw(4e-3, 1e-6, 20, 0.0), train_ops=ops, batch_ops=mix, left_out=gone)
-    ops, mix, gone = vit_style(256)
+        optimizer=adamw(4e-3, 1e-6, 20, 0.0), train_ops=ops, batch_ops=mix)
+    ops, mix = vit_style(256)
     add("SwinTransformerV2", "SwinTransformerV2_tiny_patch4_window8_256", "SwinTransformerV2", epochs=300,
         batch_size=128, optimizer=adamw(1e-3, 1e-5, 20, 1e-6, no_weight_decay_name="absolute_pos_embed "
                                         "relative_position_bias_table .bias norm"),
-        train_ops=ops, batch_ops=mix, left_out=gone)
-    ops, mix, gone = vit_style(224)
+        train_ops=ops, batch_ops=mix)
+    ops, mix = vit_style(224)
     add("CSWinTransformer", "CSWinTransformer_tiny_224", "CSWinTransformer", epochs=300, batch_size=128,
         optimizer=adamw(1e-3, 1e-5, 20, 1e-6, no_weight_decay_name="pos_embed cls_token .bias norm"),
-        train_ops=ops, batch_ops=mix, left_out=gone)
+        train_ops=ops, batch_ops=mix)
     add("PVTV2", "PVT_V2_B0", "PVTV2", epochs=300, batch_size=128, arch={"drop_path_rate": 0.1, "drop_rate": 0.0},
         optimizer=adamw(1e-3, 1e-5, 20, 1e-6,
                         no_weight_decay_name="pos_embed1 pos_embed2 pos_embed3 pos_embed4 cls_token"),
-        train_ops=ops, batch_ops=mix, left_out=gone)
-    cvt_ops, mix, gone = vit_style(224, decode=DECODE_PIL)
+        train_ops=ops, batch_ops=mix)
+    cvt_ops, mix = vit_style(224, decode=DECODE_PIL)
     add("CvT", "CvT_13_224", "CvT", epochs=300, batch_size=128, drop_last=True, update_freq=2,
         optimizer=adamw(2e-3, 1e-5, 5, 1e-6, no_weight_decay_name="pos_embed cls_token .bias", by_epoch=True),
-        train_ops=cvt_ops, batch_ops=mix, left_out=gone)
+        train_ops=cvt_ops, batch_ops=mix)
     add("MobileViT", "MobileViT_XXS", "MobileViT", epochs=300, batch_size=128,
         optimizer=adamw(0.002, 0.0002, 5, 0.0002, weight_decay=0.01, no_weight_decay_name=".bias norm"),
         train_ops=[DECODE, rand_crop(256, interpolation="bilinear", backend="pil"), FLIP,
@@ -197,70 +206,71 @@ def _paddleclas_2x() -> dict:
     add("MobileViTV2", "MobileViTV2_x0_5", "MobileViTV2", epochs=300, batch_size=128, ema=0.9995, amp=AMP_O1_65536,
         optimizer={**adamw(0.009, 0.0009, 16, 1e-6, weight_decay=0.004), "clip_norm": 10.0},
         train_ops=[DECODE_PIL, rand_crop(256, interpolation="bicubic", backend="pil", use_log_aspect=True), FLIP,
+                   {"RandAugmentV3": {"num_layers": 2, "interpolation": "bicubic"}},
                    normalize((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), {"RandomErasing": {**ERASING["RandomErasing"],
                                                                                   "mode": "const"}}],
-        batch_ops=mixing(0.2, 1.0, prob=0.25),
-        left_out=["RandAugmentV3 (num_layers 2, bicubic): no such operator in pcls"])
+        batch_ops=mixing(0.2, 1.0, prob=0.25))
     add("MobileViTV3", "MobileViTV3_XXS", "MobileViTV3", epochs=300, batch_size=48, ema=0.9995, amp=AMP_O1_65536,
+        dataset="MultiScaleDataset", sampler=multi_scale([256, 160, 192, 224, 288, 320], 48),
         arch={"dropout": 0.05}, optimizer=adamw(0.002, 0.0002, 1, 0.0002, weight_decay=0.01, one_dim=False),
         train_ops=[DECODE, rand_crop(256, interpolation="bilinear", use_log_aspect=True), FLIP,
-                   normalize((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))],
-        left_out=[MULTI_SCALE.format("160-320 px, 256 first", 48) + "; 48 images at 256 px", "MultiScaleDataset"])
+                   normalize((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))])
     add("FasterNet", "FasterNet_T0", "FasterNet", epochs=300, batch_size=50,
         optimizer=adamw(0.004, 1e-5, 20, 1e-6, weight_decay=0.005),
-        train_ops=[DECODE_PIL, rand_crop(224, interpolation="bicubic", backend="pil"), FLIP, normalize()],
+        train_ops=[DECODE_PIL, rand_crop(224, interpolation="bicubic", backend="pil"), FLIP,
+                   {"TimmAutoAugment": {"config_str": None}}, normalize()],
         batch_ops=mixing(0.05, 1.0),
-        left_out=["TimmAutoAugment (config_str null): no such operator in pcls",
-                  "Global.eval_during_train: False (pcls evaluates every epoch, as the other recipes)"])
-    ops, mix, gone = vit_style(224)
+        left_out=["Global.eval_during_train: False (pcls evaluates every epoch, as the other recipes)"])
+    ops, mix = vit_style(224)
     add("NextViT", "NextViT_small_224", "NextViT", epochs=300, batch_size=128, amp=AMP_O1,
         optimizer=adamw(1e-3, 1e-5, 20, 1e-6, weight_decay=0.1, no_weight_decay_name=".bias norm"),
-        train_ops=ops, batch_ops=mix, left_out=gone)
-    add("UniFormer", "UniFormer_small", "UniFormer", epochs=300, batch_size=128,
+        train_ops=ops, batch_ops=mix)
+    add("UniFormer", "UniFormer_small", "UniFormer", epochs=300, batch_size=128, arch={"pretrained": True},
         optimizer=adamw(1e-3, 1e-5, 5, 1e-6, no_weight_decay_name="pos_embed cls_token .bias norm"),
-        train_ops=ops, batch_ops=mix, left_out=gone + ["Arch.pretrained: True"])
+        train_ops=ops, batch_ops=mix,
+        remark="Arch.pretrained: True fine-tunes from the zoo's weights, so the documented figure is of those "
+               "weights, not of this schedule")
     add("VAN", "VAN_B0", "VAN", epochs=300, batch_size=256, drop_last=True,
         arch={"drop_path_rate": 0.1, "drop_rate": 0.0}, optimizer=adamw(1e-3, 1e-6, 5, 1e-6),
         train_ops=[DECODE, rand_crop(224, interpolation="random", backend="pil"), FLIP,
+                   timm_aa("rand-m9-mstd0.5-inc1", interpolation="random", mean=[0.5, 0.5, 0.5]),
                    normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), ERASING],
-        batch_ops=mixing(0.8, 1.0), left_out=[TIMM_AA.format("rand-m9-mstd0.5-inc1, random interpolation")])
+        batch_ops=mixing(0.8, 1.0))
     add("TinyNet", "TinyNet_E", "TinyNet", epochs=450, batch_size=128, drop_last=True, ema=0.9999,
+        arch={"override_params": {"batch_norm_momentum": 0.9, "batch_norm_epsilon": 1e-5, "depth_trunc": "round",
+                                  "drop_connect_rate": 0.0}},
         optimizer={"name": "RMSProp", "momentum": 0.9, "rho": 0.9, "epsilon": 0.001,
                    "one_dim_param_no_weight_decay": True,
-                   "lr": {"name": "Exponential", "learning_rate": 0.048, "gamma": round(0.97 ** (1 / 2.4), 6),
+                   "lr": {"name": "Step", "learning_rate": 0.048, "step_size": 2.4, "gamma": 0.97,
                           "warmup_epoch": 3, "warmup_start_lr": 1e-6},
                    "regularizer": {"name": "L2", "coeff": 1e-5}},
         train_ops=[DECODE_PIL, rand_crop(106, interpolation="bicubic", backend="pil", use_log_aspect=True), FLIP,
-                   {"ColorJitter": {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4}}, normalize()],
-        left_out=["Arch.override_params (batch_norm_momentum 0.9, batch_norm_epsilon 1e-5, depth_trunc round, "
-                  "drop_connect_rate 0): pcls's TinyNet takes no override_params",
-                  "lr Step(step_size 2.4 epochs, gamma 0.97): Optimizer.lr.step_size takes whole epochs, so the "
-                  "same decay rate is written as Exponential(gamma 0.97^(1/2.4) per epoch), stepped every epoch"])
+                   {"ColorJitter": {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4}}, normalize()])
     add("ESNet", "ESNet_x0_25", "ESNet", epochs=360, batch_size=512, optimizer=momentum(cosine(0.8, 5), 3e-5),
         train_ops=[DECODE, rand_crop(224), FLIP, normalize()])
     add("MicroNet", "MicroNet_M0", "MicroNet", epochs=600, gpus=4, batch_size=128, loss=CE,
         optimizer=momentum(cosine(0.2), 3e-5),
         train_ops=[DECODE, rand_crop(224, interpolation="bilinear", backend="pil"), FLIP, normalize()])
     add("StarNet", "StarNet_S1", "StarNet", epochs=300, batch_size=256, amp=AMP_O1,
-        arch={"drop_path_rate": 0.0}, optimizer=adamw(3e-3, 1e-5, 5, 1e-6),
-        train_ops=[DECODE, rand_crop(224), FLIP, normalize(), {"RandomErasing": {"EPSILON": 0.25, "mode": "pixel"}}],
-        batch_ops=mixing(0.8, 0.2), left_out=[TIMM_AA.format("rand-m1-mstd0.5-inc1, random interpolation"),
-                                              "Arch.drop_rate: 0 (pcls's StarNet has no head dropout to set)"])
-    ops, mix, gone = vit_style(224)
+        arch={"drop_rate": 0, "drop_path_rate": 0.0}, optimizer=adamw(3e-3, 1e-5, 5, 1e-6),
+        train_ops=[DECODE, rand_crop(224), FLIP, timm_aa("rand-m1-mstd0.5-inc1", interpolation="random"), normalize(),
+                   {"RandomErasing": {"EPSILON": 0.25, "mode": "pixel"}}],
+        batch_ops=mixing(0.8, 0.2))
+    ops, mix = vit_style(224)
     add("DSNet", "DSNet_tiny", "DSNet", epochs=300, batch_size=128,
         optimizer=adamw(1e-3, 1e-5, 5, 1e-6, no_weight_decay_name="norm cls_token pos_embed dist_token"),
-        train_ops=ops, batch_ops=mix, left_out=gone)
+        train_ops=ops, batch_ops=mix)
     add("CSPNet", "CSPDarkNet53", "CSPNet", epochs=120, batch_size=64, loss=CE,
         optimizer=momentum({"name": "Piecewise", "decay_epochs": [30, 60, 90], "values": [0.1, 0.01, 0.001, 0.0001]},
                            1e-4),
         train_ops=[DECODE, rand_crop(256), FLIP, normalize()])
     add("EfficientNetV2", "EfficientNetV2_S", "EfficientNetV2", epochs=350, batch_size=128, drop_last=True,
         ema=0.9999, amp=AMP_O1_65536, arch={"use_sync_bn": True}, optimizer=momentum(cosine(0.65, 5), 1e-5),
-        train_ops=[DECODE, rand_crop(224, scale=[0.05, 1.0]), FLIP,
+        train_ops=[DECODE, rand_crop(224, scale=[0.05, 1.0]), FLIP, {"RandAugmentV2": {"num_layers": 2, "magnitude": 5}},
                    normalize((128.0, 128.0, 128.0), (128.0, 128.0, 128.0), scale=1.0)],
-        left_out=["RandAugmentV2 (num_layers 2, magnitude 5): no such operator in pcls",
-                  "Global.train_mode: efficientnetv2 (progressive resizing of the training input)",
-                  "eval CropImageAtRatio(size 384, pad 32): written as resize-short 416 + centre crop 384"])
+        eval_ops=[DECODE, {"CropImageAtRatio": {"size": 384, "pad": 32, "interpolation": "bilinear"}},
+                  normalize((128.0, 128.0, 128.0), (128.0, 128.0, 128.0), scale=1.0), {"ToCHWImage": None}],
+        train_mode="efficientnetv2")
     add("MobileNeXt", "MobileNeXt_x1_0", "MobileNeXt", epochs=200, gpus=4, batch_size=128, drop_last=True,
         optimizer=momentum(cosine(0.1, 3, eta_min=1e-5, warmup_start_lr=1e-4, by_epoch=True), 1e-4,
                            use_nesterov=True, no_weight_decay_name=".bias", one_dim_param_no_weight_decay=True),
@@ -270,11 +280,11 @@ def _paddleclas_2x() -> dict:
         optimizer=momentum(cosine(0.18), 1e-4),
         train_ops=[DECODE, rand_crop(224, interpolation="bilinear", backend="pil"), FLIP, normalize()])
     add("MobileNetV4", "MobileNetV4_conv_small", "MobileNetV4", epochs=2400, batch_size=1024, amp=AMP_O1,
-        ema=0.9998, arch={"drop_rate": 0.25, "drop_path_rate": 0.03}, optimizer=adamw(0.002, 0.0, 5, 0.0,
-                                                                                    weight_decay=0.06),
-        train_ops=[DECODE, rand_crop(224, interpolation="bicubic", backend="pil"), FLIP, normalize(), ERASING],
-        batch_ops=mixing(0.8, 1.0),
-        left_out=[TIMM_AA.format("rand-m8-inc1-mstd1.0"), "Optimizer.clip_grad: 5.0 (not a pcls config key yet)"])
+        ema=0.9998, arch={"drop_rate": 0.25, "drop_path_rate": 0.03},
+        optimizer={**adamw(0.002, 0.0, 5, 0.0, weight_decay=0.06), "clip_grad": 5.0},
+        train_ops=[DECODE, rand_crop(224, interpolation="bicubic", backend="pil"), FLIP, timm_aa("rand-m8-inc1-mstd1.0"),
+                   normalize(), ERASING],
+        batch_ops=mixing(0.8, 1.0))
     return families
 
 
@@ -298,9 +308,11 @@ def recipe_2x(family: str, facts: dict, row: dict) -> dict:
     """A recipe with the hyper-parameters of PaddleClas 2.6's config for facts['model']."""
     model = facts["model"]
     size = facts.get("image_size") or row["input_size"]
-    eval_ops = _eval_ops(model)
+    eval_ops = copy.deepcopy(facts.get("eval_ops")) or _eval_ops(model)  # a copy: no YAML alias to the train ops
     train = {"dataset": {"transform_ops": facts["train_ops"] + [{"ToCHWImage": None}]},
-             "sampler": {"batch_size": facts["batch_size"]}}
+             "sampler": facts.get("sampler") or {"batch_size": facts["batch_size"]}}
+    if facts.get("dataset"):
+        train["dataset"] = {"name": facts["dataset"], **train["dataset"]}
     if facts["batch_ops"]:
         train["dataset"]["batch_transform_ops"] = facts["batch_ops"]
     if facts.get("drop_last"):
@@ -308,6 +320,8 @@ def recipe_2x(family: str, facts: dict, row: dict) -> dict:
     recipe = {"_base_": "_imagenet", "Global": {"image_shape": [3, size, size], "epochs": facts["epochs"]}}
     if facts.get("update_freq"):
         recipe["Global"]["update_freq"] = facts["update_freq"]
+    if facts.get("train_mode"):
+        recipe["Global"]["train_mode"] = facts["train_mode"]
     recipe["Arch"] = {"name": model, "class_num": 1000, **facts.get("arch", {})}
     if facts.get("ema"):
         recipe["EMA"] = {"decay": facts["ema"]}
@@ -331,7 +345,7 @@ def recipe_2x(family: str, facts: dict, row: dict) -> dict:
         "gpus": facts["gpus"],
         "batch_size": facts["batch_size"],
         "notes": f"hyper-parameters of PaddleClas 2.6's config for {model}; left out (pcls cannot express them): "
-                 f"{left_out}",
+                 f"{left_out}" + (f"; {facts['remark']}" if facts.get("remark") else ""),
     }
     return recipe
 

@@ -74,15 +74,15 @@ def conv_padding(padding_type, size, kernel, stride):
     raise PclsError(f"EfficientNet padding_type must be 'SAME', 'DYNAMIC', 'VALID' or an int, not {padding_type!r}")
 
 
-def conv_norm_factory(padding_type, size):
+def conv_norm_factory(padding_type, size, bn_momentum=_BN_MOMENTUM, bn_epsilon=_BN_EPSILON):
     """Conv factory for the blocks of a stage whose input map is `size` pixels (the reference's keys nest the
     conv one level: '<name>._conv._conv.weight' and '<name>._bn')."""
 
     def build(in_channels, out_channels, kernel_size, stride=1, groups=1, act=None):
         layer = ConvBNAct(in_channels, out_channels, kernel_size, stride=stride, groups=groups, act=act,
                           padding=conv_padding(padding_type, size, kernel_size, stride), names=("_conv", "_bn"),
-                          bn_epsilon=_BN_EPSILON)
-        layer._bn._momentum = _BN_MOMENTUM
+                          bn_epsilon=bn_epsilon)
+        layer._bn._momentum = bn_momentum
         set_nested(layer, "_conv._conv", layer._conv)
         return layer
 
@@ -114,14 +114,19 @@ class EfficientNetNet(Classifier):
     SE (B0_small). drop_connect_rate: stochastic depth, growing linearly with the block index. dropout_prob:
     before fc (None: the variant's). image_size: nominal resolution the "SAME" paddings are computed for (None:
     the variant's). fix_stem: keep the stem at 32 channels whatever the width; num_features: head width
-    (None: 1280 scaled by the width)."""
+    (None: 1280 scaled by the width). bn_momentum / bn_epsilon: every BatchNorm's (Paddle's momentum: the weight
+    of the running statistics). depth_trunc: how a stage's scaled repeat count is rounded, "ceil" or "round"
+    (Python's round, at least 1)."""
 
     classifier_names = ("_fc",)
 
     def __init__(self, variant="b0", padding_type="SAME", use_se=True, class_num=1000, drop_connect_rate=0.2,
-                 dropout_prob=None, image_size=None, fix_stem=False, num_features=None):
+                 dropout_prob=None, image_size=None, fix_stem=False, num_features=None, bn_momentum=_BN_MOMENTUM,
+                 bn_epsilon=_BN_EPSILON, depth_trunc="ceil"):
         super().__init__()
         conv_padding(padding_type, 1, 1, 1)  # reject a bad padding_type before building anything
+        if depth_trunc not in ("ceil", "round"):
+            raise PclsError(f"EfficientNet depth_trunc must be 'ceil' or 'round', not {depth_trunc!r}")
         if isinstance(variant, str) and variant not in _VARIANTS:
             raise PclsError(f"unknown EfficientNet variant {variant!r} (known: {', '.join(_VARIANTS)})")
         self.class_num = class_num
@@ -133,14 +138,20 @@ class EfficientNetNet(Classifier):
             return make_divisible(channels * width)
 
         stem_channels = 32 if fix_stem else filters(32)
-        stem = conv_norm_factory(padding_type, size)(3, stem_channels, 3, 2, 1, None)
+        def norm_conv(map_size):
+            return conv_norm_factory(padding_type, map_size, bn_momentum, bn_epsilon)
+
+        def repeats_of(n):
+            return math.ceil(depth * n) if depth_trunc == "ceil" else max(1, round(depth * n))
+
+        stem = norm_conv(size)(3, stem_channels, 3, 2, 1, None)
         size = math.ceil(size / 2)
-        stages = [(math.ceil(depth * n), k, s, t, filters(cin), filters(cout)) for n, k, s, t, cin, cout in _STAGES]
+        stages = [(repeats_of(n), k, s, t, filters(cin), filters(cout)) for n, k, s, t, cin, cout in _STAGES]
         stages[0] = stages[0][:4] + (stem_channels,) + stages[0][5:]
         total = sum(stage[0] for stage in stages)
         blocks, index = [], 0
         for repeats, kernel, stride, expansion, cin, cout in stages:
-            conv = conv_norm_factory(padding_type, size)
+            conv = norm_conv(size)
             for i in range(repeats):
                 block_in = cin if i == 0 else cout
                 squeezed = max(1, int(block_in * _SE_RATIO))
@@ -157,7 +168,7 @@ class EfficientNetNet(Classifier):
             size = math.ceil(size / stride)
         self._ef = _Features(stem, blocks)
         head_channels = num_features or filters(1280)
-        self._conv = conv_norm_factory(padding_type, size)(stages[-1][5], head_channels, 1, 1, 1, "swish")
+        self._conv = norm_conv(size)(stages[-1][5], head_channels, 1, 1, 1, "swish")
         self._pool = nn.AdaptiveAvgPool2D(1)
         self._drop = nn.Dropout(dropout) if dropout else None
         self._fc = nn.Linear(head_channels, class_num)
@@ -172,8 +183,39 @@ class EfficientNetNet(Classifier):
         return self._fc(x)
 
 
-def _efficientnet(variant, class_num, padding_type="SAME", **kwargs):
-    return EfficientNetNet(variant, padding_type=padding_type, class_num=class_num, **kwargs)
+# PaddleClas's `override_params` (its GlobalParams fields) -> EfficientNetNet arguments
+_OVERRIDES = {"batch_norm_momentum": "bn_momentum", "batch_norm_epsilon": "bn_epsilon", "depth_trunc": "depth_trunc",
+              "drop_connect_rate": "drop_connect_rate", "dropout_rate": "dropout_prob"}
+
+
+def override_kwargs(override_params) -> dict:
+    """EfficientNetNet arguments from PaddleClas's `Arch.override_params` map (None: none); numbers may be
+    written as YAML strings ("1e-5")."""
+    from pcls.config.expr import parse_number
+
+    if override_params is None:
+        return {}
+    if not isinstance(override_params, dict):
+        raise PclsError(f"Arch.override_params must be a map like {{batch_norm_epsilon: 1.0e-5}}, "
+                        f"got {override_params!r}")
+    unknown = sorted(set(override_params) - set(_OVERRIDES))
+    if unknown:
+        raise PclsError(f"Arch.override_params: {', '.join(unknown)} not supported; pcls reads "
+                        f"{', '.join(_OVERRIDES)}")
+    kwargs = {}
+    for key, value in override_params.items():
+        if key != "depth_trunc":
+            number = parse_number(value)
+            if number is None:
+                raise PclsError(f"Arch.override_params.{key}: expected a number, got {value!r}")
+            value = number
+        kwargs[_OVERRIDES[key]] = value
+    return kwargs
+
+
+def _efficientnet(variant, class_num, padding_type="SAME", override_params=None, **kwargs):
+    return EfficientNetNet(variant, padding_type=padding_type, class_num=class_num,
+                           **{**kwargs, **override_kwargs(override_params)})
 
 
 @register

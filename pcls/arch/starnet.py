@@ -14,6 +14,7 @@ import paddle.nn as nn
 from pcls.arch.base import Classifier
 from pcls.arch.layers import DropPath
 from pcls.arch.registry import register
+from pcls.errors import PclsError
 
 # variant -> base width, blocks per stage (after each stage's downsampling conv), MLP ratio
 _VARIANTS = {
@@ -88,8 +89,11 @@ class StarNet(Classifier):
         return self.head(paddle.flatten(self.avgpool(x), 1))
 
 
-def _starnet(variant, class_num, **kwargs):
+def _starnet(variant, class_num, drop_rate=0.0, **kwargs):
+    """drop_rate: PaddleClas's StarNet configs set 0 and its constructor ignores it (the head has no dropout)."""
     kwargs.pop("use_ssld", None)  # only chooses the zoo weights (registry)
+    if drop_rate:
+        raise PclsError(f"StarNet has no head dropout: Arch.drop_rate must be 0, got {drop_rate!r}")
     return StarNet(variant, class_num=class_num, **kwargs)
 
 

@@ -7,7 +7,7 @@ EfficientNet's compound scaling in reverse. The network is EfficientNet's (`pcls
 stem fixed at 32 and the head at 1280 channels, and PaddleClas's "DYNAMIC" (symmetric) padding.
 """
 
-from pcls.arch.efficientnet import EfficientNetNet
+from pcls.arch.efficientnet import EfficientNetNet, override_kwargs
 from pcls.arch.registry import register
 
 # variant -> width multiplier, depth multiplier, resolution, dropout before fc
@@ -21,10 +21,11 @@ _VARIANTS = {
 _HEAD_CHANNELS = 1280
 
 
-def _tinynet(variant, class_num, padding_type="DYNAMIC", **kwargs):
+def _tinynet(variant, class_num, padding_type="DYNAMIC", override_params=None, **kwargs):
+    """override_params: PaddleClas's map of EfficientNet settings (BN momentum/epsilon, depth_trunc, ...)."""
     kwargs.pop("use_ssld", None)  # only chooses the zoo weights (registry)
     return EfficientNetNet(_VARIANTS[variant], padding_type=padding_type, class_num=class_num, fix_stem=True,
-                           num_features=_HEAD_CHANNELS, **kwargs)
+                           num_features=_HEAD_CHANNELS, **{**kwargs, **override_kwargs(override_params)})
 
 
 @register

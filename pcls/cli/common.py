@@ -86,7 +86,8 @@ def table(title: Optional[str], columns: Iterable[str], rows: Iterable[Iterable[
 
 
 def progress(transient: bool = False):
-    """A Rich progress bar on stderr with count, rate and ETA columns."""
+    """A Rich progress bar on stderr with count, rate and ETA columns. Piped, a bar prints once, as one whole line
+    when it stops; a transient one prints nothing (Rich would leave an empty line)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -109,6 +110,7 @@ def progress(transient: bool = False):
         TextColumn("{task.fields[info]}", markup=False),
         console=console,
         transient=transient,
+        disable=transient and not console.is_terminal,
     )
 
 

@@ -5,7 +5,19 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from pcls.cli.common import ConfigOpt, JsonOpt, OverrideOpt, RecipeOpt, console, fail, out, print_json, progress, table
+from pcls.cli.bench import parse_sizes, stage_status
+from pcls.cli.common import (
+    ConfigOpt,
+    JsonOpt,
+    OverrideOpt,
+    RecipeOpt,
+    console,
+    fail,
+    out,
+    print_json,
+    progress,
+    table,
+)
 
 
 def _batch(value: str):
@@ -62,7 +74,6 @@ def register(app: typer.Typer) -> None:
 
         Example: pcls export ResNet50_vd --weights output/ResNet50_vd/best_model --out inference/ --format onnx
         """
-        from pcls.cli.bench import parse_sizes, stage_status
         from pcls.cli.common import resolve_config
         from pcls.deploy.export import ExportRequest, export, request_from_config
         from pcls.deploy.spec import read_label_file
@@ -185,8 +196,9 @@ def _model_dir(model: str) -> Path:
         # with ONNX too when it can be made, so --runtime auto can pick the faster runtime
         onnx = all(importlib.util.find_spec(m) for m in ("paddle2onnx", "onnxruntime"))
         console.print(f"exporting zoo model {entry['name']} to {target} (once)")
-        export(ExportRequest(model_name=entry["arch"], out_dir=target, weights=entry["name"],
-                             fmt="onnx" if onnx else "paddle"))
+        with stage_status(f"exporting {entry['name']}") as stage:
+            export(ExportRequest(model_name=entry["arch"], out_dir=target, weights=entry["name"],
+                                 fmt="onnx" if onnx else "paddle"), progress=stage)
     return target
 
 

@@ -38,3 +38,25 @@ def _evaluate(node):
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_evaluate(node.operand))
     raise ValueError("not an arithmetic expression")
+
+
+LITERALS = {"None": None, "True": True, "False": False}  # strings PaddleClas's config loader literal-evaluates
+
+
+def evaluate_strings(value):
+    """`value` with the strings PaddleClas evaluates turned into values, the way its configs rely on: arithmetic
+    ("1.0/3.0", "1e-6", "224") and None/True/False. Maps and lists recurse; every other string stays a string.
+    A whole-number result written without a point, exponent or division stays an int (sizes, counts)."""
+    if isinstance(value, dict):
+        return {key: evaluate_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [evaluate_strings(item) for item in value]
+    if not isinstance(value, str):
+        return value
+    if value in LITERALS:
+        return LITERALS[value]
+    number = parse_number(value)
+    if number is None:
+        return value
+    integral = number.is_integer() and not any(c in value for c in ".eE/")
+    return int(number) if integral else number

@@ -10,7 +10,8 @@ given as one error line when a config sets it to anything but a harmless value (
 another tool uses (Infer.infer_imgs: PaddleClas's infer script) carries `note=`, logged once when set.
 tests/config/test_schema_readers.py fails on a field that no module reads and that neither refuses nor notes.
 Resolution that crosses sections happens here too, once: `Global.class_num` fills `Arch.class_num` when
-Arch does not set it (PaddleClas's rule).
+Arch does not set it (PaddleClas's rule); `Arch.name` must name a known backbone (checked without paddle,
+pcls.config.arch_names); `Global.use_multilabel` must agree with the losses, metrics and datasets.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
+from pcls.config.expr import LITERALS
 from pcls.errors import PclsError, closest
 
 log = logging.getLogger(__name__)
@@ -153,8 +155,8 @@ SCHEMA = Section(
                 "infer_imgs": f("str", "list", "none", note=_INFER_IMGS_NOTE),
                 # 4 in PaddleClas's NHWC fp16 configs: NormalizeImage pads a 4th channel, the stem takes 4
                 "image_channel": f("int", default=3, choices=(3, 4)),
-                "train_mode": refused("progressive training (image size growing over the epochs) is not part of "
-                                      "pcls; remove the key", "str", "none"),
+                # "efficientnetv2": progressive learning, the crop and RandAugment growing over four stages
+                "train_mode": f("str", "none", choices=(None, "efficientnetv2")),
                 "feature_normalize": refused("feature normalisation is for retrieval models, which pcls does not "
                                              "train; remove the key or set it to False", "bool", "none"),
                 "class_num": f("int", "none", minimum=1),
@@ -321,6 +323,8 @@ def _check_kind(path: str, field: Field, value):
         return value
     if kind == "int" and "float" in field.kinds:
         return float(value)
+    if kind == "str" and value in LITERALS and _kind_of(LITERALS[value]) in field.kinds:
+        return LITERALS[value]  # PaddleClas literal-evaluates these: `clip_grad: None` means null
     if kind == "str" and "float" in field.kinds:  # published configs write e.g. "1e-4" or 1.0/255.0 as text
         from pcls.config.expr import parse_number
 

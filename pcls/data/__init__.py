@@ -17,6 +17,7 @@ __all__ = [
     "build_dataset",
     "ListDataset",
     "ClassFolderDataset",
+    "MultiLabelDataset",
     "build_transforms",
     "build_batch_transforms",
     "make_demo_dataset",

@@ -175,7 +175,8 @@ class ClassFolderDataset(ImageDataset):
 
 
 DATASETS = Registry("dataset", where="DataLoader dataset name")
-DATASETS.register("ImageNetDataset")(ListDataset)
+# MultiScaleDataset: PaddleClas's list dataset for MultiScaleSampler; the loader gives each batch its size
+DATASETS.register("ImageNetDataset", "MultiScaleDataset")(ListDataset)
 DATASETS.register("ClassFolderDataset", "ImageFolder")(ClassFolderDataset)
 _IGNORED_KEYS = {"name", "transform_ops", "batch_transform_ops", "relabel", "backend"}
 

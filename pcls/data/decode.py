@@ -4,7 +4,8 @@ A small file can declare a huge image (a 2.6 MB PNG of 30000x30000 pixels decode
 the decoder's buffers), so the size is read from the header (Pillow's `Image.open` parses only the header)
 and an image above the limit is refused before any pixel is decoded. The limit defaults to Pillow's own,
 89,478,485 pixels; `PCLS_MAX_IMAGE_PIXELS` changes it. Every decode path uses `decode_image`: the
-`DecodeImage` operator (training and eval loaders, the predictor) and `pcls data check`.
+`DecodeImage` operator (training and eval loaders, the predictor; OpenCV, or Pillow for `backend: pil`) and
+`pcls data check`.
 """
 
 from __future__ import annotations
@@ -58,9 +59,18 @@ def header_size(data: bytes, limit: int):
 
 
 def _pillow_header_size(data: bytes):
-    """The size Pillow's format plugins read from the header (what `Image.open` does, which parses only the
-    header), minus Image.open's own bomb check: pcls applies its limit itself, exactly and with the size in
-    the message, and changing Pillow's global MAX_IMAGE_PIXELS would change it for the user's code too."""
+    """The size Pillow's format plugins read from the header, or None."""
+    img = _pillow_open(data)
+    if img is None:
+        return None
+    with img:
+        return img.size
+
+
+def _pillow_open(data: bytes):
+    """A lazily decoding Pillow image of `data` (what `Image.open` does, which parses only the header), minus
+    Image.open's own bomb check: pcls applies its limit itself, exactly and with the size in the message, and
+    changing Pillow's global MAX_IMAGE_PIXELS would change it for the user's code too. None: not an image."""
     from PIL import Image
 
     prefix = data[:16]
@@ -72,26 +82,40 @@ def _pillow_header_size(data: bytes):
             if not recognised or isinstance(recognised, str):  # a str: known format, but Pillow cannot read it
                 continue
             try:
-                with factory(io.BytesIO(data), "") as img:
-                    return img.size
+                return factory(io.BytesIO(data), "")
             except Exception:  # noqa: BLE001 - this plugin does not parse the header; try the next
                 continue
     return None
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """Encoded bytes -> uint8 HWC BGR image (OpenCV's colour order), after the header's pixel count is checked.
+def decode_image(data: bytes, backend: str = "cv2") -> np.ndarray:
+    """Encoded bytes -> uint8 HWC image, after the header's pixel count is checked: BGR (OpenCV's colour
+    order) from the "cv2" backend, RGB from "pil" (Pillow's decoder, as PaddleClas's `backend: pil`; its
+    JPEG pixels differ slightly from OpenCV's, and it does not apply EXIF rotation).
 
     Raises ImageTooLarge for an image above `max_image_pixels()` and DecodeError for anything that is not
     an image whose size can be read from its header (an image of unknown size is never decoded).
     """
-    import cv2
-
     if not data:
         raise DecodeError("empty file")
     if header_size(data, max_image_pixels()) is None:
         raise DecodeError("does not decode as an image")
+    if backend == "pil":
+        return _pil_decode(data)
+    import cv2
+
     img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise DecodeError("does not decode as an image")
     return img
+
+
+def _pil_decode(data: bytes) -> np.ndarray:
+    img = _pillow_open(data)
+    if img is None:
+        raise DecodeError("does not decode as an image")
+    try:
+        with img:
+            return np.asarray(img.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for truncated or corrupt pixel data
+        raise DecodeError(f"does not decode as an image ({err})") from None

@@ -20,7 +20,7 @@ from pcls.data.sampler import DistributedBatchSampler, build_sampler
 from pcls.data.transforms import build_batch_transforms, build_transforms
 from pcls.errors import PclsError
 
-log = logging.getLogger("pcls.data")
+log = logging.getLogger(__name__)
 
 BAD_SLOTS = 3  # failed indices carried back per sample (the count is exact, the paths are examples)
 _BATCH_STREAM = 0x5EED  # keeps batch-op seeds apart from per-sample seeds
@@ -138,7 +138,7 @@ class EpochLoader:
         if self.bad_count:
             log.warning(
                 "epoch %d: skipped %d unreadable image(s), replaced by other samples; first: %s",
-                self.sampler.epoch, self.bad_count, ", ".join(self.bad_paths),
+                self.sampler.epoch + 1, self.bad_count, ", ".join(self.bad_paths),  # 1-based, as the epoch lines
             )
 
     def _record(self, rec):

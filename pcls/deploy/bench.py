@@ -1,6 +1,7 @@
 """`pcls bench`: latency percentiles and throughput of an exported model, alone and end to end (decode +
 pre-process + model through the predictor pipeline), beside the zoo's documented figures when the hardware
-matches, and optionally Paddle Inference vs ONNX Runtime."""
+matches, and optionally Paddle Inference vs ONNX Runtime (`run_bench`); every format/precision an export holds
+in one table (`run_formats`, `pcls bench --formats`)."""
 
 from __future__ import annotations
 
@@ -114,8 +115,11 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
 
     if device == "gpu" or trt:
         require_cuda()  # before exporting or generating anything
+    if precision == "int8" and device == "cpu":  # the settings' own refusal would suggest a --runtime bench lacks
+        raise PclsError("pcls bench --int8 times TensorRT INT8 (--device gpu --trt); the CPU int8 model is timed "
+                        "by 'pcls bench EXPORT --formats'")
     RuntimeSettings(device=device, trt=trt, precision=precision).validate()
-    say = progress or _silent
+    say = progress or (lambda stage: None)
     with _workdir() as tmp:
         workdir = Path(tmp)
         model_dir = _model_dir_for(target, weights, "onnx" if compare else "paddle", workdir)
@@ -173,7 +177,7 @@ def run_formats(target: str, *, threads: int = 2, weights: Optional[str] = None,
     from pcls.deploy.predictor import Predictor, RuntimeSettings, create_runner
     from pcls.deploy.quantize import load_images
 
-    say = progress or _silent
+    say = progress or (lambda stage: None)
     with _workdir() as tmp:
         workdir = Path(tmp)
         model_dir = _model_dir_for(target, weights, "onnx", workdir)
@@ -200,7 +204,3 @@ def run_formats(target: str, *, threads: int = 2, weights: Optional[str] = None,
             })
     return {"model": spec["Global"]["model_name"], "model_dir": _shown_dir(model_dir, workdir, target),
             "threads": threads, "input_size": size, "val": val, "rows": rows}
-
-
-def _silent(stage: str) -> None:
-    """The progress callback when none is given."""

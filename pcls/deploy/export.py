@@ -28,7 +28,7 @@ from pcls.deploy.spec import (
     read_label_file,
     write_spec,
 )
-from pcls.deploy.trt import DEFAULT_BATCH_SIZES, TRT_PRECISIONS, convert_trt, plan_trt_conversion, shape_range
+from pcls.deploy.trt import DEFAULT_BATCH_SIZES, TRT_PRECISIONS, convert_trt, plan_trt_conversion, shape_range, trt_dir
 from pcls.errors import PclsError
 from pcls.utils.io import umask_mode
 from pcls.utils.quiet import quiet
@@ -118,9 +118,8 @@ def _classifier_class_num(model, state: dict) -> Optional[int]:
 def build_model(request: ExportRequest):
     """The dygraph model with its weights, class_num taken from the weights when not given."""
     import pcls
-    from pcls.engine.model import load_plugins
     from pcls.config.schema import default_of
-from pcls.deploy.gpu import require_cuda, tensorrt_versions
+    from pcls.engine.model import load_plugins
     from pcls.zoo.weights import load_pretrained, load_state_file, resolve_weights
 
     load_plugins()  # PCLS_PLUGINS backbones export like built-in ones
@@ -243,12 +242,13 @@ def export(request: ExportRequest, progress: Optional[Callable[[str], None]] = N
             extra["int8"] = export_int8(staging, ops, size, request)
             notes.append(_int8_note(extra["int8"]))
         if not half:  # fp16 models are for GPU: no CPU runtime to choose
-            say("timing Paddle Inference against ONNX Runtime" if wants_onnx else "choosing the CPU runtime")
+            if wants_onnx:
+                say("timing Paddle Inference against ONNX Runtime")
             extra["runtime"] = choose_cpu_runtime(staging, size, has_onnx=wants_onnx, measure=request.measure)
         if request.trt is not None:
             say(f"converting for TensorRT {request.trt}")
             extra["trt"] = {request.trt: _convert_trt(staging, ops, size, request)}
-            notes.append(f"TensorRT {request.trt} model converted into trt_{request.trt}/")
+            notes.append(f"TensorRT {request.trt} model converted into {trt_dir(out_dir, request.trt).name}/")
         write_spec(staging, model_name=request.model_name, input_size=size, transform_ops=ops, class_num=class_num,
                    label_names=labels, topk=request.topk, batch_size=request.batch_size, fmt=request.fmt,
                    precision="fp16" if half else "fp32",

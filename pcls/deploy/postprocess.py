@@ -48,8 +48,8 @@ class Topk:
 @POSTPROCESSES.register()
 class ThreshOutput:
     def __init__(self, threshold: float = 0.0,
-                 default_label_index: int = default_of("Infer.PostProcess.default_label_index"), label_0: Optional[str] = None,
-                 label_1: Optional[str] = None, labels: Optional[list] = None, **_):
+                 default_label_index: int = default_of("Infer.PostProcess.default_label_index"),
+                 label_0: Optional[str] = None, label_1: Optional[str] = None, labels: Optional[list] = None, **_):
         self.threshold = float(0.0 if threshold is None else threshold)
         self.default = int(default_label_index)
         self.labels = labels

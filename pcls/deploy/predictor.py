@@ -74,7 +74,7 @@ class RuntimeSettings:
 
 
 def paddle_config_plan(settings: RuntimeSettings, input_size: int, graph_format: str = "pir",
-                       cache_dir: Optional[str] = None) -> List[Tuple[str, tuple]]:
+                       cache_dir: Optional[Path] = None) -> List[Tuple[str, tuple]]:
     """The calls made on a `paddle.inference.Config`, in order, as (method, args).
 
     Kept as data so the configuration for hardware this machine lacks (GPU, TensorRT) can be inspected in tests;

@@ -19,7 +19,7 @@ MODEL_PREFIX = "inference"
 LABELS_FILE = "labels.txt"
 ONNX_FILE = "inference.onnx"
 INT8_ONNX_FILE = "inference.int8.onnx"
-TRT_DIR_PREFIX = "trt_"  # + precision: Paddle's TensorRT conversion (trt_fp16/) or legacy engine cache (trt_legacy_fp16/)
+TRT_DIR_PREFIX = "trt_"  # trt_<precision>/: a TensorRT conversion; trt_legacy_<precision>/: a legacy engine cache
 ORT_TRT_CACHE = "ort_trt_cache"  # ONNX Runtime's TensorRT engines
 # The marker that says "pcls wrote this folder": `Global.pcls_export` in inference.yml (format version), with the
 # list of files the export wrote in `Global.files`. Folders pcls creates later beside them (TensorRT conversions,

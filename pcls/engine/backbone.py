@@ -9,6 +9,7 @@ import logging
 import os
 from pathlib import Path
 
+from pcls.config.expr import evaluate_strings
 from pcls.config.schema import default_of
 from pcls.errors import PclsError
 
@@ -33,7 +34,8 @@ def build_backbone(arch_cfg: dict, global_cfg: dict = None):
     name = arch_cfg.get("name")
     if not name:
         raise PclsError("Arch.name is missing: name a backbone, e.g. -o Arch.name=ResNet18")
-    kwargs = {k: v for k, v in arch_cfg.items() if k not in ENGINE_KEYS}
+    # PaddleClas evaluates strings such as `layer_scale_init_value: 1e-6` (a string to YAML) before the constructor
+    kwargs = evaluate_strings({k: v for k, v in arch_cfg.items() if k not in ENGINE_KEYS})
     if global_cfg.get("data_format") and "data_format" not in kwargs:
         # NHWC: the backbone takes the usual NCHW batch and transposes inside (PaddleClas convention)
         kwargs["data_format"] = global_cfg["data_format"]

@@ -133,6 +133,15 @@ def to_static(net):
     return paddle.jit.to_static(net, full_graph=True)
 
 
+def _train_mode_callbacks(run: RunConfig) -> list:
+    """Global.train_mode "efficientnetv2": the callback that moves the training pipeline through its stages."""
+    if run.train_mode != "efficientnetv2":
+        return []
+    from pcls.data.transforms.progressive import ProgressiveLearning
+
+    return [ProgressiveLearning()]
+
+
 def build_components(run: RunConfig, start_step: int = 0) -> Components:
     """Build data, model, loss, metrics, schedule (positioned at update `start_step`), optimizer, AMP, EMA."""
     import paddle
@@ -201,5 +210,5 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
         schedule=schedule, scheduler=scheduler, optimizer=optimizer, amp=amp, scaler=amp.scaler(), ema=ema,
         batches_per_epoch=batches, updates_per_epoch=updates,
         multilabel=run.multilabel, metric_train=run.metric_train, metric_eval=run.metric_eval,
-        callbacks=([EmaFollower(ema)] if ema is not None else []) + model_callbacks(run),
+        callbacks=([EmaFollower(ema)] if ema is not None else []) + model_callbacks(run) + _train_mode_callbacks(run),
     )

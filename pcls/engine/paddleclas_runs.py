@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Optional
 
 from pcls.errors import PclsError
+from pcls.zoo.weights import WEIGHT_SUFFIXES
 
 log = logging.getLogger(__name__)
-WEIGHT_SUFFIXES = (".pdparams", ".safetensors")
 
 
 def _has(prefix: Path, suffixes) -> bool:
@@ -52,7 +52,7 @@ def is_paddleclas_checkpoint(prefix: Path) -> bool:
 def load_paddleclas_checkpoint(prefix) -> dict:
     """A PaddleClas checkpoint in the form pcls.engine.checkpoint.load_checkpoint returns."""
     from pcls.engine.checkpoint import rename_optimizer_state
-    from pcls.zoo.weights import load_name_table, load_state_file, load_state_tree
+    from pcls.zoo.weights import load_name_table, load_state_file, load_state_tree  # the restricted unpickler
 
     prefix = Path(prefix)
     files = {s: prefix.with_name(prefix.name + s) for s in (".pdparams", ".pdopt", ".pdstates")}

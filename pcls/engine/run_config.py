@@ -47,6 +47,7 @@ class RunConfig:
     data_format: Optional[str] = None
     to_static: bool = False
     multilabel: bool = False
+    train_mode: Optional[str] = None  # "efficientnetv2": progressive learning (pcls.data.transforms.progressive)
     # component sections, handed to their registries
     arch: dict = field(default_factory=dict)
     train_loader: dict = field(default_factory=dict)
@@ -90,7 +91,7 @@ class RunConfig:
             use_visualdl=bool(g["use_visualdl"]),
             class_num=int(arch["class_num"]),
             pretrained_model=g.get("pretrained_model"), data_format=g.get("data_format"),
-            to_static=bool(g["to_static"]), multilabel=bool(g["use_multilabel"]),
+            to_static=bool(g["to_static"]), multilabel=bool(g["use_multilabel"]), train_mode=g.get("train_mode"),
             arch=arch, train_loader=loaders["Train"],
             eval_loader=loaders.get("Eval") if g["eval_during_train"] else None,
             loss_train=loss["Train"], loss_eval=loss["Eval"],

@@ -111,6 +111,12 @@ class Trainer:
         self.run = run = RunConfig.from_config(cfg, run_dir=target, resume=resume, device=device, rank=rank,
                                                world=world, scale_lr=scale_lr, ref_batch=ref_batch,
                                                cache_teacher=cache_teacher)
+        self.cpu_threads = None  # Paddle's math-library threads, set on purpose on CPU (pcls/engine/cpu.py)
+        if device == "cpu":
+            from pcls.engine.cpu import configure_threads
+
+            workers = int((run.train_loader.get("loader") or {}).get("num_workers", 0))
+            self.cpu_threads = configure_threads(world, workers)
         if world > 1:
             import paddle.distributed as dist
 

@@ -78,7 +78,9 @@ def test_meaningless_config_values_are_refused(workdir, args, fragment):
 def test_non_positive_counts_are_refused_by_the_cli(workdir, args):
     result = runner.invoke(app, args.split())
     option = [word for word in args.split() if word.startswith("--")][-1]
-    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output  # one line, like any other bad input
+    assert lines[0].startswith("error: ") and f"Invalid value for '{option}'" in lines[0], result.output
 
 
 @pytest.fixture()

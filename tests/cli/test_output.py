@@ -2,6 +2,7 @@
 mistakes are one red line like any other error, a recipe without its data names the command that makes it."""
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -64,6 +65,9 @@ def test_a_piped_progress_bar_ends_as_one_whole_line(monkeypatch):
     [line] = [line for line in sink.getvalue().splitlines() if line.strip()]
     assert "78/789" in line and "123 img/s" in line and line.rstrip().endswith(info)
     assert "…" not in line and "ETA" in line
+    with progress(transient=True) as bar:  # a transient bar (predict) leaves nothing, not even an empty line
+        bar.advance(bar.add_task("predict", total=3, rate="", info=""))
+    assert sink.getvalue().count("\n") == 1
 
 
 # --- brackets are text -------------------------------------------------------------------------------------------
@@ -206,3 +210,16 @@ def test_other_python_warnings_are_one_console_line(monkeypatch):
             warnings.warn("a library says [something]")
             warnings.warn("No ccache found. Please be aware ...")
     assert captured.get().splitlines() == ["UserWarning: a library says [something]"]
+
+
+def test_a_resume_that_does_not_fit_is_one_error_line(tmp_path):
+    """Resuming a checkpoint into another model: one line naming the mismatch, not a warning per tensor."""
+    done = runner.invoke(app, ["train", "--recipe", "demo", "--smoke", "-o", f"Global.output_dir={tmp_path}", "--json"])
+    assert done.exit_code == 0, done.output[-2000:]
+    run_dir = json.loads(done.stdout)["run_dir"]
+    result = runner.invoke(app, ["train", "--resume", run_dir, "-o", "Arch.class_num=12"])
+    assert result.exit_code == 2, result.output[-2000:]
+    assert "Skip loading" not in result.output
+    [error] = [line for line in errors_of(result) if line.startswith("error:")]
+    assert "10 classes" in error and "12" in error, error
+    assert len(errors_of(result)) <= 3, result.output[-3000:]  # the error and at most a line or two of context

@@ -63,7 +63,6 @@ def _base(**sections):
 @pytest.mark.parametrize("section, key, value, words", [
     ("Global", "use_dali", True, "DALI"),
     ("Global", "eval_mode", "retrieval", "classification models only"),
-    ("Global", "train_mode", "progressive", "progressive training"),
     ("Global", "feature_normalize", True, "retrieval"),
     ("Global", "distributed", True, "--nproc"),
     ("Optimizer", "lr", {"name": "Cosine", "learning_rate": 0.1, "last_epoch": 5}, "--resume"),
@@ -91,6 +90,7 @@ def test_harmless_values_of_refused_keys_pass(section, key, value):
 
 @pytest.mark.parametrize("path, value, words", [
     ("Global.image_channel", 1, "not one of 3, 4"),
+    ("Global.train_mode", "efficientnetv3", "did you mean efficientnetv2"),  # the one progressive mode
     ("DataLoader.Train.sampler.name", "MultiScaleSamplr", "did you mean MultiScaleSampler"),
     ("Infer.PostProcess.name", "Threshoutput", "did you mean ThreshOutput"),
 ])

@@ -194,6 +194,11 @@ def test_bench_reports_percentiles_and_end_to_end(trained, tmp_path):
     assert set(result["onnx_over_paddle_speed"]) == {1, 2}
 
 
+def test_bench_int8_on_cpu_points_to_formats(tmp_path):
+    result = runner.invoke(app, ["bench", str(tmp_path / "nowhere"), "--int8"])
+    assert result.exit_code == 2 and "--formats" in result.output and "--runtime" not in result.output
+
+
 def test_bench_formats_lists_only_the_models_an_export_holds(tmp_path):
     from pcls.deploy.bench import _formats_in
 

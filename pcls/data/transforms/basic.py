@@ -22,7 +22,7 @@ _CV2_INTERP = {
     "bicubic": cv2.INTER_CUBIC,
     "lanczos": cv2.INTER_LANCZOS4,
 }
-_PIL_INTERP = ("nearest", "bilinear", "bicubic", "box", "lanczos", "hamming")
+PIL_INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "lanczos", "hamming")
 
 
 class Resizer:
@@ -32,7 +32,7 @@ class Resizer:
         backend = (backend or "cv2").lower()
         if backend not in ("cv2", "pil"):
             raise PclsError(f"backend {backend!r} is not supported; use 'cv2' or 'pil'")
-        names = _CV2_INTERP if backend == "cv2" else _PIL_INTERP
+        names = _CV2_INTERP if backend == "cv2" else PIL_INTERPOLATIONS
         interp = (interpolation or "bilinear").lower() if isinstance(interpolation, (str, type(None))) else interpolation
         if isinstance(interp, int) and backend == "cv2":  # a raw cv2 flag in an old config
             interp = {v: k for k, v in _CV2_INTERP.items()}.get(interp, "bilinear")
@@ -55,11 +55,18 @@ class Resizer:
 
 @register_op
 class DecodeImage(Operator):
-    """Bytes (or a path, or an already decoded HWC array) -> uint8 HWC image, RGB when to_rgb."""
+    """Bytes (or a path, or an already decoded HWC array) -> uint8 HWC image, RGB when to_rgb.
+
+    `backend` picks the decoder: "cv2" (OpenCV) or "pil" (Pillow, whose JPEG pixels differ slightly). `to_np`
+    is accepted for PaddleClas configs: pcls operators always pass numpy arrays, so it changes nothing.
+    """
 
     def __init__(self, to_rgb=True, to_np=False, channel_first=False, backend="cv2"):
         self.to_rgb = bool(to_rgb)
         self.channel_first = bool(channel_first)
+        self.backend = (backend or "cv2").lower()
+        if self.backend not in ("cv2", "pil"):
+            raise PclsError(f"DecodeImage backend {backend!r} is not supported; use 'cv2' or 'pil'")
 
     def __call__(self, data, rng=None):
         if isinstance(data, np.ndarray):  # already decoded (e.g. by the predictor): keep its colour order
@@ -68,9 +75,10 @@ class DecodeImage(Operator):
             if isinstance(data, str):
                 with open(data, "rb") as fh:
                     data = fh.read()
-            img = decode_image(data)  # refuses an image whose header declares too many pixels
-            if self.to_rgb:
-                img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            img = decode_image(data, self.backend)  # refuses an image whose header declares too many pixels
+            rgb = self.backend == "pil"  # Pillow decodes to RGB, OpenCV to BGR
+            if self.to_rgb != rgb:
+                img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB if self.to_rgb else cv2.COLOR_RGB2BGR)
         if self.channel_first:
             img = img.transpose((2, 0, 1))
         return img
@@ -119,6 +127,25 @@ class CropImage(Operator):
         x0 = (img_w - self.w) // 2
         y0 = (img_h - self.h) // 2
         return img[y0 : y0 + self.h, x0 : x0 + self.w]
+
+
+@register_op
+class CropImageAtRatio(Operator):
+    """Centre square of size / (size + pad) of the short side, resized to size x size (EfficientNetV2's eval)."""
+
+    def __init__(self, size, pad, interpolation="bilinear"):
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise PclsError(f"CropImageAtRatio size must be a positive integer, got {size!r}")
+        if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
+            raise PclsError(f"CropImageAtRatio pad must be an integer >= 0, got {pad!r}")
+        self.size, self.ratio = size, size / (size + pad)
+        self.resize = Resizer(interpolation)
+
+    def __call__(self, img, rng=None):
+        img_h, img_w = img.shape[:2]
+        side = max(1, int(self.ratio * min(img_h, img_w)))
+        y0, x0 = (img_h - side) // 2, (img_w - side) // 2
+        return self.resize(img[y0 : y0 + side, x0 : x0 + side], (self.size, self.size), rng)
 
 
 @register_op

@@ -8,35 +8,46 @@ from PIL import Image, ImageEnhance, ImageOps
 from pcls.data.transforms.registry import Operator, register_op
 from pcls.errors import PclsError
 
-_GREY = (128, 128, 128)
+GREY = (128, 128, 128)
 
 
-def _sign(rng):
+def random_sign(rng):
     return -1.0 if rng.integers(0, 2) == 0 else 1.0
 
 
 def _affine(img, coeffs):
-    return img.transform(img.size, Image.Transform.AFFINE, coeffs, Image.Resampling.BICUBIC, fillcolor=_GREY)
+    return img.transform(img.size, Image.Transform.AFFINE, coeffs, Image.Resampling.BICUBIC, fillcolor=GREY)
 
 
-def _rotate_with_fill(img, degrees):
+def rotate_with_grey(img, degrees):
+    """Rotate counter-clockwise; the uncovered corners are grey 128 (a composite over an RGBA rotation)."""
     rotated = img.convert("RGBA").rotate(degrees)
-    return Image.composite(rotated, Image.new("RGBA", rotated.size, _GREY + (128,)), rotated).convert(img.mode)
+    return Image.composite(rotated, Image.new("RGBA", rotated.size, GREY + (128,)), rotated).convert(img.mode)
+
+
+def posterize(img, bits):
+    """Keep the top `bits` bits of each channel; 0 bits is a black image (as Pillow did before it refused 0)."""
+    bits = int(bits)
+    if bits >= 8:
+        return img
+    if bits <= 0:
+        return Image.new(img.mode, img.size)
+    return ImageOps.posterize(img, bits)
 
 
 # name -> f(img, magnitude, rng). Shear, translate and the enhance ops flip the magnitude's sign at random.
 _IMAGE_OPS = {
-    "shearX": lambda img, m, rng: _affine(img, (1, m * _sign(rng), 0, 0, 1, 0)),
-    "shearY": lambda img, m, rng: _affine(img, (1, 0, 0, m * _sign(rng), 1, 0)),
-    "translateX": lambda img, m, rng: _affine(img, (1, 0, m * img.size[0] * _sign(rng), 0, 1, 0)),
-    "translateY": lambda img, m, rng: _affine(img, (1, 0, 0, 0, 1, m * img.size[1] * _sign(rng))),
-    "rotate": lambda img, m, rng: _rotate_with_fill(img, m),  # unsigned (counter-clockwise), as published
-    "color": lambda img, m, rng: ImageEnhance.Color(img).enhance(1 + m * _sign(rng)),
-    "posterize": lambda img, m, rng: ImageOps.posterize(img, int(m)),
+    "shearX": lambda img, m, rng: _affine(img, (1, m * random_sign(rng), 0, 0, 1, 0)),
+    "shearY": lambda img, m, rng: _affine(img, (1, 0, 0, m * random_sign(rng), 1, 0)),
+    "translateX": lambda img, m, rng: _affine(img, (1, 0, m * img.size[0] * random_sign(rng), 0, 1, 0)),
+    "translateY": lambda img, m, rng: _affine(img, (1, 0, 0, 0, 1, m * img.size[1] * random_sign(rng))),
+    "rotate": lambda img, m, rng: rotate_with_grey(img, m),  # unsigned (counter-clockwise), as published
+    "color": lambda img, m, rng: ImageEnhance.Color(img).enhance(1 + m * random_sign(rng)),
+    "posterize": lambda img, m, rng: posterize(img, m),
     "solarize": lambda img, m, rng: ImageOps.solarize(img, m),
-    "contrast": lambda img, m, rng: ImageEnhance.Contrast(img).enhance(1 + m * _sign(rng)),
-    "sharpness": lambda img, m, rng: ImageEnhance.Sharpness(img).enhance(1 + m * _sign(rng)),
-    "brightness": lambda img, m, rng: ImageEnhance.Brightness(img).enhance(1 + m * _sign(rng)),
+    "contrast": lambda img, m, rng: ImageEnhance.Contrast(img).enhance(1 + m * random_sign(rng)),
+    "sharpness": lambda img, m, rng: ImageEnhance.Sharpness(img).enhance(1 + m * random_sign(rng)),
+    "brightness": lambda img, m, rng: ImageEnhance.Brightness(img).enhance(1 + m * random_sign(rng)),
     "autocontrast": lambda img, m, rng: ImageOps.autocontrast(img),
     "equalize": lambda img, m, rng: ImageOps.equalize(img),
     "invert": lambda img, m, rng: ImageOps.invert(img),
@@ -90,9 +101,10 @@ IMAGENET_POLICY = (
 )
 
 
-def _to_pil(img):
+def to_pil(img):
     if img.ndim != 3 or img.dtype != np.uint8:
-        raise PclsError("AutoAugment/RandAugment/ColorJitter work on uint8 HWC images: put them before NormalizeImage")
+        raise PclsError("policy and colour augmentations (AutoAugment, RandAugment, TimmAutoAugment, ColorJitter) work "
+                        "on uint8 HWC images: put them before NormalizeImage")
     return Image.fromarray(np.ascontiguousarray(img))
 
 
@@ -105,7 +117,7 @@ class AutoAugment(Operator):
             raise PclsError(f"AutoAugment supports the 'imagenet' policy only, got {policy!r}")
 
     def __call__(self, img, rng):
-        pil = _to_pil(img)
+        pil = to_pil(img)
         for prob, name, level in IMAGENET_POLICY[int(rng.integers(len(IMAGENET_POLICY)))]:
             if rng.random() < prob:
                 pil = _IMAGE_OPS[name](pil, _AA_RANGES[name][level], rng)
@@ -116,10 +128,14 @@ class AutoAugment(Operator):
 class RandAugment(Operator):
     """RandAugment: num_layers ops drawn uniformly, all at one magnitude (out of max 10)."""
 
-    def __init__(self, num_layers=2, magnitude=5, fillcolor=_GREY):
+    def __init__(self, num_layers=2, magnitude=5, fillcolor=GREY):
+        self.num_layers = int(num_layers)
+        self.set_magnitude(magnitude)
+
+    def set_magnitude(self, magnitude):
+        """Every op at `magnitude` (of 10); progressive training changes it between epochs."""
         if not 0 <= magnitude <= 10:
             raise PclsError(f"RandAugment magnitude must be in [0, 10], got {magnitude}")
-        self.num_layers = int(num_layers)
         level = float(magnitude) / 10
         self.levels = {
             "shearX": 0.3 * level,
@@ -140,7 +156,7 @@ class RandAugment(Operator):
         self.names = list(self.levels)
 
     def __call__(self, img, rng):
-        pil = _to_pil(img)
+        pil = to_pil(img)
         for _ in range(self.num_layers):
             name = self.names[int(rng.integers(len(self.names)))]
             pil = _IMAGE_OPS[name](pil, self.levels[name], rng)
@@ -174,7 +190,7 @@ class ColorJitter(Operator):
         }
 
     def __call__(self, img, rng):
-        pil = _to_pil(img)
+        pil = to_pil(img)
         for k in rng.permutation(4):
             name = ("brightness", "contrast", "saturation", "hue")[k]
             bounds = self.ranges[name]

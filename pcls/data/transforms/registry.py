@@ -103,8 +103,11 @@ def lookup(name: str, table, kind: str):
 
 
 def instantiate(cls, params: dict | None, where: str):
-    """Build an operator from its config params, turning bad keys/values into one clear error."""
-    params = dict(params or {})
+    """Build an operator from its config params, turning bad keys/values into one clear error. Strings PaddleClas
+    evaluates (`sh: 1.0/3.0`, `mean: ["0.", ...]`, `clip: None`) are evaluated here, for every operator."""
+    from pcls.config.expr import evaluate_strings
+
+    params = evaluate_strings(dict(params or {}))
     try:
         return cls(**params)
     except TypeError as err:

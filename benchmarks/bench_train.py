@@ -1,0 +1,164 @@
+"""Training throughput of `pcls train` on generated data, against what the machine's cores can do (issue #18).
+
+    python benchmarks/bench_train.py                     # ResNet18_vd, MobileNetV3_small_x1_0 at 32 and 224 px
+    python benchmarks/bench_train.py --sizes 32 --threads 1,2 --rounds 2   # compare thread counts, interleaved
+    python benchmarks/bench_train.py --json
+
+For each model and image size, one `pcls train` process trains one epoch without evaluation on the
+built-in shapes dataset rendered at that size (1,400 images at 32 px, as the issue's measurement; 320 at
+224 px). Printed per run: the epoch's images/s as the run reports it, end-to-end images/s (process start to
+exit), achieved GFLOP/s = paddle.flops MACs x 2 (FLOPs per MAC) x 3 (forward + backward) x images/s, the
+machine's float32 matrix-product GFLOP/s (numpy, 2048x2048, best of 5, all cores and one core) and the
+fraction. The run's CPU utilisation ((user+sys)/wall) and the load average go beside every figure:
+on a shared machine the absolute numbers move with the load, so compare settings in the same --rounds.
+`--threads` runs each setting with PCLS_NUM_THREADS set (pcls/engine/cpu.py). Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_demo import load_line, timed_run  # noqa: E402  (one way to time a child process)
+
+MODELS = ("ResNet18_vd", "MobileNetV3_small_x1_0")
+NORMALIZE = {"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                "order": ""}}
+MATMUL = """
+import time
+import numpy as np
+n = 2048
+a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+b = a.T.copy()
+a @ b
+best = float("inf")
+for _ in range(5):
+    start = time.perf_counter()
+    a @ b
+    best = min(best, time.perf_counter() - start)
+print(2 * n ** 3 / best / 1e9)
+"""
+
+
+def matmul_gflops(threads=None) -> float:
+    """float32 2048x2048 matrix-product GFLOP/s of numpy in a fresh process (all cores, or `threads`)."""
+    env = dict(os.environ)
+    if threads:
+        env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    out = subprocess.run([sys.executable, "-c", MATMUL], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def model_macs(name: str, size: int) -> float:
+    """Multiply-accumulates of one forward pass at size x size (paddle.flops counts MACs)."""
+    import paddle
+
+    from pcls.arch.registry import get_constructor
+
+    net = get_constructor(name)(class_num=10)
+    net.eval()
+    with contextlib.redirect_stdout(io.StringIO()):  # paddle.flops prints its total; stdout is for results
+        return float(paddle.flops(net, [1, 3, size, size], print_detail=False))
+
+
+def make_data(root: Path, size: int, images: int) -> dict:
+    from pcls.data.demo import make_demo_dataset
+
+    return make_demo_dataset(root / f"shapes{size}", train_per_class=max(1, images // 10), val_per_class=1, size=size)
+
+
+def train_config(data: dict, model: str, out: Path, batch_size: int) -> dict:
+    ops = [{"DecodeImage": {"to_rgb": True, "channel_first": False}}, {"RandFlipImage": {"flip_code": 1}}, NORMALIZE]
+    return {
+        "Global": {"output_dir": str(out), "device": "cpu", "epochs": 1, "eval_during_train": False, "seed": 0,
+                   "print_batch_step": 1000, "save_interval": 1},
+        "Arch": {"name": model, "class_num": 10},
+        "Loss": {"Train": [{"CELoss": {"weight": 1.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
+        "Optimizer": {"name": "Momentum", "momentum": 0.9, "lr": {"name": "Cosine", "learning_rate": 0.1},
+                      "regularizer": {"name": "L2", "coeff": 1e-4}},
+        "DataLoader": {"Train": {
+            "dataset": {"name": "ImageNetDataset", "image_root": str(data["image_root"]),
+                        "cls_label_path": str(data["train_list"]), "transform_ops": ops},
+            "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "drop_last": True,
+                        "shuffle": True},
+            "loader": {"num_workers": 1}}},
+        "Metric": {"Train": [{"TopkAcc": {"topk": [1, 5]}}]},
+    }
+
+
+def run_one(tmp: Path, data: dict, model: str, size: int, threads, batch_size: int, macs: float, peak: float) -> dict:
+    out = tmp / "out"
+    cfg_path = tmp / f"{model}-{size}.yaml"
+    cfg_path.write_text(yaml.safe_dump(train_config(data, model, out, batch_size)))
+    env = dict(os.environ)
+    if threads:
+        env["PCLS_NUM_THREADS"] = str(threads)
+    load = load_line()
+    cmd = [sys.executable, "-m", "pcls", "train", "-c", str(cfg_path), "--json", "--exist-ok", "--name", "bench"]
+    proc, wall, cpu = timed_run(cmd, tmp, env)
+    if proc.returncode != 0:
+        raise SystemExit(f"{model} at {size} px failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    summary = json.loads(proc.stdout)
+    ips = summary["final"]["images_per_s"]
+    lines = sum(1 for line in Path(data["train_list"]).read_text().splitlines() if line.strip())
+    images = lines // batch_size * batch_size  # drop_last
+    gflops = macs * 2 * 3 * ips / 1e9
+    return {"model": model, "size": size, "threads": threads or "default", "batch_size": batch_size,
+            "images_per_s": round(ips, 1), "end_to_end_images_per_s": round(images / wall, 1),
+            "wall_s": round(wall, 1), "cpu_utilisation": round(cpu / wall, 2), "gmacs_per_image": round(macs / 1e9, 4),
+            "gflops": round(gflops, 2), "matmul_gflops": round(peak, 1), "fraction": round(gflops / peak, 4),
+            "load": load}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--sizes", default="32,224", help="image sizes, comma-separated")
+    parser.add_argument("--images-small", type=int, default=1400, help="training images at sizes up to 64 px")
+    parser.add_argument("--images-large", type=int, default=320, help="training images at larger sizes")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", default="", help="PCLS_NUM_THREADS settings to compare, e.g. 1,2")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of every setting")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    models = [m for m in args.models.split(",") if m]
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    settings = [int(t) for t in args.threads.split(",") if t] or [None]
+    peak = {"all_cores": matmul_gflops(), "one_core": matmul_gflops(1)}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="pcls-bench-train-") as tmp_name:
+        tmp = Path(tmp_name)
+        for size in sizes:
+            data = make_data(tmp, size, args.images_small if size <= 64 else args.images_large)
+            for model in models:
+                macs = model_macs(model, size)
+                for _ in range(args.rounds):
+                    for threads in settings:
+                        row = run_one(tmp, data, model, size, threads, args.batch_size, macs, peak["all_cores"])
+                        rows.append(row)
+                        if not args.json:
+                            print(f"{row['model']:<24} {size:>4}px  threads {str(row['threads']):<7} "
+                                  f"{row['images_per_s']:>7.1f} img/s (end to end {row['end_to_end_images_per_s']:>6.1f})"
+                                  f"  {row['gflops']:>6.1f} GFLOP/s = {100 * row['fraction']:.1f}% of matmul  "
+                                  f"cpu {row['cpu_utilisation']:.2f}  [{row['load']}]", flush=True)
+    result = {"matmul_gflops": {k: round(v, 1) for k, v in peak.items()}, "runs": rows, "load_after": load_line()}
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(f"float32 matmul (numpy 2048x2048): {peak['all_cores']:.1f} GFLOP/s all cores, "
+              f"{peak['one_core']:.1f} one core; {result['load_after']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

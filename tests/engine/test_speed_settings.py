@@ -1,0 +1,60 @@
+"""The CPU thread count a training process uses: chosen from the environment on purpose (pcls/engine/cpu.py),
+split across the processes of a job, applied by the Trainer, and a warning when threads and loader workers
+ask for more cores than there are."""
+
+import logging
+
+import pytest
+
+from pcls.config import load_config
+from pcls.engine import cpu
+from pcls.errors import PclsError
+from tests.engine.conftest import tiny_config, write_config
+
+
+@pytest.mark.parametrize("env, world, expected", [
+    ({}, 1, 1),                                               # Paddle's own default, kept on purpose
+    ({"OMP_NUM_THREADS": "1"}, 1, 1),                         # what Paddle writes when nothing is set
+    ({"OMP_NUM_THREADS": "4"}, 1, 4),                         # a user's export is honoured
+    ({"OMP_NUM_THREADS": "4"}, 2, 2),                         # ... and split between the processes
+    ({"PCLS_NUM_THREADS": "2"}, 1, 2),
+    ({"PCLS_NUM_THREADS": "2", "OMP_NUM_THREADS": "8"}, 1, 2),  # pcls's own setting wins
+    ({"PCLS_NUM_THREADS": "2"}, 4, 1),                        # never below one thread
+])
+def test_thread_count_comes_from_the_environment(env, world, expected):
+    assert cpu.compute_threads(world, env) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_bad_thread_count_is_one_clear_error(value):
+    with pytest.raises(PclsError, match=f"PCLS_NUM_THREADS={value!r}.*whole number"):
+        cpu.compute_threads(1, {"PCLS_NUM_THREADS": value})
+
+
+def test_oversubscription_is_warned_about(monkeypatch, caplog):
+    calls = []
+    import paddle
+
+    monkeypatch.setattr(paddle.base.core, "set_num_threads", calls.append)
+    monkeypatch.setattr(cpu, "usable_cores", lambda: 2)
+    monkeypatch.setenv("PCLS_NUM_THREADS", "2")
+    with caplog.at_level(logging.INFO, logger="pcls.engine.cpu"):
+        assert cpu.configure_threads(world=1, num_workers=0) == 2
+    assert calls == [2] and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pcls.engine.cpu"):
+        cpu.configure_threads(world=1, num_workers=2)
+    assert any(r.levelno == logging.WARNING and "more than the 2 core" in r.getMessage() for r in caplog.records)
+
+
+def test_trainer_sets_the_thread_count_on_cpu(tmp_path, colour_data, tinynet, monkeypatch):
+    import paddle
+
+    from pcls.engine.trainer import Trainer
+
+    calls = []
+    monkeypatch.setattr(paddle.base.core, "set_num_threads", calls.append)
+    monkeypatch.setenv("PCLS_NUM_THREADS", "2")
+    cfg = load_config(str(write_config(tiny_config(colour_data, tmp_path / "out", epochs=1), tmp_path / "c.yaml")))
+    trainer = Trainer(cfg)
+    assert trainer.cpu_threads == 2 and calls == [2]
