@@ -15,6 +15,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from pcls.utils.io import record_written
+
 log = logging.getLogger(__name__)
 DETERMINISTIC_OPS = {"DecodeImage", "ResizeImage", "CropImage", "NormalizeImage", "ToCHWImage", "Pad"}
 
@@ -33,6 +35,7 @@ class TeacherCache:
     def __init__(self, folder, capacity: int, class_num: int):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        record_written(self.folder, folder=True)
         self.capacity, self.class_num = int(capacity), int(class_num)
         self.rows: Dict[str, Dict[bytes, int]] = {}
         self.tables: Dict[str, np.memmap] = {}

@@ -110,8 +110,11 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
     Returns 0 on success; raises PclsError (exit 2 when a worker reported bad input, else 1) naming the
     failing worker's error otherwise. `echo(line)` receives rank 0's log lines as they appear.
     """
+    from pcls.utils.io import record_written
+
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
+    record_written(log_dir, folder=True)
     for old in log_dir.glob("workerlog.*"):  # the launcher appends; one job, one log
         old.unlink()
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,

@@ -1,8 +1,9 @@
 """Where a run writes: `Global.output_dir/<name>`, never a directory that already holds another run.
 
 A new run into an occupied directory gets the next free name (`output/demo-2`, `-3`, ...); with
-`exist_ok` it takes the directory over after removing that run's own files (the names below: only what
-pcls writes, never anything else). A resumed run continues in place. Nonsense or unwritable places are
+`exist_ok` it takes the directory over after removing that run's own files: those its ledger
+(`pcls.utils.io`) records pcls wrote, never anything else; a directory without a ledger (a PaddleClas run, an
+older pcls run) is not taken over. A resumed run continues in place. Nonsense or unwritable places are
 refused in one line before anything is written.
 """
 
@@ -14,16 +15,15 @@ import shutil
 from pathlib import Path
 
 from pcls.errors import PclsError
+from pcls.utils.io import LEDGER_NAME, start_ledger, written_entries
 
 log = logging.getLogger(__name__)
 
 # what a run leaves behind (engine, distillation, recipes, launcher); any of the MARKERS means "a run is here"
 MARKERS = ("latest.json", "summary.json", "config.yaml", "best_model.pdparams", "metrics.jsonl", "launch.json")
-RUN_FILES = ("latest.*", "latest_ema.pdparams", "best_model.*", "best_model_ema.*", "epoch_*.pdparams",
-             "epoch_*.pdopt", "epoch_*.json", "epoch_*_ema.pdparams", "config.yaml", "metrics.jsonl",
-             "metrics.csv", "curves.png", "summary.json", "result.json", "launch.json")
+# what other programs write inside the folders pcls creates for them (the launcher, VisualDL, the teacher cache)
 RUN_FOLDERS = {"log": ("workerlog.*", "envlog.*", "backup_env.*", "default.*", "endpoints.log"),
-               "student": ("*.pdparams",), "vdl": ("*",), "teacher_cache_rank*": ("*.logits.f32",)}
+               "vdl": ("*",), "teacher_cache_rank*": ("*.logits.f32",)}
 
 
 def holds_run(path: Path) -> bool:
@@ -60,6 +60,7 @@ def make_run_dir(path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"")
         probe.unlink()
+        start_ledger(path)
     except OSError as err:
         raise PclsError(f"cannot write the run directory {path} ({err.strerror or err}); choose another with "
                         f"-o Global.output_dir=DIR") from None
@@ -67,27 +68,40 @@ def make_run_dir(path: Path) -> Path:
 
 
 def clear_run(path: Path) -> list:
-    """Remove the files a previous run wrote into `path` (and nothing else); returns what was removed."""
+    """Remove the files a previous pcls run wrote into `path` (and nothing else); returns what was removed."""
+    entries = written_entries(path)
+    if entries is None:
+        raise PclsError(f"{path} holds a run pcls has no record of writing (a PaddleClas or older pcls run): "
+                        f"--exist-ok only replaces pcls's own runs; drop --exist-ok to get a new name, or pass --name")
     removed = []
-    for pattern in RUN_FILES:
-        for file in path.glob(pattern):
-            if file.is_file():
-                file.unlink()
-                removed.append(file)
-    for folder_pattern, patterns in RUN_FOLDERS.items():
-        for folder in path.glob(folder_pattern):
-            if not folder.is_dir():
-                continue
-            for pattern in patterns:
-                for file in folder.glob(pattern):
-                    if file.is_file():
-                        file.unlink()
-                        removed.append(file)
-                    elif file.is_dir() and folder.name == "vdl":
-                        shutil.rmtree(file)
-                        removed.append(file)
-            if not any(folder.iterdir()):
-                folder.rmdir()
+    for entry in entries:
+        target = path / entry
+        if entry.endswith("/"):
+            removed += _clear_folder(target)
+        elif target.is_file():
+            target.unlink()
+            removed.append(target)
+    (path / LEDGER_NAME).write_text("")
+    return removed
+
+
+def _clear_folder(folder: Path) -> list:
+    """Empty a folder pcls created of what its programs write there (RUN_FOLDERS); remove it once empty."""
+    if not folder.is_dir():
+        return []
+    removed = []
+    for name_pattern, patterns in RUN_FOLDERS.items():
+        if not folder.match(name_pattern):
+            continue
+        for pattern in patterns:
+            for item in folder.glob(pattern):
+                if item.is_file():
+                    item.unlink()
+                elif item.is_dir():
+                    shutil.rmtree(item)
+                removed.append(item)
+    if not any(folder.iterdir()):
+        folder.rmdir()
     return removed
 
 

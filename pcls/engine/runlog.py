@@ -9,7 +9,7 @@ import json
 import logging
 from pathlib import Path
 
-from pcls.utils.io import atomic_write_text
+from pcls.utils.io import atomic_write_text, record_written
 
 CURVES = "curves.png"
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ class RunLog:
                 from visualdl import LogWriter
 
                 self.vdl = LogWriter(logdir=str(self.run_dir / "vdl"))
+                record_written(self.run_dir / "vdl", folder=True)
             except ImportError:
                 log.warning("Global.use_visualdl: visualdl is not installed (pip install visualdl); "
                             "skipping VisualDL logging")

@@ -1,6 +1,8 @@
 """Writes that lose nothing: every file pcls produces goes to a temp name in the same folder and is
 renamed into place, so an interrupted write never leaves a half-written file under the real name.
-And reads of the user's text files (lists, labels) that say which file, line and byte is not UTF-8."""
+A folder pcls owns (a run directory) keeps a ledger of what pcls wrote into it, so pcls can later remove exactly
+its own files and nothing a user put there. And reads of the user's text files (lists, labels) that say which
+file, line and byte is not UTF-8."""
 
 from __future__ import annotations
 
@@ -32,6 +34,36 @@ def atomic_path(path):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    record_written(path)
+
+
+# The ledger of a folder pcls owns: one relative path per line; a trailing "/" marks a folder pcls created.
+LEDGER_NAME = ".pcls-written"
+
+
+def start_ledger(folder) -> None:
+    """Mark `folder` as pcls's: from now on every file pcls writes into it (or one level below) is recorded."""
+    (Path(folder) / LEDGER_NAME).touch(exist_ok=True)
+
+
+def record_written(path, folder: bool = False) -> None:
+    """Record `path` in the ledger of its folder or of the folder above (no ledger there: nothing to do)."""
+    path = Path(path)
+    for root in (path.parent, path.parent.parent):
+        ledger = root / LEDGER_NAME
+        if ledger.is_file():
+            entry = path.relative_to(root).as_posix() + ("/" if folder else "")
+            with open(ledger, "a", encoding="utf-8") as fh:
+                fh.write(entry + "\n")
+            return
+
+
+def written_entries(folder):
+    """The distinct entries of `folder`'s ledger in the order first written, or None when it has no ledger."""
+    ledger = Path(folder) / LEDGER_NAME
+    if not ledger.is_file():
+        return None
+    return list(dict.fromkeys(line for line in ledger.read_text(encoding="utf-8").splitlines() if line))
 
 
 def umask_mode(mode: int = 0o666) -> int:

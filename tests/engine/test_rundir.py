@@ -80,18 +80,37 @@ def test_allocation_rules(tmp_path):
         allocate_run_dir(tmp_path / "file" / "run")
 
 
-def test_clear_run_removes_pcls_files_only(tmp_path):
-    names = ["latest.pdparams", "latest.pdopt", "latest.json", "epoch_3.pdparams", "best_model.pdparams",
-             "best_model_ema.pdparams", "metrics.jsonl", "curves.png", "summary.json", "result.json", "config.yaml",
-             "log/workerlog.0", "log/envlog.1", "student/latest.pdparams"]
-    for name in names + ["data.txt", "epoch_notes.md", "student/readme.md"]:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+def test_clear_run_removes_only_what_the_ledger_records(tmp_path):
+    from pcls.utils.io import atomic_write_text, record_written, start_ledger
+
+    start_ledger(tmp_path)
+    ours = ["latest.pdparams", "latest.json", "epoch_3.pdparams", "best_model.pdparams", "metrics.jsonl",
+            "summary.json", "config.yaml", "student/latest.pdparams"]
+    for name in ours:
+        atomic_write_text(tmp_path / name, "x")
+    (tmp_path / "log").mkdir()
+    record_written(tmp_path / "log", folder=True)
+    for name in ("log/workerlog.0", "log/envlog.1"):  # written by the launcher pcls started
         (tmp_path / name).write_text("x")
-    removed = {str(p.relative_to(tmp_path)) for p in clear_run(tmp_path)}
-    assert removed == set(names)
-    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == \
-        ["data.txt", "epoch_notes.md", "student/readme.md"]
+    # the user's files, some with names pcls also uses (a PaddleClas checkpoint copied in by hand)
+    for name in ("data.txt", "epoch_7.pdparams", "student/readme.md"):
+        (tmp_path / name).write_text("x")
+    removed = {p.relative_to(tmp_path).as_posix() for p in clear_run(tmp_path)}
+    assert removed == set(ours) | {"log/workerlog.0", "log/envlog.1"}
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")
+                  if p.is_file() and p.name != ".pcls-written") == ["data.txt", "epoch_7.pdparams", "student/readme.md"]
     assert not (tmp_path / "log").exists()
+
+
+def test_exist_ok_refuses_a_run_pcls_did_not_write(tmp_path):
+    for name in ("latest.pdparams", "latest.pdopt", "best_model.pdparams"):  # a PaddleClas run
+        (tmp_path / "run" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "run" / name).write_text("x")
+    with pytest.raises(PclsError, match="no record of writing"):
+        allocate_run_dir(tmp_path / "run", exist_ok=True)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["best_model.pdparams", "latest.pdopt",
+                                                                   "latest.pdparams"]
+    assert allocate_run_dir(tmp_path / "run") == tmp_path / "run-2"
 
 
 def test_smoke_run_directory_is_not_doubled(tmp_path):
