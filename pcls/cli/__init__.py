@@ -9,7 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 import typer.core
-from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+try:  # typer >= 0.2x carries its own copy of click
+    from typer._click.exceptions import UsageError
+except ImportError:  # older typer runs on click itself
+    from click.exceptions import UsageError
 
 from pcls import __version__
 from pcls.errors import PclsError
@@ -55,7 +59,7 @@ def _report(err: PclsError) -> None:
 
 def _usage_error(err: UsageError):
     """Typer's parameter errors as the same one line as PclsError, pointing at the command's help."""
-    if isinstance(err, NoArgsIsHelpError):  # `pcls zoo` alone: that is a request for help, shown as click does
+    if type(err).__name__ == "NoArgsIsHelpError":  # `pcls zoo` alone asks for help: shown as click does
         raise err
     message = " ".join(err.format_message().split())
     if err.ctx is not None:

@@ -212,11 +212,12 @@ class Trainer:
     def _restore(self, loaded) -> None:
         from pcls.engine.checkpoint import load_optimizer_state, set_rng_state
 
+        from pcls.zoo.weights import apply_state
+
         state, parts = loaded["state"], self.parts
-        missing, unexpected = self.net.set_state_dict(loaded["model"]) or ([], [])
-        if missing:
-            raise PclsError(f"checkpoint {loaded['prefix']} does not fit {self.run.arch['name']}: "
-                            f"missing {', '.join(list(missing)[:3])}")
+        # strict, and one error naming what does not fit (paddle's set_state_dict warns once per tensor)
+        apply_state(self.net, loaded["model"], str(loaded["prefix"]), verbose=False,
+                    hint=" (--resume continues the model the checkpoint was saved from: keep its Arch settings)")
         if loaded["optimizer"] is not None:
             load_optimizer_state(self.optimizer, self.net, loaded["optimizer"])
         if parts.ema and loaded["ema"] is not None:

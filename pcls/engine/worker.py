@@ -2,6 +2,7 @@
 wrote (resolved config + options) and trains; bad input is reported as one `error:` line and exit 2."""
 
 import json
+import os
 import sys
 
 
@@ -11,8 +12,10 @@ def main(spec_path: str) -> int:
     from pcls.engine.env import world_info
     from pcls.engine.launch import die_with_parent
     from pcls.errors import PclsError
-    from pcls.utils.logs import log_to_stderr
+    from pcls.utils.logs import log_to_stderr, route_warnings
+    from pcls.utils.quiet import DEBUG_ENV
 
+    route_warnings(debug=os.environ.get(DEBUG_ENV) == "1")  # before paddle is imported: its ccache warning
     die_with_parent()  # paddle's launcher puts each worker in its own session: never outlive it
     log_to_stderr(logging.INFO if world_info()[0] == 0 else logging.WARNING)  # rank 0 speaks for the job
 

@@ -129,9 +129,11 @@ def test_zoo_list_info_download(world):
 
 @pytest.fixture(scope="module")
 def trained(world):
-    """A smoke run of the demo recipe (PPLCNet_x0_5, 10 classes), via --json."""
+    """A smoke run of the demo recipe (10 classes), via --json; `arch` is the recipe's backbone."""
+    from pcls.config import load_config
+
     summary = run_json(world, "train", "--recipe", "demo", "--smoke", "-o", f"Global.output_dir={world['root'] / 'out'}")
-    return summary
+    return {**summary, "arch": load_config("demo", is_recipe=True)["Arch"]["name"]}
 
 
 def test_train(trained):
@@ -140,7 +142,7 @@ def test_train(trained):
 
 def test_eval_at_another_image_size(world, trained):
     weights = Path(trained["run_dir"]) / "best_model.pdparams"
-    result = run_json(world, "eval", "--model", "PPLCNet_x0_5", "--weights", weights, "--data",
+    result = run_json(world, "eval", "--model", trained["arch"], "--weights", weights, "--data",
                       world["demo"]["val_list"], "--root", world["root"] / "demo", "--class-num", "10",
                       "--image-size", "32", "--out", world["root"] / "eval")
     assert result["samples"] == 10
@@ -149,7 +151,7 @@ def test_eval_at_another_image_size(world, trained):
 def test_distill(world, trained):
     weights = Path(trained["run_dir"]) / "best_model.pdparams"
     demo = world["demo"]
-    result = run_json(world, "distill", "--teacher", f"PPLCNet_x0_5:{weights}", "--student", MODEL,
+    result = run_json(world, "distill", "--teacher", f"{trained['arch']}:{weights}", "--student", MODEL,
                       "--data", demo["train_list"], "--val", demo["val_list"], "--root", world["root"] / "demo",
                       "--image-size", "32", "--epochs", "1", "--batch-size", "10", "--output", world["root"] / "distill",
                       "-o", "DataLoader.Train.loader.num_workers=0", "-o", "DataLoader.Eval.loader.num_workers=0")

@@ -53,11 +53,21 @@ def test_piped_tables_and_progress_keep_every_path_and_number_whole(tmp_path):
     assert str(target / "train_list.txt") in checked.stdout
 
 
-def test_a_piped_progress_bar_ends_as_one_whole_line(monkeypatch):
-    from pcls.cli.common import console, progress
+@pytest.fixture()
+def console_to_sink():
+    """The stderr console writing into a StringIO (a pipe) for one test, then back to following sys.stderr."""
+    from pcls.cli.common import console
 
     sink = io.StringIO()
-    monkeypatch.setattr(console, "file", sink)
+    console.file = sink
+    yield sink
+    console.file = None  # Rich: no fixed file, so sys.stderr at the time of each print
+
+
+def test_a_piped_progress_bar_ends_as_one_whole_line(console_to_sink):
+    from pcls.cli.common import progress
+
+    sink = console_to_sink
     info = f"loss 2.3026 top1 0.125 lr 1.00e-02 saved {'/very/long/run/directory' * 5}"
     with progress() as bar:
         task = bar.add_task("epoch 1/3", total=789, rate="123 img/s", info=info)
