@@ -123,11 +123,6 @@ def _rename_keys(state, mapping: dict):
     return out
 
 
-def rename_optimizer_state(state: dict, mapping: dict) -> dict:
-    """Optimizer state with its accumulator keys renamed by `mapping` (old parameter name -> new one)."""
-    return _rename_keys(state, mapping)
-
-
 def optimizer_state(optimizer, model) -> dict:
     return _rename_keys(optimizer.state_dict(), _name_map(model))
 
@@ -189,7 +184,8 @@ def _plain(value):
 def checkpoint_prefix(path) -> Path:
     """A run directory (-> its `latest`; pcls's or PaddleClas's `output_dir/<Arch.name>/` layout) or a
     checkpoint prefix, with or without an extension; pcls's checkpoints and PaddleClas's."""
-    from pcls.engine.paddleclas_runs import find_in_run, is_paddleclas_checkpoint
+    from pcls.engine.paddleclas_runs import is_paddleclas_checkpoint
+    from pcls.zoo.weights import find_in_run
 
     path = Path(path)
     if path.is_dir():
@@ -221,7 +217,9 @@ def load_checkpoint(path) -> dict:
     if not json_path.exists():  # checkpoint_prefix accepted it: PaddleClas wrote it
         from pcls.engine.paddleclas_runs import load_paddleclas_checkpoint
 
-        return load_paddleclas_checkpoint(prefix)
+        loaded = load_paddleclas_checkpoint(prefix)
+        loaded["optimizer"] = _rename_keys(loaded["optimizer"], loaded.pop("optimizer_names"))
+        return loaded
     try:
         state = json.loads(json_path.read_text())
     except (OSError, ValueError) as err:

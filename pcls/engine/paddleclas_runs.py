@@ -18,28 +18,9 @@ from pathlib import Path
 from typing import Optional
 
 from pcls.errors import PclsError
-from pcls.zoo.weights import WEIGHT_SUFFIXES
+from pcls.zoo.weights import has_files as _has
 
 log = logging.getLogger(__name__)
-
-
-def _has(prefix: Path, suffixes) -> bool:
-    return any(prefix.with_name(prefix.name + s).is_file() for s in suffixes)
-
-
-def find_in_run(folder, stem: str, suffixes=WEIGHT_SUFFIXES) -> Optional[Path]:
-    """The prefix `stem` (e.g. latest, best_model) of a run folder in either layout, or None: `folder/stem`,
-    else `folder/<sub>/stem` when exactly one sub-folder holds it (PaddleClas's `output/<Arch.name>/`)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return None
-    if _has(folder / stem, suffixes):
-        return folder / stem
-    found = sorted(sub / stem for sub in folder.iterdir() if sub.is_dir() and _has(sub / stem, suffixes))
-    if len(found) > 1:
-        raise PclsError(f"{folder} holds several runs with {stem} ({', '.join(p.parent.name for p in found[:4])}); "
-                        f"name one of them, e.g. {found[0].parent}")
-    return found[0] if found else None
 
 
 def is_paddleclas_checkpoint(prefix: Path) -> bool:
@@ -50,8 +31,9 @@ def is_paddleclas_checkpoint(prefix: Path) -> bool:
 
 
 def load_paddleclas_checkpoint(prefix) -> dict:
-    """A PaddleClas checkpoint in the form pcls.engine.checkpoint.load_checkpoint returns."""
-    from pcls.engine.checkpoint import rename_optimizer_state
+    """A PaddleClas checkpoint in the form pcls.engine.checkpoint.load_checkpoint returns, but for the optimizer
+    state, which still holds PaddleClas's generated parameter names: `optimizer_names` maps them to structured
+    names (the caller renames, as it does for its own checkpoints)."""
     from pcls.zoo.weights import load_name_table, load_state_file, load_state_tree  # the restricted unpickler
 
     prefix = Path(prefix)
@@ -91,4 +73,4 @@ def load_paddleclas_checkpoint(prefix) -> dict:
                       "epoch": epoch if best is not None else None},
              "history": [], "source": "PaddleClas"}
     return {"state": state, "model": load_state_file(files[".pdparams"]),
-            "optimizer": rename_optimizer_state(optimizer, generated), "ema": None, "prefix": prefix}
+            "optimizer": optimizer, "optimizer_names": generated, "ema": None, "prefix": prefix}

@@ -13,6 +13,7 @@ import hashlib
 import pickle
 import warnings
 from dataclasses import dataclass, field
+from typing import Optional
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +25,26 @@ from pcls.zoo.cache import mirrored, pcls_home, static_dir, weights_dir, weights
 
 STRUCTURED_NAMES_KEY = "StructuredToParameterName@@"  # paddle.save's map of structured -> parameter names
 WEIGHT_SUFFIXES = (".pdparams", ".safetensors")
+
+
+def has_files(prefix: Path, suffixes) -> bool:
+    """Whether `prefix` + any of `suffixes` is a file."""
+    return any(prefix.with_name(prefix.name + s).is_file() for s in suffixes)
+
+
+def find_in_run(folder, stem: str, suffixes=WEIGHT_SUFFIXES) -> Optional[Path]:
+    """The prefix `stem` (e.g. latest, best_model) of a run folder in either layout, or None: `folder/stem`,
+    else `folder/<sub>/stem` when exactly one sub-folder holds it (PaddleClas's `output/<Arch.name>/`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    if has_files(folder / stem, suffixes):
+        return folder / stem
+    found = sorted(sub / stem for sub in folder.iterdir() if sub.is_dir() and has_files(sub / stem, suffixes))
+    if len(found) > 1:
+        raise PclsError(f"{folder} holds several runs with {stem} ({', '.join(p.parent.name for p in found[:4])}); "
+                        f"name one of them, e.g. {found[0].parent}")
+    return found[0] if found else None
 PICKLE_PROTOCOL = 4  # paddle.save's default; numpy 1.x and every Python 3 PaddleClas runs on read it
 
 
@@ -285,8 +306,6 @@ def resolve_weights(source, arch: str | None = None) -> Path:
         for suffix in WEIGHT_SUFFIXES:
             if path.with_name(path.name + suffix).is_file():
                 return path.with_name(path.name + suffix)
-        from pcls.engine.paddleclas_runs import find_in_run
-
         best = find_in_run(path, "best_model")  # a run folder, pcls's or PaddleClas's layout: its best weights
         if best is not None:
             return next(best.with_name(best.name + s) for s in WEIGHT_SUFFIXES if best.with_name(best.name + s).is_file())
