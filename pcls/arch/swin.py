@@ -89,6 +89,19 @@ class SwinTransformerBlock(nn.Layer):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+def gather_2x2(x, height, width):
+    """Tokens [B, H*W, C] -> each 2x2 neighbourhood as one 4C token [B, H/2*W/2, 4C] (odd sizes padded), in the
+    order (0,0), (1,0), (0,1), (1,1) (row offset varies fastest), and the new (height, width)."""
+    channels = x.shape[-1]
+    x = x.reshape([-1, height, width, channels])
+    if height % 2 or width % 2:
+        x = F.pad(x, [0, width % 2, 0, height % 2], data_format="NHWC")
+        height, width = height + height % 2, width + width % 2
+    # [B, H/2, dy, W/2, dx, C] -> [B, H/2, W/2, dx, dy, C]
+    x = x.reshape([-1, height // 2, 2, width // 2, 2, channels]).transpose([0, 1, 3, 4, 2, 5])
+    return x.reshape([-1, (height // 2) * (width // 2), 4 * channels]), (height // 2, width // 2)
+
+
 class PatchMerging(nn.Layer):
     """Concatenate each 2x2 neighbourhood (4C), LayerNorm, project to 2C."""
 
@@ -98,15 +111,8 @@ class PatchMerging(nn.Layer):
         self.norm = nn.LayerNorm(4 * dim)
 
     def forward(self, x, height, width):
-        channels = x.shape[-1]
-        x = x.reshape([-1, height, width, channels])
-        if height % 2 or width % 2:
-            x = F.pad(x, [0, width % 2, 0, height % 2], data_format="NHWC")
-        parts = [x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]]
-        x = paddle.concat(parts, axis=-1)
-        height, width = x.shape[1], x.shape[2]
-        x = x.reshape([-1, height * width, 4 * channels])
-        return self.reduction(self.norm(x)), (height, width)
+        x, size = gather_2x2(x, height, width)
+        return self.reduction(self.norm(x)), size
 
 
 class BasicLayer(nn.Layer):

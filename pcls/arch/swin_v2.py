@@ -29,7 +29,7 @@ from pcls.arch.layers import DropPath, Mlp, PatchEmbed, attend, merge_heads, spl
 from pcls.arch.layers.attention import relative_position_index
 from pcls.arch.layers.weight_init import init_transformer_weights
 from pcls.arch.registry import register
-from pcls.arch.swin import WindowedTransformer, shifted_window_mask, window_partition, window_reverse
+from pcls.arch.swin import WindowedTransformer, gather_2x2, shifted_window_mask, window_partition, window_reverse
 
 # the largest attention temperature: logit_scale is clipped at log(1 / 0.01)
 _MAX_LOGIT_SCALE = math.log(100.0)
@@ -139,15 +139,8 @@ class PatchMergingV2(nn.Layer):
         self.norm = nn.LayerNorm(2 * dim)
 
     def forward(self, x, height, width):
-        channels = x.shape[-1]
-        x = x.reshape([-1, height, width, channels])
-        if height % 2 or width % 2:
-            x = F.pad(x, [0, width % 2, 0, height % 2], data_format="NHWC")
-            height, width = height + height % 2, width + width % 2
-        # [B, H/2, dy, W/2, dx, C] -> [B, H/2, W/2, dx, dy, C]: dy varies fastest in the 4C vector
-        x = x.reshape([-1, height // 2, 2, width // 2, 2, channels]).transpose([0, 1, 3, 4, 2, 5])
-        x = x.reshape([-1, (height // 2) * (width // 2), 4 * channels])
-        return self.norm(self.reduction(x)), (height // 2, width // 2)
+        x, size = gather_2x2(x, height, width)
+        return self.norm(self.reduction(x)), size
 
 
 class SwinV2Stage(nn.Layer):
