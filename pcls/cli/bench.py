@@ -69,7 +69,13 @@ def register(app: typer.Typer) -> None:
 
             require_cuda()  # before exporting or generating anything
         if formats:
+            ignored = [flag for flag, given in (("--compare", compare), ("--trt", trt), ("--fp16", fp16),
+                                                ("--int8", int8), ("--no-e2e", no_e2e)) if given]
+            if ignored:
+                fail(f"bench --formats measures every format the export holds; drop {', '.join(ignored)}")
             return _bench_formats(target, threads, weights, images, val, root, iters, warmup, as_json)
+        if val or root:
+            fail("--val and --root give the top-1 column of bench --formats; add --formats or drop them")
         from pcls.deploy.bench import run_bench
 
         with stage_status(f"bench {target}") as progress:

@@ -199,6 +199,18 @@ def test_bench_int8_on_cpu_points_to_formats(tmp_path):
     assert result.exit_code == 2 and "--formats" in result.output and "--runtime" not in result.output
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["--val", "val.txt"], "add --formats"),
+    (["--formats", "--compare"], "drop --compare"),
+    (["--formats", "--no-e2e"], "drop --no-e2e"),
+])
+def test_bench_options_that_would_be_ignored_are_refused(tmp_path, args, fragment):
+    result = runner.invoke(app, ["bench", str(tmp_path / "nowhere"), *args])
+    assert result.exit_code == 2 and fragment in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_bench_formats_lists_only_the_models_an_export_holds(tmp_path):
     from pcls.deploy.bench import _formats_in
 
