@@ -103,15 +103,19 @@ def gather_2x2(x, height, width):
 
 
 class PatchMerging(nn.Layer):
-    """Concatenate each 2x2 neighbourhood (4C), LayerNorm, project to 2C."""
+    """Concatenate each 2x2 neighbourhood (4C) and project to 2C, with LayerNorm before the projection (Swin) or,
+    `post_norm`, after it (Swin V2's res-post-norm design)."""
 
-    def __init__(self, dim):
+    def __init__(self, dim, post_norm=False):
         super().__init__()
+        self.post_norm = post_norm
         self.reduction = nn.Linear(4 * dim, 2 * dim, bias_attr=False)
-        self.norm = nn.LayerNorm(4 * dim)
+        self.norm = nn.LayerNorm((2 if post_norm else 4) * dim)
 
     def forward(self, x, height, width):
         x, size = gather_2x2(x, height, width)
+        if self.post_norm:
+            return self.norm(self.reduction(x)), size
         return self.reduction(self.norm(x)), size
 
 

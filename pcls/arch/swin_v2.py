@@ -29,7 +29,7 @@ from pcls.arch.layers import DropPath, Mlp, PatchEmbed, attend, merge_heads, spl
 from pcls.arch.layers.attention import relative_position_index
 from pcls.arch.layers.weight_init import init_transformer_weights
 from pcls.arch.registry import register
-from pcls.arch.swin import WindowedTransformer, gather_2x2, shifted_window_mask, window_partition, window_reverse
+from pcls.arch.swin import PatchMerging, WindowedTransformer, shifted_window_mask, window_partition, window_reverse
 
 # the largest attention temperature: logit_scale is clipped at log(1 / 0.01)
 _MAX_LOGIT_SCALE = math.log(100.0)
@@ -130,19 +130,6 @@ class SwinV2Block(nn.Layer):
         return x + self.drop_path(self.norm2(self.mlp(x)))
 
 
-class PatchMergingV2(nn.Layer):
-    """Each 2x2 neighbourhood -> 4C features (order: (0,0), (1,0), (0,1), (1,1)), Linear to 2C, then LayerNorm."""
-
-    def __init__(self, dim):
-        super().__init__()
-        self.reduction = nn.Linear(4 * dim, 2 * dim, bias_attr=False)
-        self.norm = nn.LayerNorm(2 * dim)
-
-    def forward(self, x, height, width):
-        x, size = gather_2x2(x, height, width)
-        return self.norm(self.reduction(x)), size
-
-
 class SwinV2Stage(nn.Layer):
     """`depth` blocks alternating plain and shifted windows, then an optional merge."""
 
@@ -154,7 +141,7 @@ class SwinV2Stage(nn.Layer):
                         qkv_bias, drop, attn_drop, drop_path_rates[i], pretrained_window_size)
             for i in range(depth)
         ])
-        self.downsample = PatchMergingV2(dim) if downsample else None
+        self.downsample = PatchMerging(dim, post_norm=True) if downsample else None
 
     def forward(self, x, height, width):
         for block in self.blocks:

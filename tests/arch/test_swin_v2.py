@@ -9,22 +9,12 @@ paddle = pytest.importorskip("paddle")
 
 from pcls.arch.layers.pos_embed import adapt_state_dict  # noqa: E402
 from pcls.arch.swin_v2 import SwinTransformerV2, log_spaced_coords  # noqa: E402
-from tests.arch.eval_checks import assert_runs_in_eval  # noqa: E402
+from tests.arch.eval_checks import assert_runs_in_eval, images, run  # noqa: E402
 
 
 def tiny(window_size=4, img_size=64, **kwargs):
     arch = dict(img_size=img_size, patch_size=4, embed_dim=16, depths=(2, 2), num_heads=(1, 2), class_num=10)
     return SwinTransformerV2(window_size=window_size, **{**arch, **kwargs})
-
-
-def images(size, batch=2, seed=0):
-    return paddle.to_tensor(np.random.default_rng(seed).standard_normal((batch, 3, size, size)).astype("float32"))
-
-
-def run(model, x):
-    model.eval()
-    with paddle.no_grad():
-        return model(x).numpy()
 
 
 def test_windows_alternate_shift_and_clamp_to_small_maps():

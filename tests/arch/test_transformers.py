@@ -18,6 +18,7 @@ from pcls.arch.swin import SwinTransformer  # noqa: E402
 from pcls.arch.tnt import TNT  # noqa: E402
 from pcls.arch.twins import Twins  # noqa: E402
 from pcls.arch.vit import VisionTransformer  # noqa: E402
+from tests.arch.eval_checks import images, run  # noqa: E402
 
 
 def tiny_vit(img_size=32, **kwargs):
@@ -45,16 +46,6 @@ def tiny_levit(img_size=64, **kwargs):
     arch = dict(img_size=img_size, embed_dim=(32, 48, 64), key_dim=8, depth=(1, 1, 1), num_heads=(2, 3, 4),
                 class_num=10)
     return LeViT(**{**arch, **kwargs})
-
-
-def images(size, batch=2, seed=0):
-    return paddle.to_tensor(np.random.default_rng(seed).standard_normal((batch, 3, size, size)).astype("float32"))
-
-
-def run(model, x):
-    model.eval()
-    with paddle.no_grad():
-        return model(x).numpy()
 
 
 # -- interpolation primitives -----------------------------------------------------------------------
