@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from pcls.data.datasets import DATASETS, ListDataset
 from pcls.data.lists import read_multilabel_list
 from pcls.errors import PclsError

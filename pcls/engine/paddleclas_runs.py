@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
 
 from pcls.errors import PclsError
 from pcls.zoo.weights import has_files as _has

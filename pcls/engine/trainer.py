@@ -29,7 +29,6 @@ from pcls.engine.env import seed_everything, select_device, world_info
 from pcls.engine.evaluator import run_eval
 from pcls.engine.rundir import allocate_run_dir, run_dir_of
 from pcls.engine.run_config import RunConfig, validated
-from pcls.errors import PclsError
 from pcls.utils.logs import forward_logs
 
 log = logging.getLogger(__name__)
