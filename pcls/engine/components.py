@@ -172,6 +172,11 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
     updates = math.ceil(batches / run.update_freq)
 
     net = build_model(run.arch, {"pretrained_model": run.pretrained_model, "data_format": run.data_format})
+    if run.device == "cpu" and not run.to_static:
+        # Paddle's CPU conv runs a tiny matrix product per image on small maps; one batched product is faster
+        from pcls.arch.layers.gemm_conv import gemm_conv
+
+        gemm_conv(net)
     if run.world > 1 and run.arch.get("use_sync_bn"):
         net = paddle.nn.SyncBatchNorm.convert_sync_batchnorm(net)
     train_loss, eval_loss = build_loss(run.loss_train), build_loss(run.loss_eval)

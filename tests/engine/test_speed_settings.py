@@ -1,6 +1,6 @@
 """The CPU thread count a training process uses: chosen from the environment on purpose (pcls/engine/cpu.py),
-split across the processes of a job, applied by the Trainer, and a warning when threads and loader workers
-ask for more cores than there are."""
+split across the processes of a job, applied by the Trainer, and a warning when the threads ask for more cores
+than there are."""
 
 import logging
 
@@ -13,8 +13,9 @@ from tests.engine.conftest import tiny_config, write_config
 
 
 @pytest.mark.parametrize("env, world, expected", [
-    ({}, 1, 1),                                               # Paddle's own default, kept on purpose
-    ({"OMP_NUM_THREADS": "1"}, 1, 1),                         # what Paddle writes when nothing is set
+    ({}, 1, 2),                                               # every core of the (2-core) machine
+    ({}, 2, 1),                                               # ... split between the processes
+    ({"OMP_NUM_THREADS": "1"}, 1, 2),                         # what Paddle writes when nothing is set
     ({"OMP_NUM_THREADS": "4"}, 1, 4),                         # a user's export is honoured
     ({"OMP_NUM_THREADS": "4"}, 2, 2),                         # ... and split between the processes
     ({"PCLS_NUM_THREADS": "2"}, 1, 2),
@@ -22,7 +23,7 @@ from tests.engine.conftest import tiny_config, write_config
     ({"PCLS_NUM_THREADS": "2"}, 4, 1),                        # never below one thread
 ])
 def test_thread_count_comes_from_the_environment(env, world, expected):
-    assert cpu.compute_threads(world, env) == expected
+    assert cpu.compute_threads(world, env, cores=2) == expected
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-1"])
@@ -42,8 +43,9 @@ def test_oversubscription_is_warned_about(monkeypatch, caplog):
         assert cpu.configure_threads(world=1, num_workers=0) == 2
     assert calls == [2] and not [r for r in caplog.records if r.levelno >= logging.WARNING]
     caplog.clear()
+    monkeypatch.setenv("PCLS_NUM_THREADS", "3")
     with caplog.at_level(logging.INFO, logger="pcls.engine.cpu"):
-        cpu.configure_threads(world=1, num_workers=2)
+        cpu.configure_threads(world=1, num_workers=0)
     assert any(r.levelno == logging.WARNING and "more than the 2 core" in r.getMessage() for r in caplog.records)
 
 
@@ -82,3 +84,20 @@ def test_the_training_progress_bar_runs_no_refresh_thread(tmp_path, colour_data,
     summary = train(cfg, callbacks=[bar, Watch()], log=lambda msg: None)
     assert summary["status"] == "done" and seen and not any(seen)
     assert bar.bar is None  # stopped at the end of the epoch
+
+
+@pytest.mark.parametrize("to_static", [False, True])
+def test_cpu_training_computes_small_dense_convs_as_one_batched_product(tmp_path, colour_data, tinynet, to_static):
+    """On CPU the trainer switches the model's dense convs to the batched path (pcls/arch/layers/gemm_conv.py);
+    a traced (to_static) program keeps Paddle's kernel."""
+    import paddle
+
+    from pcls.arch.layers.gemm_conv import BatchedGemmConv2D
+    from pcls.engine.trainer import Trainer
+
+    cfg = load_config(str(write_config(tiny_config(colour_data, tmp_path / "out", epochs=1, to_static=to_static),
+                                       tmp_path / "c.yaml")))
+    trainer = Trainer(cfg)
+    convs = [layer for layer in trainer.parts.net.sublayers() if isinstance(layer, paddle.nn.Conv2D)]
+    assert convs and all(isinstance(layer, BatchedGemmConv2D) != to_static for layer in convs)
+

@@ -1,0 +1,141 @@
+"""Dense convolution as one matrix product over the whole batch: the CPU training path for small feature maps.
+
+Paddle's CPU `conv2d` and its gradient run one im2col + matrix product *per image*. When the output map is
+small -- ResNet's later stages at 32 px input are 4x4, 2x2 and 1x1 -- each product is tiny (a 512x4608
+filter times a 4608x4 column block) and the kernel runs at a few percent of what the math library reaches
+on big matrices. Unfolding the whole batch first and running a single product with batch x pixels rows
+gives the library the big matrices it is fast on (measured on 2 cores, fwd+bwd, batch 32: a 512-channel
+3x3 conv on a 2x2 map 5.3x faster, on 4x4 1.5x; on 8x8 about even; above that Paddle's own kernel wins, at
+56x56 by 2x -- the unfolded copy is 9x the activation). So the path is chosen per call from the output
+size, and large maps keep Paddle's kernel.
+
+Depthwise convolutions have the same problem one level down: Paddle's CPU kernel loops over every image
+*and channel*, so a 576-channel 5x5 depthwise conv on a 1x1 map costs 37 ms (fwd+bwd, batch 32) for 0.5M
+multiply-adds. On outputs of at most 4 pixels, unfolding and one broadcast multiply-sum is 2-4x faster;
+from 16 pixels on Paddle's kernel is as fast or faster (CHANGELOG #18).
+
+The result equals Paddle's convolution up to float summation order. Parameters, their names and the state
+dict are untouched, so checkpoints and exports do not know this path exists (export builds a fresh model).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import paddle
+import paddle.nn.functional as F
+from paddle import nn
+
+log = logging.getLogger(__name__)
+
+# Largest output map (height x width) computed as one batched product; at and below it the batched
+# product was as fast or faster on 1 and 2 threads, above it Paddle's per-image kernel (see docstring).
+MAX_BATCHED_PIXELS = 64
+MAX_BATCHED_DEPTHWISE_PIXELS = 4
+SWITCH_ENV = "PCLS_GEMM_CONV"  # "0" keeps Paddle's kernel everywhere (A/B benchmarks, bisecting a numeric issue)
+
+
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+
+
+def batched_conv2d(x, weight, bias, stride, padding, dilation):
+    """NCHW convolution (groups=1) as unfold + one [batch*pixels, C*kh*kw] x [C*kh*kw, out] product."""
+    batch, channels, height, width = x.shape
+    out_channels, _, kh, kw = weight.shape
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if (kh, kw) == (1, 1) and (ph, pw) == (0, 0):
+        if (sh, sw) != (1, 1):
+            x = x[:, :, ::sh, ::sw]
+        cols = x.transpose([0, 2, 3, 1]).reshape([-1, channels])
+    else:
+        cols = F.unfold(x, [kh, kw], strides=[sh, sw], paddings=[ph, pw], dilations=[dh, dw])  # N, C*kh*kw, L
+        cols = cols.transpose([0, 2, 1]).reshape([-1, channels * kh * kw])
+    out = paddle.matmul(cols, weight.reshape([out_channels, -1]), transpose_y=True)
+    if bias is not None:
+        out = out + bias
+    return out.reshape([batch, out_h, out_w, out_channels]).transpose([0, 3, 1, 2])
+
+
+def batched_depthwise_conv2d(x, weight, bias, stride, padding, dilation):
+    """NCHW depthwise convolution (groups = channels, one filter each) as unfold + a broadcast multiply-sum."""
+    batch, channels, height, width = x.shape
+    _, _, kh, kw = weight.shape
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    cols = F.unfold(x, [kh, kw], strides=[sh, sw], paddings=[ph, pw], dilations=[dh, dw])
+    cols = cols.reshape([batch, channels, kh * kw, out_h * out_w])
+    out = (cols * weight.reshape([1, channels, kh * kw, 1])).sum(axis=2)
+    if bias is not None:
+        out = out + bias.reshape([1, channels, 1])
+    return out.reshape([batch, channels, out_h, out_w])
+
+
+class BatchedGemmConv2D(nn.Conv2D):
+    """An `nn.Conv2D` whose small outputs are computed by `batched_conv2d` (dense) or `batched_depthwise_conv2d`;
+    only `gemm_conv` makes these."""
+
+    def forward(self, x):
+        height, width = x.shape[2], x.shape[3]
+        if height < 0 or width < 0:  # a traced program's unknown size: Paddle's kernel handles any size
+            return super().forward(x)
+        (kh, kw), (sh, sw), (dh, dw) = self._kernel_size, self._stride, self._dilation
+        ph, pw = self._plain_padding
+        out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        depthwise = self._groups != 1
+        if out_h * out_w > (MAX_BATCHED_DEPTHWISE_PIXELS if depthwise else MAX_BATCHED_PIXELS):
+            return super().forward(x)
+        batched = batched_depthwise_conv2d if depthwise else batched_conv2d
+        return batched(x, self.weight, self.bias, self._stride, self._plain_padding, self._dilation)
+
+
+def _symmetric_padding(layer: nn.Conv2D):
+    """(pad_h, pad_w) when the layer pads each side of an axis equally with zeros, else None."""
+    if layer._padding_mode != "zeros" or isinstance(layer._padding, str):
+        return None
+    pad = layer._padding
+    if isinstance(pad, int):
+        return (pad, pad)
+    pad = list(pad)
+    if len(pad) == 2 and all(isinstance(p, int) for p in pad):
+        return tuple(pad)
+    if len(pad) == 4 and all(isinstance(p, int) for p in pad) and pad[0] == pad[1] and pad[2] == pad[3]:
+        return (pad[0], pad[2])
+    return None
+
+
+def gemm_conv(model: nn.Layer) -> int:
+    """Switch every plain dense or depthwise NCHW `nn.Conv2D` in `model` to the batched path; returns how many.
+
+    The layer's class is swapped in place rather than the layer replaced, so parameters (and an optimizer
+    or EMA already holding them), hooks and attribute names stay exactly as they were. Other grouped
+    convolutions (and depthwise ones with a channel multiplier), subclasses, NHWC and asymmetric or "same"
+    padding keep Paddle's kernel.
+    `PCLS_GEMM_CONV=0` turns the path off.
+    """
+    if os.environ.get(SWITCH_ENV, "1").strip() == "0":
+        log.info("CPU: %s=0, every convolution uses Paddle's per-image kernel", SWITCH_ENV)
+        return 0
+    switched = 0
+    for layer in model.sublayers(include_self=True):
+        if type(layer) is not nn.Conv2D or layer._data_format != "NCHW":
+            continue
+        depthwise = layer._groups == layer._in_channels == layer._out_channels
+        if layer._groups != 1 and not depthwise:
+            continue
+        padding = _symmetric_padding(layer)
+        if padding is None:
+            continue
+        layer.__class__ = BatchedGemmConv2D
+        layer._plain_padding = padding
+        switched += 1
+    if switched:
+        log.info("CPU: %d convolution(s) compute small maps (dense <= %d pixels, depthwise <= %d) batched over "
+                 "the images (%s=0 to turn off)", switched, MAX_BATCHED_PIXELS, MAX_BATCHED_DEPTHWISE_PIXELS,
+                 SWITCH_ENV)
+    return switched

@@ -1,0 +1,127 @@
+"""The batched-matrix-product convolution used for small maps in CPU training (pcls/arch/layers/gemm_conv.py):
+same values and gradients as Paddle's conv2d, chosen only where it applies, invisible to the state dict."""
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+from paddle import nn
+
+from pcls.arch.layers import gemm_conv as gc
+
+
+@pytest.mark.parametrize("in_ch, out_ch, kernel, stride, padding, dilation, height, width, bias", [
+    (8, 16, 3, 1, 1, 1, 5, 6, True),
+    (8, 16, 3, 2, 1, 1, 7, 8, False),
+    (8, 16, 1, 2, 0, 1, 6, 5, True),     # strided 1x1 (ResNet's projection shortcut)
+    (8, 16, 1, 1, 0, 1, 4, 4, False),
+    (4, 6, 5, 1, 2, 1, 3, 3, True),
+    (4, 6, 3, 1, 2, 2, 6, 7, False),     # dilated
+    (4, 6, 7, 2, 3, 1, 9, 9, True),      # a stem-like 7x7/2
+    (4, 6, (1, 3), 1, (0, 1), 1, 4, 5, True),  # rectangular kernel
+])
+def test_batched_conv_equals_paddles_conv_with_gradients(in_ch, out_ch, kernel, stride, padding, dilation, height,
+                                                         width, bias):
+    paddle.seed(3)
+    kh, kw = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    x = paddle.randn([3, in_ch, height, width])
+    w = paddle.randn([out_ch, in_ch, kh, kw])
+    b = paddle.randn([out_ch]) if bias else None
+    for t in (x, w, b):
+        if t is not None:
+            t.stop_gradient = False
+    expected = F.conv2d(x, w, b, stride, padding, dilation)
+    got = gc.batched_conv2d(x, w, b, stride, padding, dilation)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-4)
+    upstream = paddle.randn(expected.shape)
+    inputs = [t for t in (x, w, b) if t is not None]
+    for g_ref, g_new in zip(paddle.grad([expected], inputs, [upstream]), paddle.grad([got], inputs, [upstream])):
+        np.testing.assert_allclose(g_new.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels, kernel, stride, padding, height, bias", [
+    (6, 3, 1, 1, 2, True), (6, 5, 1, 2, 1, False), (6, 5, 2, 2, 4, True), (6, 3, 2, 1, 3, False), (4, 3, 1, 1, 5, True),
+])
+def test_batched_depthwise_conv_equals_paddles_conv_with_gradients(channels, kernel, stride, padding, height, bias):
+    paddle.seed(4)
+    x = paddle.randn([3, channels, height, height])
+    w = paddle.randn([channels, 1, kernel, kernel])
+    b = paddle.randn([channels]) if bias else None
+    inputs = [t for t in (x, w, b) if t is not None]
+    for t in inputs:
+        t.stop_gradient = False
+    expected = F.conv2d(x, w, b, stride, padding, groups=channels)
+    got = gc.batched_depthwise_conv2d(x, w, b, stride, padding, 1)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    upstream = paddle.randn(expected.shape)
+    for g_ref, g_new in zip(paddle.grad([expected], inputs, [upstream]), paddle.grad([got], inputs, [upstream])):
+        np.testing.assert_allclose(g_new.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def _net():
+    return nn.Sequential(
+        nn.Conv2D(3, 8, 3, padding=1),                               # switched
+        nn.Conv2D(8, 8, 3, padding=1, groups=8),                     # depthwise: switched
+        nn.Conv2D(8, 8, 3, padding=1, groups=2),                     # grouped: Paddle's kernel
+        nn.Conv2D(8, 16, 3, padding=1, groups=8),                    # channel multiplier 2: Paddle's kernel
+        nn.Conv2D(16, 8, 1),                                         # switched
+        nn.Conv2D(8, 8, 3, padding="SAME"),                          # string padding: kept
+        nn.Conv2D(8, 8, 3, padding=1, padding_mode="reflect"),       # not zero padding: kept
+        nn.Conv2D(8, 8, 3, padding=[1, 1, 1, 1], bias_attr=False),   # explicit symmetric list: switched
+        nn.Conv2D(8, 8, 3, padding=[0, 1, 1, 0]),                    # asymmetric: kept
+        nn.Conv2D(8, 4, 1),                                          # switched
+    )
+
+
+def test_only_plain_zero_padded_dense_and_depthwise_convs_are_switched_and_the_state_dict_is_untouched(monkeypatch):
+    monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
+    paddle.seed(0)
+    net = _net()
+    params_before = [id(p) for p in net.parameters()]
+    keys_before = {k: v.shape for k, v in net.state_dict().items()}
+    x = paddle.randn([2, 3, 2, 2])  # a map small enough for both batched paths
+    net.eval()
+    expected = net(x).numpy()
+    assert gc.gemm_conv(net) == 5
+    assert [type(layer) is gc.BatchedGemmConv2D for layer in net] == [True, True, False, False, True, False, False,
+                                                                     True, False, True]
+    assert [id(p) for p in net.parameters()] == params_before
+    assert {k: v.shape for k, v in net.state_dict().items()} == keys_before
+    np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("groups, path, limit", [(1, "batched_conv2d", "MAX_BATCHED_PIXELS"),
+                                                  (4, "batched_depthwise_conv2d", "MAX_BATCHED_DEPTHWISE_PIXELS")])
+def test_the_path_is_chosen_per_call_from_the_output_size(monkeypatch, groups, path, limit):
+    calls = []
+    real = getattr(gc, path)
+    monkeypatch.setattr(gc, path, lambda *a: calls.append(a[0].shape) or real(*a))
+    conv = nn.Conv2D(4, 4, 3, padding=1, groups=groups)
+    gc.gemm_conv(conv)
+    side = int(getattr(gc, limit) ** 0.5)
+    conv(paddle.randn([2, 4, side, side]))          # at the limit: batched
+    conv(paddle.randn([2, 4, side + 1, side + 1]))  # above it: Paddle's kernel
+    assert calls == [[2, 4, side, side]]
+
+
+def test_the_switch_turns_it_off(monkeypatch):
+    monkeypatch.setenv(gc.SWITCH_ENV, "0")
+    net = _net()
+    assert gc.gemm_conv(net) == 0
+    assert not any(isinstance(layer, gc.BatchedGemmConv2D) for layer in net.sublayers())
+
+
+@pytest.mark.parametrize("arch", ["ResNet18_vd", "MobileNetV3_small_x1_0"])
+def test_a_zoo_backbone_gives_the_same_logits_after_the_switch(monkeypatch, arch):
+    from pcls.arch.registry import get_constructor
+
+    monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
+    paddle.seed(0)
+    net = get_constructor(arch)(class_num=10)
+    net.eval()
+    x = paddle.randn([4, 3, 32, 32])
+    expected = net(x).numpy()
+    assert gc.gemm_conv(net) > 0
+    np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-4, atol=1e-4)
