@@ -128,12 +128,18 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
         best = find_in_run(wpath, "best_model")  # a run directory (either layout): its best weights
         weights = str(best) if best else weights
     check_weights_source(weights)
-    select_device(device or g.get("device"))
+    on_cpu = select_device(device or g.get("device")) == "cpu"
     arch = dict(cfg["Arch"])
     class_num = int(arch["class_num"])
     bundle = build_dataloader(cfg["DataLoader"]["Eval"], train=False, class_num=class_num)
     model = build_model({**arch, "pretrained": False}, {**g, "pretrained_model": None})
     load_weights(model, weights, reinit_classifier=False)  # a random classifier would make the numbers meaningless
+    if on_cpu:  # the same CPU settings as training (pcls/engine/cpu.py, pcls/arch/layers/gemm_conv.py)
+        from pcls.arch.layers.gemm_conv import gemm_conv
+        from pcls.engine.cpu import configure_threads
+
+        configure_threads()
+        gemm_conv(model)
     loss_cfg = cfg["Loss"]["Eval"]
     metric_cfg = (cfg.get("Metric") or {}).get("Eval")
     meter = build_meter(metric_cfg, multilabel=g["use_multilabel"], topk=metric_topk(metric_cfg, class_num),

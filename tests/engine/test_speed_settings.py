@@ -101,3 +101,24 @@ def test_cpu_training_computes_small_dense_convs_as_one_batched_product(tmp_path
     convs = [layer for layer in trainer.parts.net.sublayers() if isinstance(layer, paddle.nn.Conv2D)]
     assert convs and all(isinstance(layer, BatchedGemmConv2D) != to_static for layer in convs)
 
+
+
+def test_cpu_eval_uses_the_batched_convs_and_gives_the_same_metrics(tmp_path, colour_data, tinynet, monkeypatch):
+    from pcls.arch.layers import gemm_conv as gc
+    from pcls.engine.evaluator import evaluate
+    from pcls.engine.trainer import train
+
+    cfg = tiny_config(colour_data, tmp_path / "out", epochs=1)
+    summary = train(cfg, log=lambda msg: None)
+    weights = summary["files"]["best_model"] if "best_model" in summary["files"] else summary["files"]["latest"]
+    switched = []
+    real = gc.gemm_conv
+    monkeypatch.setattr(gc, "gemm_conv", lambda model: switched.append(real(model)) or switched[-1])
+    results = {}
+    for setting in ("0", "1"):
+        monkeypatch.setenv(gc.SWITCH_ENV, setting)
+        results[setting] = evaluate(tiny_config(colour_data, tmp_path / "out"), weights=weights,
+                                    out_dir=tmp_path / f"eval{setting}")
+    assert switched == [0, 2]  # TinyNet's two convs, on the second evaluation only
+    assert results["0"]["top1"] == results["1"]["top1"] and results["0"]["samples"] == results["1"]["samples"]
+    assert abs(results["0"]["loss"] - results["1"]["loss"]) < 1e-5
