@@ -40,20 +40,31 @@ def _pair(value) -> tuple:
     return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
 
 
+def _output_size(height, width, kernel, stride, padding, dilation) -> tuple:
+    """(out_h, out_w) of a convolution over a height x width map."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
+    return (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+
+
+def _unfold(x, weight, stride, padding, dilation):
+    """im2col of the whole batch: [N, C*kh*kw, out_h*out_w], and (out_h, out_w)."""
+    kernel = list(weight.shape[2:])
+    cols = F.unfold(x, kernel, strides=list(_pair(stride)), paddings=list(_pair(padding)),
+                    dilations=list(_pair(dilation)))
+    return cols, _output_size(x.shape[2], x.shape[3], kernel, stride, padding, dilation)
+
+
 def batched_conv2d(x, weight, bias, stride, padding, dilation):
     """NCHW convolution (groups=1) as unfold + one [batch*pixels, C*kh*kw] x [C*kh*kw, out] product."""
-    batch, channels, height, width = x.shape
-    out_channels, _, kh, kw = weight.shape
-    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
-    out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    if (kh, kw) == (1, 1) and (ph, pw) == (0, 0):
-        if (sh, sw) != (1, 1):
-            x = x[:, :, ::sh, ::sw]
-        cols = x.transpose([0, 2, 3, 1]).reshape([-1, channels])
+    batch, channels = x.shape[:2]
+    out_channels = weight.shape[0]
+    if tuple(weight.shape[2:]) == (1, 1) and _pair(padding) == (0, 0):  # a 1x1 conv needs no unfolding
+        sh, sw = _pair(stride)
+        x = x[:, :, ::sh, ::sw] if (sh, sw) != (1, 1) else x
+        (out_h, out_w), cols = x.shape[2:], x.transpose([0, 2, 3, 1]).reshape([-1, channels])
     else:
-        cols = F.unfold(x, [kh, kw], strides=[sh, sw], paddings=[ph, pw], dilations=[dh, dw])  # N, C*kh*kw, L
-        cols = cols.transpose([0, 2, 1]).reshape([-1, channels * kh * kw])
+        cols, (out_h, out_w) = _unfold(x, weight, stride, padding, dilation)
+        cols = cols.transpose([0, 2, 1]).reshape([-1, cols.shape[1]])
     out = paddle.matmul(cols, weight.reshape([out_channels, -1]), transpose_y=True)
     if bias is not None:
         out = out + bias
@@ -62,14 +73,10 @@ def batched_conv2d(x, weight, bias, stride, padding, dilation):
 
 def batched_depthwise_conv2d(x, weight, bias, stride, padding, dilation):
     """NCHW depthwise convolution (groups = channels, one filter each) as unfold + a broadcast multiply-sum."""
-    batch, channels, height, width = x.shape
-    _, _, kh, kw = weight.shape
-    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
-    out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    cols = F.unfold(x, [kh, kw], strides=[sh, sw], paddings=[ph, pw], dilations=[dh, dw])
-    cols = cols.reshape([batch, channels, kh * kw, out_h * out_w])
-    out = (cols * weight.reshape([1, channels, kh * kw, 1])).sum(axis=2)
+    batch, channels = x.shape[:2]
+    taps = weight.shape[2] * weight.shape[3]
+    cols, (out_h, out_w) = _unfold(x, weight, stride, padding, dilation)
+    out = (cols.reshape([batch, channels, taps, out_h * out_w]) * weight.reshape([1, channels, taps, 1])).sum(axis=2)
     if bias is not None:
         out = out + bias.reshape([1, channels, 1])
     return out.reshape([batch, channels, out_h, out_w])
@@ -83,10 +90,8 @@ class BatchedGemmConv2D(nn.Conv2D):
         height, width = x.shape[2], x.shape[3]
         if height < 0 or width < 0:  # a traced program's unknown size: Paddle's kernel handles any size
             return super().forward(x)
-        (kh, kw), (sh, sw), (dh, dw) = self._kernel_size, self._stride, self._dilation
-        ph, pw = self._plain_padding
-        out_h = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        out_w = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        out_h, out_w = _output_size(height, width, self._kernel_size, self._stride, self._plain_padding,
+                                    self._dilation)
         depthwise = self._groups != 1
         if out_h * out_w > (MAX_BATCHED_DEPTHWISE_PIXELS if depthwise else MAX_BATCHED_PIXELS):
             return super().forward(x)
