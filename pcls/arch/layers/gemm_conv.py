@@ -1,6 +1,6 @@
-"""Dense convolution as one matrix product over the whole batch: the CPU training path for small feature maps.
+"""Convolutions on small maps batched over the images: the CPU training path where Paddle loops per image.
 
-Paddle's CPU `conv2d` and its gradient run one im2col + matrix product *per image*. When the output map is
+Dense convolutions: Paddle's CPU `conv2d` and its gradient run one im2col + matrix product *per image*. When the output map is
 small -- ResNet's later stages at 32 px input are 4x4, 2x2 and 1x1 -- each product is tiny (a 512x4608
 filter times a 4608x4 column block) and the kernel runs at a few percent of what the math library reaches
 on big matrices. Unfolding the whole batch first and running a single product with batch x pixels rows
