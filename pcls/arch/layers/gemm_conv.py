@@ -1,7 +1,7 @@
 """Convolutions on small maps batched over the images: the CPU training path where Paddle loops per image.
 
-Dense convolutions: Paddle's CPU `conv2d` and its gradient run one im2col + matrix product *per image*. When the output map is
-small -- ResNet's later stages at 32 px input are 4x4, 2x2 and 1x1 -- each product is tiny (a 512x4608
+Dense convolutions: Paddle's CPU `conv2d` and its gradient run one im2col + matrix product *per image*.
+When the output map is small -- ResNet's later stages at 32 px input are 4x4, 2x2 and 1x1 -- each product is tiny (a 512x4608
 filter times a 4608x4 column block) and the kernel runs at a few percent of what the math library reaches
 on big matrices. Unfolding the whole batch first and running a single product with batch x pixels rows
 gives the library the big matrices it is fast on (measured on 2 cores, fwd+bwd, batch 32: a 512-channel
