@@ -1,13 +1,13 @@
 """Convolutions on small maps batched over the images: the CPU training path where Paddle loops per image.
 
 Dense convolutions: Paddle's CPU `conv2d` and its gradient run one im2col + matrix product *per image*.
-When the output map is small -- ResNet's later stages at 32 px input are 4x4, 2x2 and 1x1 -- each product is tiny (a 512x4608
-filter times a 4608x4 column block) and the kernel runs at a few percent of what the math library reaches
-on big matrices. Unfolding the whole batch first and running a single product with batch x pixels rows
-gives the library the big matrices it is fast on (measured on 2 cores, fwd+bwd, batch 32: a 512-channel
-3x3 conv on a 2x2 map 5.3x faster, on 4x4 1.5x; on 8x8 about even; above that Paddle's own kernel wins, at
-56x56 by 2x -- the unfolded copy is 9x the activation). So the path is chosen per call from the output
-size, and large maps keep Paddle's kernel.
+When the output map is small -- ResNet's later stages at 32 px input are 4x4, 2x2 and 1x1 -- each product
+is tiny (a 512x4608 filter times a 4608x4 column block) and the kernel runs at a few percent of what the
+math library reaches on big matrices. Unfolding the whole batch first and running a single product with
+batch x pixels rows gives the library the big matrices it is fast on (measured on 2 cores, fwd+bwd,
+batch 32: a 512-channel 3x3 conv on a 2x2 map 5.3x faster, on 4x4 1.5x; on 8x8 about even; above that
+Paddle's own kernel wins, at 56x56 by 2x -- the unfolded copy is 9x the activation). So the path is
+chosen per call from the output size, and large maps keep Paddle's kernel.
 
 Depthwise convolutions have the same problem one level down: Paddle's CPU kernel loops over every image
 *and channel*, so a 576-channel 5x5 depthwise conv on a 1x1 map costs 37 ms (fwd+bwd, batch 32) for 0.5M
