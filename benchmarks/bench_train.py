@@ -194,7 +194,8 @@ def main() -> int:
                             top1 = "" if row["val_top1"] is None else f"  val top-1 {100 * row['val_top1']:.1f}%"
                             print(f"{row['model']:<24} {size:>4}px  {row['setting']:<24} "
                                   f"{row['images_per_s']:>7.1f} img/s (end to end "
-                                  f"{row['end_to_end_images_per_s']:>6.1f}, {row['wall_s']:.0f} s)  {row['gflops']:>6.1f} GFLOP/s = "
+                                  f"{row['end_to_end_images_per_s']:>6.1f}, {row['wall_s']:.0f} s)  "
+                                  f"{row['gflops']:>6.1f} GFLOP/s = "
                                   f"{100 * row['fraction']:.1f}% of matmul  cpu {row['cpu_utilisation']:.2f}{top1}  "
                                   f"[{row['load']}]", flush=True)
     result = {"matmul_gflops": {k: round(v, 1) for k, v in peak.items()}, "runs": rows, "speedups": speedups(rows),
