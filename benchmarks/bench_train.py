@@ -92,8 +92,8 @@ DEFAULT = ("pcls", {})
 
 
 def train_config(data: dict, model: str, out: Path, batch_size: int, epochs: int, evaluate: bool) -> dict:
-    ops = [{"DecodeImage": {"to_rgb": True, "channel_first": False}}, {"RandFlipImage": {"flip_code": 1}}, NORMALIZE]
-    eval_ops = [{"DecodeImage": {"to_rgb": True, "channel_first": False}}, NORMALIZE]
+    decode = {"DecodeImage": {"to_rgb": True, "channel_first": False}}
+    ops, eval_ops = [decode, {"RandFlipImage": {"flip_code": 1}}, NORMALIZE], [decode, NORMALIZE]
     cfg = {
         "Global": {"output_dir": str(out), "device": "cpu", "epochs": epochs, "eval_during_train": evaluate,
                    "eval_interval": 1, "seed": 0, "print_batch_step": 1000, "save_interval": epochs},
@@ -116,7 +116,7 @@ def train_config(data: dict, model: str, out: Path, batch_size: int, epochs: int
             "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "drop_last": False,
                         "shuffle": False},
             "loader": {"num_workers": 1}}
-    return cfg
+    return json.loads(json.dumps(cfg))  # unshared copies: a dict used twice would be written as a YAML alias
 
 
 def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, macs: float, peak: float) -> dict:
@@ -131,7 +131,7 @@ def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, 
     if proc.returncode != 0:
         raise SystemExit(f"{model} at {size} px failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
     summary = json.loads(proc.stdout)
-    epochs = [json.loads(line) for line in (Path(summary["run_dir"]) / "metrics.jsonl").read_text().splitlines()
+    epochs = [json.loads(line) for line in Path(summary["files"]["metrics_jsonl"]).read_text().splitlines()
               if line.strip()]
     ips = sum(row["images_per_s"] for row in epochs) / len(epochs)
     lines = sum(1 for line in Path(data["train_list"]).read_text().splitlines() if line.strip())
