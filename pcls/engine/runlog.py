@@ -108,8 +108,9 @@ def plot_curves(history, path):
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0].legend()
-    axes[1].legend()
+    for ax in axes[:2]:
+        if ax.get_lines():  # a multi-label run has no top-1 series: no legend to draw
+            ax.legend()
     fig.tight_layout()
     from pcls.utils.io import atomic_path
 
