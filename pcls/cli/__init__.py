@@ -103,7 +103,7 @@ def _root(
 
 
 def _register() -> None:
-    from pcls.cli import bench, data, deploy, distill, recipes, train, zoo
+    from pcls.cli import bench, data, deploy, distill, doctor, recipes, train, zoo
 
     app.add_typer(data.app, name="data")
     app.add_typer(zoo.app, name="zoo")
@@ -112,6 +112,7 @@ def _register() -> None:
     deploy.register(app)  # export, predict
     bench.register(app)
     app.add_typer(recipes.app, name="recipes")
+    doctor.register(app)
 
 
 _register()
