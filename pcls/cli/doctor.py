@@ -55,7 +55,7 @@ def _run_checks(rows, workdir: Optional[str], json_out: bool) -> dict:
 
     with progress(transient=True) as bar:
         task = bar.add_task("self-check", total=len(STEPS), rate="", info="")
-        report = run_checks(rows, Path(workdir) if workdir else None,
+        report = run_checks(rows, Path(workdir) if workdir else None, steps=STEPS,
                             on_step=lambda name: bar.update(task, info=name),
                             on_done=lambda outcome: bar.advance(task))
     if not json_out:

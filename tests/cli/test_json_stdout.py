@@ -65,7 +65,7 @@ def world(tmp_path_factory):
 
 def test_every_json_command_is_run_by_a_test():
     mine = {"train", "eval", "distill", "zoo list", "zoo info", "zoo download", "data flowers102", "data index",
-            "data check", "data demo", "recipes list", "recipes table"}
+            "data check", "data demo", "recipes list", "recipes table", "doctor"}
     for command in DEPLOY_COMMANDS:
         assert f'"{command}"' in DEPLOY_TEST.read_text(), f"{DEPLOY_TEST} no longer runs {command} --json"
     missing = json_commands() - mine - DEPLOY_COMMANDS
@@ -103,6 +103,10 @@ def test_data_flowers102(world):
     finally:
         server.close()
     assert result["classes"] == 3
+
+
+def test_doctor(world):  # --run --json is run in tests/doctor/test_selfcheck.py
+    assert {row["key"] for row in run_json(world, "doctor")["capabilities"]} >= {"paddle", "train_gpu", "int8_cpu"}
 
 
 def test_recipes_list_and_table(world):
