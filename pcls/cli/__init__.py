@@ -40,6 +40,13 @@ class _PclsGroup(typer.core.TyperGroup):
             raise typer.Exit(err.exit_code) from None
         except UsageError as err:  # a subcommand's options and arguments
             _usage_error(err)
+        except ModuleNotFoundError as err:
+            if err.name != "paddle":
+                raise
+            from pcls.doctor.paddle_guard import MISSING_MESSAGE
+
+            _report(PclsError(MISSING_MESSAGE))
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             from pcls.cli.common import console
 

@@ -23,6 +23,7 @@ from pcls.errors import PclsError
 MIN_MAJOR = 3
 INSTALL_HINT = ("install Paddle 3: pip install 'paddlepaddle>=3.0' (CPU), or a GPU build from PaddlePaddle's own "
                 "index (PyPI's paddlepaddle-gpu stops at 2.6), see README 'GPU'; then run 'pcls doctor'")
+MISSING_MESSAGE = f"PaddlePaddle is not installed ('pcls[gpu]' does not bring it); {INSTALL_HINT}"
 _ASSIGNMENT = re.compile(r"^(\w+)\s*=\s*(.+?)\s*$", re.MULTILINE)
 
 
