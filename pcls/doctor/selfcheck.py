@@ -114,7 +114,9 @@ def _train(run_name: str, device_args: Sequence[str], amp: Optional[str] = None)
         second = ws.pcls("train", "--resume", str(ws.run_dir(run_name)), "-o", "Global.epochs=2", *device_args,
                          "--json")
         final = _check_summary(second, 2)
-        return f"20 steps (resumed at step 10), val top-1 {final['val_top1']:.2f}, loss {final['train_loss']:.3f}"
+        per_epoch = CLASSES * TRAIN_PER_CLASS // (BATCH * (2 if "--gpus" in device_args else 1))
+        return (f"{2 * per_epoch} steps (resumed at step {per_epoch}), val top-1 {final['val_top1']:.2f}, "
+                f"loss {final['train_loss']:.3f}")
 
     return run
 
