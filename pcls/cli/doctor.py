@@ -92,7 +92,7 @@ def environment_rows(facts: dict) -> list:
     if gpu_error:
         rows.append(("GPU", None, gpu_error))
     trt = facts.get("tensorrt") or {}
-    libs = ", ".join(sorted(trt.get("libraries") or {})) or "no libnvinfer* found"
+    libs = trt.get("error") or ", ".join(sorted(trt.get("libraries") or {})) or "no libnvinfer* found"
     rows.append(("TensorRT", trt.get("python"), f"{libs}; libnvinfer_plugin.so loadable by name "
                  f"{MARK[bool(trt.get('plugin_loadable'))]}"))
     ort = facts.get("onnxruntime") or {}
@@ -105,10 +105,10 @@ def environment_rows(facts: dict) -> list:
     rows.append(("OpenCV", facts.get("opencv"), None))
     rows.append(("numpy", facts.get("numpy"), None))
     cpu = facts["cpu"]
-    features = " ".join(f"{name} {MARK[has]}" for name, has in cpu["features"].items()) or "features unknown"
-    rows.append(("CPU", cpu["model"], features))
+    features = " ".join(f"{name} {MARK[has]}" for name, has in (cpu.get("features") or {}).items())
+    rows.append(("CPU", cpu.get("model"), cpu.get("error") or features or "features unknown"))
     threads = facts.get("threads") or {}
-    rows.append(("cores", f"{cpu['usable_cores']} usable of {cpu['online_cores']}",
+    rows.append(("cores", f"{cpu.get('usable_cores')} usable of {cpu.get('online_cores')}",
                  threads.get("error") or f"train: {threads.get('train')} thread(s) per process "
                  f"({threads.get('train_source')}); predict/bench: {threads.get('predict')} thread(s)"))
     return rows

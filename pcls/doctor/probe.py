@@ -227,9 +227,19 @@ def tensorrt_facts() -> dict:
     }
 
 
+def _safely(read, *args) -> dict:
+    """A fact reader's result, or {"error": ...}: a doctor that crashes on an odd machine helps nobody."""
+    try:
+        return read(*args)
+    except Exception as err:  # noqa: BLE001 - reported as that piece's row
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
 def collect(probe: bool = True) -> dict:
     """Every fact `pcls doctor` shows. `probe=False` skips the child processes (no Paddle/ORT import at all)."""
-    paddle = paddle_build()
+    paddle = _safely(paddle_build)
+    if "error" in paddle:
+        paddle = {"installed": True, "runtime": paddle}
     jobs = {}
     if probe:
         with ThreadPoolExecutor(max_workers=3) as pool:
@@ -251,15 +261,15 @@ def collect(probe: bool = True) -> dict:
         "python": {"version": platform.python_version(), "executable": sys.executable},
         "paddle": paddle,
         "gpus": runtime.get("gpus", []),
-        "tensorrt": tensorrt_facts(),
+        "tensorrt": _safely(tensorrt_facts),
         "onnxruntime": ort or None,
         "paddle2onnx": distribution_version("paddle2onnx"),
         "openvino": results.get("openvino") or (
             {"version": distribution_version("openvino")} if importlib.util.find_spec("openvino") else None),
         "opencv": distribution_version(*OPENCV_DISTRIBUTIONS),
         "numpy": distribution_version("numpy"),
-        "cpu": cpu_facts(),
-        "threads": thread_facts(),
+        "cpu": _safely(cpu_facts),
+        "threads": _safely(thread_facts),
     }
 
 

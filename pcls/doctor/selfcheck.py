@@ -223,8 +223,22 @@ def _trt_int8(ws: Workspace) -> str:
     return _predict("trt-int8", "--device", "gpu", "--trt", "--precision", "int8")(ws)
 
 
+def _import_paddle(ws: Workspace) -> str:
+    ws.python("import pcls, paddle")  # through pcls: a Paddle < 3.0 fails with pcls's one line
+    return "ok"
+
+
+def _paddle_run_check(ws: Workspace) -> str:
+    # Paddle's own installation check (a small GPU training, and a multi-GPU one when several are visible): a
+    # failure here is the Paddle install's, not pcls's
+    ws.python("import paddle; paddle.utils.run_check()")
+    return "paddle.utils.run_check() passed"
+
+
 CPU, GPU = ("--device", "cpu"), ("--device", "gpu")
 STEPS: List[Step] = [
+    Step("import paddle", (), (), _import_paddle),
+    Step("Paddle's own GPU check", ("train_gpu",), ("import paddle",), _paddle_run_check),
     Step("train fp32, CPU", ("train_cpu",), (), _train("cpu-fp32", CPU)),
     Step("export (Paddle)", ("paddle",), ("train fp32, CPU",), _export("paddle")),
     Step("predict, CPU", ("paddle",), ("export (Paddle)",), _predict("paddle", *CPU, "--runtime", "paddle")),

@@ -61,3 +61,18 @@ def test_doctor_itself_imports_neither_paddle_nor_onnxruntime(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().endswith("IMPORTED"), done.stderr[-500:]
     assert json.loads(done.stdout)["environment"]["paddle"]["runtime"]["version"]  # the child did import it
+
+
+def test_a_fact_reader_that_raises_becomes_its_row(monkeypatch):
+    from pcls.cli.doctor import environment_rows
+    from pcls.doctor import probe
+    from pcls.doctor.capabilities import assess
+
+    def broken():
+        raise PermissionError("/proc/cpuinfo: permission denied")
+
+    monkeypatch.setattr(probe, "cpu_facts", broken)
+    facts = probe.collect(probe=False)
+    assert facts["cpu"] == {"error": "PermissionError: /proc/cpuinfo: permission denied"}
+    assert ("CPU", None, "PermissionError: /proc/cpuinfo: permission denied") in environment_rows(facts)
+    assert {row.key for row in assess(facts)} >= {"paddle", "int8_cpu"}

@@ -65,7 +65,7 @@ def test_every_gpu_command_parses_against_the_cli(tmp_path):
     assert any("--gpus 0,1" in c and "--resume" in c for c in flat)  # multi-GPU resumes once too
     assert any("AMP.level=O2" in c for c in flat) and any("AMP.level=O1" in c for c in flat)
     assert any(c.startswith("bench") and "--trt --fp16" in c for c in flat)
-    providers = [argv[4] for argv in ws.commands if argv[1] == "-c"]
+    providers = [argv[4] for argv in ws.commands if argv[1] == "-c" and len(argv) > 3]
     assert providers == ["CUDAExecutionProvider", "TensorrtExecutionProvider"]
 
 
