@@ -100,7 +100,10 @@ def run_child(what: str, timeout: float = PROBE_TIMEOUT_S) -> dict:
         return {"error": f"cannot start {sys.executable}: {err}"}
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(MARKER):
-            facts = json.loads(line[len(MARKER):])
+            try:
+                facts = json.loads(line[len(MARKER):])
+            except ValueError:
+                break
             facts["probe_seconds"] = round(time.perf_counter() - start, 1)
             return facts
     reason = first_error_line(done.stderr) or first_error_line(done.stdout)

@@ -115,6 +115,7 @@ def test_cpu_training_runs_and_gpu_rows_are_skipped_with_their_reason(tmp_path):
     capability row is ✗, with that row's reason."""
     capabilities = assess(collect())
     rows = {row.key: row for row in capabilities}
+    assert rows["paddle"].ok and rows["train_cpu"].ok, (rows["paddle"], rows["train_cpu"])  # pcls's own settings read
     steps = [s for s in STEPS if s.name == "train fp32, CPU" or not set(s.needs) <= {"train_cpu", "paddle",
                                                                                   "int8_cpu"}]
     report = run_checks(capabilities, tmp_path / "work", steps=steps)
