@@ -1,6 +1,6 @@
-"""`pcls doctor --run`: every path pcls offers, GPU ones first among them, run end to end on generated data through
-the public command line (`python -m pcls ...`, one process per command, so a crash in one CUDA library is one
-failed row, not the end of the check), with a pass/fail/skip row each.
+"""`pcls doctor --run`: every path pcls offers, the GPU ones above all, run end to end on generated data through the
+public command line (`python -m pcls ...`, one process per command, so a crash in one CUDA library is one failed
+row, not the end of the check), with a pass/fail/skip row each.
 
 A step whose capability row (pcls.doctor.capabilities) is ✗ is skipped with that row's reason; a step whose
 prerequisite failed or was skipped is skipped naming it. Data: 4 classes of the built-in demo shapes at 32 px, 40
@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from pcls.doctor.probe import describe_exit, first_error_line, pcls_env
+from pcls.errors import PclsError
 
+MARKER_FILE = ".pcls-doctor"  # a folder --run made: the only non-empty --workdir it writes into again
 COMMAND_TIMEOUT_S = 900  # a first TensorRT engine build of even a small model can take minutes
 MODEL = "PPLCNet_x0_25"
 SIZE, CLASSES, TRAIN_PER_CLASS, VAL_PER_CLASS, BATCH = 32, 4, 10, 4, 4
@@ -288,7 +290,7 @@ def run_checks(capabilities, workdir: Optional[Path] = None, steps: Sequence[Ste
     rows = {row.key: row for row in capabilities}
     own_dir = workdir is None and workspace is None
     ws = workspace or Workspace(Path(tempfile.mkdtemp(prefix="pcls-doctor-")) if own_dir else Path(workdir))
-    ws.root.mkdir(parents=True, exist_ok=True)
+    _claim(ws.root)
     outcomes: Dict[str, Outcome] = {}
     for step in steps:
         if on_step:
@@ -316,6 +318,18 @@ def run_checks(capabilities, workdir: Optional[Path] = None, steps: Sequence[Ste
         shutil.rmtree(ws.root, ignore_errors=True)
         kept = None
     return {"checks": [o.to_dict() for o in outcomes.values()], "passed": passed, "workdir": kept}
+
+
+def _claim(root: Path) -> None:
+    """Make `root` the check's folder: new, empty, or one an earlier --run made (its files are pcls's own)."""
+    try:
+        if root.exists() and any(root.iterdir()) and not (root / MARKER_FILE).exists():
+            raise PclsError(f"--workdir {root} is not empty and was not made by 'pcls doctor --run'; give a new "
+                            "or empty folder (nothing in it is ever deleted)")
+        root.mkdir(parents=True, exist_ok=True)
+        (root / MARKER_FILE).touch()
+    except OSError as err:
+        raise PclsError(f"cannot use --workdir {root}: {err.strerror or err}") from None
 
 
 def _skip_reason(step: Step, rows: dict, outcomes: Dict[str, Outcome]) -> Optional[str]:

@@ -13,6 +13,7 @@ from pcls.doctor import selfcheck
 from pcls.doctor.capabilities import Capability, assess
 from pcls.doctor.probe import collect, pcls_env
 from pcls.doctor.selfcheck import STEPS, CheckFailed, Step, Workspace, run_checks
+from pcls.errors import PclsError
 from tests.doctor.machines import gpu_box
 
 CPU_STEPS = [s.name for s in STEPS if not set(s.needs) & {"train_gpu", "amp_fp16", "multi_gpu", "trt_fp16",
@@ -143,3 +144,15 @@ def test_doctor_run_on_this_machine(tmp_path):
     ok = {row["key"] for row in report["capabilities"] if row["ok"]}
     for step in STEPS:
         assert statuses[step.name] == ("pass" if set(step.needs) <= ok else "skip"), step.name
+
+
+def test_workdir_must_be_new_empty_or_an_earlier_check(tmp_path):
+    theirs = tmp_path / "theirs"
+    (theirs / "data" / "images").mkdir(parents=True)
+    (theirs / "data" / "images" / "keep.jpg").write_bytes(b"mine")
+    with pytest.raises(PclsError, match="is not empty and was not made by 'pcls doctor --run'"):
+        run_checks(everything_ok(), theirs, steps=[])
+    assert (theirs / "data" / "images" / "keep.jpg").read_bytes() == b"mine"
+    again = tmp_path / "again"
+    for _ in range(2):  # an earlier check's folder is reused
+        assert run_checks(everything_ok(), again, steps=[])["passed"] is True
