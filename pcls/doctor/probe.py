@@ -255,8 +255,8 @@ def collect(probe: bool = True) -> dict:
             results = {name: job.result() for name, job in jobs.items()}
     else:
         results = {}
-    runtime = results.get("paddle", {})
-    paddle.update(runtime=runtime)
+    runtime = results.get("paddle") or paddle.get("runtime") or {}
+    paddle["runtime"] = runtime
     ort = results.get("onnxruntime") or {}
     if not ort and importlib.util.find_spec("onnxruntime"):
         ort = {"version": distribution_version("onnxruntime", "onnxruntime-gpu")}
