@@ -8,8 +8,7 @@ from typing import List, Optional
 
 from pcls.doctor.probe import TRT_PLUGIN
 
-GPU_INSTALL = ("install a Paddle 3 GPU build from PaddlePaddle's index matching your CUDA "
-               "(README 'GPU'; PyPI's paddlepaddle-gpu stops at 2.6)")
+GPU_INSTALL = "install paddlepaddle-gpu 3.x from PaddlePaddle's index for your CUDA (README 'GPU')"
 CPU_INSTALL = "pip install 'paddlepaddle>=3.0' (or a GPU build: README 'GPU')"
 ORT_GPU_INSTALL = "pip uninstall onnxruntime && pip install onnxruntime-gpu (the two packages must not coexist)"
 RUN_CHECK = "pcls doctor --run runs it for real"
