@@ -64,10 +64,11 @@ def test_paddle_3_and_dev_builds_import_with_their_own_loader(tmp_path, version)
 
 
 def test_no_paddle_at_all_is_one_line(tmp_path):
-    # a `paddle` that cannot be found: an empty folder shadows nothing, so hide the real one with a broken finder
+    # the real Paddle is installed here: a finder (loaded by sitecustomize) makes it unfindable, as Python would
     (tmp_path / "sitecustomize.py").write_text(
         "import sys\nclass NoPaddle:\n    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'paddle':\n            raise ModuleNotFoundError(\"No module named 'paddle'\", name='paddle')\n"
+        "        if name == 'paddle':\n"
+        "            raise ModuleNotFoundError(\"No module named 'paddle'\", name='paddle')\n"
         "sys.meta_path.insert(0, NoPaddle())\n")
     done = run_python(tmp_path, "-m", "pcls", "export", "ResNet18", "--out", str(tmp_path / "out"))
     assert done.returncode == 2, done.stderr
