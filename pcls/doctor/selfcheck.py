@@ -159,10 +159,10 @@ def _predict(export: str, *runtime_args: str):
     return run
 
 
-def _bench(export: str, *args: str):
+def _bench(export: str, *args: str, batch_sizes: str = "1"):
     def run(ws: Workspace) -> str:
-        result = ws.pcls("bench", str(ws.exports / export), "--batch-sizes", "1", "--iters", "3", "--warmup", "1",
-                         "--no-e2e", "--threads", "1", *args, "--json") or {}
+        result = ws.pcls("bench", str(ws.exports / export), "--batch-sizes", batch_sizes, "--iters", "3",
+                         "--warmup", "1", "--no-e2e", "--threads", "1", *args, "--json") or {}
         rows = result.get("rows") or []
         if not rows:
             raise CheckFailed("bench measured nothing")
@@ -264,7 +264,7 @@ STEPS: List[Step] = [
          _export("trt-fp16", "--trt", "--fp16", "--batch-sizes", TRT_BATCHES)),
     Step("PIR-TRT cached engine reused", ("trt_fp16",), ("PIR-TRT fp16 conversion",), _trt_cache_reused),
     Step("bench --trt --fp16", ("trt_fp16",), ("PIR-TRT fp16 conversion",),
-         _bench("trt-fp16", *GPU, "--trt", "--fp16")),
+         _bench("trt-fp16", *GPU, "--trt", "--fp16", batch_sizes=TRT_BATCHES)),  # the converted range: reused
     Step("PIR-TRT int8", ("trt_int8",), ("train fp32, CPU",), _trt_int8),
     Step("ORT CUDA provider", ("ort_cuda", "train_gpu"), ("export ONNX + int8",),
          _ort_gpu("CUDAExecutionProvider")),
