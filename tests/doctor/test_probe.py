@@ -26,6 +26,12 @@ def test_first_error_line():
     assert first_error_line("loading\nerror: --device gpu needs CUDA\n") == "error: --device gpu needs CUDA"
     assert first_error_line("W1207 paddle warning\nsomething else\n") == "something else"
     assert first_error_line("") == ""
+    paddle_crash = ("C++ Traceback (most recent call last):\n0   paddle::framework::Run\n----------------------\n"
+                    "Error Message Summary:\n----------------------\n"
+                    "FatalError: `Segmentation fault` is detected by the operating system.\n"
+                    "  [TimeInfo: *** Aborted at 1765090000 (unix time) try \"date -d @1765090000\" if you are "
+                    "using GNU date ***]\n  [SignalInfo: *** SIGSEGV (@0x0) received by PID 42 ***]\n")
+    assert first_error_line(paddle_crash).startswith("FatalError: `Segmentation fault`")
 
 
 def doctor_json(folder):
