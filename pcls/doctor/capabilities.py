@@ -181,10 +181,14 @@ def _onnx_rows(m: _Machine) -> List[Capability]:
     ort = m.facts.get("onnxruntime")
     rows = []
     providers = (ort or {}).get("providers") or []
-    gpu_problem = m.gpu_problem() if not m.paddle_problem() else None
+    broken = m.paddle_problem()
+    # `pcls predict --device gpu` checks for a CUDA build of Paddle first, whichever runtime runs the model
+    gpu_problem = f"needs Paddle: {broken.reason}" if broken else m.gpu_problem()
     for key, name, provider in (("ort_cuda", "ORT CUDA", "CUDAExecutionProvider"),
                                 ("ort_trt", "ORT TensorRT", "TensorrtExecutionProvider")):
-        if not ort:
+        if gpu_problem:
+            rows.append(Capability(key, name, False, gpu_problem, broken.fix if broken else GPU_INSTALL))
+        elif not ort:
             rows.append(Capability(key, name, False, "onnxruntime is not installed",
                                    "pip install 'pcls[onnx]' then " + ORT_GPU_INSTALL))
         elif ort.get("error"):
@@ -196,9 +200,8 @@ def _onnx_rows(m: _Machine) -> List[Capability]:
             rows.append(Capability(key, name, False, f"{provider} is built in but no libnvinfer is installed",
                                    "pip install tensorrt (the version onnxruntime-gpu's release notes name)"))
         else:
-            note = f"; but {gpu_problem}" if gpu_problem and "CPU build" not in gpu_problem else ""
             rows.append(Capability(key, name, True, f"onnxruntime {ort.get('version')} lists {provider} "
-                                   f"(listed is not loaded: {RUN_CHECK}){note}"))
+                                   f"(listed is not loaded: {RUN_CHECK})"))
     rows.append(_int8_cpu(m, ort))
     return rows
 

@@ -23,7 +23,18 @@ def test_cpu_build_fails_every_gpu_row_with_the_install_fix():
         assert not found[key].ok and found[key].reason == "this Paddle is a CPU build"
         assert "PaddlePaddle's index" in found[key].fix
     assert found["train_cpu"].ok and found["int8_cpu"].ok and "no VNNI" in found["int8_cpu"].reason
-    assert not found["ort_cuda"].ok and "onnxruntime-gpu" in found["ort_cuda"].fix
+    assert not found["ort_cuda"].ok and found["ort_cuda"].reason == "this Paddle is a CPU build"
+
+
+def test_ort_gpu_needs_onnxruntime_gpu_and_a_cuda_paddle():
+    facts = gpu_box()
+    facts["onnxruntime"]["providers"] = ["CPUExecutionProvider"]
+    found = rows(facts)
+    assert not found["ort_cuda"].ok and "has no CUDAExecutionProvider" in found["ort_cuda"].reason
+    assert "onnxruntime-gpu" in found["ort_cuda"].fix
+    facts = cpu_only()  # onnxruntime-gpu beside a CPU Paddle: pcls's --device gpu refuses before ORT runs
+    facts["onnxruntime"]["providers"] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert rows(facts)["ort_cuda"].reason == "this Paddle is a CPU build"
 
 
 def test_one_turing_gpu():

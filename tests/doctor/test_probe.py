@@ -82,3 +82,22 @@ def test_a_fact_reader_that_raises_becomes_its_row(monkeypatch):
     assert facts["cpu"] == {"error": "PermissionError: /proc/cpuinfo: permission denied"}
     assert ("CPU", None, "PermissionError: /proc/cpuinfo: permission denied") in environment_rows(facts)
     assert {row.key for row in assess(facts)} >= {"paddle", "int8_cpu"}
+
+
+def test_onnxruntime_and_openvino_are_asked_in_children(tmp_path):
+    # stand-ins with the calls the child makes: onnxruntime.get_available_providers()/get_device(),
+    # openvino.get_version() and Core().available_devices (a property)
+    (tmp_path / "onnxruntime").mkdir()
+    (tmp_path / "onnxruntime" / "__init__.py").write_text(
+        "__version__ = '1.20.1'\ndef get_available_providers():\n"
+        "    return ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']\n"
+        "def get_device():\n    return 'GPU'\n")
+    (tmp_path / "openvino").mkdir()
+    (tmp_path / "openvino" / "__init__.py").write_text(
+        "def get_version():\n    return '2025.1.0-18503'\nclass Core:\n    @property\n"
+        "    def available_devices(self):\n        return ['CPU', 'GPU']\n")
+    report, rows = doctor_json(tmp_path)
+    ort, ov = report["environment"]["onnxruntime"], report["environment"]["openvino"]
+    assert ort["version"] == "1.20.1" and ort["providers"][:2] == ["TensorrtExecutionProvider",
+                                                                   "CUDAExecutionProvider"]
+    assert ov["version"] == "2025.1.0-18503" and ov["devices"] == ["CPU", "GPU"]
