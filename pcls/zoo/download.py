@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text
-from pcls.zoo.cache import file_lock, offline, sha256_file, verify_cached, write_record
+from pcls.zoo import catalog
+from pcls.zoo.cache import (file_lock, mirrored, offline, sha256_file, static_dir, verify_cached, weights_path,
+                             write_record)
 
 log = logging.getLogger(__name__)
 RETRIES = 4  # extra attempts after the first, each resuming where the previous one stopped
@@ -78,6 +80,23 @@ def fetch(url: str, dest, expected_sha256=None, expected_size=None, progress=Tru
             raise
         write_record(dest, url, size, digest)
     return dest
+
+
+def download_weights(name: str, directory=None, static: bool = False, progress: bool = True) -> Path:
+    """Fetch zoo model `name` into the cache (or `directory`) and return the local path.
+
+    static=True (or a model that only has one) fetches the legacy static-graph `.tar` and returns the
+    folder it was extracted to.
+    """
+    entry = catalog.get_entry(name)
+    if static or not entry.get("pretrained_url"):
+        url = entry.get("static_tar_url")
+        if not url:
+            raise PclsError(f"no weights are published for {name}")
+        target = static_dir(name, directory)
+        archive = fetch(mirrored(url), target.with_name(f"{name}.tar"), progress=progress)
+        return safe_extract_tar(archive, target)
+    return fetch(mirrored(entry["pretrained_url"]), weights_path(name, directory), progress=progress)
 
 
 def _download(url: str, part: Path, label: str, show_progress: bool) -> None:

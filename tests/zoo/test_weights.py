@@ -13,7 +13,8 @@ import pytest
 from pcls.arch.base import Classifier
 from pcls.errors import PclsError
 from pcls.zoo import catalog
-from pcls.zoo.weights import apply_state, load_pretrained, load_state_file, resolve_weights, save_state_file
+from pcls.utils.state_files import load_state_file, save_state_file
+from pcls.zoo.weights import apply_state, load_pretrained, resolve_weights
 
 
 class Tiny(Classifier):
@@ -92,7 +93,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
 
 _PICKLE_READERS = {("paddle", "load"), ("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"),
                    ("paddle.framework", "load"), ("paddle.framework.io", "load")}
-_THE_LOADER = "pcls/zoo/weights.py"
+_THE_LOADER = "pcls/utils/state_files.py"
 
 
 def _pickle_readers(source: str, rel: str) -> list:
@@ -119,7 +120,7 @@ def _pickle_readers(source: str, rel: str) -> list:
 
 
 def test_no_module_reads_a_pickle_outside_the_one_restricted_loader():
-    """Only pcls/zoo/weights.py may use the pickle module (its restricted unpickler); nothing may call
+    """Only pcls/utils/state_files.py may use the pickle module (its restricted unpickler); nothing may call
     paddle.load, pickle.load(s) or np.load(allow_pickle=True): each of them runs code a file names."""
     import pcls
 

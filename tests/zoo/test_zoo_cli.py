@@ -112,7 +112,7 @@ def _serve(file_server, monkeypatch, url: str, body: bytes) -> None:
 
 
 def _weights_bytes(tmp_path) -> bytes:
-    from pcls.zoo.weights import save_state_file
+    from pcls.utils.state_files import save_state_file
 
     state = {"conv.weight": np.arange(24, dtype="float32").reshape(2, 3, 2, 2), "fc.bias": np.ones(5, "float32")}
     return save_state_file(state, tmp_path / "served.pdparams").read_bytes()
@@ -174,7 +174,7 @@ def test_legacy_static_archive_is_extracted_and_explained(file_server, pcls_home
 
 def test_convert_to_safetensors_and_back(pcls_home, tmp_path):
     pytest.importorskip("safetensors")
-    from pcls.zoo.weights import load_state_file
+    from pcls.utils.state_files import load_state_file
 
     source = tmp_path / "w.pdparams"
     source.write_bytes(_weights_bytes(tmp_path))
