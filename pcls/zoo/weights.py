@@ -6,6 +6,7 @@ not fit. Files are read by pcls.utils.state_files (the one restricted loader); d
 from __future__ import annotations
 
 import hashlib
+import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from pcls.utils.run_files import WEIGHT_SUFFIXES, find_in_run
 from pcls.utils.state_files import load_state_file
 from pcls.zoo import catalog
 from pcls.zoo.cache import pcls_home, static_dir, weights_dir
+
+log = logging.getLogger(__name__)
 
 
 # -- finding weights ---------------------------------------------------------------------------------
@@ -86,6 +89,7 @@ class LoadReport:
     total: int
     reinitialised: list = field(default_factory=list)
     ignored: list = field(default_factory=list)  # classifier entries of the file the model has no place for
+    nonfinite: list = field(default_factory=list)  # loaded tensors holding NaN or Inf (logged as a warning)
 
     def __str__(self) -> str:
         text = f"loaded {self.loaded}/{self.total} tensors from {self.source}"
@@ -148,7 +152,17 @@ def apply_state(model, state: dict, source: str = "state dict", verbose: bool = 
     if (reinitialised or ignored) and not reinit_classifier:
         raise PclsError(_head_mismatch(model, state, own, reinitialised or ignored, source, hint))
 
+    wrong_kind = [f"{k}: {np.asarray(state[k]).dtype} for {_dtype_name(own[k])}" for k in own
+                  if k not in absent_or_resized and not _takes(own[k], state[k])]
+    if wrong_kind:
+        raise PclsError(f"weights {source} have {len(wrong_kind)} tensors of a type the model cannot take "
+                        f"({_some(wrong_kind)}); float parameters take float weights (pcls does not load "
+                        f"quantised or integer weights into them)")
     to_set = {k: _as_dtype_of(state[k], own[k]) for k in own if k not in absent_or_resized}
+    nonfinite = [k for k, v in to_set.items() if v.dtype.kind == "f" and not np.isfinite(v).all()]
+    if nonfinite:
+        log.warning("weights %s hold NaN or Inf values in %d tensors (%s): whatever the model computes from them "
+                    "is meaningless", source, len(nonfinite), _some(nonfinite))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # paddle warns per skipped key; the report below says it once
         model.set_state_dict(to_set)
@@ -156,7 +170,7 @@ def apply_state(model, state: dict, source: str = "state dict", verbose: bool = 
         change = _class_change(state, own, reinitialised)
         why = f"class_num {change[0]} -> {change[1]}" if change else "not in the weights file"
         say(f"re-initialised classifier {', '.join(reinitialised)}: {why}")
-    return LoadReport(source, len(to_set), len(own), reinitialised, ignored)
+    return LoadReport(source, len(to_set), len(own), reinitialised, ignored, nonfinite)
 
 
 def _head_mismatch(model, state: dict, own: dict, keys: list, source: str, hint: str) -> str:
@@ -170,10 +184,29 @@ def _head_mismatch(model, state: dict, own: dict, keys: list, source: str, hint:
             f"model and class count (re-initialising the classifier is for fine-tuning only: pcls train)")
 
 
+def _dtype_name(tensor) -> str:
+    return str(tensor.dtype).rsplit(".", 1)[-1]  # paddle.float32 -> float32
+
+
+def _takes(tensor, array) -> bool:
+    """Whether a parameter of `tensor`'s dtype can take `array` (floats take floats; paddle saves bfloat16 as
+    uint16; integers take integers; bool takes bool)."""
+    dtype, want = np.asarray(array).dtype, _dtype_name(tensor)
+    if want.startswith("float"):
+        return dtype.kind == "f"
+    if want == "bfloat16":
+        return dtype.kind == "f" or dtype == np.uint16
+    if want.startswith(("int", "uint")):
+        return dtype.kind in "iu"
+    if want == "bool":
+        return dtype.kind == "b"
+    return True
+
+
 def _as_dtype_of(array, tensor):
     """Cast a float array to the model's float dtype (e.g. float16 weights into a float32 model)."""
     array = np.asarray(array)
-    want = str(tensor.dtype).rsplit(".", 1)[-1]
+    want = _dtype_name(tensor)
     if array.dtype.kind == "f" and want in ("float16", "float32", "float64") and array.dtype != np.dtype(want):
         return array.astype(want)
     return array

@@ -12,8 +12,8 @@ import pytest
 
 from pcls.arch.base import Classifier
 from pcls.errors import PclsError
+from pcls.utils.state_files import dump_pickle, load_state_file, save_state_file
 from pcls.zoo import catalog
-from pcls.utils.state_files import load_state_file, save_state_file
 from pcls.zoo.weights import apply_state, load_pretrained, resolve_weights
 
 
@@ -293,3 +293,30 @@ def test_a_url_source_is_downloaded_into_the_cache(file_server, pcls_home):
     assert report.loaded == 8
     [cached] = (pcls_home / "weights" / "url").glob("*-best_model.pdparams")
     assert cached.read_bytes() == served.read_bytes()
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bool", "complex64", "<U3", "datetime64[s]", "V4"])
+def test_weights_of_a_type_no_float_parameter_takes_are_one_line(tmp_path, dtype):
+    """#25.12: integer, bool, complex, text, date and void weights are refused naming the tensor, no traceback."""
+    state = _numpy_state(Tiny())
+    state["fc.weight"] = np.zeros(state["fc.weight"].shape, dtype=dtype)
+    path = tmp_path / "w.pdparams"
+    dump_pickle(state, path)
+    with pytest.raises(PclsError) as err:
+        load_pretrained(Tiny(), path)
+    message = str(err.value)
+    assert "fc.weight" in message and str(np.dtype(dtype)) in message and "\n" not in message
+
+
+def test_nan_and_inf_weights_load_with_a_warning_naming_them(caplog):
+    state = _numpy_state(Tiny())
+    state["fc.bias"][0] = np.nan
+    state["conv.weight"][0, 0, 0, 0] = -np.inf
+    with caplog.at_level("WARNING", logger="pcls.zoo.weights"):
+        report = apply_state(Tiny(), state, "w.pdparams")
+    assert sorted(report.nonfinite) == ["conv.weight", "fc.bias"]
+    assert "NaN or Inf values in 2 tensors (conv.weight, fc.bias)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pcls.zoo.weights"):
+        assert apply_state(Tiny(), _numpy_state(Tiny()), "w.pdparams").nonfinite == []
+    assert "NaN" not in caplog.text
