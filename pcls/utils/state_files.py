@@ -265,12 +265,13 @@ def _unpickle(path: Path, what: str):
             ) from None
 
 
-def load_state_file(path) -> dict:
-    """name -> numpy array from a `.pdparams` (restricted unpickling) or `.safetensors` file."""
+def load_state_file(path, suffix: str = None) -> dict:
+    """name -> numpy array from a `.pdparams` (restricted unpickling) or `.safetensors` file; `suffix` says
+    which when the file's own name does not (a download's `.part`)."""
     path = Path(path)
     if not path.is_file():
         raise PclsError(f"weights file {path} not found")
-    if path.suffix == ".safetensors":
+    if (suffix or path.suffix) == ".safetensors":
         return _load_safetensors(path)
     return _as_state(_unpickle(path, ".pdparams"), path)
 

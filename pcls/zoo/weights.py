@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def resolve_weights(source, arch: str | None = None) -> Path:
     """A local weights file for `source`: True (the zoo's weights of `arch`), a zoo name, a file path
     (with or without .pdparams) or a URL; downloads into the cache when needed (and allowed)."""
-    from pcls.zoo.download import download_weights, fetch
+    from pcls.zoo.download import download_weights, fetch, weights_check
 
     if source is True:
         if not arch:
@@ -37,7 +37,8 @@ def resolve_weights(source, arch: str | None = None) -> Path:
     if text.startswith(("http://", "https://")):
         filename = Path(urlsplit(text).path).name or "weights.pdparams"
         url_id = hashlib.sha256(text.encode()).hexdigest()[:10]  # two URLs ending in one file name never collide
-        return fetch(text, weights_dir() / "url" / f"{url_id}-{filename}")
+        dest = weights_dir() / "url" / f"{url_id}-{filename}"
+        return fetch(text, dest, check=weights_check(dest))
     path = Path(text).expanduser()
     if path.is_dir():  # PaddleClas writes best_model.pdparams beside a best_model/ folder: the prefix wins
         for suffix in WEIGHT_SUFFIXES:

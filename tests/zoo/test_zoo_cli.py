@@ -140,10 +140,11 @@ def test_download_then_path_then_info(file_server, pcls_home, monkeypatch, tmp_p
 
 def test_download_into_a_folder_and_failures(file_server, pcls_home, monkeypatch, tmp_path):
     row = next(r for r in _reference_catalog() if r["name"] == "AlexNet")
-    _serve(file_server, monkeypatch, row["pretrained_url"], b"weights")
+    weights = _weights_bytes(tmp_path)
+    _serve(file_server, monkeypatch, row["pretrained_url"], weights)
     result = invoke("download", "AlexNet", "VGG11", "--dir", str(tmp_path / "mine"))
     assert result.exit_code == 2
-    assert (tmp_path / "mine" / "AlexNet.pdparams").read_bytes() == b"weights"  # the good one is kept
+    assert (tmp_path / "mine" / "AlexNet.pdparams").read_bytes() == weights  # the good one is kept
     assert "1 of 2 downloads failed: VGG11" in result.output and "HTTP 404" in result.output
     assert not (tmp_path / "mine" / "VGG11.pdparams").exists()
 
