@@ -40,6 +40,13 @@ class _PclsGroup(typer.core.TyperGroup):
             raise typer.Exit(err.exit_code) from None
         except UsageError as err:  # a subcommand's options and arguments
             _usage_error(err)
+        except OSError as err:
+            if err.filename is None:  # not about a file the user named: a bug to see, not to hide
+                raise
+            from pcls.utils.io import file_error
+
+            _report(file_error(err))
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             from pcls.cli.common import console
 

@@ -107,6 +107,21 @@ def written_entries(folder):
         return list(dict.fromkeys(line for line in fh.read().splitlines() if line))
 
 
+_WHAT_TO_DO = {errno.ENAMETOOLONG: "a file name holds at most 255 bytes: use a shorter name or path",
+               errno.ENOSPC: "free space or choose a folder on another disk",
+               errno.EROFS: "choose a writable folder", errno.EACCES: "check its permissions or choose another",
+               errno.EPERM: "check its permissions or choose another"}
+
+
+def file_error(err: OSError) -> PclsError:
+    """A file-system error that reached the command line (a path too long, a read-only or full disk), as the
+    one-line error it should be: the path (shortened), what went wrong, what to do."""
+    name = str(err.filename)
+    shown = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]} ({len(name)} characters)"
+    what_to_do = _WHAT_TO_DO.get(err.errno, "check the path")
+    return PclsError(f"{shown}: {err.strerror or err}; {what_to_do}")
+
+
 def umask_mode(mode: int = 0o666) -> int:
     """`mode` as the user's umask leaves it: what open()/mkdir() would give a new file or folder."""
     return mode & ~_umask()

@@ -274,3 +274,23 @@ def test_a_300_character_name_or_path_is_one_line(tmp_path):
         with pytest.raises(PclsError, match="File name too long") as err:
             allocate_run_dir(wanted)
         assert "\n" not in str(err.value)
+
+
+def test_a_full_disk_while_drawing_curves_still_writes_the_summary(tmp_path, colour_data, tinynet, monkeypatch):
+    """#25.12: ENOSPC is simulated by patching matplotlib's savefig (a tmpfs small enough to fail on the PNG but
+    not on the summary would depend on the PNG's size)."""
+    import errno
+
+    import matplotlib.figure
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", disk_full)
+    cfg = write_config(tiny_config(colour_data, tmp_path / "out", epochs=1), tmp_path / "c.yaml")
+    result = _train(["-c", cfg, "--json"])
+    summary = json.loads(result.stdout)
+    run = Path(summary["run_dir"])
+    assert summary["status"] == "done" and "curves" not in summary["files"]
+    assert json.loads((run / "summary.json").read_text())["status"] == "done"
+    assert not (run / "curves.png").exists() and not list(run.glob(".curves.png.*"))  # no temp file left
