@@ -187,6 +187,10 @@ def _before_reduce(self):
     func, args = self.stack[-2], self.stack[-1]
     if func is self._allowed[("numpy.core.multiarray", "_reconstruct")]:
         _check_shape(self, args[1] if isinstance(args, tuple) and len(args) > 1 else None)
+    elif func is self._allowed[("numpy.core.multiarray", "scalar")]:  # allocates one item of its dtype
+        dtype = args[0] if isinstance(args, tuple) and args else None
+        if isinstance(dtype, np.dtype) and dtype.itemsize > self._byte_limit:
+            raise _Refused(f"a scalar of {dtype.itemsize:,} bytes is larger than the file could hold")
 
 
 def _after_reduce(self):

@@ -11,7 +11,7 @@ import pytest
 
 from pcls.errors import PclsError
 from pcls.utils.state_files import MAX_DEPTH, dump_pickle, load_state_file, load_state_tree
-from tests.capped import run_capped
+from tests.hostile import run_capped
 
 _LOAD = """
 import sys
@@ -150,3 +150,18 @@ def test_a_bytes_buffer_shared_by_many_arrays_is_refused(tmp_path):
     path.write_bytes(bytes(shared))
     with pytest.raises(PclsError, match="add up to more than"):
         load_state_file(path)
+
+
+def test_a_scalar_of_a_huge_dtype_is_refused_before_it_is_allocated(tmp_path):
+    huge = np.dtype(("V", 1 << 30))
+
+    class Scalar:
+        def __reduce__(self):
+            from numpy.core.multiarray import scalar
+
+            return scalar, (huge,)
+
+    path = tmp_path / "scalar.pdparams"
+    path.write_bytes(pickle.dumps({"w": Scalar()}, protocol=4))
+    result = run_capped(_LOAD, "load_state_file", path, memory_mb=768, timeout_s=60)
+    assert result.returncode == 2 and "a scalar of 1,073,741,824 bytes" in result.stdout, result.stdout + result.stderr
