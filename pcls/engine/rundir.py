@@ -110,6 +110,15 @@ def lock_run_dir(path: Path) -> bool:
     return True
 
 
+def claim_for_resume(path: Path) -> Path:
+    """The folder of a run to resume, locked for this process; a PclsError when a live run holds it."""
+    path = Path(path)
+    if not lock_run_dir(path):
+        raise PclsError(f"{path} is in use by a run that is still going (process {_holder(path)}); resume it once "
+                        f"that run has ended")
+    return path
+
+
 def clear_run(path: Path) -> list:
     """Remove the files a previous pcls run wrote into `path` (and nothing else); returns what was removed.
 

@@ -265,6 +265,26 @@ def test_exist_ok_refuses_a_folder_a_live_run_holds(tmp_path):
     assert allocate_run_dir(tmp_path / "race", exist_ok=True) == tmp_path / "race"  # free once the holder ended
 
 
+def test_resuming_a_run_that_is_still_going_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from pcls.engine.rundir import claim_for_resume
+
+    go, done = tmp_path / "go", tmp_path / "done"
+    go.touch()
+    holder = subprocess.Popen([sys.executable, "-c", _CLAIM, tmp_path / "run", go, done], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == str(tmp_path / "run")
+        with pytest.raises(PclsError, match=f"in use by a run that is still going \\(process {holder.pid}\\)"):
+            claim_for_resume(tmp_path / "run")
+    finally:
+        done.touch()
+        holder.wait(timeout=60)
+    assert claim_for_resume(tmp_path / "run") == tmp_path / "run"
+
+
 # -- #25.12: names too long for the file system ----------------------------------------------------------
 def test_a_300_character_name_or_path_is_one_line(tmp_path):
     cfg = {"Global": {"output_dir": str(tmp_path)}, "Arch": {"name": "TinyNet"}}
