@@ -23,14 +23,8 @@ def fast_retries(monkeypatch):
     monkeypatch.setattr(download, "BACKOFF_S", 0.0)
 
 
-@pytest.fixture(autouse=True)
-def unpinned(request, monkeypatch):
-    """The miniature's files are not the published ones, whose MD5s are pinned: unpin them (but where tested)."""
-    if "published_md5s" not in request.node.name:
-        monkeypatch.setattr("pcls.data.flowers102.KNOWN_MD5", {})
-
-
-def test_the_published_md5s_are_checked(server, tmp_path):
+def test_the_published_md5s_are_checked_for_the_official_site(server, tmp_path, monkeypatch):
+    monkeypatch.setattr("pcls.data.flowers102.DEFAULT_URL_BASE", server.url)  # the miniature, as if official
     with pytest.raises(PclsError, match="102flowers.tgz has md5 [0-9a-f]{32}, expected 52808999861908f626f3c1f4e79d11fa"):
         prepare_flowers102(tmp_path, server.url, progress=False)
     assert not list(tmp_path.glob("102flowers.tgz*"))  # neither the file nor a .part
