@@ -217,3 +217,14 @@ def test_completion_offers_zoo_names_without_paddle(words, offered):
     names, imported_paddle = complete(words)
     assert names == offered
     assert not imported_paddle
+
+
+@pytest.mark.parametrize("args", [["convert", "w" * 300 + ".pdparams"], ["download", "AlexNet", "--dir", "d" * 300]])
+def test_a_path_too_long_for_the_file_system_is_one_line(pcls_home, monkeypatch, tmp_path, args):
+    """#25.12: ENAMETOOLONG (or any file-system error on a path) reaching the CLI is one line naming the path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PCLS_OFFLINE", "1")
+    result = invoke(*args)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1, result.output
+    assert "File name too long" in errors[0] and "characters)" in errors[0] and "Traceback" not in result.output
