@@ -146,7 +146,10 @@ def _checked_entries(path: Path, entries: list) -> list:
     root = path.resolve()
     checked, bad = [], []
     for entry in entries:
-        problem = _entry_problem(path, root, entry)
+        try:
+            problem = _entry_problem(path, root, entry)
+        except OSError as err:  # a forged name too long for the file system, say
+            problem = f"cannot be checked ({err.strerror or err})"
         if problem:
             bad.append(f"'{entry[:80]}' {problem}")
         else:
