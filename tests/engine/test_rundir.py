@@ -314,3 +314,24 @@ def test_a_full_disk_while_drawing_curves_still_writes_the_summary(tmp_path, col
     assert summary["status"] == "done" and "curves" not in summary["files"]
     assert json.loads((run / "summary.json").read_text())["status"] == "done"
     assert not (run / "curves.png").exists() and not list(run.glob(".curves.png.*"))  # no temp file left
+
+
+@pytest.mark.slow
+def test_two_pcls_train_with_one_name_at_once_write_two_folders(tmp_path, colour_data):
+    """#25.4 end to end: two `pcls train --name race` started together both succeed, each in its own folder."""
+    import subprocess
+    import sys
+
+    from tests.engine.conftest import pcls_env
+
+    cfg = write_config(tiny_config(colour_data, tmp_path / "out", epochs=1), tmp_path / "c.yaml")
+    cmd = [sys.executable, "-m", "pcls", "train", "-c", str(cfg), "--name", "race", "--json"]
+    runs = [subprocess.Popen(cmd, env=pcls_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err[-2000:] for _, err in outputs]
+    folders = sorted(json.loads(out)["run_dir"] for out, _ in outputs)
+    assert folders == [str(tmp_path / "out" / "race"), str(tmp_path / "out" / "race-2")]
+    for folder in map(Path, folders):  # each folder holds its own run's results
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["status"] == "done" and summary["run_dir"] == str(folder)
