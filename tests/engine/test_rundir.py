@@ -1,6 +1,7 @@
 """Run directories (#13): a new run never writes into another run's directory; --exist-ok removes only that
 run's own files; the directory reported everywhere is the one used; --smoke runs go to output/smoke/<name>."""
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -246,42 +247,37 @@ def test_runs_started_together_with_one_name_claim_distinct_folders(tmp_path):
     assert sorted(claimed) == [str(tmp_path / "out" / n) for n in ("race", "race-2", "race-3", "race-4")]
 
 
-def test_exist_ok_refuses_a_folder_a_live_run_holds(tmp_path):
+@contextlib.contextmanager
+def _held_by_another_process(folder):
+    """Another process claims `folder` (as a running `pcls train` does) until the block ends; yields its pid."""
     import subprocess
     import sys
 
-    go, done = tmp_path / "go", tmp_path / "done"
+    go, done = folder.with_name(folder.name + ".go"), folder.with_name(folder.name + ".done")
     go.touch()
-    holder = subprocess.Popen([sys.executable, "-c", _CLAIM, tmp_path / "race", go, done], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen([sys.executable, "-c", _CLAIM, folder, go, done], stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == str(tmp_path / "race")
-        with pytest.raises(PclsError, match=f"in use by a run that is still going \\(process {holder.pid}\\)"):
-            allocate_run_dir(tmp_path / "race", exist_ok=True)
-        assert allocate_run_dir(tmp_path / "race") == tmp_path / "race-2"
+        assert holder.stdout.readline().strip() == str(folder)
+        yield holder.pid
     finally:
         done.touch()
         holder.wait(timeout=60)
+
+
+def test_exist_ok_refuses_a_folder_a_live_run_holds(tmp_path):
+    with _held_by_another_process(tmp_path / "race") as pid:
+        with pytest.raises(PclsError, match=f"in use by a run that is still going \\(process {pid}\\)"):
+            allocate_run_dir(tmp_path / "race", exist_ok=True)
+        assert allocate_run_dir(tmp_path / "race") == tmp_path / "race-2"
     assert allocate_run_dir(tmp_path / "race", exist_ok=True) == tmp_path / "race"  # free once the holder ended
 
 
 def test_resuming_a_run_that_is_still_going_is_refused(tmp_path):
-    import subprocess
-    import sys
-
     from pcls.engine.rundir import claim_for_resume
 
-    go, done = tmp_path / "go", tmp_path / "done"
-    go.touch()
-    holder = subprocess.Popen([sys.executable, "-c", _CLAIM, tmp_path / "run", go, done], stdout=subprocess.PIPE,
-                              text=True)
-    try:
-        assert holder.stdout.readline().strip() == str(tmp_path / "run")
-        with pytest.raises(PclsError, match=f"in use by a run that is still going \\(process {holder.pid}\\)"):
+    with _held_by_another_process(tmp_path / "run") as pid:
+        with pytest.raises(PclsError, match=f"in use by a run that is still going \\(process {pid}\\)"):
             claim_for_resume(tmp_path / "run")
-    finally:
-        done.touch()
-        holder.wait(timeout=60)
     assert claim_for_resume(tmp_path / "run") == tmp_path / "run"
 
 
