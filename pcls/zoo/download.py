@@ -125,10 +125,9 @@ def fetch(url: str, dest, expected_sha256=None, expected_size=None, progress=Tru
             write_record(dest, url, size, digest)
     except OSError as err:  # the cache itself: read-only, full, not a folder, a name too long
         full = err.errno == errno.ENOSPC
-        what_to_do = "free space or set PCLS_HOME to a folder on another disk" if full else \
-            "set PCLS_HOME to a writable folder"
-        raise PclsError(f"cannot write {dest.name} into {dest.parent}: {err.strerror or err}; {what_to_do}") \
-            from None
+        what_to_do = "free space or choose a folder on another disk" if full else "choose a writable folder"
+        raise PclsError(f"cannot write {dest.name} into {dest.parent}: {err.strerror or err}; {what_to_do} "
+                        f"(PCLS_HOME for the model cache)") from None
     return dest
 
 
@@ -361,7 +360,7 @@ def _check_free_space(part: Path, needed: int, url: str) -> None:
     free = shutil.disk_usage(part.parent).free
     if needed + FREE_SPACE_MARGIN > free:
         raise PclsError(f"download of {url} needs {needed / 1e6:,.1f} MB but {part.parent} has {free / 1e6:,.1f} MB "
-                        f"free; free space, or set PCLS_HOME to a folder on another disk")
+                        f"free; free space, or choose a folder on another disk (PCLS_HOME for the model cache)")
 
 
 def _content_range(value: str):
