@@ -47,6 +47,13 @@ class _PclsGroup(typer.core.TyperGroup):
 
             _report(PclsError(MISSING_MESSAGE))
             raise typer.Exit(2) from None
+        except OSError as err:
+            if err.filename is None:  # not about a file the user named: a bug to see, not to hide
+                raise
+            from pcls.utils.io import file_error
+
+            _report(file_error(err))
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             from pcls.cli.common import console
 

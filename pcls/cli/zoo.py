@@ -283,7 +283,7 @@ def download(
     from pcls.errors import PclsError
     from pcls.zoo.cache import read_record
     from pcls.zoo.catalog import get_entry
-    from pcls.zoo.weights import download_weights
+    from pcls.zoo.download import download_weights
 
     results, failures = [], []
     for name in _expand(names):
@@ -345,7 +345,8 @@ def convert(
 ):
     """Convert weights between .pdparams and .safetensors (read safely, written atomically).
     Example: pcls zoo convert ResNet50_vd_ssld --to safetensors"""
-    from pcls.zoo.weights import load_state_file, resolve_weights, save_state_file
+    from pcls.utils.state_files import load_state_file, save_state_file
+    from pcls.zoo.weights import resolve_weights
 
     src = resolve_weights(source)
     target = output or src.with_suffix(f".{to.value}")

@@ -120,7 +120,8 @@ def build_model(request: ExportRequest):
     import pcls
     from pcls.config.schema import default_of
     from pcls.engine.model import load_plugins
-    from pcls.zoo.weights import load_pretrained, load_state_file, resolve_weights
+    from pcls.utils.state_files import load_state_file
+    from pcls.zoo.weights import load_pretrained, resolve_weights
 
     load_plugins()  # PCLS_PLUGINS backbones export like built-in ones
 

@@ -265,7 +265,7 @@ def train_distributed(cfg: dict, *, resume=None, device=None, nproc=None, gpus=N
     Everything that can fail on bad input is checked here, before the launcher starts."""
     from pcls.engine.components import prepare_builtin_data, preflight
     from pcls.engine.env import require_cuda
-    from pcls.engine.rundir import allocate_run_dir, run_dir_of
+    from pcls.engine.rundir import allocate_run_dir, claim_for_resume, run_dir_of
     from pcls.utils.io import atomic_write_text
 
     if callbacks:
@@ -281,7 +281,7 @@ def train_distributed(cfg: dict, *, resume=None, device=None, nproc=None, gpus=N
     elif resume and not run_name:
         from pcls.engine.checkpoint import checkpoint_prefix
 
-        run_dir = checkpoint_prefix(resume).parent
+        run_dir = claim_for_resume(checkpoint_prefix(resume).parent)
     else:
         run_dir = allocate_run_dir(run_dir_of(cfg, run_name), exist_ok=exist_ok)
     device = "gpu" if gpus else (device or "cpu")

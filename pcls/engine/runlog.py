@@ -65,7 +65,11 @@ class RunLog:
         self.close()
         if not history:  # no epoch finished (an interrupted first epoch): nothing to draw, nothing to install
             return {}
-        path = plot_curves(history, self.run_dir / CURVES)
+        try:
+            path = plot_curves(history, self.run_dir / CURVES)
+        except OSError as err:  # a full disk: the summary (small, written next) matters more than the picture
+            log.warning("%s not written: %s; the run's metrics are in metrics.csv", CURVES, err.strerror or err)
+            return {}
         if path is None:
             log.info("curves.png skipped: matplotlib is not installed (pip install 'pcls[plot]')")
             return {}

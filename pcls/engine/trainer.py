@@ -27,7 +27,7 @@ from pcls.engine.callbacks import CallbackList, Checkpointer, RecipeReport, RunL
 from pcls.engine.components import build_components, prepare_builtin_data, preflight
 from pcls.engine.env import seed_everything, select_device, world_info
 from pcls.engine.evaluator import run_eval
-from pcls.engine.rundir import allocate_run_dir, run_dir_of
+from pcls.engine.rundir import allocate_run_dir, claim_for_resume, run_dir_of
 from pcls.engine.run_config import RunConfig, validated
 from pcls.utils.logs import forward_logs
 
@@ -71,7 +71,7 @@ def _target_run_dir(cfg, resume, run_name, run_dir, exist_ok, is_main) -> Path:
 
         prefix = checkpoint_prefix(resume)
         if not is_paddleclas_checkpoint(prefix):
-            return prefix.parent
+            return claim_for_resume(prefix.parent) if is_main else prefix.parent
     wanted = run_dir_of(cfg, run_name)
     return allocate_run_dir(wanted, exist_ok=exist_ok) if is_main else wanted
 

@@ -90,7 +90,7 @@ def seven_class_weights(workdir):
     import numpy as np
 
     import pcls
-    from pcls.zoo.weights import save_state_file
+    from pcls.utils.state_files import save_state_file
 
     save_state_file(pcls.create_model("MobileNetV1_x0_25", class_num=7).state_dict(), workdir / "w7.pdparams")
     for name in ("a.png", "b.png"):

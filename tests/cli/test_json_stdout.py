@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,12 +124,15 @@ def test_zoo_list_info_download(world):
     assert [row["name"] for row in run_json(world, "zoo", "list", MODEL)] == [MODEL]
     assert run_json(world, "zoo", "info", MODEL)["name"] == MODEL
     url = get_entry(MODEL)["pretrained_url"]
+    from pcls.utils.state_files import save_state_file
+
+    weights = save_state_file({"w": np.ones(3, "float32")}, world["root"] / "served.pdparams").read_bytes()
     with FileServer() as server:
-        server.files["/mirror" + urlsplit(url).path] = b"not really weights"
+        server.files["/mirror" + urlsplit(url).path] = weights  # a download must be a state dict to be kept
         env = {**world["env"], "PCLS_ZOO_MIRROR": server.url("/mirror")}
         env.pop("PCLS_OFFLINE")
         [entry] = run_json({**world, "env": env}, "zoo", "download", MODEL)
-    assert entry["name"] == MODEL and entry["size"] == len(b"not really weights")
+    assert entry["name"] == MODEL and entry["size"] == len(weights)
 
 
 @pytest.fixture(scope="module")

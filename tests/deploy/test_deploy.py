@@ -15,7 +15,7 @@ from pcls.cli import app  # noqa: E402
 from pcls.deploy.export import ExportRequest, export  # noqa: E402
 from pcls.deploy.predictor import Predictor, RuntimeSettings, apply_plan, paddle_config_plan  # noqa: E402
 from pcls.errors import PclsError  # noqa: E402
-from pcls.zoo.weights import save_state_file  # noqa: E402
+from pcls.utils.state_files import save_state_file  # noqa: E402
 from tests.reference import fill_weights  # noqa: E402
 
 MODEL = "MobileNetV1_x0_25"

@@ -13,7 +13,7 @@ paddle = pytest.importorskip("paddle")
 
 import pcls  # noqa: E402
 from pcls.cli import app  # noqa: E402
-from pcls.zoo.weights import save_state_file  # noqa: E402
+from pcls.utils.state_files import save_state_file  # noqa: E402
 
 MODEL = "MobileNetV1_x0_25"
 runner = CliRunner()

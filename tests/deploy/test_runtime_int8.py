@@ -18,7 +18,7 @@ from pcls.cli import app  # noqa: E402
 from pcls.deploy.export import ExportRequest, export  # noqa: E402
 from pcls.deploy.predictor import Predictor  # noqa: E402
 from pcls.errors import PclsError  # noqa: E402
-from pcls.zoo.weights import save_state_file  # noqa: E402
+from pcls.utils.state_files import save_state_file  # noqa: E402
 
 MODEL = "MobileNetV1_x0_25"
 SIZE = 32

@@ -51,7 +51,7 @@ def invoke(args):
 def random_checkpoint(arch, class_num, path):
     """A checkpoint in the zoo's file format with random weights: stands in for downloaded weights."""
     from pcls.arch.registry import create_model
-    from pcls.zoo.weights import save_state_file
+    from pcls.utils.state_files import save_state_file
 
     model = create_model(arch, class_num=class_num, pretrained=False)
     save_state_file({k: v.numpy() for k, v in model.state_dict().items()}, path)
