@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
                                               "(benchmark the data pipeline of -c CONFIG).")] = "./inference",
         batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,4,8",
         threads: Annotated[int, typer.Option("--threads", help="CPU threads for the model.")] = 2,
-        device: Annotated[str, typer.Option("--device", help="cpu or gpu.")] = "cpu",
+        device: Annotated[str, typer.Option("--device", help="cpu, gpu or gpu:N.")] = "cpu",
         trt: Annotated[bool, typer.Option("--trt", help="TensorRT engine (GPU).")] = False,
         fp16: Annotated[bool, typer.Option("--fp16", help="Half precision (GPU).")] = False,
         int8: Annotated[bool, typer.Option("--int8", help="INT8 (GPU with TensorRT).")] = False,
@@ -64,10 +64,12 @@ def register(app: typer.Typer) -> None:
         if fp16 and int8:
             fail("choose one of --fp16 and --int8")
         precision = "fp16" if fp16 else "int8" if int8 else "fp32"
-        if device == "gpu" or trt:
-            from pcls.deploy.gpu import require_cuda
+        from pcls.deploy.gpu import parse_device, require_cuda
 
-            require_cuda()  # before exporting or generating anything
+        if parse_device(device)[0] == "gpu" or trt or fp16:
+            # before exporting or generating anything; the line names the flags to drop
+            require_cuda(device, drop=[flag for flag, given in (("--trt", trt), ("--fp16", fp16), ("--int8", int8 and trt))
+                                       if given])
         if formats:
             ignored = [flag for flag, given in (("--compare", compare), ("--trt", trt), ("--fp16", fp16),
                                                 ("--int8", int8), ("--no-e2e", no_e2e)) if given]

@@ -11,7 +11,6 @@ from pcls.cli.common import (
     JsonOpt,
     OverrideOpt,
     RecipeOpt,
-    console,
     fail,
     out,
     print_json,
@@ -128,7 +127,7 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option("--batch-size", help="Images per model call.")] = 8,
         runtime: Annotated[str, typer.Option("--runtime", help="auto (on CPU the runtime the export measured "
                            "faster), paddle (Paddle Inference) or onnx.")] = "auto",
-        device: Annotated[str, typer.Option("--device", help="cpu or gpu.")] = "cpu",
+        device: Annotated[str, typer.Option("--device", help="cpu, gpu or gpu:N.")] = "cpu",
         threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the model.")] = None,
         trt: Annotated[bool, typer.Option("--trt", help="TensorRT engine (GPU).")] = False,
         precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, fp16 (GPU) or int8 (GPU, or CPU "
@@ -143,14 +142,17 @@ def register(app: typer.Typer) -> None:
         from pcls.deploy.inputs import expand_inputs
         from pcls.deploy.predictor import Predictor
 
-        if device == "gpu" or trt:
-            from pcls.deploy.gpu import require_cuda
+        from pcls.deploy.gpu import parse_device, require_cuda
+        from pcls.deploy.zoo_export import prepared_model_dir
 
-            require_cuda()  # before any work
+        kind, _ = parse_device(device)
+        if kind == "gpu" or trt:
+            require_cuda(device, drop=[flag for flag, given in (("--trt", trt), ("--precision", precision)) if given])
         if csv_path:
             _check_csv_path(csv_path)  # before predicting, so a bad path never costs a whole run
         paths, skipped = expand_inputs(inputs)
-        model_dir = _model_dir(model)
+        with stage_status(f"preparing {model}") as stage:
+            model_dir = prepared_model_dir(model, progress=stage)
         predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
                               precision=precision, topk=topk, batch_size=batch_size)
         results, failures = [], [{"file": f, "error": why} for f, why in skipped]
@@ -174,32 +176,6 @@ def register(app: typer.Typer) -> None:
                                 [(f["file"], f["error"]) for f in failures]))
         if failures:
             raise typer.Exit(1)
-
-
-def _model_dir(model: str) -> Path:
-    """An export folder as given, or a zoo name exported (with its pretrained weights) into the cache once."""
-    from pcls.deploy.spec import SPEC_FILE, export_folder
-
-    folder = export_folder(model)
-    if folder is not None:
-        return folder
-    from pcls.zoo.catalog import get_entry
-
-    entry = get_entry(model)  # a clear error with suggestions when the name is unknown
-    from pcls.deploy.export import ExportRequest, export
-    from pcls.zoo.cache import pcls_home
-
-    target = pcls_home() / "inference" / entry["name"]
-    if not (target / SPEC_FILE).exists():
-        import importlib.util
-
-        # with ONNX too when it can be made, so --runtime auto can pick the faster runtime
-        onnx = all(importlib.util.find_spec(m) for m in ("paddle2onnx", "onnxruntime"))
-        console.print(f"exporting zoo model {entry['name']} to {target} (once)")
-        with stage_status(f"exporting {entry['name']}") as stage:
-            export(ExportRequest(model_name=entry["arch"], out_dir=target, weights=entry["name"],
-                                 fmt="onnx" if onnx else "paddle"), progress=stage)
-    return target
 
 
 def _check_csv_path(path: str) -> None:

@@ -12,7 +12,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from pcls.deploy.gpu import cuda_device_name, require_cuda
+from pcls.deploy.gpu import cuda_device_name, parse_device, require_cuda
 from pcls.deploy.measure import file_size_mb, time_models, top1
 from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE, export_folder, model_files, read_spec
 from pcls.errors import PclsError
@@ -113,12 +113,13 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
     `progress(stage)` is told what is being timed."""
     from pcls.deploy.predictor import Predictor, RuntimeSettings, create_runner
 
-    if device == "gpu" or trt:
-        require_cuda()  # before exporting or generating anything
-    if precision == "int8" and device == "cpu":  # the settings' own refusal would suggest a --runtime bench lacks
+    kind, _ = parse_device(device)
+    if kind == "gpu" or trt:
+        require_cuda(device, drop=("--trt",) if trt else ())  # before exporting or generating anything
+    if precision == "int8" and kind == "cpu":  # the settings' own refusal would suggest a --runtime bench lacks
         raise PclsError("pcls bench --int8 times TensorRT INT8 (--device gpu --trt); the CPU int8 model is timed "
                         "by 'pcls bench EXPORT --formats'")
-    RuntimeSettings(device=device, trt=trt, precision=precision).validate()
+    RuntimeSettings(device=kind, trt=trt, precision=precision).validate()
     say = progress or (lambda stage: None)
     with _workdir() as tmp:
         workdir = Path(tmp)
@@ -127,14 +128,15 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
             raise PclsError(f"{model_dir} has no ONNX model; export with --format onnx to compare runtimes")
         spec = read_spec(model_dir)
         size, name = int(spec["Global"]["input_size"]), spec["Global"]["model_name"]
-        gpu = cuda_device_name() if device == "gpu" else None
+        gpu = cuda_device_name() if kind == "gpu" else None
         paths = _end_to_end_images(images, workdir) if end_to_end else []
         rows = []
         for runtime in ("paddle", "onnx") if compare else ("paddle",):
-            settings = RuntimeSettings(runtime=runtime, device=device, threads=threads, trt=trt, precision=precision,
+            settings = RuntimeSettings(runtime=runtime, device=kind, gpu_id=parse_device(device)[1], threads=threads,
+                                       trt=trt, precision=precision,
                                        max_batch_size=max(batch_sizes), trt_batch_sizes=tuple(batch_sizes)).validate()
             runners = {"pcls": create_runner(model_dir, settings, size)}
-            if bare and runtime == "paddle" and device == "cpu":
+            if bare and runtime == "paddle" and kind == "cpu":
                 runners["bare"] = bare_paddle_runner(model_dir, threads)
             for batch in batch_sizes:
                 say(f"{runtime}: batch {batch} ...")

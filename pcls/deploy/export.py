@@ -18,7 +18,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 
 from pcls.config.schema import default_of
-from pcls.deploy.gpu import require_cuda, tensorrt_versions
+from pcls.deploy.gpu import require_cuda, require_tensorrt, tensorrt_versions
 from pcls.deploy.spec import (
     IMAGENET_LABELS,
     MODEL_PREFIX,
@@ -28,7 +28,7 @@ from pcls.deploy.spec import (
     read_label_file,
     write_spec,
 )
-from pcls.deploy.trt import DEFAULT_BATCH_SIZES, TRT_PRECISIONS, convert_trt, plan_trt_conversion, shape_range, trt_dir
+from pcls.deploy.trt import DEFAULT_BATCH_SIZES, check_trt_precision, convert_trt, plan_trt_conversion, shape_range, trt_dir
 from pcls.errors import PclsError
 from pcls.utils.io import umask_mode
 from pcls.utils.quiet import quiet
@@ -57,7 +57,7 @@ class ExportRequest:
     channels: int = 3  # Global.image_channel: 4 for PaddleClas's NHWC fp16 configs (NormalizeImage channel_num 4)
     model_kwargs: dict = field(default_factory=dict)
     force: bool = False  # write beside the files of a non-empty folder that is not a pcls export
-    trt: Optional[str] = None  # convert for TensorRT in this precision (fp32 | fp16 | int8; GPU build)
+    trt: Optional[str] = None  # convert for TensorRT in this precision (fp32 | fp16; GPU build)
     trt_batch_sizes: Tuple[int, ...] = DEFAULT_BATCH_SIZES
     int8: bool = False  # ONNX Runtime static quantisation (CPU int8), calibrated on `calib`
     calib: Optional[str] = None  # list file of calibration images (PaddleClas format; labels optional)
@@ -170,11 +170,15 @@ def _validate(request: ExportRequest) -> None:
     if request.input_size is not None and request.input_size < 8:
         raise PclsError(f"--image-size must be >= 8 pixels, got {request.input_size}")
     if request.trt is not None:
-        if request.trt not in TRT_PRECISIONS:
-            raise PclsError(f"unknown TensorRT precision '{request.trt}'; use fp32, fp16 or int8")
-        require_cuda()
+        check_trt_precision(request.trt)
+        require_cuda(None, drop=("--trt",))
+        require_tensorrt()
         shape_range(request.trt_batch_sizes)
-    if (request.int8 or request.trt == "int8") and not request.calib:
+    if request.fp16 and request.trt is None and request.fmt == "paddle" and _writes_pir():
+        # paddle.inference.convert_to_mixed_precision parses a ProgramDesc (.pdmodel); on a PIR .json it fails
+        raise PclsError("--fp16 cannot convert a Paddle 3 (PIR) export: export fp32 and predict with --device gpu "
+                        "--precision fp16 (Paddle Inference runs it in half precision), or add --trt or --format onnx")
+    if request.int8 and not request.calib:
         raise PclsError("--int8 needs calibration images: add --calib LIST --root DIR (a few hundred of your images)")
     if request.int8 and request.fp16:
         raise PclsError("choose one of --fp16 and --int8")
@@ -245,10 +249,9 @@ def export(request: ExportRequest, progress: Optional[Callable[[str], None]] = N
             if wants_onnx:
                 say("timing Paddle Inference against ONNX Runtime")
             extra["runtime"] = choose_cpu_runtime(staging, size, has_onnx=wants_onnx, measure=request.measure)
-        if request.trt is not None:
-            say(f"converting for TensorRT {request.trt}")
-            extra["trt"] = {request.trt: _convert_trt(staging, ops, size, request)}
-            notes.append(f"TensorRT {request.trt} model converted into {trt_dir(out_dir, request.trt).name}/")
+        if request.trt is not None:  # recorded now, converted once the export is in place (below)
+            plan = plan_trt_conversion(staging, size, request.trt, request.trt_batch_sizes, tensorrt_versions())
+            extra["trt"] = {request.trt: {"batch_sizes": list(request.trt_batch_sizes), "key": plan.digest}}
         write_spec(staging, model_name=request.model_name, input_size=size, transform_ops=ops, class_num=class_num,
                    label_names=labels, topk=request.topk, batch_size=request.batch_size, fmt=request.fmt,
                    precision="fp16" if half else "fp32",
@@ -258,6 +261,10 @@ def export(request: ExportRequest, progress: Optional[Callable[[str], None]] = N
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if request.trt is not None:
+        say(f"converting for TensorRT {request.trt}")
+        _convert_in_place(out_dir, size, request)
+        notes.append(f"TensorRT {request.trt} model converted into {trt_dir(out_dir, request.trt).name}/")
     return ExportReport(out_dir=str(request.out_dir), files=sorted(p.name for p in out_dir.iterdir()),
                         max_relative_diff=diffs, load_report=str(load_report) if load_report is not None else None,
                         notes=notes)
@@ -294,20 +301,22 @@ def measure_runtimes(model_dir: Path, size: int) -> dict:
     return {name: stats["p50_ms"] for name, stats in timed.items()}
 
 
-def _convert_trt(staging: Path, ops: list, size: int, request: ExportRequest) -> dict:
-    calibration = calib_batches = None
-    if request.trt == "int8":
-        from pcls.deploy.quantize import load_images
+def _convert_in_place(out_dir: Path, size: int, request: ExportRequest) -> None:
+    """Convert the placed export for TensorRT inside it: the converter records each engine file's absolute path
+    in the converted program, so a converted folder must never be moved afterwards."""
+    plan = plan_trt_conversion(out_dir, size, request.trt, request.trt_batch_sizes, tensorrt_versions())
+    try:
+        convert_trt(plan)
+    except PclsError as err:
+        raise PclsError(f"the export in {request.out_dir} is written and verified, but its TensorRT conversion "
+                        f"failed: {err}") from None
 
-        images, _ = load_images(request.calib, request.root, ops, limit=request.calib_count, labelled=False)
-        low, mid, high = shape_range(request.trt_batch_sizes)
-        # the converter takes real inputs as warmup_data; shapes from min to max cover the dynamic range
-        calib_batches = [images[:low], images[:mid]] + [images[i:i + high] for i in range(0, len(images) - high + 1, high)]
-        calibration = f"{Path(request.calib).name}:{len(images)}"
-    plan = plan_trt_conversion(staging, size, request.trt, request.trt_batch_sizes, tensorrt_versions(),
-                               calibration=calibration)
-    convert_trt(plan, calib_batches=calib_batches)
-    return {"batch_sizes": list(request.trt_batch_sizes), "calibration": calibration, "key": plan.digest}
+
+def _writes_pir() -> bool:
+    """True when paddle.jit.save writes a PIR program (.json), Paddle 3's default."""
+    import paddle
+
+    return bool(paddle.get_flags(["FLAGS_enable_pir_api"])["FLAGS_enable_pir_api"])
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 the int8 model on CPU), fed by a thread pool that decodes and pre-processes the next batches while the model runs
 the current one. `runtime="auto"` takes, on CPU, the runtime the export measured faster (`choose_runtime`).
 
-    predictor = pcls.Predictor("inference/")
+    predictor = pcls.Predictor("inference/")        # or a zoo name: pcls.Predictor("ResNet50_vd")
     predictor.predict(["a.jpg", "b.jpg"])   # -> [{"class_ids": [...], "scores": [...], "labels": [...]}, ...]
 """
 
@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from pcls.deploy.gpu import require_cuda, tensorrt_versions
+from pcls.deploy.gpu import parse_device, require_cuda, tensorrt_versions
 from pcls.deploy.postprocess import build_postprocess
 from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE, ORT_TRT_CACHE, TRT_DIR_PREFIX, model_files, read_spec
 from pcls.deploy.trt import WORKSPACE_BYTES, convert_trt, plan_trt_conversion, shape_range
@@ -61,6 +61,9 @@ class RuntimeSettings:
             raise PclsError("TensorRT (--trt) needs --device gpu")
         if self.precision == "fp16" and self.device != "gpu":
             raise PclsError(f"{self.precision} inference needs --device gpu (CPU inference runs in fp32)")
+        if self.precision == "int8" and self.device == "gpu" and not self.trt and self.runtime != "onnx":
+            raise PclsError("int8 on GPU runs through TensorRT: add --trt (with the int8 ONNX model: --runtime onnx "
+                            "--trt), or use --precision fp16")
         if self.precision == "int8" and self.device != "gpu" and self.runtime == "paddle":
             raise PclsError("int8 on CPU runs the ONNX Runtime int8 model: use --runtime onnx or auto "
                             "(export it with 'pcls export ... --int8 --calib LIST --root DIR')")
@@ -88,7 +91,10 @@ def paddle_config_plan(settings: RuntimeSettings, input_size: int, graph_format:
         raise ValueError(f"graph_format must be pir or legacy, got {graph_format!r}")
     plan: List[Tuple[str, tuple]] = []
     if settings.device == "gpu":
-        plan.append(("enable_use_gpu", (settings.gpu_memory_mb, settings.gpu_id)))
+        if settings.trt:  # the precision is the engine's (converted, or built by the subgraph API below)
+            plan.append(("enable_use_gpu", (settings.gpu_memory_mb, settings.gpu_id)))
+        else:  # Paddle 3.3: enable_use_gpu(memory_pool_init_size_mb, device_id=0, precision_mode=Float32)
+            plan.append(("enable_use_gpu", (settings.gpu_memory_mb, settings.gpu_id, PRECISIONS[settings.precision])))
         if settings.trt and graph_format == "legacy":
             low, opt, high = shape_range(settings.shape_batches)
             plan.append(("enable_tensorrt_engine", (
@@ -159,8 +165,8 @@ def paddle_runner(model_dir, settings: RuntimeSettings, input_size: int = 224):
     if settings.trt and graph_format == "pir":
         recorded = (read_spec(model_dir)["Global"].get("trt") or {}).get(settings.precision) or {}
         plan = plan_trt_conversion(model_dir, input_size, settings.precision, trt_batch_sizes(settings, recorded),
-                                   tensorrt_versions(), calibration=recorded.get("calibration"))
-        graph, params = model_files(convert_trt(plan))
+                                   tensorrt_versions())
+        graph, params = model_files(convert_trt(plan, gpu_id=settings.gpu_id))
     elif settings.trt:
         cache_dir = Path(model_dir) / f"{TRT_DIR_PREFIX}legacy_{settings.precision}"
     config = pi.Config(str(graph), str(params))
@@ -256,10 +262,12 @@ class Predictor:
                  trt: bool = False, precision: Optional[str] = None, topk: Optional[int] = None, batch_size: int = 8,
                  workers: Optional[int] = None, trt_batch_sizes: Tuple[int, ...] = ()):
         from pcls.data.transforms import build_transforms
+        from pcls.deploy.zoo_export import prepared_model_dir
 
+        device, gpu_id = parse_device(device)
         if device == "gpu" or trt:
-            require_cuda()  # before reading or building anything
-        self.model_dir = Path(model_dir)
+            require_cuda(drop=("--trt",) if trt else ())  # before reading or building anything
+        self.model_dir = prepared_model_dir(model_dir)  # an export folder, or a zoo name exported once
         self.spec = read_spec(self.model_dir)
         if precision is None:  # an int8 export predicts in int8 on CPU unless told otherwise
             precision = "int8" if self.spec["Global"].get("int8") and device == "cpu" else "fp32"
@@ -273,7 +281,7 @@ class Predictor:
             raise PclsError(f"--batch-size must be >= 1, got {batch_size}")
         RuntimeSettings(runtime=runtime, device=device, trt=trt, precision=precision).validate()
         self.runtime = choose_runtime(self.spec, self.model_dir, runtime, device, precision)
-        self.settings = RuntimeSettings(runtime=self.runtime, device=device, trt=trt, precision=precision,
+        self.settings = RuntimeSettings(runtime=self.runtime, device=device, gpu_id=gpu_id, trt=trt, precision=precision,
                                         threads=threads or cpu_threads(), max_batch_size=self.batch_size,
                                         trt_batch_sizes=tuple(trt_batch_sizes)).validate()
         self.input_size = int(self.spec["Global"]["input_size"])
