@@ -47,7 +47,8 @@ def register(app: typer.Typer) -> None:
         fp16: Annotated[bool, typer.Option("--fp16", help="Half precision for GPU inference (with --trt: a FP16 "
                         "TensorRT conversion).")] = False,
         image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in pixels (resize-short "
-                              "and crop follow the zoo's ratio). Default: the model's.")] = None,
+                              "and crop keep their ratio; with -c/--recipe the config's sizes are rescaled). Default: "
+                              "the model's.")] = None,
         trt: Annotated[bool, typer.Option("--trt", help="Also convert for TensorRT with paddle.tensorrt (GPU build), "
                        "into <out>/trt_<precision>/.")] = False,
         batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="TensorRT dynamic batch: min, optimum (the "
@@ -96,9 +97,9 @@ def register(app: typer.Typer) -> None:
         else:
             fail("nothing to export: give a MODEL name or -c CONFIG (see 'pcls export --help')")
         if image_size is not None:
-            if config or recipe:
-                fail("--image-size is for a MODEL name; with -c/--recipe set the crop size in the config")
             request.input_size = image_size
+            if config or recipe:
+                request.image_size = image_size  # the config's crop/resize sizes are rescaled to it
         if class_num is not None:
             request.class_num = class_num
         if labels:

@@ -51,7 +51,7 @@ def bare_paddle_runner(model_dir: Path, threads: int):
     """A plain paddle.inference predictor with only the thread count set: the yardstick for pcls's config."""
     import paddle.inference as pi
 
-    from pcls.deploy.predictor import runner_from_config
+    from pcls.deploy.runtimes import runner_from_config
 
     graph, params = model_files(model_dir)
     config = pi.Config(str(graph), str(params))
@@ -111,7 +111,8 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
               bare: bool = True, progress: Progress = None) -> dict:
     """Latency and throughput of `target` (an export folder or a zoo/backbone name) per runtime and batch size.
     `progress(stage)` is told what is being timed."""
-    from pcls.deploy.predictor import Predictor, RuntimeSettings, create_runner
+    from pcls.deploy.predictor import Predictor
+    from pcls.deploy.runtimes import RuntimeSettings, create_runner
 
     kind, _ = parse_device(device)
     if kind == "gpu" or trt:
@@ -176,8 +177,9 @@ def run_formats(target: str, *, threads: int = 2, weights: Optional[str] = None,
                 e2e_images: int = 200, progress: Progress = None) -> dict:
     """Every format/precision an export holds: file size, ms/img at batch 1 and 8, end-to-end images/s and
     top-1 on `val` — one table, as Ultralytics' benchmark prints it. Formats are timed in alternating rounds."""
-    from pcls.deploy.predictor import Predictor, RuntimeSettings, create_runner
-    from pcls.deploy.quantize import load_images
+    from pcls.deploy.predictor import Predictor
+    from pcls.deploy.runtimes import RuntimeSettings, create_runner
+    from pcls.deploy.converters.int8 import load_images
 
     say = progress or (lambda stage: None)
     with _workdir() as tmp:

@@ -13,7 +13,8 @@ paddle = pytest.importorskip("paddle")
 import pcls  # noqa: E402
 from pcls.cli import app  # noqa: E402
 from pcls.deploy.export import ExportRequest, export  # noqa: E402
-from pcls.deploy.predictor import Predictor, RuntimeSettings, apply_plan, paddle_config_plan  # noqa: E402
+from pcls.deploy.predictor import Predictor  # noqa: E402
+from pcls.deploy.runtimes import RuntimeSettings, apply_plan, paddle_config_plan  # noqa: E402
 from pcls.errors import PclsError  # noqa: E402
 from pcls.zoo.weights import save_state_file  # noqa: E402
 from tests.reference import fill_weights  # noqa: E402
@@ -120,10 +121,10 @@ def test_fixed_batch_export_pads_the_last_batch(trained, tmp_path):
 
 
 def test_failed_verification_writes_nothing(trained, tmp_path, monkeypatch):
-    import pcls.deploy.export as export_module
+    import pcls.deploy.export.pipeline as export_module
 
-    real = export_module._run_paddle_inference
-    monkeypatch.setattr(export_module, "_run_paddle_inference", lambda d, x: real(d, x) * 1.5)
+    real = export_module.run_paddle_inference
+    monkeypatch.setattr(export_module, "run_paddle_inference", lambda d, x: real(d, x) * 1.5)
     out = tmp_path / "bad"
     with pytest.raises(PclsError, match="export verification failed"):
         export(ExportRequest(model_name=MODEL, out_dir=out, weights=str(trained["weights"])))
@@ -152,7 +153,7 @@ def test_legacy_trt_fp16_plan_asks_for_a_static_half_precision_subgraph_engine()
 
 
 def test_pir_trt_plan_has_no_subgraph_calls_and_fp32_gpu_has_no_trt():
-    """A PIR export runs TensorRT from the converted model (pcls.deploy.trt), on a plain GPU config."""
+    """A PIR export runs TensorRT from the converted model (deploy/converters/trt.py), on a plain GPU config."""
     pir = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="fp16"), 224, graph_format="pir"))
     assert "enable_use_gpu" in pir and "enable_tensorrt_engine" not in pir
     legacy = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="int8"), 224, "legacy"))
@@ -276,24 +277,43 @@ def test_export_from_a_config_without_crop_uses_global_image_shape(tmp_path):
     assert spec["Global"]["class_num"] == 10
 
 
-def test_an_image_of_the_wrong_size_for_a_crop_less_export_is_reported_not_fatal(tmp_path):
-    """The demo recipe's pipeline has no resize/crop: a 64 px export cannot take a photo of another size, and
-    says so for that image (exit 1) instead of failing the whole run inside the runtime."""
+def test_an_export_of_a_resize_less_recipe_takes_any_image(tmp_path):
+    """The demo recipe's pipeline has no resize/crop: the export adds resize-short + center-crop at the trained
+    size (64), says so in inference.yml, and then predicts photos of any size on both runtimes."""
+    import yaml
+
     from pcls.config import load_config
     from pcls.deploy.export import request_from_config
 
     cfg = load_config("demo", ["Infer.PostProcess.class_id_map_file=null"], is_recipe=True)
     request = request_from_config(cfg, tmp_path / "demo", fmt="onnx", measure=lambda d, s: {"paddle": 1, "onnx": 2})
     request.weights = None
-    export(request)
+    report = export(request)
+    spec = yaml.safe_load((tmp_path / "demo" / "inference.yml").read_text())
+    names = [next(iter(op)) for op in spec["PreProcess"]["transform_ops"]]
+    assert names[:3] == ["DecodeImage", "ResizeImage", "CropImage"]
+    assert spec["PreProcess"]["transform_ops"][2] == {"CropImage": {"size": 64}}
+    assert "ResizeImage resize_short 64" in spec["Global"]["preprocess_added"]
+    assert any("added ResizeImage" in note for note in report.notes)
     folder = tmp_path / "imgs"
     folder.mkdir()
-    cv2.imwrite(str(folder / "fits.jpg"), np.full((64, 64, 3), 90, np.uint8))
-    cv2.imwrite(str(folder / "photo.jpg"), np.full((375, 500, 3), 90, np.uint8))
+    for name, (h, w) in {"small.jpg": (80, 100), "photo.jpg": (375, 500)}.items():
+        cv2.imwrite(str(folder / name), np.full((h, w, 3), 90, np.uint8))
     for runtime in ("paddle", "onnx"):
         result = runner.invoke(app, ["predict", str(folder), "--model", str(tmp_path / "demo"), "--json",
                                      "--runtime", runtime])
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
-        assert [Path(r["file"]).name for r in data["results"]] == ["fits.jpg"]
-        assert "model takes 64x64" in data["failures"][0]["error"]
+        assert sorted(Path(r["file"]).name for r in data["results"]) == ["photo.jpg", "small.jpg"]
+
+
+def test_image_size_works_with_a_recipe(tmp_path):
+    import yaml
+
+    out = tmp_path / "demo96"
+    result = runner.invoke(app, ["export", "--recipe", "demo", "--image-size", "96", "--out", str(out),
+                                 "-o", "Infer.PostProcess.class_id_map_file=null"])
+    assert result.exit_code == 0, result.output
+    spec = yaml.safe_load((out / "inference.yml").read_text())
+    assert spec["Global"]["input_size"] == 96
+    assert {"CropImage": {"size": 96}} in spec["PreProcess"]["transform_ops"]

@@ -93,7 +93,7 @@ def test_bad_output_paths(in_tmp, out, fragment):
 
 
 def test_unwritable_output_folder_is_one_line(in_tmp, monkeypatch):
-    import pcls.deploy.export as export_module
+    import pcls.deploy.export.placement as export_module
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(in_tmp))

@@ -43,7 +43,7 @@ def test_runtime_choice_is_recorded_and_honoured(tmp_path, faster):
 
 
 def test_auto_falls_back_to_paddle_without_onnxruntime_or_onnx_model(tmp_path, monkeypatch):
-    import pcls.deploy.predictor as predictor_module
+    import pcls.deploy.runtimes as predictor_module
 
     out = tmp_path / "m"
     export(request(out, fmt="onnx", measure=lambda d, s: {"paddle": 2.0, "onnx": 1.0}))

@@ -25,10 +25,11 @@ import pytest
 from typer.testing import CliRunner
 
 from pcls.cli import app
-from pcls.deploy import gpu, trt
+from pcls.deploy import gpu
+from pcls.deploy.converters import trt
 from pcls.deploy.gpu import no_cuda_message, parse_device, tensorrt_problem, visible_devices_for
-from pcls.deploy.predictor import PRECISIONS, RuntimeSettings, apply_plan, onnx_providers, paddle_config_plan
-from pcls.deploy.trt import (
+from pcls.deploy.runtimes import PRECISIONS, RuntimeSettings, apply_plan, onnx_providers, paddle_config_plan
+from pcls.deploy.converters.trt import (
     KEY_FILE,
     TRT_INT8_REFUSED,
     convert_trt,
@@ -247,7 +248,7 @@ def test_gpu_n_converts_in_a_subprocess_that_sees_only_that_gpu(tmp_path, tensor
     monkeypatch.setattr(trt.subprocess, "run", run)
     convert_trt(plan, gpu_id=1)
     argv, visible = launched[0]
-    assert argv[1:3] == ["-m", "pcls.deploy.trt"] and visible == "1"
+    assert argv[1:3] == ["-m", "pcls.deploy.converters.trt"] and visible == "1"
     assert tensorrt.calls[0]["physical_gpu"] == "1" and is_current(plan)
 
 
@@ -350,7 +351,7 @@ def test_refused_conversions_are_one_line_before_any_work(tmp_path, args, fragme
 
 
 def test_predict_reuses_the_shape_range_the_export_converted_with():
-    from pcls.deploy.predictor import trt_batch_sizes
+    from pcls.deploy.runtimes import trt_batch_sizes
 
     recorded = {"batch_sizes": [1, 8, 32]}
     settings = RuntimeSettings(device="gpu", trt=True, precision="fp16", max_batch_size=8)
@@ -362,7 +363,7 @@ def test_predict_reuses_the_shape_range_the_export_converted_with():
 
 def test_export_converts_inside_the_placed_export_and_never_moves_it(tmp_path, tensorrt, monkeypatch):
     pytest.importorskip("paddle")
-    from pcls.deploy import export as export_module
+    from pcls.deploy.export import pipeline as export_module
     from pcls.deploy.export import ExportRequest, export
 
     monkeypatch.setattr(export_module, "require_cuda", lambda *a, **k: None)

@@ -110,6 +110,6 @@ def export_int8(model_dir: Path, ops: list, size: int, request) -> dict:
 
 
 def _onnx_runner(model_dir: Path, precision: str) -> Callable:
-    from pcls.deploy.predictor import RuntimeSettings, onnx_runner
+    from pcls.deploy.runtimes import RuntimeSettings, onnx_runner
 
     return onnx_runner(model_dir, RuntimeSettings(runtime="onnx", precision=precision, threads=2))

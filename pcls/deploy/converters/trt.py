@@ -215,7 +215,7 @@ def run_conversion(plan: TrtConversion) -> None:
 
 def conversion_command(plan: TrtConversion, visible: str) -> tuple:
     """(argv, env) of the subprocess that converts on GPU `visible` (it is GPU 0 there)."""
-    argv = [sys.executable, "-m", "pcls.deploy.trt", json.dumps(dataclasses.asdict(plan))]
+    argv = [sys.executable, "-m", "pcls.deploy.converters.trt", json.dumps(dataclasses.asdict(plan))]
     return argv, {**os.environ, "CUDA_VISIBLE_DEVICES": visible}
 
 
