@@ -380,3 +380,14 @@ def test_export_converts_inside_the_placed_export_and_never_moves_it(tmp_path, t
     recorded = yaml.safe_load((out / "inference.yml").read_text())["Global"]["trt"]["fp16"]
     plan = plan_trt_conversion(out, 32, "fp16", recorded["batch_sizes"], VERSIONS)
     assert recorded["key"] == plan.digest and is_current(plan)  # predict reuses it
+
+
+def test_a_symlinked_conversion_folder_is_refused_and_its_target_untouched(tmp_path, tensorrt):
+    export_dir = fake_export(tmp_path / "e")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (export_dir / "trt_fp16").mkdir()
+    (export_dir / "trt_fp16" / "inference").symlink_to(elsewhere)
+    with pytest.raises(PclsError, match="symbolic link"):
+        convert_trt(plan_trt_conversion(export_dir, 32, "fp16", (1, 2), VERSIONS))
+    assert not tensorrt.calls and not list(elsewhere.iterdir())

@@ -180,8 +180,10 @@ def convert_trt(plan: TrtConversion, gpu_id: int = 0) -> Path:
     with file_lock(folder):
         if is_current(plan):
             return folder
-        if folder.is_symlink():
-            raise PclsError(f"{folder} is a symbolic link; pcls writes TensorRT conversions only into a real folder")
+        for path in (folder, Path(plan.save_model_dir)):  # never write engines through a link
+            if path.is_symlink():
+                raise PclsError(f"{path} is a symbolic link; pcls writes TensorRT conversions only into a real "
+                                "folder: remove the link")
         _clear_previous(plan)
         folder.mkdir(exist_ok=True)
         logger.info(f"building the TensorRT engine ({plan.precision_mode}, batch {plan.min_input_shape[0]}-"
