@@ -98,6 +98,7 @@ def register(app: typer.Typer) -> None:
                  f"{result['threads']} threads, {result['precision']}{' TensorRT' if result['trt'] else ''}")
         out.print(table(title, ["runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "model img/s", "e2e img/s",
                                 "e2e % of model", "bare paddle ms", "documented ms"], rows))
+        _print_rejected(result)
         if compare:
             for batch, ratio in result["onnx_over_paddle_speed"].items():
                 out.print(f"batch {batch}: ONNX Runtime is {ratio:.2f}x the speed of Paddle Inference")
@@ -123,6 +124,15 @@ def _bench_formats(target, threads, weights, images, val, root, iters, warmup, a
     out.print(table(f"{result['model']} {result['input_size']}px, {result['threads']} threads (CPU)",
                     ["format", "precision", "size MB", "ms/img b1", "ms/img b8", "e2e img/s",
                      f"top-1 % ({result['val']})" if result["val"] else "top-1 %"], rows))
+    _print_rejected(result)
+
+
+def _print_rejected(result: dict) -> None:
+    from pcls.deploy.bench import rejected_note
+
+    note = rejected_note(result)
+    if note:
+        out.print(note)
 
 
 def _bench_data(config, recipe, override, as_json):

@@ -11,6 +11,7 @@ from pcls.cli.common import (
     JsonOpt,
     OverrideOpt,
     RecipeOpt,
+    console,
     fail,
     out,
     print_json,
@@ -140,10 +141,9 @@ def register(app: typer.Typer) -> None:
 
         Example: pcls predict ./imgs --model inference/ --topk 5
         """
+        from pcls.deploy.gpu import parse_device, require_cuda
         from pcls.deploy.inputs import expand_inputs
         from pcls.deploy.predictor import Predictor
-
-        from pcls.deploy.gpu import parse_device, require_cuda
         from pcls.deploy.zoo_export import prepared_model_dir
 
         kind, _ = parse_device(device)
@@ -152,11 +152,17 @@ def register(app: typer.Typer) -> None:
         if csv_path:
             _check_csv_path(csv_path)  # before predicting, so a bad path never costs a whole run
         paths, skipped = expand_inputs(inputs)
+        if not paths:
+            fail(f"no images to predict: the {len(skipped)} file(s) found are not images (by extension), "
+                 f"e.g. {skipped[0][0]}")
+        if skipped:  # files in folders that are not images: counted, not failed
+            console.print(f"skipped {len(skipped)} file(s) in the folders given that are not images "
+                          f"(by extension), e.g. {skipped[0][0]}")
         with stage_status(f"preparing {model}") as stage:
             model_dir = prepared_model_dir(model, progress=stage)
         predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
                               precision=precision, topk=topk, batch_size=batch_size)
-        results, failures = [], [{"file": f, "error": why} for f, why in skipped]
+        results, failures = [], []
         with progress(transient=True) as bar:
             task = bar.add_task("predict", total=len(paths), rate="", info="")
             for item, outcome in predictor.predict_stream(paths):
@@ -168,7 +174,8 @@ def register(app: typer.Typer) -> None:
         if csv_path:
             _write_csv(csv_path, results, failures)
         if as_json:
-            print_json({"model": str(model_dir), "results": results, "failures": failures})
+            print_json({"model": str(model_dir), "results": results, "failures": failures,
+                        "skipped_not_images": [f for f, _ in skipped]})
         else:
             out.print(table(f"{len(results)} predicted with {model_dir}", ["file", "top-k (label: score)"], [
                 (r["file"], "; ".join(f"{lab}: {s:.4f}" for lab, s in zip(r["labels"], r["scores"]))) for r in results]))

@@ -39,12 +39,26 @@ def make_jpegs(folder: Path, count: int = END_TO_END_IMAGES, size=(375, 500)) ->
     return paths
 
 
-def end_to_end_images_per_s(predictor, paths: List[Path]) -> float:
-    """Images/s through predict_stream (decode + pre-process in the pool, batches on the model)."""
+def time_end_to_end(predictor, paths: List[Path]) -> dict:
+    """Predicted images/s through predict_stream (decode + pre-process in the pool, batches on the model), and how
+    many images were rejected (unreadable, or refused by the pre-processing): only predicted images are counted,
+    so a rejected image never makes the pipeline look faster than the model."""
     list(predictor.predict_stream(paths[: predictor.batch_size * 2]))  # warm-up: pool threads, first allocations
     start = time.perf_counter()
-    count = sum(1 for _ in predictor.predict_stream(paths))
-    return count / (time.perf_counter() - start)
+    outcomes = [outcome for _, outcome in predictor.predict_stream(paths)]
+    elapsed = time.perf_counter() - start
+    rejected = sum(isinstance(outcome, Exception) for outcome in outcomes)
+    predicted = len(outcomes) - rejected
+    return {"images_per_s": predicted / elapsed if predicted else None, "rejected": rejected}
+
+
+def _e2e_fields(timing: dict, model_images_per_s: Optional[float]) -> dict:
+    """The end-to-end columns of a row; no ratio to the model alone when any image was rejected."""
+    fraction = None
+    if not timing["rejected"] and timing["images_per_s"] and model_images_per_s:
+        fraction = timing["images_per_s"] / model_images_per_s
+    return {"end_to_end_images_per_s": timing["images_per_s"], "end_to_end_rejected": timing["rejected"],
+            "end_to_end_fraction": fraction}
 
 
 def bare_paddle_runner(model_dir: Path, threads: int):
@@ -149,15 +163,14 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
                 if end_to_end:
                     predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
                                           precision=precision, batch_size=batch, trt_batch_sizes=tuple(batch_sizes))
-                    row["end_to_end_images_per_s"] = end_to_end_images_per_s(predictor, paths)
-                    row["end_to_end_fraction"] = row["end_to_end_images_per_s"] / row["images_per_s"]
+                    row.update(_e2e_fields(time_end_to_end(predictor, paths), row["images_per_s"]))
                 documented = documented_latency(name, gpu, precision, trt, batch) or {}
                 row["documented_ms"] = documented.get("ms")
                 row["documented_key"] = documented.get("key")
                 rows.append(row)
     result = {"model": name, "model_dir": _shown_dir(model_dir, workdir, target), "device": device, "gpu": gpu,
               "threads": threads, "trt": trt, "precision": precision, "input_size": size,
-              "end_to_end_images": len(paths), "rows": rows}
+              "end_to_end_images": len(paths), "end_to_end_rejected": _max_rejected(rows), "rows": rows}
     if compare:
         by = {(r["runtime"], r["batch_size"]): r for r in rows}
         result["onnx_over_paddle_speed"] = {
@@ -203,8 +216,23 @@ def run_formats(target: str, *, threads: int = 2, weights: Optional[str] = None,
                 "format": rt, "precision": prec, "size_mb": round(file_size_mb(files), 2),
                 "ms_per_img_b1": timed[1][(rt, prec)]["p50_ms"],  # median: robust to a busy machine
                 "ms_per_img_b8": timed[8][(rt, prec)]["p50_ms"] / 8,
-                "end_to_end_images_per_s": end_to_end_images_per_s(predictor, paths),
+                **_e2e_fields(time_end_to_end(predictor, paths), None),
                 "top1": top1(runners[(rt, prec)], *val_data) if val_data is not None else None,
             })
     return {"model": spec["Global"]["model_name"], "model_dir": _shown_dir(model_dir, workdir, target),
-            "threads": threads, "input_size": size, "val": val, "rows": rows}
+            "threads": threads, "input_size": size, "val": val, "end_to_end_images": len(paths),
+            "end_to_end_rejected": _max_rejected(rows), "rows": rows}
+
+
+def _max_rejected(rows) -> int:
+    return max((row.get("end_to_end_rejected") or 0 for row in rows), default=0)
+
+
+def rejected_note(result: dict) -> Optional[str]:
+    """The line that says how many images the end-to-end run could not predict (None when all were)."""
+    rejected = result.get("end_to_end_rejected")
+    if not rejected:
+        return None
+    return (f"{rejected} of {result['end_to_end_images']} images were not predicted (unreadable, or refused by the "
+            "export's pre-processing): end-to-end figures count only predicted images, and no ratio to the model "
+            "alone is given")

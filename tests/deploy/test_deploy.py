@@ -90,10 +90,28 @@ def test_predict_cli_reports_bad_files_and_exits_1(trained, tmp_path):
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert sorted(Path(r["file"]).name for r in data["results"]) == sorted(p.name for p in good)
-    assert sorted(Path(f["file"]).name for f in data["failures"]) == ["broken.jpg", "readme.txt"]
+    assert sorted(Path(f["file"]).name for f in data["failures"]) == ["broken.jpg"]
+    assert [Path(f).name for f in data["skipped_not_images"]] == ["readme.txt"]  # counted, not failed
+    assert "skipped 1 file(s)" in result.stderr and "readme.txt" in result.stderr
     assert all(len(r["class_ids"]) == 2 for r in data["results"])
     rows = csv_path.read_text().splitlines()
-    assert rows[0].startswith("file,rank,class_id") and len(rows) == 1 + 4 * 2 + 2
+    assert rows[0].startswith("file,rank,class_id") and len(rows) == 1 + 4 * 2 + 1
+
+
+def test_predict_skips_non_images_in_a_folder_and_exits_0(trained, tmp_path):
+    folder = tmp_path / "photos"
+    make_images(folder, 2)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    result = runner.invoke(app, ["predict", str(folder), "--model", str(trained["dir"]), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["results"]) == 2 and data["failures"] == [] and len(data["skipped_not_images"]) == 2
+    only_text = tmp_path / "text"
+    only_text.mkdir()
+    (only_text / "a.txt").write_text("x")
+    result = runner.invoke(app, ["predict", str(only_text), "--model", str(trained["dir"])])
+    assert result.exit_code == 2 and "no images to predict" in result.output
 
 
 def test_predict_cli_all_good_exits_0(trained, tmp_path):
@@ -193,6 +211,26 @@ def test_bench_reports_percentiles_and_end_to_end(trained, tmp_path):
         assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
         assert row["images_per_s"] > 0 and row["end_to_end_images_per_s"] > 0
     assert set(result["onnx_over_paddle_speed"]) == {1, 2}
+    assert result["end_to_end_rejected"] == 0 and all(r["end_to_end_fraction"] > 0 for r in result["rows"])
+
+
+def test_bench_counts_only_predicted_images_and_gives_no_ratio_when_any_were_rejected(trained, tmp_path):
+    jpgs = tmp_path / "jpgs"
+    make_images(jpgs, 3)
+    for name in ("broken_a.jpg", "broken_b.jpg"):
+        (jpgs / name).write_bytes(b"\xff\xd8 not a jpeg")
+    for extra in ([], ["--formats"]):
+        result = runner.invoke(app, ["bench", str(trained["dir"]), "--batch-sizes", "2", "--threads", "1", "--iters",
+                                     "2", "--warmup", "1", "--images", str(jpgs), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert data["end_to_end_rejected"] == 2 and data["end_to_end_images"] == 5
+        for row in data["rows"]:
+            assert row["end_to_end_rejected"] == 2 and row["end_to_end_fraction"] is None
+            assert row["end_to_end_images_per_s"] > 0
+    text = runner.invoke(app, ["bench", str(trained["dir"]), "--batch-sizes", "2", "--threads", "1", "--iters", "2",
+                               "--warmup", "1", "--images", str(jpgs)])
+    assert "2 of 5 images were not predicted" in text.stdout and "no ratio" in text.stdout
 
 
 def test_bench_int8_on_cpu_points_to_formats(tmp_path):
