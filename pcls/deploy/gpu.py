@@ -19,24 +19,32 @@ from pcls.errors import PclsError
 PLUGIN_LIBRARY = "libnvinfer_plugin.so"  # paddle/tensorrt/converter.py: ctypes.CDLL('libnvinfer_plugin.so')
 
 
-def no_cuda_message(device: Optional[str] = "gpu", drop: Sequence[str] = ()) -> str:
-    """The line every GPU option prints on a CPU-only build: which flags to drop, and what to use instead.
-    `device`: the --device value given (None: the command has no --device)."""
+CPU_INSTEAD = "faster there: an ONNX export with --runtime auto, or an int8 one from 'pcls export ... --int8'"
+
+
+def no_cuda_message(device: Optional[str] = "gpu", drop: Optional[Sequence[str]] = None,
+                    instead: str = CPU_INSTEAD) -> str:
+    """The line a GPU option prints on a CPU-only build. With `drop` (the flags given that need CUDA; `device` is
+    the --device value, None when the command has none): which flags to drop and what to use on the CPU instead.
+    Without `drop`: the plain --device line (what `--device gpu` alone should hear)."""
+    if drop is None:
+        return f"device {device} requested but this Paddle build has no CUDA; use --device cpu"
     gpu_device = [f"--device {device}"] if device and device != "cpu" else []
     flags = " ".join(dict.fromkeys([*drop, *gpu_device]))
-    return (f"this Paddle build has no CUDA: drop {flags} to run on the CPU (faster there: an ONNX export "
-            "with --runtime auto, or an int8 one from 'pcls export ... --int8'), or install a GPU build of Paddle 3 "
-            "(README, GPU)")
+    return (f"this Paddle build has no CUDA: drop {flags} to run on the CPU ({instead}), or install a GPU build of "
+            "Paddle 3 (README, GPU)")
 
 
-def cuda_problem(device: Optional[str] = "gpu", drop: Sequence[str] = ()) -> Optional[str]:
+def cuda_problem(device: Optional[str] = "gpu", drop: Optional[Sequence[str]] = None,
+                 instead: str = CPU_INSTEAD) -> Optional[str]:
     import paddle
 
-    return None if paddle.is_compiled_with_cuda() else no_cuda_message(device, drop)
+    return None if paddle.is_compiled_with_cuda() else no_cuda_message(device, drop, instead)
 
 
-def require_cuda(device: Optional[str] = "gpu", drop: Sequence[str] = ()) -> None:
-    problem = cuda_problem(device, drop)
+def require_cuda(device: Optional[str] = "gpu", drop: Optional[Sequence[str]] = None,
+                 instead: str = CPU_INSTEAD) -> None:
+    problem = cuda_problem(device, drop, instead)
     if problem:
         raise PclsError(problem)
 

@@ -151,7 +151,7 @@ def paddle_runner(model_dir, settings: RuntimeSettings, input_size: int = 224):
     import paddle.inference as pi
 
     if settings.device == "gpu":
-        require_cuda()
+        require_cuda("gpu", drop=())
     graph, params = model_files(model_dir)
     graph_format = "pir" if graph.suffix == ".json" else "legacy"
     cache_dir = None
@@ -210,7 +210,7 @@ def onnx_runner(model_dir, settings: RuntimeSettings, input_size: int = 224):
     except ImportError:
         raise PclsError("--runtime onnx needs onnxruntime: pip install 'pcls[onnx]'") from None
     if settings.device == "gpu":
-        require_cuda()
+        require_cuda("gpu", drop=())
     # int8 runs the QDQ model: ONNX Runtime's CPU int8 kernels, or TensorRT's explicit quantisation on GPU
     name = INT8_ONNX_FILE if settings.precision == "int8" else ONNX_FILE
     path = Path(model_dir) / name
