@@ -36,7 +36,8 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option("--device", help="cpu, gpu or gpu:N.")] = "cpu",
         trt: Annotated[bool, typer.Option("--trt", help="TensorRT engine (GPU).")] = False,
         fp16: Annotated[bool, typer.Option("--fp16", help="Half precision (GPU).")] = False,
-        int8: Annotated[bool, typer.Option("--int8", help="INT8 (GPU with TensorRT).")] = False,
+        int8: Annotated[bool, typer.Option("--int8", help="INT8 on GPU with --trt (legacy exports; a Paddle 3 export says "
+                        "to use its int8 ONNX model).")] = False,
         compare: Annotated[bool, typer.Option("--compare", help="Run Paddle Inference and ONNX Runtime.")] = False,
         weights: Annotated[Optional[str], typer.Option("--weights", help="Weights when TARGET is a name "
                            "(speed does not depend on them; default random).")] = None,

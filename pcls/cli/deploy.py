@@ -45,8 +45,8 @@ def register(app: typer.Typer) -> None:
                            "Global.save_inference_dir, ./inference).")] = None,
         fmt: Annotated[str, typer.Option("--format", help="paddle or onnx (onnx also writes the Paddle model).")] = "paddle",
         batch: Annotated[str, typer.Option("--batch", help="Fixed batch size, or 'dynamic'.")] = "dynamic",
-        fp16: Annotated[bool, typer.Option("--fp16", help="Half precision for GPU inference (with --trt: a FP16 "
-                        "TensorRT conversion).")] = False,
+        fp16: Annotated[bool, typer.Option("--fp16", help="With --trt: a FP16 TensorRT conversion; with --format "
+                        "onnx: an fp16 ONNX model. (A Paddle 3 model needs none: predict --precision fp16.)")] = False,
         image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in pixels (resize-short "
                               "and crop keep their ratio; with -c/--recipe the config's sizes are rescaled). Default: "
                               "the model's.")] = None,
@@ -54,8 +54,8 @@ def register(app: typer.Typer) -> None:
                        "into <out>/trt_<precision>/.")] = False,
         batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="TensorRT dynamic batch: min, optimum (the "
                                "middle one) and max of these.")] = "1,8,32",
-        int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model (ONNX Runtime static "
-                        "quantisation on CPU; with --trt, TensorRT INT8), calibrated on --calib.")] = False,
+        int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 ONNX model (symmetric Q/DQ: ONNX Runtime "
+                        "on CPU, its TensorRT provider on GPU), calibrated on --calib.")] = False,
         calib: Annotated[Optional[str], typer.Option("--calib", help="List file of a few hundred of your images "
                          "for int8 calibration.")] = None,
         root: Annotated[Optional[str], typer.Option("--root", help="Folder the --calib/--val paths are relative to "
