@@ -67,9 +67,10 @@ class Predictor:
             item = str(item)
         array = np.asarray(self.preprocess(item, np.random.default_rng(0)), dtype=np.float32)
         if array.shape[-2:] != (self.input_size, self.input_size):
-            # an export whose pipeline has no resize/crop (e.g. the 64 px demo) takes images of its own size only
+            # an export written before exports added resize + crop to such pipelines takes its own size only
             raise PclsError(f"is {array.shape[-1]}x{array.shape[-2]} after the export's pre-processing, but the "
-                            f"model takes {self.input_size}x{self.input_size}")
+                            f"model takes {self.input_size}x{self.input_size}; export the model again (exports "
+                            "now add resize + center-crop) to predict images of any size")
         return array
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
