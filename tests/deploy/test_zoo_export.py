@@ -32,5 +32,6 @@ def test_predictor_takes_a_zoo_name_and_exports_it_once(tmp_path, monkeypatch, c
     assert len(first.predict([image])[0]["class_ids"]) == 3
     assert any("exporting zoo model MobileNetV1_x0_25" in m for m in messages)
     assert capsys.readouterr().out == ""  # the library logs; it prints nothing
-    pcls.Predictor("MobileNetV1_x0_25")
-    assert len(requests) == 1  # reused
+    from pcls.deploy.zoo_export import prepared_model_dir
+
+    assert prepared_model_dir("MobileNetV1_x0_25") == first.model_dir and len(requests) == 1  # reused
