@@ -189,7 +189,7 @@ def convert_trt(plan: TrtConversion, gpu_id: int = 0) -> Path:
         logger.info(f"building the TensorRT engine ({plan.precision_mode}, batch {plan.min_input_shape[0]}-"
                     f"{plan.max_input_shape[0]}); the first run does this once and caches it in {folder}")
         start = time.perf_counter()
-        if gpu_id == 0 and not os.environ.get("CUDA_VISIBLE_DEVICES"):
+        if gpu_id == 0:  # GPU 0 of this process is the one asked for
             run_conversion(plan)
         else:
             _convert_in_subprocess(plan, visible_devices_for(gpu_id))
