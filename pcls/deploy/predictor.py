@@ -34,9 +34,9 @@ class Predictor:
         from pcls.data.transforms import build_transforms
         from pcls.deploy.zoo_export import prepared_model_dir
 
-        device, gpu_id = parse_device(device)
+        given, (device, gpu_id) = device, parse_device(device)
         if device == "gpu" or trt:
-            require_cuda(drop=("--trt",) if trt else ())  # before reading or building anything
+            require_cuda(given, drop=("--trt",) if trt else ())  # before reading or building anything
         self.model_dir = prepared_model_dir(model_dir)  # an export folder, or a zoo name exported once
         self.spec = read_spec(self.model_dir)
         if precision is None:  # an int8 export predicts in int8 on CPU unless told otherwise
