@@ -29,6 +29,7 @@ from pcls.cli.runs import (
     progress_callbacks,
     report_run,
 )
+from pcls.cli.own_data import DataOpt, ImageSizeOpt, ModelOpt, NoPretrainedOpt, ValSplitOpt, folder_run
 
 
 def register(app: typer.Typer) -> None:
@@ -57,13 +58,22 @@ def register(app: typer.Typer) -> None:
         smoke: Annotated[bool, typer.Option(
             "--smoke", help="Run 2 iterations on generated data of the config's input size and class count "
             "(no download, CPU): the check to run before renting GPUs.")] = False,
+        model: ModelOpt = None,
+        data: DataOpt = None,
+        val_split: ValSplitOpt = 0.2,
+        no_pretrained: NoPretrainedOpt = False,
+        image_size: ImageSizeOpt = None,
         json_out: JsonOpt = False,
     ):
-        """Train a classifier from a config or recipe.
+        """Train a classifier from a config or recipe, or a zoo model on your own class folders.
 
-        Example: pcls train --recipe demo
+        Examples: pcls train --recipe demo; pcls train --model PPLCNet_x1_0 --data my_images/
         """
-        if resume and not (config or recipe):
+        if model or data or image_size:
+            cfg, name = folder_run(model, data, val_split=val_split, pretrained=not no_pretrained,
+                                   image_size=image_size, name=name, overrides=override, exist_ok=exist_ok,
+                                   write=not (print_cfg or smoke), config=config, recipe=recipe, resume=resume)
+        elif resume and not (config or recipe):
             cfg = config_for_resume(resume, override)
         else:
             cfg = resolve_config(config, recipe, override)
