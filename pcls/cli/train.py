@@ -22,6 +22,7 @@ from pcls.cli.common import (
 )
 from pcls.cli.runs import (
     ExistOkOpt,
+    metric_text,
     GpusOpt,
     NprocOpt,
     ResumeOpt,
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
             "--ips", metavar="HOSTS", help="Multi-node: comma-separated host IPs; run the same command on each.")] = None,
         scale_lr: Annotated[bool, typer.Option(
             "--scale-lr", help="Scale every learning rate by global batch / --ref-batch (linear rule: lr 0.1 "
-            "for 256 images, seed 2.2.3).")] = False,
+            "for 256 images: PaddleClas docs, Tricks for Training, Choice of Batch_size).")] = False,
         ref_batch: Annotated[int, typer.Option(
             "--ref-batch", metavar="N", help="The global batch the config's learning rate was tuned for (with --scale-lr).")] = 256,
         name: Annotated[Optional[str], typer.Option(
@@ -149,11 +150,11 @@ def register(app: typer.Typer) -> None:
             return
         ks = [k for k in result if k.startswith("top") or k in ("hamming_distance", "accuracy_score", "mAP")]
         out.print(table(f"{result['model']} on {result['samples']} images", ["metric", "value"],
-                        [(k, f"{result[k]:.4f}") for k in ks] + [("loss", f"{result['loss']:.4f}")]))
+                        [(k, metric_text(k, result[k])) for k in ks] + [("loss", f"{result['loss']:.4f}")]))
         per_class = result["per_class"]
         worst = sorted((r for r in per_class if r["top1"] is not None), key=lambda r: r["top1"])[:10]
         out.print(table("per-class top-1 (lowest first)", ["class", "name", "images", "top1"],
-                        [(r["class_id"], r["name"], r["support"], f"{r['top1']:.4f}") for r in worst]))
+                        [(r["class_id"], r["name"], r["support"], metric_text("top1", r["top1"])) for r in worst]))
         out.print(table("files", ["file", "path"], list(result["files"].items())))
 
 
