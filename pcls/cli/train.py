@@ -68,7 +68,9 @@ def register(app: typer.Typer) -> None:
     ):
         """Train a classifier from a config or recipe, or a zoo model on your own class folders.
 
-        Examples: pcls train --recipe demo; pcls train --model PPLCNet_x1_0 --data my_images/
+        Example: pcls train --recipe demo
+
+        Example: pcls train --model PPLCNet_x1_0 --data my_images/
         """
         if model or data or image_size:
             cfg, name = folder_run(model, data, val_split=val_split, pretrained=not no_pretrained,
