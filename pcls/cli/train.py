@@ -59,6 +59,9 @@ def register(app: typer.Typer) -> None:
         smoke: Annotated[bool, typer.Option(
             "--smoke", help="Run 2 iterations on generated data of the config's input size and class count "
             "(no download, CPU): the check to run before renting GPUs.")] = False,
+        keep_checkpoints: Annotated[bool, typer.Option(
+            "--keep-checkpoints", help="With --smoke: keep the run's checkpoints (default: only metrics, curves, "
+            "config and summary stay).")] = False,
         model: ModelOpt = None,
         data: DataOpt = None,
         val_split: ValSplitOpt = 0.2,
@@ -97,6 +100,10 @@ def register(app: typer.Typer) -> None:
         summary = train(cfg, resume=resume, device=device, nproc=nproc, gpus=gpus, ips=ips, scale_lr=scale_lr,
                         ref_batch=ref_batch, run_name=name, exist_ok=exist_ok, recipe=recipe,
                         callbacks=progress_callbacks(json_out, nproc, gpus, ips))
+        if smoke and not keep_checkpoints:
+            from pcls.recipes.smoke import discard_checkpoints
+
+            discard_checkpoints(summary["run_dir"])
         report_run(summary, json_out, "training run")
 
     @app.command("eval")

@@ -30,6 +30,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from pcls.utils.text import rate
+
 log = logging.getLogger(__name__)
 
 EVENTS = ("setup", "train_start", "epoch_start", "batch_end", "checkpoint", "eval_end", "epoch_end", "interrupt",
@@ -89,7 +91,7 @@ def epoch_line(row: dict, epochs: int) -> str:
         if key in row:
             parts.append(f"{key} {row[key]:.4f}")
     parts.append(f"lr {row['lr']:.2e}")
-    parts.append(f"{row['images_per_s']:.0f} img/s")
+    parts.append(f"{rate(row['images_per_s'])} img/s")
     return "  ".join(parts)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from pcls.utils.io import atomic_write_text
-from pcls.utils.text import percent
+from pcls.utils.text import count, percent
 
 RESULT_FILE = "result.json"
 
@@ -38,7 +38,7 @@ def setting_deviations(cfg: dict, world_size: int, epochs_run: int) -> list:
                           f"vs documented {ref_gpus}x{ref_batch}={ref_gpus * ref_batch}")
     ref_epochs = reference.get("epochs") or cfg["Global"]["epochs"]
     if epochs_run != ref_epochs:
-        deviations.append(f"{epochs_run} epochs vs documented {ref_epochs}")
+        deviations.append(f"{count(epochs_run, 'epoch')} vs documented {ref_epochs}")
     return deviations
 
 

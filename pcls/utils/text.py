@@ -18,6 +18,6 @@ def rate(value: float) -> str:
     return f"{value:.3g}"
 
 
-def count(n: int, noun: str) -> str:
-    """'1 epoch', '2 epochs'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def count(n: int, noun: str, plural: Optional[str] = None) -> str:
+    """'1 epoch', '2 epochs'; count(3, "batch", "batches")."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
