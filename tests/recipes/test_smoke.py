@@ -17,9 +17,11 @@ runner = CliRunner()
 
 # Fast-suite budget (issue #24 item 7): a smoke run of a model above HEAVY_PARAMS_M million parameters took
 # 10-55 s and up to 4.7 GB (VGG11 55 s, ViT_small 37 s against ResNet18 6.6 s, demo 4.5 s; pytest --durations,
-# one thread, load average ~10 on 2 cores), so those run with `-m slow`, except one per distinct pipeline.
+# one thread, load average ~10 on 2 cores), so those run with `-m slow`, except one per distinct pipeline;
+# MEASURED_HEAVY are small models whose runs were as slow (RedNet26's involution 25 s, DSNet_tiny 23 s).
 HEAVY_PARAMS_M = 12
 HEAVY_KEPT_FAST = {"flowers102-finetune", "imagenet-aug-mixup", "flowers102-distill-mv3"}
+MEASURED_HEAVY = {"zoo-rednet", "zoo-dsnet"}
 
 
 def _model_params_m(name: str):
@@ -37,7 +39,7 @@ def _model_params_m(name: str):
 def _smoke_params():
     for name in list_recipes():
         params = _model_params_m(name)
-        heavy = (params is None or params > HEAVY_PARAMS_M) and name not in HEAVY_KEPT_FAST
+        heavy = (params is None or params > HEAVY_PARAMS_M or name in MEASURED_HEAVY) and name not in HEAVY_KEPT_FAST
         yield pytest.param(name, id=name, marks=[pytest.mark.slow] if heavy else [])
 
 
