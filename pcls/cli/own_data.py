@@ -31,8 +31,8 @@ def folder_run(model, data, *, val_split, pretrained, image_size, name, override
     if image_size and not data:
         fail("--image-size is for --model/--data; with -c/--recipe set the sizes in the config's transform ops")
     if config or recipe or resume:
-        fail("--model/--data build the config themselves: drop -c/--recipe/--resume (re-run a folder run with "
-             "-c output/<run>/config.yaml)")
+        fail("--model/--data build the config themselves: drop -c/--recipe/--resume (continue a folder run with "
+             "--resume output/<run> alone; run it again with -c output/<run>/config.yaml)")
     if not (model and data):
         fail(f"--{'data' if model else 'model'} is missing: train on your own images with --model NAME --data DIR "
              f"(e.g. pcls train --model PPLCNet_x1_0 --data my_images/)")
