@@ -15,7 +15,7 @@ from pcls.errors import PclsError
 
 log = logging.getLogger(__name__)
 
-# PaddleClas's flowers102 quick start (docs: "Quick Start", flowers102 fine-tuning; 1,020 training images, 10 per
+# PaddleClas's flowers102 quick start (PaddleClas docs: Trial in 30mins; 1,020 training images, 10 per
 # class): Momentum 0.9, Cosine lr 0.00375 at batch 32, L2 1e-6, 20 epochs fine-tune MobileNetV3_large_x1_0 to 90.0%
 # and ResNet50_vd to 94.0%. Without pretrained weights its from-scratch setting: lr 0.0125, L2 1e-5.
 FINETUNE = {"epochs": 20, "batch_size": 32, "learning_rate": 0.00375, "l2": 1e-6}
