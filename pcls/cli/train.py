@@ -20,17 +20,17 @@ from pcls.cli.common import (
     resolve_config,
     table,
 )
+from pcls.cli.own_data import DataOpt, ImageSizeOpt, ModelOpt, NoPretrainedOpt, ValSplitOpt, folder_run
 from pcls.cli.runs import (
     ExistOkOpt,
-    metric_text,
     GpusOpt,
     NprocOpt,
     ResumeOpt,
     config_for_resume,
+    metric_text,
     progress_callbacks,
     report_run,
 )
-from pcls.cli.own_data import DataOpt, ImageSizeOpt, ModelOpt, NoPretrainedOpt, ValSplitOpt, folder_run
 
 
 def register(app: typer.Typer) -> None:
