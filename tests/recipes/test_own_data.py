@@ -72,7 +72,7 @@ def test_train_on_class_folders_trains_evaluates_and_writes_a_rerunnable_config(
     make_tree(tmp_path / "photos")
     args = ["train", "--model", "PPLCNet_x0_25", "--data", "photos", "--no-pretrained", "--image-size", "32",
             "-o", "Global.epochs=2", "-o", "DataLoader.Train.sampler.batch_size=8", "-o", "Global.device=cpu",
-            "--json"]
+            "-o", "DataLoader.Train.loader.num_workers=0", "-o", "DataLoader.Eval.loader.num_workers=0", "--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
