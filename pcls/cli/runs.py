@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from pcls.cli.common import fail, out, print_json, table
+from pcls.utils.text import metric_text
 
 ResumeOpt = Annotated[Optional[str], typer.Option(
     "--resume", metavar="DIR", help="Continue a run exactly where it stopped: its directory (output/<run>) or a "
@@ -56,13 +57,6 @@ def progress_callbacks(json_out: bool, nproc=None, gpus=None, ips=None) -> list:
     return [ProgressBar()]
 
 
-def metric_text(name: str, value: float) -> str:
-    """An accuracy as a percentage (the one format for people; --json keeps fractions), a loss as it is."""
-    from pcls.utils.text import percent
-
-    return percent(value) if "top" in name else f"{value:.4f}"
-
-
 def report_run(summary: dict, json_out: bool, title: str) -> None:
     """Print a training summary (tables, recipe panel) or the JSON; exit 130 for an interrupted run."""
     if json_out:
@@ -72,7 +66,8 @@ def report_run(summary: dict, json_out: bool, title: str) -> None:
         rows = [("status", summary["status"]), ("run directory", summary["run_dir"]),
                 ("epochs", summary["epochs_done"]), ("time", f"{summary['seconds']:.0f} s")]
         if best.get("value") is not None:
-            rows.append((f"best {best['metric']}", f"{metric_text(best['metric'], best['value'])} (epoch {best['epoch']})"))
+            best_text = metric_text(best["metric"], best["value"])
+            rows.append((f"best {best['metric']}", f"{best_text} (epoch {best['epoch']})"))
         for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "ema_val_top1"):
             if key in final:
                 rows.append((f"last {key}", metric_text(key, final[key])))

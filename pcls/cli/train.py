@@ -27,10 +27,10 @@ from pcls.cli.runs import (
     NprocOpt,
     ResumeOpt,
     config_for_resume,
-    metric_text,
     progress_callbacks,
     report_run,
 )
+from pcls.utils.text import metric_text
 
 
 def register(app: typer.Typer) -> None:

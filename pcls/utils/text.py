@@ -11,6 +11,12 @@ def percent(fraction: Optional[float], digits: int = 2) -> Optional[str]:
     return None if fraction is None else f"{fraction * 100:.{digits}f}%"
 
 
+def metric_text(name: str, value: float) -> str:
+    """A metric for people: an accuracy (`top1`, `val_top5`, ...) as a percentage, anything else (a loss, mAP)
+    with four decimals."""
+    return percent(value) if "top" in name else f"{value:.4f}"
+
+
 def rate(value: float) -> str:
     """A throughput with three significant digits, never rounded to nothing: 0.42 -> '0.42', 268.4 -> '268'."""
     if value >= 100:
