@@ -78,11 +78,20 @@ def prepare_flowers102(root="dataset/flowers102", url_base_option: Optional[str]
     from pcls.zoo.download import fetch, safe_extract_tar
 
     root = Path(root)
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     base = url_base(url_base_option)
     pinned = {**(KNOWN_MD5 if base == url_base(DEFAULT_URL_BASE) else {}), **(checksums or {})}
-    for name in FILES:
-        fetch(base + name, root / name, expected_md5=pinned.get(name), progress=progress)
+    try:
+        for name in FILES:
+            fetch(base + name, root / name, expected_md5=pinned.get(name), progress=progress)
+    except PclsError as err:
+        if created and not any(root.iterdir()):
+            root.rmdir()  # a failed first download leaves no empty folder behind
+        if not any(hint in str(err) for hint in ("PCLS_ZOO_MIRROR", "PCLS_OFFLINE")):
+            raise
+        # the downloader's hint names the zoo's mirror variable; these files come from the data mirror
+        raise PclsError(f"{str(err).split('; ')[0]}; {_download_hint(root)}", err.exit_code) from None
     if not (root / "jpg").is_dir():
         safe_extract_tar(root / "102flowers.tgz", root)
         if not (root / "jpg").is_dir():
@@ -91,6 +100,16 @@ def prepare_flowers102(root="dataset/flowers102", url_base_option: Optional[str]
     classes = int(_load_mat(root / "imagelabels.mat", "labels").max())
     labels = write_label_names(root, classes)
     return {"root": str(root), "url_base": base, "classes": classes, "lists": counts, "labels": str(labels)}
+
+
+def _download_hint(root: Path) -> str:
+    """What to do when the files cannot be downloaded: the data mirror (not the zoo's), or copy them by hand."""
+    from pcls.zoo.cache import offline
+
+    mirror = f"set {MIRROR_ENV}=URL or pass --url-base URL (a folder holding {', '.join(FILES)})"
+    if offline():
+        return f"copy {', '.join(FILES)} into {root}, or unset PCLS_OFFLINE and {mirror}"
+    return f"check the network, or use a mirror: {mirror}"
 
 
 def write_label_names(root, classes: int) -> Path:

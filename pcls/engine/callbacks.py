@@ -30,6 +30,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from pcls.utils.text import metric_text, rate
+
 log = logging.getLogger(__name__)
 
 EVENTS = ("setup", "train_start", "epoch_start", "batch_end", "checkpoint", "eval_end", "epoch_end", "interrupt",
@@ -87,9 +89,9 @@ def epoch_line(row: dict, epochs: int) -> str:
     parts = [f"epoch {row['epoch']}/{epochs}"]
     for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "ema_val_top1"):
         if key in row:
-            parts.append(f"{key} {row[key]:.4f}")
+            parts.append(f"{key} {metric_text(key, row[key])}")
     parts.append(f"lr {row['lr']:.2e}")
-    parts.append(f"{row['images_per_s']:.0f} img/s")
+    parts.append(f"{rate(row['images_per_s'])} img/s")
     return "  ".join(parts)
 
 
@@ -99,9 +101,9 @@ class StepLog(Callback):
     def on_batch_end(self, trainer, step):
         if trainer.is_main and step.batch % trainer.run.print_batch_step == 0:
             top = trainer.parts.step_metric
-            log.info("epoch %d step %d/%d loss %.4f %s %.4f lr %.6f %.1f img/s", trainer.epoch + 1, step.batch,
-                     trainer.parts.batches_per_epoch, step.metrics["loss"], top, step.metrics[top], trainer.lr,
-                     step.images_per_s)
+            log.info("epoch %d step %d/%d loss %.4f %s %s lr %.6f %s img/s", trainer.epoch + 1, step.batch,
+                     trainer.parts.batches_per_epoch, step.metrics["loss"], top, metric_text(top, step.metrics[top]),
+                     trainer.lr, rate(step.images_per_s))
 
 
 class EmaFollower(Callback):

@@ -76,4 +76,16 @@ def configure_threads(world: int = 1, num_workers: int = 0) -> int:
     if threads * max(1, int(world)) > cores:
         log.warning("CPU: %d thread(s) x %d process(es) ask for more than the %d core(s) here; oversubscribed "
                     "OpenMP threads train several times slower: lower %s", threads, world, cores, THREADS_ENV)
+    elif threads > 1 and busy(cores):
+        log.warning("CPU: other work keeps the %d core(s) busy (load average %.1f): this run will be slower, and "
+                    "slower still with %d threads waiting on each other; %s=1 helps here", cores, os.getloadavg()[0],
+                    threads, THREADS_ENV)
     return threads
+
+
+def busy(cores: int) -> bool:
+    """Whether the 1-minute load average, taken before this process adds to it, is above the core count."""
+    try:
+        return os.getloadavg()[0] > cores
+    except (AttributeError, OSError):  # no load average on this platform
+        return False

@@ -271,7 +271,13 @@ def train_distributed(cfg: dict, *, resume=None, device=None, nproc=None, gpus=N
     if callbacks:
         raise PclsError("callbacks run inside the training process; a multi-process run (nproc/gpus) cannot take "
                         "them from Python: train in one process, or read the run's metrics.jsonl")
-    if gpus or (device or "").startswith("gpu"):
+    if gpus:
+        import paddle
+
+        if not paddle.is_compiled_with_cuda():  # "--device cpu" would not help: the flag itself asks for GPUs
+            raise PclsError("--gpus needs a CUDA build of Paddle and this one has none: drop --gpus (and --ips); "
+                            "for several CPU processes use --nproc N")
+    elif (device or "").startswith("gpu"):
         require_cuda("gpu")
     prepare_builtin_data(cfg)
     world = world_size(nproc, gpus, ips)

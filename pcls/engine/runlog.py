@@ -81,6 +81,13 @@ class RunLog:
             self.vdl = None
 
 
+def loss_scale(losses) -> str:
+    """'log' when the losses span more than 10x (a first-epoch val loss of 21 beside later ones of 0.1 would
+    flatten the rest of the curve on a linear axis), else 'linear'."""
+    positive = [v for v in losses if v is not None and v > 0]
+    return "log" if positive and max(positive) > 10 * min(positive) else "linear"
+
+
 def plot_curves(history, path):
     """Loss, top-1 (train and val) and lr per epoch in one PNG; None without matplotlib or history."""
     try:
@@ -99,9 +106,13 @@ def plot_curves(history, path):
         return [p[0] for p in pts], [p[1] for p in pts]
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    losses = []
     for key, label in (("train_loss", "train"), ("val_loss", "val")):
         axes[0].plot(*series(key), marker="o", label=label)
-    axes[0].set_title("loss")
+        losses += series(key)[1]
+    scale = loss_scale(losses)
+    axes[0].set_yscale(scale)
+    axes[0].set_title("loss (log scale)" if scale == "log" else "loss")
     for key, label in (("train_top1", "train"), ("val_top1", "val"), ("ema_val_top1", "val (EMA)")):
         xs, ys = series(key)
         if xs:

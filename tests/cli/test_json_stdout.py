@@ -140,7 +140,8 @@ def trained(world):
     """A smoke run of the demo recipe (10 classes), via --json; `arch` is the recipe's backbone."""
     from pcls.config import load_config
 
-    summary = run_json(world, "train", "--recipe", "demo", "--smoke", "-o", f"Global.output_dir={world['root'] / 'out'}")
+    summary = run_json(world, "train", "--recipe", "demo", "--smoke", "--keep-checkpoints", "-o",
+                       f"Global.output_dir={world['root'] / 'out'}")
     return {**summary, "arch": load_config("demo", is_recipe=True)["Arch"]["name"]}
 
 

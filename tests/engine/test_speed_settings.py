@@ -38,6 +38,7 @@ def test_oversubscription_is_warned_about(monkeypatch, caplog):
 
     monkeypatch.setattr(paddle.base.core, "set_num_threads", calls.append)
     monkeypatch.setattr(cpu, "usable_cores", lambda: 2)
+    monkeypatch.setattr(cpu.os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # idle: no busy-cores line either
     monkeypatch.setenv("PCLS_NUM_THREADS", "2")
     with caplog.at_level(logging.INFO, logger="pcls.engine.cpu"):
         assert cpu.configure_threads(world=1, num_workers=0) == 2

@@ -187,7 +187,7 @@ def test_recipe_trains_and_evaluates(runs, name):
     assert record["documented_top1"] == pytest.approx(DOCUMENTED[name])
     assert 0.0 <= record["top1"] <= 1.0
     assert record["delta"] == pytest.approx(record["top1"] - DOCUMENTED[name])
-    assert "1 epochs vs documented 20" in record["deviations"]
+    assert "1 epoch vs documented 20" in record["deviations"]
     assert summary["recipe_result"]["top1"] == record["top1"]
 
     # same weights, same eval pipeline: pcls eval reproduces the validation top-1 the run recorded

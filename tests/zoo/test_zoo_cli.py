@@ -74,7 +74,7 @@ def test_info_shows_the_metrics_of_each_family(pcls_home, row):
     assert data["cache"]["present"] is False
 
     table = invoke("info", row["name"]).stdout
-    assert f"{row['top1']:.4f}" in table
+    assert f"{row['top1'] * 100:.2f}%" in table  # people read percentages; --json keeps the fraction
     if row["params_m"] is not None:
         assert f"{row['params_m']:.3f}" in table
     assert "not downloaded" in table
