@@ -26,7 +26,7 @@ class DecodeError(Exception):
 
 
 class ImageTooLarge(DecodeError):
-    """The header declares more pixels than the limit; nothing was decoded."""
+    """The header (or an operator's output size) is above the pixel limit; nothing was decoded or allocated."""
 
 
 def max_image_pixels() -> int:
@@ -41,6 +41,24 @@ def max_image_pixels() -> int:
     if value <= 0:
         raise PclsError(f"{MAX_PIXELS_ENV} must be a positive number of pixels, got {text!r}")
     return value
+
+
+def check_output_size(width: int, height: int, source_hw, what: str) -> None:
+    """Refuse an operator's output of width x height before it is allocated: a thin image passes the decode
+    limit, but resizing its short side up multiplies its long side too (a 1x16000 PNG resized to a 256 short
+    side is 4,096,000x256 pixels, 3 GB). Raises ImageTooLarge against the same limit as decoding, naming the
+    source size and its aspect ratio; also refuses an empty output (a side rounded to 0)."""
+    width, height = int(width), int(height)
+    src_h, src_w = int(source_hw[0]), int(source_hw[1])
+    limit = max_image_pixels()
+    if width >= 1 and height >= 1 and width * height <= limit:
+        return
+    aspect = max(src_w, src_h) / max(1, min(src_w, src_h))
+    source = f"a {src_w}x{src_h} image (aspect ratio {aspect:,.0f}:1)"
+    if width < 1 or height < 1:
+        raise ImageTooLarge(f"{what} would turn {source} into {width}x{height} pixels; not processed")
+    raise ImageTooLarge(f"{what} would turn {source} into {width}x{height} = {width * height:,} pixels, above the "
+                        f"limit of {limit:,} ({MAX_PIXELS_ENV} raises it); not processed")
 
 
 def header_size(data: bytes, limit: int):

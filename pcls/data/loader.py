@@ -16,6 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from pcls.data.datasets import build_dataset
+from pcls.data.decode import check_output_size
 from pcls.data.sampler import DistributedBatchSampler, build_sampler
 from pcls.data.transforms import build_batch_transforms, build_transforms
 from pcls.errors import PclsError
@@ -32,6 +33,7 @@ def resize_chw(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
     if image.shape[1:] == (height, width):
         return image
+    check_output_size(width, height, image.shape[1:], "MultiScaleSampler's resize")
     hwc = np.ascontiguousarray(image.transpose(1, 2, 0))
     resized = cv2.resize(hwc, (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
     return resized.reshape(height, width, -1).transpose(2, 0, 1)

@@ -11,7 +11,7 @@ import math
 import cv2
 import numpy as np
 
-from pcls.data.decode import DecodeError, decode_image  # noqa: F401  (DecodeError: re-exported)
+from pcls.data.decode import DecodeError, check_output_size, decode_image  # noqa: F401  (DecodeError: re-exported)
 from pcls.data.transforms.registry import Operator, pair, parse_number, register_op
 from pcls.errors import PclsError
 
@@ -45,6 +45,7 @@ class Resizer:
         if interp == "random":
             interp = self.names[int(rng.integers(len(self.names)))] if rng is not None else "bilinear"
         w, h = size_wh
+        check_output_size(w, h, img.shape[:2], "resizing")
         if self.backend == "cv2":
             return cv2.resize(img, (int(w), int(h)), interpolation=_CV2_INTERP[interp])
         from PIL import Image
@@ -291,6 +292,8 @@ class Pad(Operator):
         self.mode = _BORDER[padding_mode]
 
     def __call__(self, img, rng=None):
+        h, w = img.shape[:2]
+        check_output_size(w + self.left + self.right, h + self.top + self.bottom, (h, w), "Pad")
         fill = self.fill if isinstance(self.fill, (list, tuple)) else [self.fill] * 3
         return cv2.copyMakeBorder(img, self.top, self.bottom, self.left, self.right, self.mode, value=list(fill))
 
@@ -321,6 +324,7 @@ class RandomRotation(Operator):
         if self.expand:
             cos, sin = abs(m[0, 0]), abs(m[0, 1])
             out_w, out_h = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
+            check_output_size(out_w, out_h, (h, w), "RandomRotation(expand)")
             m[0, 2] += (out_w - w) / 2
             m[1, 2] += (out_h - h) / 2
         fill = self.fill if isinstance(self.fill, (list, tuple)) else [self.fill] * 3

@@ -7,6 +7,7 @@ import math
 import cv2
 import numpy as np
 
+from pcls.data.decode import check_output_size
 from pcls.data.transforms.registry import SpatialOperator, register_op
 from pcls.errors import PclsError
 
@@ -110,6 +111,7 @@ class GridMask(SpatialOperator):
     def mask(self, h, w, rng):
         """The uint8 {0,1} keep-mask of shape (h, w); 1 = keep."""
         side = math.ceil(math.sqrt(h * h + w * w))  # the grid must still cover the image after rotation
+        check_output_size(side, side, (h, w), "GridMask")  # a thin image's diagonal squared is far larger
         d = int(rng.integers(self.d1, self.d2))
         band = math.ceil(d * self.ratio)
         keep = np.ones((side, side), np.uint8)
