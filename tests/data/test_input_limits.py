@@ -90,3 +90,119 @@ def test_training_loader_skips_a_thin_image_with_one_line(tmp_path, caplog):
     assert failed == [0] and label == 1 and image.shape == (3, 224, 224)
     lines = [r.getMessage() for r in caplog.records if "thin.png" in r.getMessage()]
     assert len(lines) == 1 and "16000x1 image" in lines[0] and "above the limit" in lines[0]
+
+
+# -- item 6: a data-loader error or a stuck file never hangs the run; signals always end it ------------------
+LOADER_SCRIPT = """
+import os, sys, time
+from pcls.data.loader import build_dataloader
+from pcls.data.transforms.registry import Operator, register_op
+from pcls.errors import PclsError
+import pcls.data.loader
+
+@register_op
+class StuckOnThird(Operator):  # a worker that never returns (what a FIFO or a stalled mount does)
+    def __init__(self):
+        pass
+    def __call__(self, img, rng):
+        if img.shape[0] == 12:
+            print("stuck", flush=True)
+            time.sleep(600)
+        return img
+
+@register_op
+class KillWorker(Operator):  # what the kernel's OOM killer does to a worker
+    def __init__(self):
+        pass
+    def __call__(self, img, rng):
+        if img.shape[0] == 12:
+            os.kill(os.getpid(), 9)
+        return img
+
+pcls.data.loader.SIGNAL_GRACE_SECONDS = 1.0
+if os.environ.get("TEST_HANDLER"):  # what the trainer installs: note the signal, finish the update, save
+    import signal
+    signal.signal(signal.SIGTERM, lambda *a: print("handler called", flush=True))
+ops = [{"DecodeImage": {}}] + [{name: None} for name in sys.argv[3:]] + [{"NormalizeImage": {}}]
+section = {"dataset": {"name": "ImageNetDataset", "image_root": sys.argv[1], "cls_label_path": sys.argv[1] + "/list.txt",
+                       "transform_ops": ops},
+           "sampler": {"name": "DistributedBatchSampler", "batch_size": 2, "shuffle": False},
+           "loader": {"num_workers": int(sys.argv[2])}}
+try:
+    for images, labels in build_dataloader(section, train=True).loader:
+        print("batch", images.shape, flush=True)
+except PclsError as err:
+    print("error:", err, file=sys.stderr)
+    sys.exit(err.exit_code)
+"""
+
+
+@pytest.fixture
+def mixed_sizes(tmp_path):
+    """Two 8x8 images, then a 12x12 one: the first batch is fine, the second mixes sizes (no crop)."""
+    for name, side in (("a.png", 8), ("b.png", 8), ("c.png", 8), ("d.png", 12)):
+        (tmp_path / name).write_bytes(_png(side))
+    (tmp_path / "list.txt").write_text("a.png 0\nb.png 1\nc.png 0\nd.png 1\n")
+    return tmp_path
+
+
+_started = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftovers():
+    yield
+    while _started:  # a failed assertion must not leave a stuck child behind
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start_loader(root, workers, *ops, env=None):
+    env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-c", LOADER_SCRIPT, str(root), str(workers), *ops],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _started.append(proc)
+    return proc
+
+
+def finish(proc, timeout=60):
+    out, err = proc.communicate(timeout=timeout)  # a hang fails the test here instead of hanging it
+    return proc.returncode, out, [line for line in err.splitlines() if line.startswith("error:")], err
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_worker_error_is_one_line_naming_the_files(mixed_sizes, workers):
+    rc, out, errors, err = finish(start_loader(mixed_sizes, workers))
+    assert rc == 2 and "Traceback" not in err, err[-2000:]
+    assert len(errors) == 1 and "different sizes" in errors[0], err[-2000:]
+    assert f"{mixed_sizes}/c.png is (3, 8, 8), {mixed_sizes}/d.png is (3, 12, 12)" in errors[0]
+
+
+def test_a_killed_worker_is_one_line(mixed_sizes):
+    rc, out, errors, err = finish(start_loader(mixed_sizes, 2, "KillWorker"))
+    assert rc == 2 and len(errors) == 1 and "worker process died" in errors[0], err[-2000:]
+    assert "c.png" in errors[0]
+
+
+def test_a_stuck_batch_times_out_with_the_files(mixed_sizes):
+    rc, out, errors, err = finish(start_loader(mixed_sizes, 0, "StuckOnThird", env={"PCLS_LOADER_TIMEOUT": "1"}))
+    assert rc == 2 and len(errors) == 1, err[-2000:]
+    assert "no batch after 1 s waiting for" in errors[0] and "d.png" in errors[0]
+    assert "PCLS_LOADER_TIMEOUT" in errors[0]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("handler", ["", "trainer"])
+def test_sigterm_ends_a_run_stuck_on_a_batch(mixed_sizes, workers, handler):
+    proc = start_loader(mixed_sizes, workers, "StuckOnThird", env={"TEST_HANDLER": handler})
+    while "stuck" not in proc.stdout.readline():  # the second batch is stuck (the first may print before or after)
+        pass
+    proc.send_signal(signal.SIGTERM)
+    rc, out, errors, err = finish(proc)
+    assert rc == 128 + signal.SIGTERM and "FatalError" not in err and "Traceback" not in err, err[-2000:]
+    assert len(errors) == 1 and errors[0].startswith("error: stopped by SIGTERM"), err[-2000:]
+    assert ("handler called" in out) == bool(handler)  # the trainer still hears of the signal (it saves)
+    if handler:  # the trainer's handler only notes the signal: the loader stops waiting after the grace period
+        assert "still waiting for a batch of" in errors[0] and "d.png" in errors[0]
