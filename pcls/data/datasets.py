@@ -104,13 +104,14 @@ class ImageDataset:
 
     def read(self, index: int, rng):
         """Decode + transform sample `index` (raises OSError / DecodeError for a bad file)."""
-        with open(self.paths[index], "rb") as fh:
-            data = fh.read()
+        from pcls.data.decode import read_image_file
+
+        data = read_image_file(self.paths[index])
         return self.transforms(data, rng) if self.transforms is not None else data
 
     def load(self, index: int, rng):
         """(image, label, failed_indices): unreadable images are replaced by random other samples."""
-        from pcls.data.decode import DecodeError, ImageTooLarge
+        from pcls.data.decode import DecodeError, Refused
 
         failed = []
         current = index
@@ -118,7 +119,7 @@ class ImageDataset:
             try:
                 return self.read(current, rng), self.label(current), failed
             except (OSError, DecodeError) as err:
-                if isinstance(err, ImageTooLarge):  # not broken, so the per-epoch count alone would not explain it
+                if isinstance(err, Refused):  # not broken, so the per-epoch count alone would not explain it
                     log.warning("%s: %s", self.paths[current], err)
                 failed.append(current)
                 if len(failed) >= MAX_REPLACEMENTS:

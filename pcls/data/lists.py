@@ -12,7 +12,7 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 
 from pcls.data.datasets import parse_list_line, scan_class_folders
-from pcls.data.decode import DecodeError, decode_image
+from pcls.data.decode import DecodeError, decode_image, file_refusal, max_file_bytes, read_image_file
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text, read_text
 
@@ -139,14 +139,12 @@ def index_folders(root, *, val_split: float = 0.0, seed: int = 0, out_dir=None) 
 
 
 def _decodes(path) -> Optional[str]:
-    """None if the file decodes as an image (within the pixel limit), else the reason."""
+    """None if the file decodes as an image (within the file size and pixel limits), else the reason."""
     try:
-        data = Path(path).read_bytes()
+        decode_image(read_image_file(path))
     except OSError as err:
         return f"unreadable ({err.strerror or err})"
-    try:
-        decode_image(data)
-    except DecodeError as err:
+    except DecodeError as err:  # refused (not a regular file, too big), or not an image
         return str(err)
     return None
 
@@ -188,12 +186,16 @@ def check_list(list_path, root, *, class_num: Optional[int] = None, delimiter: O
             warnings.append({"line": lineno, "path": rel, "warning": outside})
         entries.append((lineno, rel, label))
 
+    file_limit = max_file_bytes()
+
     def inspect(entry):
         lineno, rel, _ = entry
         full = root / rel
-        if not full.is_file():
+        try:
+            info = full.stat()
+        except OSError:
             return "missing file"
-        return _decodes(full) if decode else None
+        return (file_refusal(info, file_limit) or _decodes(full)) if decode else file_refusal(info, file_limit)
 
     results = []
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:

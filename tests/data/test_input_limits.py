@@ -206,3 +206,65 @@ def test_sigterm_ends_a_run_stuck_on_a_batch(mixed_sizes, workers, handler):
     assert ("handler called" in out) == bool(handler)  # the trainer still hears of the signal (it saves)
     if handler:  # the trainer's handler only notes the signal: the loader stops waiting after the grace period
         assert "still waiting for a batch of" in errors[0] and "d.png" in errors[0]
+
+
+# -- item 7: non-regular and oversized files are refused before reading ---------------------------------------
+@pytest.fixture
+def hostile_files(tmp_path):
+    """A list whose entries are a FIFO, /dev/zero, a 5 GB sparse .jpg and a real image."""
+    os.mkfifo(tmp_path / "fifo.jpg")
+    os.symlink("/dev/zero", tmp_path / "zero.jpg")
+    with open(tmp_path / "sparse.jpg", "wb") as fh:
+        fh.truncate(5 * 1024 ** 3)  # 5 GB of holes: no disk used, but read() would allocate it all
+    (tmp_path / "ok.png").write_bytes(_png(8))
+    (tmp_path / "list.txt").write_text("fifo.jpg 0\nzero.jpg 1\nsparse.jpg 0\nok.png 1\n")
+    return tmp_path
+
+
+def test_data_check_lists_fifo_device_and_huge_file_in_its_table(hostile_files):
+    run = run_capped(f"""
+        import sys
+        from pcls.cli import main
+        sys.argv = ["pcls", "data", "check", {str(hostile_files / "list.txt")!r}, "--root", {str(hostile_files)!r},
+                    "--json"]
+        main()
+    """, timeout=120)
+    assert run.returncode == 1, run.stderr[-2000:]
+    import json
+
+    problems = {p["path"]: p["problem"] for p in json.loads(run.stdout)["problems"]}
+    assert problems == {
+        "fifo.jpg": "not a regular file (a FIFO); not read",
+        "zero.jpg": "not a regular file (a character device); not read",
+        "sparse.jpg": "5,368,709,120 bytes is above the file size limit of 268,435,456 (PCLS_MAX_FILE_BYTES raises "
+                      "it); not read",
+    }
+
+
+def test_loader_skips_fifo_device_and_huge_file_one_line_each(hostile_files):
+    run = run_capped(f"""
+        import logging, numpy as np
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        from pcls.data.datasets import ListDataset
+        from pcls.data.transforms import build_transforms
+        ds = ListDataset({str(hostile_files)!r}, {str(hostile_files / "list.txt")!r},
+                         build_transforms([{{"DecodeImage": {{}}}}]))
+        for index in range(3):
+            image, label, failed = ds.load(index, np.random.default_rng(3))
+            print(image.shape, failed[0])
+    """, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split("\n")[:3] == ["(8, 8, 3) 0", "(8, 8, 3) 1", "(8, 8, 3) 2"], run.stdout
+    for name in ("fifo.jpg", "zero.jpg", "sparse.jpg"):
+        assert len([line for line in run.stderr.splitlines() if f"{name}: " in line]) >= 1, run.stderr
+
+
+def test_the_file_limit_follows_pcls_max_file_bytes(tmp_path, monkeypatch):
+    from pcls.data.decode import FileRefused, read_image_file
+
+    (tmp_path / "a.png").write_bytes(_png(8))
+    size = (tmp_path / "a.png").stat().st_size
+    assert read_image_file(tmp_path / "a.png") == (tmp_path / "a.png").read_bytes()
+    monkeypatch.setenv("PCLS_MAX_FILE_BYTES", str(size - 1))
+    with pytest.raises(FileRefused, match=f"{size:,} bytes is above the file size limit of {size - 1:,}"):
+        build_transforms([{"DecodeImage": {}}])(str(tmp_path / "a.png"), None)

@@ -11,7 +11,7 @@ import math
 import cv2
 import numpy as np
 
-from pcls.data.decode import DecodeError, check_output_size, decode_image  # noqa: F401  (DecodeError: re-exported)
+from pcls.data.decode import DecodeError, check_output_size, decode_image, read_image_file  # noqa: F401
 from pcls.data.transforms.registry import Operator, pair, parse_number, register_op
 from pcls.errors import PclsError
 
@@ -74,8 +74,7 @@ class DecodeImage(Operator):
             img = data
         else:
             if isinstance(data, str):
-                with open(data, "rb") as fh:
-                    data = fh.read()
+                data = read_image_file(data)  # refuses a FIFO, a device or an oversized file before reading
             img = decode_image(data, self.backend)  # refuses an image whose header declares too many pixels
             rgb = self.backend == "pil"  # Pillow decodes to RGB, OpenCV to BGR
             if self.to_rgb != rgb:
