@@ -74,7 +74,10 @@ def parse_number(value: Any, what: str) -> float:
     """A number, or an arithmetic string such as "1.0/255.0" (as published configs write NormalizeImage scale)."""
     from pcls.config.expr import parse_number as evaluate  # the one safe parser (never eval())
 
-    number = evaluate(value)
+    try:
+        number = evaluate(value)
+    except PclsError as err:
+        raise PclsError(f"{what}: {err.message}") from None
     if number is None:
         raise PclsError(f"{what}: cannot read {value!r} as a number; write e.g. 0.00392 or 1.0/255.0")
     return number
@@ -107,7 +110,7 @@ def instantiate(cls, params: dict | None, where: str):
     evaluates (`sh: 1.0/3.0`, `mean: ["0.", ...]`, `clip: None`) are evaluated here, for every operator."""
     from pcls.config.expr import evaluate_strings
 
-    params = evaluate_strings(dict(params or {}))
+    params = evaluate_strings(dict(params or {}), where)
     try:
         return cls(**params)
     except TypeError as err:
