@@ -91,7 +91,8 @@ def stratified_split(labels, val_split: float, seed: int):
 
 
 def index_folders(root, *, val_split: float = 0.0, seed: int = 0, out_dir=None) -> dict:
-    """Write train_list.txt (+ val_list.txt) and labels.txt for class folders under `root`.
+    """Write train_list.txt (+ val_list.txt) and labels.txt for class folders under `root`. Symbolic links
+    that dangle or leave their folder are not listed; the result's "skipped" says which and why.
 
     `root/train/<class>/...` (+ optional `root/val/<class>/...`) or `root/<class>/...` directly;
     paths in the lists are relative to `root` (use it as image_root).
@@ -101,19 +102,19 @@ def index_folders(root, *, val_split: float = 0.0, seed: int = 0, out_dir=None) 
     if not 0 <= val_split < 1:
         raise PclsError(f"--val-split must be in [0, 1), got {val_split}")
     split_dirs = root / "train"
-    lists = {}
+    lists, skipped = {}, []
     if split_dirs.is_dir() and any(p.is_dir() for p in split_dirs.iterdir()):
-        classes, samples = scan_class_folders(split_dirs)
+        classes, samples = scan_class_folders(split_dirs, skipped)
         lists["train"] = samples
         if (root / "val").is_dir():
-            val_classes, val_samples = scan_class_folders(root / "val")
+            val_classes, val_samples = scan_class_folders(root / "val", skipped)
             unknown = sorted(set(val_classes) - set(classes))
             if unknown:
                 raise PclsError(f"{root / 'val'} has classes not in {split_dirs}: {', '.join(unknown[:5])}")
             remap = {i: classes.index(name) for i, name in enumerate(val_classes)}
             lists["val"] = [(p, remap[label]) for p, label in val_samples]
     else:
-        classes, samples = scan_class_folders(root)
+        classes, samples = scan_class_folders(root, skipped)
         lists["train"] = samples
     if val_split > 0:
         if "val" in lists:
@@ -135,6 +136,7 @@ def index_folders(root, *, val_split: float = 0.0, seed: int = 0, out_dir=None) 
         "classes": len(classes),
         "counts": {split: len(samples) for split, samples in lists.items()},
         "files": written,
+        "skipped": [{"path": path, "reason": why} for path, why in skipped],
     }
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -268,3 +269,34 @@ def test_the_file_limit_follows_pcls_max_file_bytes(tmp_path, monkeypatch):
     monkeypatch.setenv("PCLS_MAX_FILE_BYTES", str(size - 1))
     with pytest.raises(FileRefused, match=f"{size:,} bytes is above the file size limit of {size - 1:,}"):
         build_transforms([{"DecodeImage": {}}])(str(tmp_path / "a.png"), None)
+
+
+# -- item 12: `data index` skips symbolic links that dangle or leave the root, and says so ---------------------
+def test_data_index_skips_links_that_leave_the_root(tmp_path):
+    from typer.testing import CliRunner
+
+    from pcls.cli import app
+
+    root, outside = tmp_path / "photos", tmp_path / "outside"
+    (root / "cat").mkdir(parents=True)
+    (root / "dog").mkdir()
+    outside.mkdir()
+    (root / "cat" / "a.png").write_bytes(_png(8))
+    (root / "dog" / "b.png").write_bytes(_png(8))
+    (outside / "c.png").write_bytes(_png(8))
+    os.symlink("/etc/passwd", root / "cat" / "passwd.jpg")
+    os.symlink(root / "cat" / "gone.png", root / "dog" / "dangling.jpg")
+    os.symlink(root / "cat" / "a.png", root / "dog" / "same-root.png")  # inside the root: kept
+    os.symlink(outside, root / "fox")  # a class folder that is somewhere else
+    result = CliRunner().invoke(app, ["data", "index", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    listed = (root / "train_list.txt").read_text().split()
+    assert listed == ["cat/a.png", "0", "dog/b.png", "1", "dog/same-root.png", "1"]
+    assert (root / "labels.txt").read_text() == "0 cat\n1 dog\n"
+    skipped = {Path(s["path"]).name: s["reason"] for s in json.loads(result.stdout)["skipped"]}
+    assert skipped == {"fox": f"symbolic link to {outside.resolve()}, outside {root.resolve()}",
+                       "passwd.jpg": f"symbolic link to /etc/passwd, outside {root.resolve()}",
+                       "dangling.jpg": "dangling symbolic link"}
+    assert result.stderr.count("skipped ") == 3 and "passwd.jpg: symbolic link to /etc/passwd" in result.stderr
