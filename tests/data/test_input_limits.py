@@ -173,7 +173,7 @@ def finish(proc, timeout=60):
     return proc.returncode, out, [line for line in err.splitlines() if line.startswith("error:")], err
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])  # workers: test_a_killed_worker
 def test_a_worker_error_is_one_line_naming_the_files(mixed_sizes, workers):
     rc, out, errors, err = finish(start_loader(mixed_sizes, workers))
     assert rc == 2 and "Traceback" not in err, err[-2000:]
@@ -194,8 +194,10 @@ def test_a_stuck_batch_times_out_with_the_files(mixed_sizes):
     assert "PCLS_LOADER_TIMEOUT" in errors[0]
 
 
-@pytest.mark.parametrize("workers", [0, 2])
-@pytest.mark.parametrize("handler", ["", "trainer"])
+@pytest.mark.parametrize("handler, workers", [
+    ("", 0), ("trainer", 2),  # eval (no handler) in the thread, training in worker processes
+    pytest.param("", 2, marks=pytest.mark.slow), pytest.param("trainer", 0, marks=pytest.mark.slow),
+])
 def test_sigterm_ends_a_run_stuck_on_a_batch(mixed_sizes, workers, handler):
     proc = start_loader(mixed_sizes, workers, "StuckOnThird", env={"TEST_HANDLER": handler})
     while "stuck" not in proc.stdout.readline():  # the second batch is stuck (the first may print before or after)
