@@ -1,4 +1,7 @@
-"""build_dataloader: a DataLoader.<Train|Eval> config section -> paddle.io.DataLoader + sampler + dataset.
+"""build_dataloader: a DataLoader.<Train|Eval> config section -> batch loader + sampler + dataset.
+
+The loader is pcls's own rather than paddle.io.DataLoader, whose C++ queue blocks the main thread with no
+timeout: a worker's exception hung the run forever, and signal handlers could not run while it waited.
 
 Randomness is per sample: every image's augmentation draws from a Generator seeded by
 (seed, epoch, index), and batch operators from (seed, epoch, batch position), so a run with a fixed
@@ -111,7 +114,7 @@ class _Collate:
         return images, labels, records
 
 
-def _init_worker(samples, counter) -> None:
+def _init_worker(samples, collate, counter) -> None:
     """Per-worker setup in a forked worker: signals are the parent's to handle (Ctrl-C reaches the whole process
     group; the parent stops the workers), and the global RNGs are seeded from (seed, epoch, worker number): the
     operators use only the per-sample Generators, but third-party code in a custom pipeline is seeded too."""
@@ -123,10 +126,10 @@ def _init_worker(samples, counter) -> None:
     state = seq.generate_state(2)
     random.seed(int(state[0]))
     np.random.seed(int(state[1]))
-    _WORKER["batch"] = _BatchMaker(samples, _WORKER.pop("collate"))
+    _WORKER["batch"] = _BatchMaker(samples, collate)
 
 
-_WORKER: dict = {}  # what a forked worker process inherits to make batches (fork copies it; nothing is pickled)
+_WORKER: dict = {}  # a worker process's batch maker (set by _init_worker; the parent never uses it)
 
 
 def _make_batch_in_worker(indices):
@@ -188,10 +191,9 @@ class _WorkerProcesses:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        context = multiprocessing.get_context("fork")
-        _WORKER["collate"] = collate
+        context = multiprocessing.get_context("fork")  # forked: the initializer's arguments are never pickled
         self._pool = ProcessPoolExecutor(num_workers, mp_context=context, initializer=_init_worker,
-                                         initargs=(samples, context.Value("i", 0)))
+                                         initargs=(samples, collate, context.Value("i", 0)))
 
     def submit(self, indices) -> Future:
         return self._pool.submit(_make_batch_in_worker, indices)
@@ -265,9 +267,8 @@ class EpochLoader:
         self.bad_count, self.bad_paths = 0, []
         timeout = loader_timeout()
         with _Signals() as signals:
-            makers = self._start()
+            makers, pending = self._start(), collections.deque()
             try:
-                pending = collections.deque()
                 batches = iter(self.sampler)
                 ahead = max(2, 2 * self.num_workers)
                 while True:
@@ -284,6 +285,8 @@ class EpochLoader:
                         self._record(records)
                     yield paddle.to_tensor(images), paddle.to_tensor(labels)
             finally:
+                for _, future in pending:  # the consumer stopped early or failed: batches nobody will take
+                    future.cancel()
                 makers.close()
         if self.bad_count:
             log.warning(
