@@ -328,3 +328,49 @@ def test_predict_over_a_folder_with_a_thin_image_stays_small(tmp_path):
     assert [f["file"].rsplit("/", 1)[-1] for f in output["failures"]] == ["thin.png"]
     assert "16000x1 image" in output["failures"][0]["error"] and len(output["results"]) == 1
     assert peak_kb < 2 * 1024 * 1024, f"predict peaked at {peak_kb / 1024:.0f} MB"
+
+
+SIGTERM_IN_EVAL_PLUGIN = '''
+import os, signal
+from pcls.arch.registry import register
+from tests.engine.tinynet import _TinyNet
+
+class _SigTermInEval(_TinyNet):
+    forwards = 0
+    def forward_features(self, x):
+        if not self.training:
+            _SigTermInEval.forwards += 1
+            if _SigTermInEval.forwards == 2:  # the run's supervisor stops it in the middle of an evaluation
+                os.kill(os.getpid(), signal.SIGTERM)
+        return super().forward_features(x)
+
+@register
+def SigTermNet(class_num=1000, **kwargs):
+    return _SigTermInEval(class_num, **kwargs)
+'''
+
+
+@pytest.mark.slow  # `pcls eval` in a fresh process (the loader-level check above is the fast one)
+def test_sigterm_during_pcls_eval_is_one_line(tmp_path):
+    import paddle
+
+    from pcls.arch.registry import create_model
+    from tests.engine import tinynet  # noqa: F401  (registers TinyNet)
+    from tests.engine.conftest import tiny_config, write_colour_dataset, write_config
+
+    data = write_colour_dataset(tmp_path / "data", train_per_class=2, val_per_class=8)
+    cfg = tiny_config(data, tmp_path / "out")
+    cfg["Arch"]["name"] = "SigTermNet"
+    write_config(cfg, tmp_path / "c.yaml")
+    paddle.save(create_model("TinyNet", class_num=cfg["Arch"]["class_num"]).state_dict(),
+                str(tmp_path / "w.pdparams"))
+    (tmp_path / "sigterm_plugin.py").write_text(SIGTERM_IN_EVAL_PLUGIN)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PCLS_PLUGINS": str(tmp_path / "sigterm_plugin.py"),
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "pcls", "eval", "-c", str(tmp_path / "c.yaml"), "--weights",
+                          str(tmp_path / "w.pdparams")], capture_output=True, text=True, timeout=300, env=env)
+    errors = [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("error:")]
+    assert run.returncode == 128 + signal.SIGTERM, run.stderr[-3000:]
+    assert errors == ["error: stopped by SIGTERM"], run.stderr[-3000:]
+    assert "FatalError" not in run.stderr and "Traceback" not in run.stderr
