@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 from pcls.utils.io import read_text
 from pcls.utils.registry import Registry
 
@@ -43,7 +43,7 @@ def parse_list_line(line: str, delimiter: Optional[str], allow_unlabeled: bool) 
         return text, -1
     if len(parts) == 1:
         raise ValueError("no label: expected 'path label'")
-    raise ValueError(f"label {parts[1]!r} is not a non-negative integer")
+    raise ValueError(f"label {short_repr(parts[1])} is not a non-negative integer")
 
 
 def read_list_file(list_path, delimiter: Optional[str] = " ", allow_unlabeled: bool = False) -> List[Tuple[str, int]]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from pcls.data.datasets import parse_list_line, scan_class_folders
 from pcls.data.decode import DecodeError, decode_image, file_refusal, max_file_bytes, read_image_file
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 from pcls.utils.io import atomic_write_text, read_text
 
 
@@ -25,7 +25,7 @@ def read_label_names(path) -> list:
             continue
         head, _, name = line.strip().partition(" ")
         if not head.isdigit():
-            raise PclsError(f"{path}:{lineno}: expected 'id name', got {line.strip()!r}")
+            raise PclsError(f"{path}:{lineno}: expected 'id name', got {short_repr(line.strip())}")
         names[int(head)] = name.strip()
     return [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
 
@@ -42,7 +42,7 @@ def parse_multilabel_line(line: str, delimiter: Optional[str]) -> Tuple[str, np.
         raise ValueError("no labels: expected 'path<TAB>0,1,0,...' (one 0/1 per class)")
     values = [v.strip() for v in parts[1].split(",")]
     if not all(v in ("0", "1") for v in values):
-        raise ValueError(f"labels {parts[1].strip()!r} are not comma-separated 0/1 values")
+        raise ValueError(f"labels {short_repr(parts[1].strip())} are not comma-separated 0/1 values")
     return parts[0].strip(), np.asarray([int(v) for v in values], dtype=np.int64)
 
 

@@ -379,7 +379,7 @@ def _section(cfg, key, required):
             raise PclsError(f"DataLoader section is missing '{key}'")
         return {}
     if not isinstance(value, dict):
-        raise PclsError(f"DataLoader '{key}' must be a map, got {value!r}")
+        raise PclsError(f"DataLoader '{key}' must be a map, got {short_repr(value)}")
     return value
 
 

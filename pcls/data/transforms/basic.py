@@ -13,7 +13,7 @@ import numpy as np
 
 from pcls.data.decode import DecodeError, check_output_size, decode_image, read_image_file  # noqa: F401
 from pcls.data.transforms.registry import Operator, pair, parse_number, register_op
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 
 _CV2_INTERP = {
     "nearest": cv2.INTER_NEAREST,
@@ -31,13 +31,13 @@ class Resizer:
     def __init__(self, interpolation=None, backend="cv2"):
         backend = (backend or "cv2").lower()
         if backend not in ("cv2", "pil"):
-            raise PclsError(f"backend {backend!r} is not supported; use 'cv2' or 'pil'")
+            raise PclsError(f"backend {short_repr(backend)} is not supported; use 'cv2' or 'pil'")
         names = _CV2_INTERP if backend == "cv2" else PIL_INTERPOLATIONS
         interp = (interpolation or "bilinear").lower() if isinstance(interpolation, (str, type(None))) else interpolation
         if isinstance(interp, int) and backend == "cv2":  # a raw cv2 flag in an old config
             interp = {v: k for k, v in _CV2_INTERP.items()}.get(interp, "bilinear")
         if interp != "random" and interp not in names:
-            raise PclsError(f"interpolation {interpolation!r} is not one of {', '.join(names)}, random")
+            raise PclsError(f"interpolation {short_repr(interpolation)} is not one of {', '.join(names)}, random")
         self.backend, self.interp, self.names = backend, interp, list(names)
 
     def __call__(self, img, size_wh, rng=None):
@@ -67,7 +67,7 @@ class DecodeImage(Operator):
         self.channel_first = bool(channel_first)
         self.backend = (backend or "cv2").lower()
         if self.backend not in ("cv2", "pil"):
-            raise PclsError(f"DecodeImage backend {backend!r} is not supported; use 'cv2' or 'pil'")
+            raise PclsError(f"DecodeImage backend {short_repr(backend)} is not supported; use 'cv2' or 'pil'")
 
     def __call__(self, data, rng=None):
         if isinstance(data, np.ndarray):  # already decoded (e.g. by the predictor): keep its colour order
@@ -135,9 +135,9 @@ class CropImageAtRatio(Operator):
 
     def __init__(self, size, pad, interpolation="bilinear"):
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise PclsError(f"CropImageAtRatio size must be a positive integer, got {size!r}")
+            raise PclsError(f"CropImageAtRatio size must be a positive integer, got {short_repr(size)}")
         if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
-            raise PclsError(f"CropImageAtRatio pad must be an integer >= 0, got {pad!r}")
+            raise PclsError(f"CropImageAtRatio pad must be an integer >= 0, got {short_repr(pad)}")
         self.size, self.ratio = size, size / (size + pad)
         self.resize = Resizer(interpolation)
 
@@ -191,7 +191,7 @@ class RandFlipImage(Operator):
 
     def __init__(self, flip_code=1):
         if flip_code not in (-1, 0, 1):
-            raise PclsError(f"RandFlipImage flip_code must be 1, 0 or -1, got {flip_code!r}")
+            raise PclsError(f"RandFlipImage flip_code must be 1, 0 or -1, got {short_repr(flip_code)}")
         self.flip_code = flip_code
 
     def __call__(self, img, rng):
@@ -285,7 +285,7 @@ class Pad(Operator):
         if len(padding) != 4 or any(int(p) < 0 for p in padding):
             raise PclsError(f"Pad padding must be an int or 2 or 4 non-negative ints, got {padding}")
         if padding_mode not in _BORDER:
-            raise PclsError(f"Pad padding_mode must be one of {', '.join(_BORDER)}, got {padding_mode!r}")
+            raise PclsError(f"Pad padding_mode must be one of {', '.join(_BORDER)}, got {short_repr(padding_mode)}")
         self.left, self.top, self.right, self.bottom = (int(p) for p in padding)
         self.fill = fill
         self.mode = _BORDER[padding_mode]
