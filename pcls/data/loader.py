@@ -210,12 +210,13 @@ class _WorkerProcesses:
 
 class _Signals:
     """SIGINT/SIGTERM while batches are being loaded or used. A Python handler already installed (the trainer's:
-    finish the update, save, stop) still gets the signal; with none (eval, bench), the signal ends the run with
-    one line. Either way `received` tells the waiting loader, which stops waiting after a grace period, so a
-    stuck worker can never make a run ignore signals."""
+    finish the update, save, stop) still gets the signal. With none (eval, bench), the loader ends the run at
+    its next step with one line (`check`): raising inside the handler could unwind through Paddle's C++ frames,
+    which aborts the process. Either way `received` tells the waiting loader, which stops waiting after a grace
+    period, so a stuck worker can never make a run ignore signals."""
 
     def __init__(self):
-        self.previous, self.received = {}, None
+        self.previous, self.received, self.unhandled = {}, None, None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -232,14 +233,20 @@ class _Signals:
         if callable(previous) and previous is not signal.default_int_handler:
             previous(signum, frame)
             return
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        name = signal.Signals(signum).name
-        raise PclsError(f"stopped by {name}", exit_code=128 + signum)
+        self.unhandled = self.unhandled or signum
 
-    def __exit__(self, *exc):
+    def check(self) -> None:
+        """Raise for a signal nobody else handles: KeyboardInterrupt for SIGINT, else a one-line PclsError."""
+        if self.unhandled == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.unhandled:
+            raise PclsError(f"stopped by {signal.Signals(self.unhandled).name}", exit_code=128 + self.unhandled)
+
+    def __exit__(self, exc_type, *exc):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        if self.unhandled and exc_type is GeneratorExit:  # the consumer stopped iterating: the signal is its own
+            signal.raise_signal(self.unhandled)
 
 
 class EpochLoader:
@@ -279,11 +286,13 @@ class EpochLoader:
                         pending.append((indices, makers.submit(indices)))
                     if not pending:
                         break
+                    signals.check()
                     indices, future = pending.popleft()
                     images, labels, records = self._wait(future, indices, timeout, signals)
                     if records[:, 0].any():
                         self._record(records)
                     yield paddle.to_tensor(images), paddle.to_tensor(labels)
+                signals.check()  # a signal during the last batch's use
             finally:
                 for _, future in pending:  # the consumer stopped early or failed: batches nobody will take
                     future.cancel()
@@ -317,7 +326,7 @@ class EpochLoader:
             try:
                 return future.result(timeout=_POLL_SECONDS)
             except FutureTimeout:
-                pass
+                signals.check()
             except PclsError:
                 raise
             except BrokenProcessPool:

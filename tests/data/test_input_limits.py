@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import cv2
@@ -17,6 +16,7 @@ import pytest
 from pcls.data.datasets import ListDataset
 from pcls.data.decode import ImageTooLarge
 from pcls.data.transforms import build_transforms
+from tests.data.conftest import predict_folder_peak
 
 CAP_BYTES = 1536 * 1024 * 1024  # the address space a capped child may use: imports need ~0.5 GB, a bomb 3+ GB
 EVAL_OPS = [{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {"resize_short": 256}},
@@ -306,25 +306,8 @@ def test_data_index_skips_links_that_leave_the_root(tmp_path):
 
 @pytest.mark.slow  # an export and a predict in fresh processes
 def test_predict_over_a_folder_with_a_thin_image_stays_small(tmp_path):
-    import json
-
-    model = tmp_path / "model"
-    exported = subprocess.run([sys.executable, "-m", "pcls", "export", "MobileNetV1_x0_25", "--class-num", "2",
-                               "--out", str(model)], capture_output=True, text=True, timeout=600)
-    assert exported.returncode == 0, exported.stderr[-2000:]
-    images = tmp_path / "images"
-    images.mkdir()
-    (images / "thin.png").write_bytes(thin_png(16000, 1))
-    (images / "ok.png").write_bytes(_png(64))
-    # the peak RSS of the predict process alone: measured by a fresh parent that has no other children
-    measure = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-               "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-               "sys.stderr.write(done.stdout + done.stderr)")
-    run = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "pcls", "predict", str(images),
-                          "--model", str(model), "--json"], capture_output=True, text=True, timeout=600)
-    rc, peak_kb = map(int, run.stdout.split())
-    assert rc == 1, run.stderr[-2000:]  # one input failed
-    output = json.loads(run.stderr[run.stderr.index("{"):run.stderr.rindex("}") + 1])
+    rc, output, peak_kb = predict_folder_peak(tmp_path, {"thin.png": thin_png(16000, 1), "ok.png": _png(64)})
+    assert rc == 1, output  # one input failed
     assert [f["file"].rsplit("/", 1)[-1] for f in output["failures"]] == ["thin.png"]
     assert "16000x1 image" in output["failures"][0]["error"] and len(output["results"]) == 1
     assert peak_kb < 2 * 1024 * 1024, f"predict peaked at {peak_kb / 1024:.0f} MB"
