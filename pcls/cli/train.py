@@ -123,7 +123,8 @@ def register(app: typer.Typer) -> None:
             "largest label in the list + 1).")] = None,
         labels: Annotated[Optional[str], typer.Option(
             "--labels", metavar="FILE", help="Class names file, one per line (for the per-class table).")] = None,
-        batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Evaluation batch size.")] = 32,
+        batch_size: Annotated[Optional[int], typer.Option("--batch-size", metavar="N", min=1, help="Evaluation batch "
+                                                          "size (default: the config's, or 32).")] = None,
         image_size: Annotated[Optional[int], typer.Option(
             "--image-size", metavar="PX", min=8, help="Input size in pixels, with --model (resize-short and crop "
             "follow the zoo's ratio). Default: the model's.")] = None,
@@ -148,10 +149,12 @@ def register(app: typer.Typer) -> None:
                 check_list_file(cfg, "Eval")  # a recipe's data not made yet: say which command makes it
             if class_num:
                 cfg["Arch"]["class_num"] = class_num
+            if batch_size:
+                cfg["DataLoader"]["Eval"].setdefault("sampler", {})["batch_size"] = batch_size
         else:
             if not (model and data):
                 fail("give -c CONFIG (or --recipe NAME), or --model NAME --weights W --data LIST --root DIR")
-            cfg = _eval_config(model, data, root or ".", class_num, labels, batch_size, image_size)
+            cfg = _eval_config(model, data, root or ".", class_num, labels, batch_size or 32, image_size)
         labels = labels or ((cfg.get("Infer") or {}).get("PostProcess") or {}).get("class_id_map_file")
         result = evaluate(cfg, weights=weights, device=device, out_dir=out_dir, labels_file=labels)
         if json_out:
