@@ -36,10 +36,12 @@ class BatchQueue:
         self._tasks: List[asyncio.Task] = []
         self._executors: List[ThreadPoolExecutor] = []
         self._running = 0  # batches inside a model call now
+        self._waiting = 0  # images submitted whose model call has not started (queued, or gathered into a batch)
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize() if self._queue is not None else 0
+        """Images waiting for their model call."""
+        return self._waiting
 
     def start(self) -> None:
         """Start one worker per runner on the running event loop."""
@@ -71,6 +73,7 @@ class BatchQueue:
             self._queue.put_nowait((array, future))
         except asyncio.QueueFull:
             raise QueueFull(f"{self.max_queue} images are waiting") from None
+        self._waiting += 1
         return await future
 
     async def _next_batch(self) -> list:
@@ -91,6 +94,7 @@ class BatchQueue:
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
             except asyncio.TimeoutError:
                 break
+        self._waiting -= len(batch)
         return [(array, future) for array, future in batch if not future.done()]  # done: its caller gave up
 
     async def _work(self, runner: BatchRunner, executor: ThreadPoolExecutor) -> None:
