@@ -122,7 +122,8 @@ class Service:
     async def classify(self, data: bytes, topk: int) -> dict:
         """{"class_ids", "scores", "labels"} for one encoded image, through the batching queue."""
         try:
-            array = await run_in_threadpool(self.predictors[0].preprocess_one, data)
+            with self.queue.arriving():
+                array = await run_in_threadpool(self.predictors[0].preprocess_one, data)
         except ImageTooLarge as err:
             raise ServeError(413, f"image is too large: {err}") from None
         except (DecodeError, PclsError) as err:

@@ -2,6 +2,9 @@
 of them) and run as one model call; each caller gets its own row back. The queue is bounded: a full queue says so
 at once (`QueueFull`, the server answers 503) instead of growing without limit.
 
+A batch waits only for images known to be on the way (requests inside `arriving()`, being decoded): a lone
+request runs at once instead of paying `max_wait_s` for company that is not coming.
+
 Each worker owns one model instance and runs its batches in its own thread, so the event loop keeps accepting
 and decoding while a batch runs; `workers > 1` runs that many model instances side by side.
 """
@@ -9,6 +12,7 @@ and decoding while a batch runs; `workers > 1` runs that many model instances si
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, List, Optional, Sequence
@@ -37,6 +41,7 @@ class BatchQueue:
         self._executors: List[ThreadPoolExecutor] = []
         self._running = 0  # batches inside a model call now
         self._waiting = 0  # images submitted whose model call has not started (queued, or gathered into a batch)
+        self._arriving = 0  # requests being decoded, whose image will be submitted soon
 
     @property
     def depth(self) -> int:
@@ -63,6 +68,15 @@ class BatchQueue:
             executor.shutdown(wait=True)
         self._tasks, self._executors = [], []
 
+    @contextlib.contextmanager
+    def arriving(self):
+        """Around a request's decoding: batches formed meanwhile may wait (max_wait_s) for its image."""
+        self._arriving += 1
+        try:
+            yield
+        finally:
+            self._arriving -= 1
+
     async def submit(self, array: np.ndarray) -> np.ndarray:
         """The model's score row for one pre-processed image; raises QueueFull when the queue is full.
         A caller that gives up (its timeout, a closed connection) cancels the wait; its image is then skipped."""
@@ -77,7 +91,8 @@ class BatchQueue:
         return await future
 
     async def _next_batch(self) -> list:
-        """The first waiting image, then whatever arrives within max_wait_s, up to max_batch images."""
+        """The first waiting image, then those waiting already, then (while others are being decoded) whatever
+        arrives within max_wait_s; up to max_batch images."""
         batch = [await self._queue.get()]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
@@ -87,6 +102,8 @@ class BatchQueue:
                 continue
             except asyncio.QueueEmpty:
                 pass
+            if not self._arriving:  # nothing else is on its way: waiting would only add latency
+                break
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

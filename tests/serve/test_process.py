@@ -1,9 +1,9 @@
 """`pcls serve` as a real process on a loopback port: SIGTERM drains the request in flight and exits 0; the
 command's own errors are one line and exit 2."""
 
+import json
 import signal
 import socket
-import threading
 import time
 
 import pytest
@@ -17,33 +17,35 @@ from tests.serve.conftest import b64, jpeg_bytes, server_process  # noqa: E402
 
 
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(export_dir):
-    """A request held in the queue (max-wait 3 s for a batch of 8 that never fills) when SIGTERM arrives is
-    still answered; the server then exits 0 and no longer listens."""
-    import httpx
-
-    with server_process(export_dir, "--max-batch", "8", "--max-wait-ms", "3000") as (process, base):
-        answer = {}
-
-        def call():
-            answer["response"] = httpx.post(f"{base}/image-classification", json={"image": b64(jpeg_bytes(5))},
-                                            timeout=60)
-
-        caller = threading.Thread(target=call)
-        caller.start()
-        deadline = time.monotonic() + 60
-        while "pcls_queue_depth 1.0" not in httpx.get(f"{base}/metrics", timeout=10).text:
-            assert caller.is_alive() and time.monotonic() < deadline, answer
-            time.sleep(0.02)
-        process.send_signal(signal.SIGTERM)
-        caller.join(timeout=60)
+    """A request the server is reading when SIGTERM arrives (its handler has asked for the body: uvicorn said
+    '100 Continue') is still answered; new connections are refused; the server then exits 0."""
+    with server_process(export_dir) as (process, base):
+        port = int(base.rsplit(":", 1)[1])
+        body = json.dumps({"image": b64(jpeg_bytes(5)), "topk": 2}).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as conn:
+            conn.sendall(b"POST /image-classification HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                         b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+            assert conn.recv(1024).startswith(b"HTTP/1.1 100")  # the handler is waiting for the body
+            process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 60
+            while _accepts(port):  # stops accepting
+                assert time.monotonic() < deadline, "still accepting connections after SIGTERM"
+                time.sleep(0.05)
+            conn.sendall(body)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
         code = process.wait(timeout=60)
         stderr = process.stderr.read()
-    assert answer["response"].status_code == 200, answer["response"].text
-    assert answer["response"].json()["result"]["categories"]
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer
+    assert len(json.loads(payload)["result"]["categories"]) == 2
     assert code == 0, stderr
-    port = int(base.rsplit(":", 1)[1])
+
+
+def _accepts(port: int) -> bool:
     with socket.socket() as sock:
-        assert sock.connect_ex(("127.0.0.1", port)) != 0  # nobody listens any more
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_serve_errors_are_one_line(tmp_path, export_dir):
