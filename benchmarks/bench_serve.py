@@ -88,8 +88,7 @@ async def drive(base: str, bodies: list, concurrency: int, requests: int) -> dic
                 errors += response.status_code != 200
 
         # warm-up: connections, and the batch shapes this concurrency forms (a shape's first model call is slow)
-        for _ in range(3):
-            await asyncio.gather(*(post(i) for i in range(concurrency)))
+        await asyncio.gather(*(post(i) for i in range(concurrency)))
         start = time.perf_counter()
         await asyncio.gather(*(client_loop() for _ in range(concurrency)))
         wall = time.perf_counter() - start

@@ -13,6 +13,7 @@ import base64
 import binascii
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,8 @@ class Service:
                                 settings.max_queue, on_batch=self.metrics.batch_size.observe)
         self.ready = False
         self._post = {}
+        # decoding shares the cores with the model: as many decoders as the predictor uses, not one per request
+        self.decoders = ThreadPoolExecutor(max_workers=first.workers, thread_name_prefix="pcls-decode")
 
     def warm_up(self) -> None:
         """One call per predictor at the largest batch, so the first request pays no allocation cost."""
@@ -123,7 +126,8 @@ class Service:
         """{"class_ids", "scores", "labels"} for one encoded image, through the batching queue."""
         try:
             with self.queue.arriving():
-                array = await run_in_threadpool(self.predictors[0].preprocess_one, data)
+                array = await asyncio.get_running_loop().run_in_executor(
+                    self.decoders, self.predictors[0].preprocess_one, data)
         except ImageTooLarge as err:
             raise ServeError(413, f"image is too large: {err}") from None
         except (DecodeError, PclsError) as err:
@@ -219,6 +223,7 @@ def create_app(predictors: Sequence, settings: Optional[ServeSettings] = None) -
         yield
         service.ready = False
         await service.queue.stop()  # uvicorn has waited for the requests in flight; this empties the queue
+        service.decoders.shutdown(wait=True)
 
     app = FastAPI(title="pcls serve", lifespan=lifespan,
                   description="Image classification with an exported pcls / PaddleClas model.")
