@@ -37,21 +37,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model_dir: Path, threads: int, max_batch: int, max_wait_ms: float, runtime: str, timeout_s=600):
+def start_server(model_dir: Path, threads: int, max_batch: int, max_wait_ms: float, runtime: str, log_dir: Path,
+                 timeout_s=600):
     import httpx
 
+    log = open(log_dir / f"serve-{model_dir.name}-{max_batch}.log", "w")  # a file, never an unread pipe
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         [sys.executable, "-m", "pcls", "serve", str(model_dir), "--port", str(port), "--threads", str(threads),
          "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms), "--runtime", runtime,
          "--max-queue", "1024", "--timeout", "600"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"pcls serve exited: {process.stderr.read()}")
+            raise SystemExit(f"pcls serve exited: {Path(log.name).read_text()[-2000:]}")
         try:
             if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                 return process, base
@@ -123,14 +125,14 @@ def export_random(name: str, out: Path) -> Path:
     return out
 
 
-def bench_one(model_dir: Path, args, jpegs: list) -> dict:
+def bench_one(model_dir: Path, args, jpegs: list, log_dir: Path) -> dict:
     bodies = [json.dumps({"image": base64.b64encode(data).decode()}).encode() for data in jpegs]
     levels = [int(c) for c in args.concurrency.split(",")]
     batch_sizes = sorted({min(c, args.max_batch) for c in levels})
     alone = model_only(model_dir, args.threads, batch_sizes, args.runtime, args.iters)
     decode = decode_ms(alone.pop("predictor"), jpegs)
     rows = []
-    process, base = start_server(model_dir, args.threads, args.max_batch, args.max_wait_ms, alone["runtime"])
+    process, base = start_server(model_dir, args.threads, args.max_batch, args.max_wait_ms, alone["runtime"], log_dir)
     try:
         for concurrency in levels:
             requests = min(args.max_requests, max(args.min_requests, 4 * concurrency))
@@ -146,7 +148,7 @@ def bench_one(model_dir: Path, args, jpegs: list) -> dict:
         code = stop_server(process)
     unbatched = None
     if 16 in levels:
-        process, base = start_server(model_dir, args.threads, 1, 0, alone["runtime"])
+        process, base = start_server(model_dir, args.threads, 1, 0, alone["runtime"], log_dir)
         try:
             unbatched = asyncio.run(drive(base, bodies, 16, min(args.max_requests, max(args.min_requests, 64))))
         finally:
@@ -186,7 +188,7 @@ def main() -> int:
                 print(f"{name}: exporting with random weights ...", flush=True)
                 folder = export_random(name, Path(work) / name)
             print(f"{name}:", flush=True)
-            results["models"][name] = bench_one(folder, args, jpegs)
+            results["models"][name] = bench_one(folder, args, jpegs, Path(work))
     results["load_average_after"] = os.getloadavg()
 
     print(f"\nload average before {results['load_average_before']}, after {results['load_average_after']} "

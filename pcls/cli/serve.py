@@ -68,8 +68,10 @@ def register(app: typer.Typer) -> None:
             predictors = load_predictors(model_dir, workers=workers, max_batch=max_batch, runtime=runtime,
                                          device=device, threads=threads)
         app = create_app(predictors, settings)
+        # keep-alive above the 60 s idle timeout of common load balancers: a backend that closes an idle
+        # connection first races the client's next request on it (the client sees a reset)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=int(timeout) + 5)
+                                timeout_keep_alive=75, timeout_graceful_shutdown=int(timeout) + 5)
         server = uvicorn.Server(config)
         shown_host = f"[{host}]" if ":" in host else host
         console.print(f"serving {model_dir} on http://{shown_host}:{port}/ (API docs at /docs); Ctrl+C stops")
