@@ -1,6 +1,6 @@
 """Does PaddleX 3 run a pcls export as pcls does? Same top-1, scores within 1e-5, on the same images.
 
-    python benchmarks/paddlex_check.py                      # PPLCNet_x1_0 and ResNet50_vd, seeded random weights
+    python benchmarks/paddlex_check.py                      # PPLCNet_x1_0 and ResNet50_vd, deterministic weights
     python benchmarks/paddlex_check.py --paddlex-python /path/to/venv/bin/python --model PPHGNetV2_B0
 
 PaddleX is a yardstick, never a dependency: it runs from its own virtual environment (default
@@ -33,8 +33,10 @@ name, folder, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
 model = create_model(model_name=name, model_dir=folder, device="cpu")
 for res in model.predict(paths, batch_size=1):
     row = res.json.get("res", res.json) if hasattr(res, "json") else dict(res)
-    print("PCLS_ROW " + json.dumps({"class_ids": [int(i) for i in row["class_ids"]],
-                                    "scores": [float(s) for s in row["scores"]]}))
+    ids, scores = row["class_ids"], row["scores"]
+    ids = ids[0] if ids and isinstance(ids[0], list) else ids  # one image's ids come nested in some versions
+    scores = scores[0] if scores and isinstance(scores[0], list) else scores
+    print("PCLS_ROW " + json.dumps({"class_ids": [int(i) for i in ids], "scores": [float(s) for s in scores]}))
 """
 
 
@@ -47,22 +49,19 @@ def paddlex_python(given) -> str | None:
 
 
 def export_seeded(arch: str, out: Path) -> Path:
-    """`pcls export` of `arch` with seeded random weights (spread logits, so top-k is not a coin toss)."""
-    import paddle
-
+    """`pcls export` of `arch` with the test suite's deterministic weights (default init makes deep networks'
+    logits vanish, every class alike, and top-1 a tie)."""
     import pcls
     from pcls.deploy.export import ExportRequest, export
     from pcls.zoo.weights import save_state_file
 
-    paddle.seed(0)
+    sys.path.insert(0, str(REPO))
+    from tests.reference import fill_weights
+
     model = pcls.create_model(arch)
-    rng = np.random.default_rng(0)
-    state = {k: v.numpy() for k, v in model.state_dict().items()}
-    for key, value in state.items():  # a classifier whose scores differ clearly between images
-        if key.endswith("weight") and value.ndim == 2:
-            state[key] = (rng.standard_normal(value.shape) * 0.05).astype(value.dtype)
+    fill_weights(model)
     weights = out.parent / f"{arch}.pdparams"
-    save_state_file(state, weights)
+    save_state_file({k: v.numpy() for k, v in model.state_dict().items()}, weights)
     export(ExportRequest(model_name=arch, out_dir=out, weights=str(weights), fmt="paddle"))
     return out
 
