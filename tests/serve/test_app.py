@@ -139,6 +139,7 @@ def truncated_png() -> bytes:
     ({"image": b64(b"just some text")}, 400, "does not decode as an image"),
     ({"image": ""}, 400, "image is empty"),
     ({"image": b64(truncated_png())}, 400, "does not decode as an image"),
+    ({"image": b64(jpeg_bytes(0)[:-300])}, 400, "does not decode as an image"),
     ({"image": "http://169.254.169.254/latest/meta-data"}, 400, "--allow-url"),
     ({"topk": 3}, 422, "image: Field required"),
     ({"image": 42}, 422, "image: Input should be a valid string"),
