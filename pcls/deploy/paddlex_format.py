@@ -153,7 +153,9 @@ def pcls_spec(spec: dict) -> dict:
         out["PreProcess"]["transform_ops"] = [PADDLEX_DECODE] + [_from_paddlex_op(op) for op in ops]
     if paddlex_post:
         topk = post["Topk"]
-        out["PostProcess"] = {"name": "Topk", "topk": int(topk.get("topk") or 5), "class_id_map_file": None}
+        # a label file named beside Topk (not PaddleX's, which takes only operators there) is pcls's to read
+        out["PostProcess"] = {"name": "Topk", "topk": int(topk.get("topk") or 5),
+                              "class_id_map_file": post.get("class_id_map_file")}
         out["label_list"] = topk.get("label_list")
     if header.get("model_name"):
         header["model_name"] = header.get(PCLS_NAME_KEY) or pcls_name(str(header["model_name"]))

@@ -152,8 +152,7 @@ class Service:
                 "class_num": self.class_num, "input_size": first.input_size, "runtime": first.runtime,
                 "device": first.settings.device, "precision": first.settings.precision,
                 "topk": self.default_topk, "max_batch": self.queue.max_batch,
-                "max_wait_ms": self.settings.max_wait_ms, "workers": len(self.predictors),
-                "model_dir": str(first.model_dir)}
+                "max_wait_ms": self.settings.max_wait_ms, "workers": len(self.predictors)}  # no server paths
 
 
 async def image_bytes(image: str, settings: ServeSettings) -> bytes:

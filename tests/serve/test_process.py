@@ -50,6 +50,8 @@ def _accepts(port: int) -> bool:
 
 def test_serve_errors_are_one_line(tmp_path, export_dir):
     runner = CliRunner()
+    shown = runner.invoke(app, ["serve", "--help"])
+    assert shown.exit_code == 0 and "--max-batch" in shown.output and "--api-key" in shown.output
     missing = runner.invoke(app, ["serve", str(tmp_path / "nosuch") + "/"])
     assert missing.exit_code == 2 and "not found" in missing.output and "Traceback" not in missing.output
     bad_batch = runner.invoke(app, ["serve", str(export_dir), "--max-batch", "0"])
