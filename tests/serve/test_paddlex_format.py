@@ -110,3 +110,9 @@ def test_an_official_paddlex_folder_predicts_as_the_pcls_export(export_dir, refe
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["results"]
     assert len(rows) == 3 and all(len(r["class_ids"]) == 3 for r in rows)
+
+    bench = CliRunner().invoke(app, ["bench", str(folder), "--batch-sizes", "1", "--iters", "2", "--warmup", "1",
+                                     "--no-e2e", "--threads", "1", "--json"])
+    assert bench.exit_code == 0, bench.output
+    measured = json.loads(bench.stdout)
+    assert measured["model"] == "MobileNetV1_x0_25" and measured["input_size"] == 64 and measured["rows"]
