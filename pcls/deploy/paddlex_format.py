@@ -17,6 +17,8 @@ import copy
 import re
 from typing import Optional
 
+from pcls.config.expr import parse_number  # the one safe arithmetic parser (never eval())
+
 # PaddleX 3's image-classification models (paddlex/modules/image_classification/model_list.py): the names
 # `create_model` accepts for a classifier folder
 PADDLEX_MODELS = frozenset([
@@ -94,10 +96,14 @@ def _paddlex_ops(ops: list) -> Optional[list]:
         if name == "NormalizeImage":
             if args.get("order", "") != "" or int(args.get("channel_num", 3)) != 3:
                 return None
-            if not isinstance(args.get("scale", 1 / 255), (int, float)):
+            scale = parse_number(args.get("scale", 1 / 255))  # PaddleX takes a number, not "1.0/255.0"
+            if scale is None:
                 return None
+            args["scale"] = scale
         out.append({name: args or None})
-    if not out or _op(out[-1])[0] != "ToCHWImage":
+    if not any(_op(op)[0] == "ResizeImage" for op in out):  # PaddleX's classifier always resizes
+        return None
+    if _op(out[-1])[0] != "ToCHWImage":
         out.append({"ToCHWImage": None})
     return out
 

@@ -63,8 +63,15 @@ def test_pipelines_paddlex_would_run_differently_keep_pcls_form():
     thresh["PostProcess"] = {"name": "ThreshOutput", "threshold": 0.5, "topk": 1, "class_id_map_file": None}
     random_crop = json.loads(json.dumps(base))
     random_crop["PreProcess"]["transform_ops"].append({"RandCropImage": {"size": 224}})
-    for spec in (pil, thresh, random_crop):
+    no_resize = json.loads(json.dumps(base))  # the demo recipe's 64 px pipeline: PaddleX always resizes
+    del no_resize["PreProcess"]["transform_ops"][1:3]
+    for spec in (pil, thresh, random_crop, no_resize):
         assert paddlex_spec(spec, None) == spec
+
+    published_scale = json.loads(json.dumps(base))  # PaddleClas configs write the scale as arithmetic
+    published_scale["PreProcess"]["transform_ops"][3]["NormalizeImage"]["scale"] = "1.0/255.0"
+    normalize = paddlex_spec(published_scale, None)["PreProcess"]["transform_ops"][2]["NormalizeImage"]
+    assert normalize["scale"] == pytest.approx(1 / 255)
 
 
 def official_folder(export_dir, target):
