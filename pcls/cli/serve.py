@@ -14,10 +14,13 @@ SERVE_EXTRA_HINT = "pcls serve needs FastAPI and uvicorn: pip install 'pcls[serv
 
 def resolve_model(model: str) -> Path:
     """MODEL as an export folder: as given, or a zoo name exported once into the cache (as `pcls predict` does).
-    The one place serve turns a name into an export, to be pointed at the library's resolver when it has one."""
-    from pcls.cli.deploy import _model_dir
+    The one place serve turns a name into an export."""
+    try:  # the library's resolver, where the deploy branch has added it
+        from pcls.deploy.zoo_export import prepared_model_dir
+    except ImportError:  # before that merge: predict's own
+        from pcls.cli.deploy import _model_dir as prepared_model_dir
 
-    return _model_dir(model)
+    return prepared_model_dir(model)
 
 
 def register(app: typer.Typer) -> None:
