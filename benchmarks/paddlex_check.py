@@ -53,7 +53,10 @@ def export_seeded(arch: str, out: Path) -> Path:
     logits vanish, every class alike, and top-1 a tie)."""
     import pcls
     from pcls.deploy.export import ExportRequest, export
-    from pcls.zoo.weights import save_state_file
+    try:  # where the safety-files branch moved it
+        from pcls.utils.state_files import save_state_file
+    except ImportError:
+        from pcls.zoo.weights import save_state_file
 
     sys.path.insert(0, str(REPO))
     from tests.reference import fill_weights

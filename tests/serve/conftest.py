@@ -37,7 +37,10 @@ def b64(data: bytes) -> str:
 def export_dir(tmp_path_factory):
     import pcls
     from pcls.deploy.export import ExportRequest, export
-    from pcls.zoo.weights import save_state_file
+    try:  # where the safety-files branch moved it
+        from pcls.utils.state_files import save_state_file
+    except ImportError:
+        from pcls.zoo.weights import save_state_file
     from tests.reference import fill_weights
 
     root = tmp_path_factory.mktemp("serve")
