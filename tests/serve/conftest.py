@@ -63,13 +63,14 @@ def reference(export_dir):
 
 
 @contextlib.asynccontextmanager
-async def served(export_dir, patch=None, **settings):
+async def served(export_dir, patch=None, workers=1, **settings):
     """An httpx client on the app, its lifespan run (warm-up, batching workers) as uvicorn would."""
     import httpx
 
     from pcls.serve.app import ServeSettings, create_app, load_predictors
 
-    predictors = load_predictors(export_dir, max_batch=settings.get("max_batch", 8), runtime="paddle", threads=1)
+    predictors = load_predictors(export_dir, workers=workers, max_batch=settings.get("max_batch", 8),
+                                 runtime="paddle", threads=1)
     app = create_app(predictors, ServeSettings(**settings))
     if patch:
         patch(app.state.service)

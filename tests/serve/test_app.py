@@ -261,3 +261,20 @@ def test_api_key_guards_every_route_but_health_and_the_page(export_dir):
         assert_error(got[name], 401, "no API key")
         assert got[name].headers["www-authenticate"] == "Bearer"
     assert_error(got["model wrong"], 401, "a wrong API key")
+
+
+def test_two_model_instances_answer_side_by_side(export_dir, reference):
+    images = [jpeg_bytes(seed) for seed in range(6)]
+
+    async def main():
+        async with served(export_dir, workers=2, max_batch=1, max_wait_ms=0) as client:
+            card = (await client.get("/model")).json()
+            responses = await asyncio.gather(*(client.post("/image-classification", json={"image": b64(x)})
+                                               for x in images))
+            return card, responses
+
+    card, responses = run(main())
+    assert card["workers"] == 2
+    for image, response in zip(images, responses):
+        assert response.status_code == 200, response.text
+        assert_categories(response.json()["result"]["categories"], expected(reference, image, 5))
