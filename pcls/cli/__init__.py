@@ -155,7 +155,7 @@ def _root(
 
 
 def _register() -> None:
-    from pcls.cli import bench, data, deploy, distill, doctor, recipes, train, zoo
+    from pcls.cli import bench, data, deploy, distill, doctor, recipes, serve, train, zoo
 
     app.add_typer(data.app, name="data")
     app.add_typer(zoo.app, name="zoo")
@@ -163,6 +163,7 @@ def _register() -> None:
     distill.register(app)
     deploy.register(app)  # export, predict
     bench.register(app)
+    serve.register(app)
     app.add_typer(recipes.app, name="recipes")
     doctor.register(app)
 

@@ -11,6 +11,7 @@ from typing import Optional
 
 import yaml
 
+from pcls.deploy.paddlex_format import paddlex_spec, pcls_spec
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text, read_text
 
@@ -82,6 +83,7 @@ def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list
         "PostProcess": {"name": "Topk", **(postprocess or {}), "topk": int(topk),
                         "class_id_map_file": LABELS_FILE if label_names else None},
     }
+    spec = paddlex_spec(spec, label_names)  # the same file read by PaddleX 3 (pcls.deploy.paddlex_format)
     atomic_write_text(out_dir / SPEC_FILE, yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))
     return spec
 
@@ -148,13 +150,13 @@ def read_spec(model_dir) -> dict:
     if not path.is_file():
         raise PclsError(f"{model_dir} has no {SPEC_FILE}: export it with 'pcls export' first")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = pcls_spec(yaml.safe_load(path.read_text(encoding="utf-8")))  # also PaddleX's/PaddleClas's form
         spec["Global"]["input_size"], spec["PreProcess"]["transform_ops"], spec["PostProcess"]["topk"]
     except (yaml.YAMLError, KeyError, TypeError) as err:
         raise PclsError(f"{path} is not a pcls inference spec ({err}); re-export the model") from None
     _check_types(spec, path)
     label_file = spec["PostProcess"].get("class_id_map_file")
-    spec["labels"] = read_label_file(model_dir / label_file) if label_file else None
+    spec["labels"] = read_label_file(model_dir / label_file) if label_file else spec.pop("label_list", None)
     class_num = spec["Global"].get("class_num")
     if spec["labels"] and class_num and len(spec["labels"]) != int(class_num):
         raise PclsError(f"{model_dir / label_file} has {len(spec['labels'])} names but the model has {class_num} "
