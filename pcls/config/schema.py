@@ -213,6 +213,9 @@ SCHEMA = Section(
                         "last_epoch": refused("a schedule starts where the run is: resume with --resume "
                                               "instead of setting last_epoch", "int", accept=(-1, None)),
                         "by_epoch": f("bool", default=False),
+                        # PaddleClas's engine overwrites it with the loader's length; pcls computes it too
+                        "step_each_epoch": f("int", "none", note="Optimizer.lr.step_each_epoch is ignored: "
+                                             "pcls takes the steps per epoch from the training loader"),
                     }
                 ),
                 "regularizer": Section({"name": f("str", default="L2"), "coeff": f("float", default=0.0)},
@@ -492,7 +495,8 @@ def _validate_distillation_models(arch: dict) -> None:
         backbone_path = f"Arch.models[{index}].{label}"
         if not isinstance(backbone, dict) or "name" not in backbone:
             raise PclsError(f"config key {backbone_path}.name is required (the backbone of model '{label}')")
-        _check_arch_name(f"{backbone_path}.name", backbone["name"])
+        if backbone["name"] != "AttentionModel":  # AFD's backbone + connector (pcls.distill.connectors)
+            _check_arch_name(f"{backbone_path}.name", backbone["name"])
         for key in ("class_num",):
             if key in backbone:
                 _check_field(f"{backbone_path}.{key}", _BACKBONE_ARGS[key], backbone[key])

@@ -1,11 +1,14 @@
 """Distillation losses by their PaddleClas names. They read a DistillationModel's output, a dict
-{model name: logits}, and pair models by `model_name_pairs` (student first) or pick them by `model_names`.
+{model name: logits} (or {model name: {"logits": ..., <return pattern>: feature}} for members with
+`return_patterns`), and pair models by `model_name_pairs` (student first) or pick them by `model_names`.
 
 Unlabeled samples (label -1, e.g. SSLD's extra_list.txt lines) count only in the teacher-student terms:
 the ground-truth terms mask them out.
 """
 
 from __future__ import annotations
+
+import re
 
 import paddle
 import paddle.nn as nn
@@ -32,13 +35,38 @@ def _check_key(key, what):
                         f"model's logits only; use 'key: logits' or leave it out")
 
 
-def _logits(output, name, what):
+def member_output(output, name, what):
+    """What model `name` of a DistillationModel returned: logits, or a dict of logits and feature maps."""
     if not isinstance(output, dict):
         raise PclsError(f"Loss.{what} needs a DistillationModel (Arch.name: DistillationModel) whose output names "
                         f"each model; this model returns a single tensor")
     if name not in output:
         raise PclsError(f"Loss.{what}: no model named '{name}' in Arch.models (have: {', '.join(output)})")
     return output[name]
+
+
+def pattern_key(key: str) -> str:
+    """A return pattern as the model's output names it: PaddleClas writes `blocks[2]`, sub-layers are `blocks.2`."""
+    return re.sub(r"\[(\d+)\]", r".\1", str(key))
+
+
+def member_entry(output, name, key, what):
+    """Entry `key` ('logits' or a return pattern / connector output) of model `name`'s output."""
+    value = member_output(output, name, what)
+    if not isinstance(value, dict):
+        if key in (None, "logits"):
+            return value
+        raise PclsError(f"Loss.{what}: model '{name}' returns only logits, not '{key}'; list '{key}' in its "
+                        f"return_patterns (Arch.models)")
+    for candidate in ("logits" if key is None else key, pattern_key(key or "logits")):
+        if candidate in value:
+            return value[candidate]
+    raise PclsError(f"Loss.{what}: model '{name}' has no output '{key}' (have: {', '.join(value)}); add it to "
+                    f"the model's return_patterns")
+
+
+def _logits(output, name, what):
+    return member_entry(output, name, "logits", what)
 
 
 def soft_ce(student_logits, teacher_prob):
@@ -59,14 +87,16 @@ def js_div(p_log, q_log):
     return ((p * (p_log - m_log)).sum(axis=-1) + (q * (q_log - m_log)).sum(axis=-1)).mean() / 2
 
 
-class _PairLoss(nn.Layer):
-    """Shared plumbing: one term per (student, teacher) pair, named `<name>_<student>_<teacher>`."""
+class PairLoss(nn.Layer):
+    """Shared plumbing: one term per (student, teacher) pair, named `<name>_<student>_<teacher>`, on each
+    model's output entry `key` (logits, or a return pattern's feature map)."""
 
     label = "loss"
+    checked_pairs = staticmethod(_pairs)
 
     def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None):
         super().__init__()
-        _check_key(key, type(self).__name__)
+        self.key = key or "logits"
         self.pairs = _pairs(model_name_pairs, type(self).__name__)
         self.temperature = float(temperature)
         if self.temperature <= 0:
@@ -76,8 +106,8 @@ class _PairLoss(nn.Layer):
     def forward(self, output, target):
         terms = {}
         for student, teacher in self.pairs:
-            s = _logits(output, student, type(self).__name__)
-            t = _logits(output, teacher, type(self).__name__)
+            s = member_entry(output, student, self.key, type(self).__name__)
+            t = member_entry(output, teacher, self.key, type(self).__name__)
             terms[f"{self.label}_{student}_{teacher}"] = self.pair_loss(s, t)
         return terms
 
@@ -86,7 +116,7 @@ class _PairLoss(nn.Layer):
 
 
 @register_loss
-class DistillationCELoss(_PairLoss):
+class DistillationCELoss(PairLoss):
     """SSLD's soft-label loss: CE of the student against the teacher's softmax(logits / T) (detached)."""
 
     label = "loss_ce"
@@ -97,7 +127,7 @@ class DistillationCELoss(_PairLoss):
 
 
 @register_loss
-class DistillationKLDivLoss(_PairLoss):
+class DistillationKLDivLoss(PairLoss):
     """Classic knowledge distillation (Hinton et al.): T^2 * KL(softmax(t/T) || softmax(s/T))."""
 
     label = "loss_kl"
@@ -111,7 +141,7 @@ class DistillationKLDivLoss(_PairLoss):
 
 
 @register_loss
-class DistillationJSDivLoss(_PairLoss):
+class DistillationJSDivLoss(PairLoss):
     """SSLD's JS-divergence between the student's and the teacher's softmax(logits / T)."""
 
     label = "loss_js"
@@ -122,7 +152,7 @@ class DistillationJSDivLoss(_PairLoss):
 
 
 @register_loss
-class DistillationDMLLoss(_PairLoss):
+class DistillationDMLLoss(PairLoss):
     """Deep mutual learning: symmetric KL between two trainable models; gradients reach both."""
 
     label = "loss_dml"

@@ -56,6 +56,14 @@ def write_smoke_data(root: Path, side: int, class_num: int, with_unlabeled: bool
     return {"train": str(root / "train_list.txt"), "val": str(root / "val_list.txt"), "root": str(root)}
 
 
+def _no_pretrained(section: dict) -> None:
+    """No weights for the model and its members, nested ones too (AFD's AttentionModel holds a backbone)."""
+    section["pretrained"] = False
+    for item in section.get("models") or []:
+        (_, member), = item.items()
+        _no_pretrained(member)
+
+
 def smoke_config(cfg: dict, workdir, label: str) -> dict:
     """A copy of `cfg` that trains SMOKE_ITERS iterations on generated data, no downloads: the run goes to
     `workdir/<label>` (the caller names it), the data to `workdir/_data/<label>`."""
@@ -77,11 +85,7 @@ def smoke_config(cfg: dict, workdir, label: str) -> dict:
     glob.update(epochs=1, max_iters=SMOKE_ITERS, output_dir=str(workdir), pretrained_model=None,
                 checkpoints=None, eval_interval=1, save_interval=1, print_batch_step=1, use_visualdl=False,
                 device="cpu")
-    arch = cfg["Arch"]
-    arch["pretrained"] = False
-    for item in arch.get("models") or []:
-        (_, backbone), = item.items()
-        backbone["pretrained"] = False
+    _no_pretrained(cfg["Arch"])
     cfg.pop("AMP", None)  # AMP only runs on GPU; the smoke run is a CPU check
     cfg["_smoke"] = True
     return cfg
