@@ -45,6 +45,7 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
 
     constructor = get_constructor(name)
     patterns = kwargs.pop("return_patterns", None)  # any family: feature maps by sub-layer name
+    use_ssld = bool(kwargs.pop("use_ssld", False))  # any family: it only chooses the zoo weights
     try:
         model = constructor(class_num=class_num, **kwargs)
     except TypeError as err:
@@ -57,7 +58,7 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
         from pcls.zoo.weights import load_pretrained
 
         # pretrained weights with a class_num of one's own is fine-tuning: a new classifier is intended
-        load_pretrained(model, _zoo_weights_name(name, kwargs) if pretrained is True else pretrained,
+        load_pretrained(model, _zoo_weights_name(name, {"use_ssld": use_ssld}) if pretrained is True else pretrained,
                         reinit_classifier=True)
     return model
 

@@ -56,13 +56,13 @@ def member_entry(output, name, key, what):
     if not isinstance(value, dict):
         if key in (None, "logits"):
             return value
-        raise PclsError(f"Loss.{what}: model '{name}' returns only logits, not '{key}'; list '{key}' in its "
-                        f"return_patterns (Arch.models)")
+        raise PclsError(f"Loss.{what}.key: '{key}' is not an output of model '{name}', which returns only "
+                        f"logits; list '{key}' in its return_patterns (Arch.models) or use 'key: logits'")
     for candidate in ("logits" if key is None else key, pattern_key(key or "logits")):
         if candidate in value:
             return value[candidate]
-    raise PclsError(f"Loss.{what}: model '{name}' has no output '{key}' (have: {', '.join(value)}); add it to "
-                    f"the model's return_patterns")
+    raise PclsError(f"Loss.{what}.key: '{key}' is not an output of model '{name}' (have: {', '.join(value)}); "
+                    f"add it to the model's return_patterns")
 
 
 def _logits(output, name, what):
