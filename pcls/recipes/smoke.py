@@ -53,7 +53,15 @@ def write_smoke_data(root: Path, side: int, class_num: int, with_unlabeled: bool
     train_lines = lines + ([f"{lines[0].split()[0]}"] if with_unlabeled else [])
     atomic_write_text(root / "train_list.txt", "\n".join(train_lines) + "\n")
     atomic_write_text(root / "val_list.txt", "\n".join(lines[:SMOKE_BATCH]) + "\n")
-    return {"train": str(root / "train_list.txt"), "val": str(root / "val_list.txt"), "root": str(root)}
+    # multi-label lists (path<TAB>0,1,...: each sample's bits differ) and a paths-only list (CustomLabelDataset)
+    bits = [",".join(str((index >> c) & 1 if c < 3 else int(c % SMOKE_IMAGES == index)) for c in range(class_num))
+            for index in range(SMOKE_IMAGES)]
+    multi = [f"{line.split()[0]}\t{row}" for line, row in zip(lines, bits)]
+    atomic_write_text(root / "train_multilabel.txt", "\n".join(multi) + "\n")
+    atomic_write_text(root / "val_multilabel.txt", "\n".join(multi[:SMOKE_BATCH]) + "\n")
+    atomic_write_text(root / "images.txt", "\n".join(line.split()[0] for line in lines) + "\n")
+    return {"train": str(root / "train_list.txt"), "val": str(root / "val_list.txt"), "root": str(root),
+            "images": str(root / "images.txt")}
 
 
 def _no_pretrained(section: dict) -> None:
@@ -78,6 +86,10 @@ def smoke_config(cfg: dict, workdir, label: str) -> dict:
         section = loaders[split]
         section["dataset"]["image_root"] = data["root"]
         section["dataset"]["cls_label_path"] = list_path
+        if section["dataset"].get("name") == "MultiLabelDataset":
+            section["dataset"]["cls_label_path"] = list_path.replace("_list.txt", "_multilabel.txt")
+        if section["dataset"].get("sample_list_path"):
+            section["dataset"]["sample_list_path"] = data["images"]
         section["sampler"]["batch_size"] = SMOKE_BATCH
         section["sampler"]["drop_last"] = False
         section["loader"]["num_workers"] = 0
