@@ -94,7 +94,7 @@ def smoke_config(cfg: dict, workdir, label: str) -> dict:
         section["sampler"]["drop_last"] = False
         section["loader"]["num_workers"] = 0
     glob = cfg["Global"]
-    glob.update(epochs=1, max_iters=SMOKE_ITERS, output_dir=str(workdir), pretrained_model=None,
+    glob.update(epochs=1, max_iters=SMOKE_ITERS, output_dir=str(workdir), pretrained_model=None, start_eval_epoch=0,
                 checkpoints=None, eval_interval=1, save_interval=1, print_batch_step=1, use_visualdl=False,
                 device="cpu")
     _no_pretrained(cfg["Arch"])
