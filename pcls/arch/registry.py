@@ -46,6 +46,8 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
     constructor = get_constructor(name)
     patterns = kwargs.pop("return_patterns", None)  # any family: feature maps by sub-layer name
     use_ssld = bool(kwargs.pop("use_ssld", False))  # any family: it only chooses the zoo weights
+    # PaddleClas's export switch; pcls's export ends in softmax, or sigmoid for Global.use_multilabel models
+    kwargs.pop("infer_add_softmax", None)
     try:
         model = constructor(class_num=class_num, **kwargs)
     except TypeError as err:

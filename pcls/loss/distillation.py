@@ -153,20 +153,39 @@ class DistillationJSDivLoss(PairLoss):
 
 @register_loss
 class DistillationDMLLoss(PairLoss):
-    """Deep mutual learning: symmetric KL between two trainable models; gradients reach both."""
+    """Deep mutual learning: symmetric KL between two trainable models; gradients reach both.
+
+    For attribute (label_ratio) data, `weight_ratio` weighs each class's term like MultiLabelLoss does;
+    `sum_across_class_dim: False` averages over every (sample, class) term instead of summing over classes."""
 
     label = "loss_dml"
 
-    def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None, act="softmax"):
+    def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None, act="softmax", weight_ratio=False,
+                 sum_across_class_dim=None):
         if act != "softmax":
             raise PclsError(f"Loss.DistillationDMLLoss.act: '{act}' is not supported; pcls compares the models' "
                             f"softmax outputs (act: softmax)")
         super().__init__(model_name_pairs, temperature, name, key)
+        self.weight_ratio, self.per_entry = bool(weight_ratio), sum_across_class_dim is False
+        self.target = None
+
+    def forward(self, output, target):
+        self.target = target
+        try:
+            return super().forward(output, target)
+        finally:
+            self.target = None
 
     def pair_loss(self, a, b):
         T = self.temperature
         a_log, b_log = F.log_softmax(a / T, axis=-1), F.log_softmax(b / T, axis=-1)
-        return (kl_div(a_log, b_log) + kl_div(b_log, a_log)) / 2
+        terms = (paddle.exp(b_log) * (b_log - a_log) + paddle.exp(a_log) * (a_log - b_log)) / 2
+        if self.weight_ratio:
+            from pcls.loss.multilabel import ratio_weights, split_ratio_target
+
+            labels, ratio = split_ratio_target(self.target, "DistillationDMLLoss")
+            terms = terms * ratio_weights(labels, ratio)
+        return terms.mean() if self.per_entry else terms.sum(axis=-1).mean()
 
 
 @register_loss

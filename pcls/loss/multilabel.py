@@ -26,11 +26,16 @@ def _targets(target, logits):
     return target.astype(logits.dtype)
 
 
+def split_ratio_target(target, what="MultiLabelLoss"):
+    """(labels, positive ratios), each [N, C], of a label_ratio dataset's [N, 2, C] target."""
+    if target is None or target.ndim != 3 or target.shape[1] != 2:
+        raise PclsError(f"Loss.{what}.weight_ratio needs each label's positive ratio from the dataset: set "
+                        f"DataLoader.Train.dataset.label_ratio: True (and Eval's) on the MultiLabelDataset")
+    return target[:, 0].astype("float32"), target[:, 1].astype("float32")
+
+
 def _ratio(target):
-    if target.ndim != 3 or target.shape[1] != 2:
-        raise PclsError("Loss.MultiLabelLoss.weight_ratio needs each label's positive ratio from the dataset: set "
-                        "DataLoader.Train.dataset.label_ratio: True (and Eval's) on the MultiLabelDataset")
-    return target[:, 1].astype("float32")
+    return split_ratio_target(target)[1]
 
 
 def ratio_weights(target, ratio):

@@ -86,8 +86,10 @@ def smoke_config(cfg: dict, workdir, label: str) -> dict:
         section = loaders[split]
         section["dataset"]["image_root"] = data["root"]
         section["dataset"]["cls_label_path"] = list_path
+        section["dataset"]["delimiter"] = " "  # the generated lists' separator, whatever the config's is
         if section["dataset"].get("name") == "MultiLabelDataset":
             section["dataset"]["cls_label_path"] = list_path.replace("_list.txt", "_multilabel.txt")
+            section["dataset"]["delimiter"] = "\t"
         if section["dataset"].get("sample_list_path"):
             section["dataset"]["sample_list_path"] = data["images"]
         section["sampler"]["batch_size"] = SMOKE_BATCH
