@@ -15,7 +15,15 @@ pytest.importorskip("paddle")
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("name", list_recipes())
+def _params():
+    # distill-*/pulc-* are PaddleClas's configs unchanged, which test_paddleclas_distill_pulc_configs.py runs
+    # already: one of them stays in the fast suite
+    for name in list_recipes():
+        slow = name.startswith(("distill-", "pulc-")) and name != "pulc-person_exists"
+        yield pytest.param(name, marks=[pytest.mark.slow] if slow else [], id=name)
+
+
+@pytest.mark.parametrize("name", _params())
 def test_recipe_smoke_run(name, tmp_path):
     result = runner.invoke(app, ["train", "--recipe", name, "--smoke", "-o", f"Global.output_dir={tmp_path}",
                                  "--json"])
