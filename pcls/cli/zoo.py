@@ -207,6 +207,8 @@ def info(
         ("Architecture", entry.get("arch")),
         ("Family", entry.get("family")),
         ("Paper", entry.get("paper")),
+        *([("Task", f"{entry['task']}: {entry['metric']} {entry['documented']}% (documented)")] if entry.get("task")
+          else []),
         ("Top-1 (ImageNet val)", _number(entry.get("top1"), 4)),
         ("Top-5 (ImageNet val)", _number(entry.get("top5"), 4)),
         ("Params (M)", _number(params, 3)),
