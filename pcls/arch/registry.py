@@ -55,6 +55,7 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
     if patterns:
         model.set_return_patterns(list(model._return_patterns) + list(patterns))
     model.model_name = name
+    model.use_ssld = use_ssld
     model.pretrained_cfg = preprocess_for(name)
     if pretrained:
         from pcls.zoo.weights import load_pretrained
