@@ -142,6 +142,10 @@ class AttentionModel(nn.Layer):
 
     # the engine's model surface: the backbone is what gets deployed
     @property
+    def deployable(self) -> nn.Layer:
+        return getattr(self, self.backbone_label)
+
+    @property
     def model_name(self) -> str:
         return getattr(self, self.backbone_label).model_name
 

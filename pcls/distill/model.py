@@ -108,7 +108,8 @@ class DistillationModel(nn.Layer):
     def student_state_dict(self) -> dict:
         """The deployable model's weights as plain float32 numpy arrays (an O2 run holds them in half)."""
         state = {}
-        for key, value in self.student.state_dict().items():
+        deployable = getattr(self.student, "deployable", self.student)  # AFD: the backbone, not its connector
+        for key, value in deployable.state_dict().items():
             array = value.numpy()
             state[key] = array.astype("float32") if array.dtype == "float16" else array
         return state
