@@ -51,7 +51,14 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
     try:
         model = constructor(class_num=class_num, **kwargs)
     except TypeError as err:
-        raise PclsError(f"bad option for backbone {name}: {err}") from err
+        if "return_stages" not in kwargs or not patterns:
+            raise PclsError(f"bad option for backbone {name}: {err}") from err
+        # a family without stage taps (PULC's PPLCNet configs set both): the named return_patterns are the taps
+        kwargs.pop("return_stages")
+        try:
+            model = constructor(class_num=class_num, **kwargs)
+        except TypeError as again:
+            raise PclsError(f"bad option for backbone {name}: {again}") from again
     if patterns:
         model.set_return_patterns(list(model._return_patterns) + list(patterns))
     model.model_name = name
