@@ -16,6 +16,7 @@ import paddle.nn.functional as F
 
 from pcls.errors import PclsError
 from pcls.loss.ce import CELoss
+from pcls.loss.multilabel import MultiLabelLoss, ratio_weights, split_ratio_target
 from pcls.loss.registry import register_loss
 
 _EPS = 1e-7
@@ -97,6 +98,7 @@ class PairLoss(nn.Layer):
     def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None):
         super().__init__()
         self.key = key or "logits"
+        self.target = None
         self.pairs = _pairs(model_name_pairs, type(self).__name__)
         self.temperature = float(temperature)
         if self.temperature <= 0:
@@ -104,11 +106,15 @@ class PairLoss(nn.Layer):
         self.label = name or self.label
 
     def forward(self, output, target):
+        self.target = target  # for the losses that also read the labels (pair_loss takes the logits only)
         terms = {}
-        for student, teacher in self.pairs:
-            s = member_entry(output, student, self.key, type(self).__name__)
-            t = member_entry(output, teacher, self.key, type(self).__name__)
-            terms[f"{self.label}_{student}_{teacher}"] = self.pair_loss(s, t)
+        try:
+            for student, teacher in self.pairs:
+                s = member_entry(output, student, self.key, type(self).__name__)
+                t = member_entry(output, teacher, self.key, type(self).__name__)
+                terms[f"{self.label}_{student}_{teacher}"] = self.pair_loss(s, t)
+        finally:
+            self.target = None
         return terms
 
     def pair_loss(self, student_logits, teacher_logits):
@@ -167,22 +173,12 @@ class DistillationDMLLoss(PairLoss):
                             f"softmax outputs (act: softmax)")
         super().__init__(model_name_pairs, temperature, name, key)
         self.weight_ratio, self.per_entry = bool(weight_ratio), sum_across_class_dim is False
-        self.target = None
-
-    def forward(self, output, target):
-        self.target = target
-        try:
-            return super().forward(output, target)
-        finally:
-            self.target = None
 
     def pair_loss(self, a, b):
         T = self.temperature
         a_log, b_log = F.log_softmax(a / T, axis=-1), F.log_softmax(b / T, axis=-1)
         terms = (paddle.exp(b_log) * (b_log - a_log) + paddle.exp(a_log) * (a_log - b_log)) / 2
         if self.weight_ratio:
-            from pcls.loss.multilabel import ratio_weights, split_ratio_target
-
             labels, ratio = split_ratio_target(self.target, "DistillationDMLLoss")
             terms = terms * ratio_weights(labels, ratio)
         return terms.mean() if self.per_entry else terms.sum(axis=-1).mean()
@@ -220,3 +216,22 @@ def masked_ce(ce, logits, target):
     if keep.shape[0] == labels.shape[0]:
         return ce(logits, labels)
     return ce(paddle.gather(logits, keep), paddle.gather(labels, keep))
+
+
+@register_loss
+class DistillationMultiLabelLoss(nn.Layer):
+    """MultiLabelLoss against the labels for each model in `model_names` of a DistillationModel (PULC's
+    attribute distillation configs), one term per model named `<name>_<model>`."""
+
+    def __init__(self, model_names, epsilon=None, size_sum=False, weight_ratio=False, key=None, name="loss_mll"):
+        super().__init__()
+        if not isinstance(model_names, (list, tuple)) or not model_names:
+            raise PclsError(f"Loss.DistillationMultiLabelLoss.model_names must be a list of model names, got "
+                            f"{model_names!r}")
+        self.model_names, self.key, self.label = list(model_names), key or "logits", name
+        self.loss = MultiLabelLoss(epsilon=epsilon, size_sum=size_sum, weight_ratio=weight_ratio)
+
+    def forward(self, output, target):
+        return {f"{self.label}_{model}": self.loss(member_entry(output, model, self.key, "DistillationMultiLabelLoss"),
+                                                   target)
+                for model in self.model_names}

@@ -103,23 +103,3 @@ class MultiLabelAsymmetricLoss(nn.Layer):
             return loss.sum()
         return loss.mean() if self.reduction == "mean" else loss
 
-
-@register_loss
-class DistillationMultiLabelLoss(nn.Layer):
-    """MultiLabelLoss against the labels for each model in `model_names` of a DistillationModel (PULC's
-    attribute distillation configs), one term per model named `<name>_<model>`."""
-
-    def __init__(self, model_names, epsilon=None, size_sum=False, weight_ratio=False, key=None, name="loss_mll"):
-        super().__init__()
-        if not isinstance(model_names, (list, tuple)) or not model_names:
-            raise PclsError(f"Loss.DistillationMultiLabelLoss.model_names must be a list of model names, got "
-                            f"{model_names!r}")
-        self.model_names, self.key, self.label = list(model_names), key or "logits", name
-        self.loss = MultiLabelLoss(epsilon=epsilon, size_sum=size_sum, weight_ratio=weight_ratio)
-
-    def forward(self, output, target):
-        from pcls.loss.distillation import member_entry
-
-        return {f"{self.label}_{model}": self.loss(member_entry(output, model, self.key, "DistillationMultiLabelLoss"),
-                                                   target)
-                for model in self.model_names}

@@ -42,13 +42,6 @@ class _TargetPairLoss(PairLoss):
         super().__init__(model_name_pairs, temperature, name, key)
         self.use_target_as_gt = bool(use_target_as_gt)
 
-    def forward(self, output, target):
-        self.target = target
-        try:
-            return super().forward(output, target)
-        finally:
-            self.target = None
-
     def gt(self, teacher_logits):
         return ground_truth(self.target, teacher_logits, self.use_target_as_gt)
 
