@@ -45,6 +45,10 @@ class DistillationModel(nn.Layer):
         super().train(*args, **kwargs)
         for name in self.frozen:
             getattr(self, name).eval()  # a frozen teacher keeps its BatchNorm statistics and no dropout
+        for name in set(self.names) - self.frozen:  # paddle sets sub-layers' flags without calling their train()
+            layer = getattr(self, name)
+            if self.training and hasattr(layer, "deployable"):  # an AttentionModel re-freezes its frozen parts
+                layer.train()
         return self
 
     def teacher_to_half(self, dtype: str = "float16") -> None:

@@ -315,3 +315,17 @@ def test_a_feature_key_the_model_does_not_return_names_return_patterns():
     loss = build_loss([{"DistillationDistanceLoss": {"model_name_pairs": PAIR, "key": "blocks5"}}])
     with pytest.raises(PclsError, match="return_patterns"):
         loss({"Student": paddle.zeros([2, 3]), "Teacher": paddle.zeros([2, 3])}, None)
+
+
+def test_dml_weight_ratio_weighs_each_class_term():
+    a, b = STUDENT, TEACHER
+    labels = (RNG.random((N, C)) > 0.5).astype("float64")
+    ratio = RNG.random(C) * 0.8 + 0.1
+    target = np.stack([labels, np.broadcast_to(ratio, labels.shape)], axis=1)
+    weight = np.where(labels == 1, np.exp(1 - ratio), np.exp(ratio))
+    p, q = softmax(a), softmax(b)
+    terms = (q * (np.log(q) - np.log(p)) + p * (np.log(p) - np.log(q))) / 2 * weight
+    for per_entry, expected in ((None, terms.sum(1).mean()), (False, terms.mean())):
+        value, _ = evaluate([{"DistillationDMLLoss": {"model_name_pairs": PAIR, "weight_ratio": True,
+                                                      "sum_across_class_dim": per_entry}}], a, b, target)
+        assert value == pytest.approx(expected, abs=1e-6)
