@@ -7,7 +7,8 @@ its feature maps, returning both outputs in one dict.
         freeze_params_list: [False, False]
         models:
           - ResNet18: {name: ResNet18, return_patterns: [...]}
-          - LinearTransformStudent: {name: LinearTransformStudent, qk_dim: 128, keys: [...], s_shapes: ..., t_shapes: ...}
+          - LinearTransformStudent: {name: LinearTransformStudent, qk_dim: 128, keys: [...],
+                                     s_shapes: ..., t_shapes: ...}
 
 AFD (Ji et al., AAAI 2021): every feature map f [N, C, H, W] gives a channel descriptor (its spatial mean,
 [N, C]) and a spatial attention map (the channel mean of f^2, flattened, L2-normalised). The teacher's
@@ -61,7 +62,8 @@ class LinearTransformTeacher(nn.Layer):
         self.keys = list(keys)
         t_shapes = _check_shapes(t_shapes, "LinearTransformTeacher.t_shapes")
         if len(self.keys) != len(t_shapes):
-            raise PclsError(f"Arch.models: LinearTransformTeacher has {len(self.keys)} keys and {len(t_shapes)} t_shapes")
+            raise PclsError(f"Arch.models: LinearTransformTeacher has {len(self.keys)} keys and {len(t_shapes)} "
+                            f"t_shapes")
         self.query_layer = nn.LayerList([LinearBNReLU(shape[0], int(qk_dim)) for shape in t_shapes])
 
     def forward(self, outputs: Dict[str, paddle.Tensor]) -> dict:
@@ -82,7 +84,8 @@ class LinearTransformStudent(nn.Layer):
         t_shapes = _check_shapes(t_shapes, "LinearTransformStudent.t_shapes")
         s_shapes = _check_shapes(s_shapes, "LinearTransformStudent.s_shapes")
         if len(self.keys) != len(s_shapes):
-            raise PclsError(f"Arch.models: LinearTransformStudent has {len(self.keys)} keys and {len(s_shapes)} s_shapes")
+            raise PclsError(f"Arch.models: LinearTransformStudent has {len(self.keys)} keys and {len(s_shapes)} "
+                            f"s_shapes")
         self.qk_dim, self.t, self.s = int(qk_dim), len(t_shapes), len(s_shapes)
         distinct, _ = unique_shape_index(t_shapes)
         self.sizes = [(shape[1], shape[2]) for shape in distinct]

@@ -1,9 +1,9 @@
 """DistillationModel: several backbones under one name each (Teacher, Student, ...), run on the same batch.
 
 forward returns {name: logits}, or {name: {"logits": ..., <feature>: ...}} for members with `return_patterns`
-or a connector (AttentionModel, pcls/distill/connectors.py). Frozen models (the teacher) stay in eval mode, run without gradients and
-have stop_gradient parameters, so they get no optimizer state. `student_state_dict()` is the plain state
-dict of the deployable model (Arch.infer_model_name), which the trainer saves beside every checkpoint.
+or a connector (AttentionModel, pcls/distill/connectors.py). Frozen models (the teacher) stay in eval mode, run
+without gradients and have stop_gradient parameters, so they get no optimizer state. `student_state_dict()` is the
+plain state dict of the deployable model (Arch.infer_model_name), which the trainer saves beside every checkpoint.
 """
 
 from __future__ import annotations

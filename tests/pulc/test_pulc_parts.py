@@ -109,7 +109,8 @@ def test_vehicle_attribute_names_the_best_colour_and_type():
     scores = np.full((1, 19), 0.01)
     scores[0, 0], scores[0, 13] = 0.9893, 0.9734
     (result,) = build_postprocess({"name": "VehicleAttribute"})(scores)
-    assert result["attributes"] == [f"Color: (yellow, prob: {scores[0, 0]})", f"Type: (hatchback, prob: {scores[0, 13]})"]
+    assert result["attributes"] == [f"Color: (yellow, prob: {scores[0, 0]})",
+                                    f"Type: (hatchback, prob: {scores[0, 13]})"]
     assert result["output"] == [1] + [0] * 12 + [1] + [0] * 5
     scores[0, 0] = 0.3
     assert build_postprocess({"name": "VehicleAttribute"})(scores)[0]["attributes"][0] == "Color unknown"
@@ -152,7 +153,10 @@ def test_blur_image_label_says_whether_it_blurred():
         labels.append(label)
         assert (out is image) == (label == 0)  # unblurred images pass through untouched
         if label:
-            assert np.abs(np.diff(out.astype(float), axis=1)).mean() < np.abs(np.diff(image.astype(float), axis=1)).mean()
+            def sharpness(x):
+                return np.abs(np.diff(x.astype(float), axis=1)).mean()
+
+            assert sharpness(out) < sharpness(image)
     assert set(labels) == {0, 1}
 
 
