@@ -329,3 +329,25 @@ def test_dml_weight_ratio_weighs_each_class_term():
         value, _ = evaluate([{"DistillationDMLLoss": {"model_name_pairs": PAIR, "weight_ratio": True,
                                                       "sum_across_class_dim": per_entry}}], a, b, target)
         assert value == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("entry", [
+    {"DistillationDKDLoss": {"model_name_pairs": PAIR, "temperature": 2.0}},
+    {"DistillationWSLLoss": {"model_name_pairs": PAIR}},
+    {"DistillationSKDLoss": {"model_name_pairs": PAIR}},
+    {"DistillationDISTLoss": {"model_name_pairs": PAIR}},
+    {"DistillationRKDLoss": {"model_name_pairs": PAIR}},
+], ids=lambda e: next(iter(e)))
+def test_gradient_steps_on_the_student_lower_each_loss(entry):
+    student = paddle.create_parameter([N, C], "float64",
+                                      default_initializer=paddle.nn.initializer.Assign(STUDENT))
+    loss_fn = build_loss([entry])
+    optimizer = paddle.optimizer.SGD(learning_rate=0.5, parameters=[student])
+    values = []
+    for _ in range(30):
+        loss = loss_fn({"Student": student, "Teacher": paddle.to_tensor(TEACHER)}, paddle.to_tensor(LABELS))["loss"]
+        values.append(float(loss))
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+    assert values[-1] < 0.8 * values[0], values
