@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # the in-repository copy by default; pass another zoo_catalog.json to refresh from a newer measurement
 SOURCE = ROOT / "tests" / "reference" / "zoo_catalog.json"
 SOURCE_2X = ROOT / "tests" / "reference" / "zoo_catalog_2x.json"
+# PaddleClas's PULC task models (family PULC), appended after the sorted ImageNet rows
+SOURCE_PULC = ROOT / "tests" / "reference" / "zoo_catalog_pulc.json"
 TARGET = ROOT / "pcls" / "zoo" / "catalog.json"
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -181,7 +183,7 @@ def build(source: Path = SOURCE, source_2x: Path = SOURCE_2X) -> list:
         catalog.append(entry)
     fill_documented_accuracy(catalog)
     catalog.sort(key=lambda e: e["name"])
-    return catalog
+    return catalog + json.loads(SOURCE_PULC.read_text())
 
 
 def fill_documented_accuracy(catalog: list) -> None:

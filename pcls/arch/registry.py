@@ -45,19 +45,30 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
 
     constructor = get_constructor(name)
     patterns = kwargs.pop("return_patterns", None)  # any family: feature maps by sub-layer name
+    use_ssld = bool(kwargs.pop("use_ssld", False))  # any family: it only chooses the zoo weights
+    # PaddleClas's export switch; pcls's export ends in softmax, or sigmoid for Global.use_multilabel models
+    kwargs.pop("infer_add_softmax", None)
     try:
         model = constructor(class_num=class_num, **kwargs)
     except TypeError as err:
-        raise PclsError(f"bad option for backbone {name}: {err}") from err
+        if "return_stages" not in kwargs or not patterns:
+            raise PclsError(f"bad option for backbone {name}: {err}") from err
+        # a family without stage taps (PULC's PPLCNet configs set both): the named return_patterns are the taps
+        kwargs.pop("return_stages")
+        try:
+            model = constructor(class_num=class_num, **kwargs)
+        except TypeError as again:
+            raise PclsError(f"bad option for backbone {name}: {again}") from again
     if patterns:
         model.set_return_patterns(list(model._return_patterns) + list(patterns))
     model.model_name = name
+    model.use_ssld = use_ssld
     model.pretrained_cfg = preprocess_for(name)
     if pretrained:
         from pcls.zoo.weights import load_pretrained
 
         # pretrained weights with a class_num of one's own is fine-tuning: a new classifier is intended
-        load_pretrained(model, _zoo_weights_name(name, kwargs) if pretrained is True else pretrained,
+        load_pretrained(model, _zoo_weights_name(name, {"use_ssld": use_ssld}) if pretrained is True else pretrained,
                         reinit_classifier=True)
     return model
 

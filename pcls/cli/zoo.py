@@ -208,6 +208,8 @@ def info(
         ("Architecture", entry.get("arch")),
         ("Family", entry.get("family")),
         ("Paper", entry.get("paper")),
+        *([("Task", f"{entry['task']}: {entry['metric']} {entry['documented']}% (documented)")] if entry.get("task")
+          else []),
         ("Top-1 (ImageNet val)", percent(entry.get("top1"))),
         ("Top-5 (ImageNet val)", percent(entry.get("top5"))),
         ("Params (M)", _number(params, 3)),

@@ -89,6 +89,13 @@ _DATASET = Section(
         "batch_transform_ops": _OPS,
         "allow_unlabeled": f("bool", default=False),
         "class_num": f("int", "none"),
+        # MultiLabelDataset: each target also carries the training set's positive ratio per label, which
+        # MultiLabelLoss.weight_ratio turns into per-label weights (pcls.data.multilabel)
+        "label_ratio": f("bool", default=False),
+        # CustomLabelDataset: a list of image paths only; the label comes from the transform op `label_key`
+        # names (RandomRot90's rotation, BlurImage's blur) (pcls.data.datasets)
+        "sample_list_path": f("str", "none"),
+        "label_key": f("str", "none"),
     }
 )
 
@@ -213,6 +220,9 @@ SCHEMA = Section(
                         "last_epoch": refused("a schedule starts where the run is: resume with --resume "
                                               "instead of setting last_epoch", "int", accept=(-1, None)),
                         "by_epoch": f("bool", default=False),
+                        # PaddleClas's engine overwrites it with the loader's length; pcls computes it too
+                        "step_each_epoch": f("int", "none", note="Optimizer.lr.step_each_epoch is ignored: "
+                                             "pcls takes the steps per epoch from the training loader"),
                     }
                 ),
                 "regularizer": Section({"name": f("str", default="L2"), "coeff": f("float", default=0.0)},
@@ -228,11 +238,13 @@ SCHEMA = Section(
                 "PostProcess": Section(
                     {
                         "name": f("str", default="Topk", choices=("Topk", "ThreshOutput", "MultiLabelThreshOutput",
-                                                                    "DistillationPostProcess")),
+                                                                    "DistillationPostProcess", "PersonAttribute",
+                                                                    "VehicleAttribute", "TableAttribute")),
                         "topk": f("int", default=5, minimum=1),
                         "class_id_map_file": f("str", "none"),
                         # DistillationPostProcess: the wrapped post-process and which model's output it reads
-                        "func": f("str", "none", choices=(None, "Topk", "ThreshOutput", "MultiLabelThreshOutput")),
+                        "func": f("str", "none", choices=(None, "Topk", "ThreshOutput", "MultiLabelThreshOutput",
+                                                          "PersonAttribute", "VehicleAttribute", "TableAttribute")),
                         "model_name": f("str", "none"),
                         "key": refused("an export holds the model's logits only; remove "
                                        "Infer.PostProcess.key", "str", "none", accept=(None, "logits")),
@@ -240,6 +252,11 @@ SCHEMA = Section(
                         # MultiLabelThreshOutput; none: each one's PaddleClas default (0.0 and 0.5)
                         "threshold": f("float", "none"),
                         "default_label_index": f("int", default=0),
+                        # PersonAttribute / VehicleAttribute / TableAttribute: one attribute's own threshold
+                        # (none: `threshold`, whose default is each one's PaddleClas default)
+                        **{f"{attribute}_threshold": f("float", "none") for attribute in (
+                            "glasses", "hold", "color", "type", "source", "number", "clarity", "obstruction",
+                            "angle")},
                         "label_0": f("str", "none"),
                         "label_1": f("str", "none"),
                         # the label file's id/name separator: pcls reads 'id name' split at whitespace
@@ -415,6 +432,9 @@ def validate(config: dict) -> dict:
     """Check `config` against the schema; return a copy with every declared default filled."""
     if not isinstance(config, dict):
         raise PclsError(f"a config must be a mapping of sections (Global, Arch, ...), got {type(config).__name__}")
+    if "base_config_file" in config:
+        raise PclsError(f"this is a search file of PaddleClas's hyper-parameter search tool (base_config_file: "
+                        f"{config['base_config_file']}), not a training config: train its base config instead")
     validated = _validate_section("", SCHEMA, _global_class_num(config))
     arch = validated.get("Arch")
     if arch is not None:
@@ -425,7 +445,10 @@ def validate(config: dict) -> dict:
     return validated
 
 
-MULTILABEL_LOSSES = ("MultiLabelLoss", "MultiLabelAsymmetricLoss")
+MULTILABEL_LOSSES = ("MultiLabelLoss", "MultiLabelAsymmetricLoss", "DistillationMultiLabelLoss")
+# teacher-student terms read no labels: they fit single- and multi-label runs alike
+LABEL_FREE_LOSSES = ("DistillationCELoss", "DistillationKLDivLoss", "DistillationJSDivLoss", "DistillationDMLLoss",
+                     "DistillationDistanceLoss", "DistillationPairLoss", "DistillationRKDLoss", "AFDLoss")
 
 
 def _names(entries) -> list:
@@ -440,7 +463,7 @@ def _validate_multilabel(cfg: dict) -> None:
     on = bool(cfg["Global"]["use_multilabel"])
     for split in ("Train", "Eval"):
         losses = _names(cfg["Loss"][split])
-        wrong = [n for n in losses if (n in MULTILABEL_LOSSES) != on]
+        wrong = [n for n in losses if n not in LABEL_FREE_LOSSES and (n in MULTILABEL_LOSSES) != on]
         if wrong:
             need = f"one of {', '.join(MULTILABEL_LOSSES)}" if on else "a single-label loss (e.g. CELoss)"
             raise PclsError(f"config key Loss.{split}: {wrong[0]} with Global.use_multilabel: {on}; use {need}")
@@ -492,7 +515,8 @@ def _validate_distillation_models(arch: dict) -> None:
         backbone_path = f"Arch.models[{index}].{label}"
         if not isinstance(backbone, dict) or "name" not in backbone:
             raise PclsError(f"config key {backbone_path}.name is required (the backbone of model '{label}')")
-        _check_arch_name(f"{backbone_path}.name", backbone["name"])
+        if backbone["name"] != "AttentionModel":  # AFD's backbone + connector (pcls.distill.connectors)
+            _check_arch_name(f"{backbone_path}.name", backbone["name"])
         for key in ("class_num",):
             if key in backbone:
                 _check_field(f"{backbone_path}.{key}", _BACKBONE_ARGS[key], backbone[key])

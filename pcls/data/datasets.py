@@ -147,6 +147,58 @@ class ListDataset(ImageDataset):
         super().__init__(samples, transforms, class_names, source=str(cls_label_path))
 
 
+class CustomLabelDataset(ImageDataset):
+    """PaddleClas's CustomLabelDataset: `sample_list_path` lists image paths only (one per line, relative to
+    image_root); each sample's label is made by the transform op that publishes `label_key` (RandomRot90:
+    random_rot90_orientation, BlurImage: blur_image), so it changes with every read."""
+
+    def __init__(self, image_root, sample_list_path, label_key, transforms=None):
+        from pcls.data.transforms.pulc import LabellingOperator
+
+        makers = [op for op in getattr(transforms, "ops", []) if isinstance(op, LabellingOperator)
+                  and op.label_key == label_key]
+        if not makers:
+            raise PclsError(f"CustomLabelDataset: no transform op makes the label '{label_key}' (label_key); add "
+                            f"RandomRot90 (random_rot90_orientation) or BlurImage (blur_image) to its transform_ops")
+        root = Path(image_root) if image_root is not None else Path(".")
+        if not root.is_dir():
+            raise PclsError(f"image_root {root} is not a directory")
+        try:
+            lines = Path(sample_list_path).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            raise PclsError(f"cannot read sample_list_path {sample_list_path}: {err}") from err
+        samples = [(str(root / line.strip()), -1) for line in lines if line.strip()]
+        if not samples:
+            raise PclsError(f"sample_list_path {sample_list_path} lists no images")
+        super().__init__(samples, transforms, source=str(sample_list_path))
+        self.label_key = label_key
+        self.made = {}  # index -> the label its last read made (read() runs just before label())
+
+    @property
+    def num_classes(self) -> int:
+        return {"random_rot90_orientation": 4, "blur_image": 2}.get(self.label_key, 0)
+
+    def check_labels(self, class_num: int) -> None:
+        if self.num_classes and self.num_classes != class_num:
+            raise PclsError(f"CustomLabelDataset: {self.label_key} makes {self.num_classes} classes but class_num "
+                            f"is {class_num}")
+
+    def read(self, index: int, rng):
+        with open(self.paths[index], "rb") as fh:
+            data = fh.read()
+        label = None
+        for op in self.transforms.ops:
+            if getattr(op, "label_key", None) == self.label_key:
+                data, label = op.labelled(data, rng)
+            else:
+                data = op(data, rng)
+        self.made[index] = label
+        return data
+
+    def label(self, index: int):
+        return int(self.made.pop(index))
+
+
 def scan_class_folders(root, skipped: Optional[list] = None) -> Tuple[List[str], List[Tuple[str, int]]]:
     """Class names (sorted sub-folder names) and (path, label) pairs of the images under them.
 
@@ -206,6 +258,7 @@ DATASETS = Registry("dataset", where="DataLoader dataset name")
 # MultiScaleDataset: PaddleClas's list dataset for MultiScaleSampler; the loader gives each batch its size
 DATASETS.register("ImageNetDataset", "MultiScaleDataset")(ListDataset)
 DATASETS.register("ClassFolderDataset", "ImageFolder")(ClassFolderDataset)
+DATASETS.register("CustomLabelDataset")(CustomLabelDataset)
 _IGNORED_KEYS = {"name", "transform_ops", "batch_transform_ops", "relabel", "backend"}
 
 
@@ -218,6 +271,9 @@ def build_dataset(dataset_cfg: dict, *, transforms=None, allow_unlabeled=False) 
     if issubclass(cls, ListDataset):  # ImageNetDataset, MultiLabelDataset (pcls.data.multilabel)
         if not dataset_cfg.get("cls_label_path"):
             raise PclsError(f"dataset {name} needs cls_label_path (the list file)")
+        extra = {"label_ratio": True} if dataset_cfg.get("label_ratio") else {}
+        if extra and not getattr(cls, "multilabel", False):
+            raise PclsError(f"DataLoader dataset {name}: label_ratio is for MultiLabelDataset (attribute lists)")
         return cls(
             dataset_cfg.get("image_root") or ".",
             dataset_cfg["cls_label_path"],
@@ -225,7 +281,14 @@ def build_dataset(dataset_cfg: dict, *, transforms=None, allow_unlabeled=False) 
             delimiter=dataset_cfg.get("delimiter", " "),
             # a consumer (distillation) or the config itself may accept label-less lines
             allow_unlabeled=allow_unlabeled or bool(dataset_cfg.get("allow_unlabeled")),
+            **extra,
         )
+    if cls is CustomLabelDataset:
+        if not dataset_cfg.get("sample_list_path") or not dataset_cfg.get("label_key"):
+            raise PclsError(f"dataset {name} needs sample_list_path (the image list) and label_key (the label's "
+                            f"maker, e.g. random_rot90_orientation)")
+        return CustomLabelDataset(dataset_cfg.get("image_root") or ".", dataset_cfg["sample_list_path"],
+                                  dataset_cfg["label_key"], transforms)
     if not dataset_cfg.get("image_root"):
         raise PclsError(f"dataset {name} needs image_root (the folder of class folders)")
     return ClassFolderDataset(dataset_cfg["image_root"], transforms)

@@ -1,10 +1,15 @@
 """PaddleClas's MultiLabelDataset: list lines `relative/path.jpg<TAB>0,1,0,1`, one 0/1 per class, for
 `Global.use_multilabel: True` training (sigmoid outputs, MultiLabelLoss, HammingDistance / AccuracyScore /
-mAP metrics)."""
+mAP / ATTRMetric metrics).
+
+`label_ratio: True` (PaddleClas's attribute configs): each target is [2, classes], the 0/1 labels and the
+list's positive ratio per label, which MultiLabelLoss's `weight_ratio` turns into per-label weights."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from pcls.data.datasets import DATASETS, ListDataset
 from pcls.data.lists import read_multilabel_list
@@ -18,7 +23,7 @@ class MultiLabelDataset(ListDataset):
     multilabel = True
 
     def __init__(self, image_root, cls_label_path, transforms=None, delimiter=None, allow_unlabeled=False,
-                 class_names=None):
+                 class_names=None, label_ratio=False):
         if allow_unlabeled:
             raise PclsError("MultiLabelDataset: unlabeled lines are not supported (every line needs its 0/1 labels)")
         root = Path(image_root) if image_root is not None else Path(".")
@@ -28,9 +33,12 @@ class MultiLabelDataset(ListDataset):
         self.paths = [str(root / p) for p in paths]
         self.labels = labels
         self.transforms, self.class_names, self.source = transforms, class_names, str(cls_label_path)
+        self.ratio = labels.mean(axis=0).astype("float32") if label_ratio else None
 
     def label(self, index: int):
-        return self.labels[index]
+        if self.ratio is None:
+            return self.labels[index]
+        return np.stack([self.labels[index].astype("float32"), self.ratio])
 
     @property
     def num_classes(self) -> int:

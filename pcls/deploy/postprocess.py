@@ -8,6 +8,8 @@ and `pcls.Predictor` apply it from an export's inference.yml.
     MultiLabelThreshOutput    every class whose (sigmoid) score reaches `threshold`, for use_multilabel models
     DistillationPostProcess   `func` (one of the above) on the output of model `model_name`: an export of a
                               distillation config holds only that model, so `func` runs on its scores
+    PersonAttribute, VehicleAttribute, TableAttribute
+                              PULC's attribute models: sigmoid scores decoded into readable attributes
 
 Each result is {"class_ids", "scores", "labels"} per image, best first.
 """
@@ -88,6 +90,112 @@ class MultiLabelThreshOutput:
             results.append({"class_ids": ids, "scores": [float(row[i]) for i in ids],
                             "labels": [_name(self.labels, i) for i in ids]})
         return results
+
+
+class _Attributes:
+    """Base of the PULC attribute decoders (sigmoid scores in, one result per image): `class_ids` / `scores`
+    are the attributes over their thresholds, `labels` the readable attribute phrases, `output` the 0/1
+    vector PaddleClas prints (score > threshold, each attribute's own threshold where it has one)."""
+
+    size = 0
+
+    def _check(self, scores: np.ndarray) -> None:
+        if scores.shape[-1] != self.size:
+            raise PclsError(f"Infer.PostProcess {type(self).__name__} decodes {self.size} attribute scores; this "
+                            f"model gives {scores.shape[-1]}")
+
+    def _result(self, row: np.ndarray, thresholds: np.ndarray, labels) -> dict:
+        output = (row > thresholds).astype(int)
+        ids = [int(i) for i in np.flatnonzero(output)]
+        return {"class_ids": ids, "scores": [float(row[i]) for i in ids], "labels": list(labels),
+                "attributes": labels, "output": output.tolist()}
+
+
+def _threshold(value, fallback: float) -> float:
+    return float(fallback if value is None else value)
+
+
+@POSTPROCESSES.register()
+class PersonAttribute(_Attributes):
+    """PA-100K's 26 attributes (PULC person_attribute): hat, glasses, sleeves, upper/lower styles, boots, bags,
+    holding, age, gender, direction; `glasses_threshold` and `hold_threshold` for those two."""
+
+    size = 26
+    AGES = ("AgeLess18", "Age18-60", "AgeOver60")
+    DIRECTIONS = ("Front", "Side", "Back")
+    BAGS = ("HandBag", "ShoulderBag", "Backpack")
+    UPPER = ("UpperStride", "UpperLogo", "UpperPlaid", "UpperSplice")
+    LOWER = ("LowerStripe", "LowerPattern", "LongCoat", "Trousers", "Shorts", "Skirt&Dress")
+
+    def __init__(self, threshold=None, glasses_threshold=None, hold_threshold=None, labels=None, **_):
+        self.threshold = _threshold(threshold, 0.5)
+        self.glasses, self.hold = _threshold(glasses_threshold, 0.3), _threshold(hold_threshold, 0.6)
+
+    def __call__(self, scores: np.ndarray) -> List[dict]:
+        self._check(scores)
+        thresholds = np.full(self.size, self.threshold)
+        thresholds[1], thresholds[18] = self.glasses, self.hold
+        return [self._result(row, thresholds, self.describe(row)) for row in scores]
+
+    def describe(self, row) -> list:
+        t = self.threshold
+        bag = int(np.argmax(row[15:18]))
+        upper = " ".join(["LongSleeve" if row[3] > row[2] else "ShortSleeve"] +
+                         [name for name, score in zip(self.UPPER, row[4:8]) if score > t])
+        lower = [name for name, score in zip(self.LOWER, row[8:14]) if score > t] or \
+            [self.LOWER[int(np.argmax(row[8:14]))]]
+        return ["Female" if row[22] > t else "Male", self.AGES[int(np.argmax(row[19:22]))],
+                self.DIRECTIONS[int(np.argmax(row[23:26]))], f"Glasses: {bool(row[1] > self.glasses)}",
+                f"Hat: {bool(row[0] > t)}", f"HoldObjectsInFront: {bool(row[18] > self.hold)}",
+                self.BAGS[bag] if row[15 + bag] > t else "No bag", f"Upper: {upper}",
+                "Lower:  " + " ".join(lower), "Boots" if row[14] > t else "No boots"]
+
+
+@POSTPROCESSES.register()
+class VehicleAttribute(_Attributes):
+    """VeRi's 10 colours then 9 types (PULC vehicle_attribute): the best of each when it reaches its threshold."""
+
+    size = 19
+    COLORS = ("yellow", "orange", "green", "gray", "red", "blue", "white", "golden", "brown", "black")
+    TYPES = ("sedan", "suv", "van", "hatchback", "mpv", "pickup", "bus", "truck", "estate")
+
+    def __init__(self, color_threshold=None, type_threshold=None, labels=None, **_):
+        self.color, self.type = _threshold(color_threshold, 0.5), _threshold(type_threshold, 0.5)
+
+    def __call__(self, scores: np.ndarray) -> List[dict]:
+        self._check(scores)
+        thresholds = np.array([self.color] * 10 + [self.type] * 9)
+        results = []
+        for row in scores:
+            color, kind = int(np.argmax(row[:10])), int(np.argmax(row[10:]))
+            color_text = f"Color: ({self.COLORS[color]}, prob: {row[color]})" if row[color] >= self.color \
+                else "Color unknown"
+            type_text = f"Type: ({self.TYPES[kind]}, prob: {row[10 + kind]})" if row[10 + kind] >= self.type \
+                else "Type unknown"
+            results.append(self._result(row, thresholds, [color_text, type_text]))
+        return results
+
+
+@POSTPROCESSES.register()
+class TableAttribute(_Attributes):
+    """Six yes/no table-image qualities (PULC table_attribute), each with its own threshold."""
+
+    size = 6
+    QUALITIES = (("source", "Scanned", "Photo"), ("number", "Little", "Numerous"),
+                 ("color", "Black-and-White", "Multicolor"), ("clarity", "Clear", "Blurry"),
+                 ("obstruction", "Without-Obstacles", "With-Obstacles"), ("angle", "Horizontal", "Tilted"))
+
+    def __init__(self, source_threshold=None, number_threshold=None, color_threshold=None, clarity_threshold=None,
+                 obstruction_threshold=None, angle_threshold=None, labels=None, **_):
+        given = (source_threshold, number_threshold, color_threshold, clarity_threshold, obstruction_threshold,
+                 angle_threshold)
+        self.thresholds = np.array([_threshold(value, 0.5) for value in given])
+
+    def __call__(self, scores: np.ndarray) -> List[dict]:
+        self._check(scores)
+        return [self._result(row, self.thresholds, [yes if score > limit else no for (_, yes, no), score, limit
+                                                    in zip(self.QUALITIES, row, self.thresholds)])
+                for row in scores]
 
 
 def resolve_postprocess(post: dict, infer_model_name: Optional[str] = None) -> dict:

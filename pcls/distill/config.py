@@ -56,6 +56,10 @@ def student_section(arch: dict) -> dict:
     """The backbone section (name, class_num, options) of the deployable model of a DistillationModel."""
     label = student_label(arch)
     section = dict(next(cfg for name, cfg in distill_members(arch) if name == label))
+    if section.get("name") == "AttentionModel":  # AFD: the backbone, without its connector
+        (_, backbone), = section["models"][0].items()
+        section = {"class_num": section.get("class_num"), **backbone}
+    section.pop("return_patterns", None)  # feature taps feed the losses; the deployed model gives logits
     if arch.get("class_num") and not section.get("class_num"):
         section["class_num"] = arch["class_num"]
     return section

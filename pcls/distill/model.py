@@ -1,8 +1,9 @@
 """DistillationModel: several backbones under one name each (Teacher, Student, ...), run on the same batch.
 
-forward returns {name: logits}. Frozen models (the teacher) stay in eval mode, run without gradients and
-have stop_gradient parameters, so they get no optimizer state. `student_state_dict()` is the plain state
-dict of the deployable model (Arch.infer_model_name), which the trainer saves beside every checkpoint.
+forward returns {name: logits}, or {name: {"logits": ..., <feature>: ...}} for members with `return_patterns`
+or a connector (AttentionModel, pcls/distill/connectors.py). Frozen models (the teacher) stay in eval mode, run
+without gradients and have stop_gradient parameters, so they get no optimizer state. `student_state_dict()` is the
+plain state dict of the deployable model (Arch.infer_model_name), which the trainer saves beside every checkpoint.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import paddle.nn as nn
 
 from pcls.config.schema import default_of
 from pcls.distill.config import distill_members, frozen_labels, student_label
+from pcls.distill.connectors import build_attention_model
 from pcls.engine.backbone import build_backbone, load_weights
 from pcls.errors import PclsError
 
@@ -43,6 +45,10 @@ class DistillationModel(nn.Layer):
         super().train(*args, **kwargs)
         for name in self.frozen:
             getattr(self, name).eval()  # a frozen teacher keeps its BatchNorm statistics and no dropout
+        for name in set(self.names) - self.frozen:  # paddle sets sub-layers' flags without calling their train()
+            layer = getattr(self, name)
+            if self.training and hasattr(layer, "deployable"):  # an AttentionModel re-freezes its frozen parts
+                layer.train()
         return self
 
     def teacher_to_half(self, dtype: str = "float16") -> None:
@@ -65,10 +71,10 @@ class DistillationModel(nn.Layer):
     def _run_frozen(self, model, x):
         with paddle.no_grad():
             if self.teacher_dtype is None:
-                return model(x).detach()
+                return _map_tensors(model(x), lambda t: t.detach())
             with paddle.amp.auto_cast(enable=True, level="O2", dtype=self.teacher_dtype):
                 # a half input keeps every op half (O2 promotes ops with a float32 input back to float32)
-                return model(x.astype(self.teacher_dtype)).astype("float32").detach()
+                return _map_tensors(model(x.astype(self.teacher_dtype)), lambda t: t.astype("float32").detach())
 
     def forward(self, x):
         outputs = {}
@@ -106,10 +112,20 @@ class DistillationModel(nn.Layer):
     def student_state_dict(self) -> dict:
         """The deployable model's weights as plain float32 numpy arrays (an O2 run holds them in half)."""
         state = {}
-        for key, value in self.student.state_dict().items():
+        deployable = getattr(self.student, "deployable", self.student)  # AFD: the backbone, not its connector
+        for key, value in deployable.state_dict().items():
             array = value.numpy()
             state[key] = array.astype("float32") if array.dtype == "float16" else array
         return state
+
+
+def _map_tensors(output, fn):
+    """`fn` applied to every tensor of a model output (a tensor, or a dict/list of them: feature taps)."""
+    if isinstance(output, dict):
+        return {key: _map_tensors(value, fn) for key, value in output.items()}
+    if isinstance(output, (list, tuple)):
+        return type(output)(_map_tensors(value, fn) for value in output)
+    return fn(output)
 
 
 def _model_sources(arch_cfg: dict, global_cfg: dict, count: int):
@@ -161,7 +177,10 @@ def build_distillation_model(arch_cfg: dict, global_cfg: dict) -> DistillationMo
         raise PclsError(f"the distilled models must have the same class_num ({detail}); set Arch.class_num once")
     for label, cfg in members:
         log.info("%s: %s%s", label, cfg["name"], " (frozen)" if label in frozen else "")
-        models[label] = build_backbone(cfg, sub_global)
+        if cfg["name"] == "AttentionModel":  # AFD: a backbone plus its attention connector
+            models[label] = build_attention_model(cfg, sub_global, class_nums[label])
+        else:
+            models[label] = build_backbone(cfg, sub_global)
         _load_member(label, models[label], sources[label], label in frozen)
     model = DistillationModel(models, frozen, student_label(arch_cfg))
     if pretrained and not per_model_sources:  # a whole distillation checkpoint (Teacher.* / Student.* keys)

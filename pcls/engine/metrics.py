@@ -118,8 +118,102 @@ class TopkMeter:
         ]
 
 
+def tpr_at_fpr(positive_scores: np.ndarray, negative_scores: np.ndarray, max_fpr: float) -> dict:
+    """The best true-positive rate over thresholds 0, 1e-4, ..., 0.9999 (PaddleClas's grid) whose
+    false-positive rate (negatives scoring at least the threshold) stays <= max_fpr, and that threshold."""
+    thresholds = np.arange(10000) / 10000.0
+    negatives, positives = np.sort(negative_scores), np.sort(positive_scores)
+
+    def at_least(sorted_scores):  # per threshold: the share of scores >= it
+        if len(sorted_scores) == 0:
+            return np.zeros(len(thresholds))
+        return (len(sorted_scores) - np.searchsorted(sorted_scores, thresholds, side="left")) / len(sorted_scores)
+
+    fpr, tpr = at_least(negatives), at_least(positives)
+    allowed = np.flatnonzero(fpr <= max_fpr)
+    if len(allowed) == 0:
+        return {"tpr": 0.0, "fpr": float(fpr.min()), "threshold": 1.0}
+    best = allowed[np.argmax(tpr[allowed])]  # the lowest threshold among the equally good
+    return {"tpr": float(tpr[best]), "fpr": float(fpr[best]), "threshold": float(thresholds[best])}
+
+
+class BinaryTopkMeter(TopkMeter):
+    """TopkMeter plus PaddleClas's TprAtFpr for the binary "exists" tasks: the softmax probability of class 1
+    is the score, label 1 the positive; `tpr` is the best recall at a false-positive rate <= max_fpr."""
+
+    def __init__(self, topk=(1, 5), class_num=None, confusion=False, max_fpr=1 / 1000, main_tpr=False):
+        super().__init__(topk, class_num=class_num, confusion=confusion)
+        self.max_fpr = float(max_fpr)
+        self.main = "tpr" if main_tpr else "top1"
+        self.scores, self.labels = [], []
+
+    def update(self, logits, target, loss=None):
+        super().update(logits, target, loss)
+        labels = hard_labels(target).numpy()
+        scores = logits.numpy().astype(np.float64)
+        if scores.shape[-1] != 2:
+            raise PclsError(f"Metric TprAtFpr is for two-class models (class 1 = positive); this one has "
+                            f"{scores.shape[-1]} classes")
+        keep = labels >= 0
+        probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+        self.scores.append((probs[:, 1] / probs.sum(axis=1))[keep])
+        self.labels.append(labels[keep])
+
+    def all_reduce(self):
+        import paddle.distributed as dist
+
+        super().all_reduce()
+        if dist.get_world_size() <= 1:
+            return
+        gathered = []
+        dist.all_gather_object(gathered, {"scores": np.concatenate(self.scores or [np.zeros(0)]).tolist(),
+                                          "labels": np.concatenate(self.labels or [np.zeros(0)]).tolist()})
+        self.scores = [np.asarray(g["scores"]) for g in gathered]
+        self.labels = [np.asarray(g["labels"]) for g in gathered]
+
+    def result(self) -> dict:
+        out = super().result()
+        scores = np.concatenate(self.scores) if self.scores else np.zeros(0)
+        labels = np.concatenate(self.labels) if self.labels else np.zeros(0)
+        found = tpr_at_fpr(scores[labels == 1], scores[labels != 1], self.max_fpr)
+        out.update(tpr=found["tpr"], fpr=found["fpr"], tpr_threshold=found["threshold"])
+        return out
+
+    def state(self) -> dict:
+        state = super().state()
+        state["scores"] = np.concatenate(self.scores).tolist() if self.scores else []
+        state["labels"] = np.concatenate(self.labels).tolist() if self.labels else []
+        return state
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.scores = [np.asarray(state.get("scores") or [], dtype=np.float64)]
+        self.labels = [np.asarray(state.get("labels") or [], dtype=np.int64)]
+
+
+def attribute_metrics(probs: np.ndarray, targets: np.ndarray, threshold: float = 0.5, eps: float = 1e-20) -> dict:
+    """Pedestrian-attribute metrics (Li et al. 2015; Jia et al. 2020, "Rethinking of Pedestrian Attribute
+    Recognition"): label-based mA = mean over attributes of (recall on positives + recall on negatives) / 2;
+    instance-based accuracy (|pred & gt| / |pred | gt|), precision, recall and their F1, averaged over samples."""
+    predicted = probs > threshold
+    truth = targets == 1
+    positives, negatives = truth.sum(axis=0), (~truth).sum(axis=0)
+    true_pos = (predicted & truth).sum(axis=0)
+    true_neg = (~predicted & ~truth).sum(axis=0)
+    label_ma = ((true_pos / (positives + eps) + true_neg / (negatives + eps)) / 2).mean()
+    intersection = (predicted & truth).sum(axis=1)
+    union = (predicted | truth).sum(axis=1)
+    accuracy = (intersection / (union + eps)).mean()
+    precision = (intersection / (predicted.sum(axis=1) + eps)).mean()
+    recall = (intersection / (truth.sum(axis=1) + eps)).mean()
+    f1 = 2 * precision * recall / (precision + recall + eps)
+    return {"label_mA": float(label_ma), "instance_acc": float(accuracy), "instance_prec": float(precision),
+            "instance_rec": float(recall), "instance_f1": float(f1)}
+
+
 # -- multi-label (Global.use_multilabel) ----------------------------------------------------------------
-MULTILABEL_METRICS = {"HammingDistance": "hamming_distance", "AccuracyScore": "accuracy_score", "mAP": "mAP"}
+MULTILABEL_METRICS = {"HammingDistance": "hamming_distance", "AccuracyScore": "accuracy_score", "mAP": "mAP",
+                      "ATTRMetric": "label_mA"}
 
 
 def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
@@ -150,15 +244,18 @@ class MultiLabelMeter:
         if accuracy_base not in ("sample", "label"):
             raise PclsError(f"Metric.AccuracyScore.base must be sample or label, got {accuracy_base!r}")
         self.metrics, self.threshold, self.base = list(metrics), float(threshold), accuracy_base
-        self.keep_scores = "mAP" in self.metrics or per_class
-        self.main = MULTILABEL_METRICS["mAP"] if "mAP" in self.metrics else "accuracy_score"
+        self.keep_scores = "mAP" in self.metrics or "ATTRMetric" in self.metrics or per_class
+        self.main = next((MULTILABEL_METRICS[m] for m in ("ATTRMetric", "mAP") if m in self.metrics), "accuracy_score")
         self.loss_sum, self.count = 0.0, 0
         self.wrong_bits, self.bits, self.exact = 0, 0, 0
         self.scores, self.targets = [], []
 
     def update(self, logits, target, loss=None):
         probs = 1.0 / (1.0 + np.exp(-logits.numpy().astype(np.float64)))
-        targets = target.numpy().astype(np.int64)
+        targets = target.numpy()
+        if targets.ndim == 3:  # [N, 2, C] from a label_ratio dataset: the labels, then the ratios
+            targets = targets[:, 0]
+        targets = targets.astype(np.int64)
         predicted = (probs >= self.threshold).astype(np.int64)
         wrong = predicted != targets
         self.wrong_bits += int(wrong.sum())
@@ -204,6 +301,10 @@ class MultiLabelMeter:
         if "mAP" in self.metrics:
             aps = [ap for ap in self.per_class_ap() if not np.isnan(ap)]
             out["mAP"] = float(np.mean(aps)) if aps else 0.0
+        if "ATTRMetric" in self.metrics:
+            scores, targets = self._stacked()
+            if scores is not None:
+                out.update(attribute_metrics(scores, targets, self.threshold))
         out["loss"] = self.loss_sum / max(self.count, 1)
         out["samples"] = self.count
         return out
@@ -244,6 +345,11 @@ class MultiLabelMeter:
 def build_meter(metric_cfg, *, multilabel=False, topk=(1, 5), class_num=None, confusion=False):
     """The meter a config's Metric list asks for: TopkMeter, or MultiLabelMeter with Global.use_multilabel."""
     if not multilabel:
+        names = [name for entry in metric_cfg or [] for name in entry]
+        if "TprAtFpr" in names:
+            params = next(p for entry in metric_cfg for n, p in entry.items() if n == "TprAtFpr") or {}
+            return BinaryTopkMeter(topk, class_num=class_num, confusion=confusion,
+                                   max_fpr=params.get("max_fpr", 1 / 1000), main_tpr=names[0] == "TprAtFpr")
         return TopkMeter(topk, class_num=class_num, confusion=confusion)
     names, options = [], {}
     for entry in metric_cfg or [{"HammingDistance": None}, {"AccuracyScore": None}]:

@@ -11,9 +11,15 @@ from pcls.loss.registry import register_loss
 
 def logits_of(output, key: str = "logits"):
     """The classifier logits in a model output: the tensor itself, `output[key]` for dict outputs, or the
-    main head of a multi-head training output ([main, aux1, aux2] from GoogLeNet)."""
+    main head of a multi-head training output ([main, aux1, aux2] from GoogLeNet). A DistillationModel's
+    output without `key` gives its Student's (PaddleClas's rule for eval losses such as CELoss), and a member
+    that also returns feature maps ({"logits": ..., <pattern>: ...}) gives its logits."""
     if isinstance(output, dict):
-        return output[key]
+        if key not in output and "Student" in output:
+            key = "Student"
+        output = output[key]
+        if isinstance(output, dict):
+            output = output["logits"]
     if isinstance(output, (list, tuple)):
         return output[0]
     return output

@@ -1,5 +1,6 @@
 """Distillation losses by their PaddleClas names. They read a DistillationModel's output, a dict
-{model name: logits}, and pair models by `model_name_pairs` (student first) or pick them by `model_names`.
+{model name: logits} (or {model name: {"logits": ..., <return pattern>: feature}} for members with
+`return_patterns`), and pair models by `model_name_pairs` (student first) or pick them by `model_names`.
 
 Unlabeled samples (label -1, e.g. SSLD's extra_list.txt lines) count only in the teacher-student terms:
 the ground-truth terms mask them out.
@@ -7,12 +8,15 @@ the ground-truth terms mask them out.
 
 from __future__ import annotations
 
+import re
+
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
 from pcls.errors import PclsError
 from pcls.loss.ce import CELoss
+from pcls.loss.multilabel import MultiLabelLoss, ratio_weights, split_ratio_target
 from pcls.loss.registry import register_loss
 
 _EPS = 1e-7
@@ -32,13 +36,38 @@ def _check_key(key, what):
                         f"model's logits only; use 'key: logits' or leave it out")
 
 
-def _logits(output, name, what):
+def member_output(output, name, what):
+    """What model `name` of a DistillationModel returned: logits, or a dict of logits and feature maps."""
     if not isinstance(output, dict):
         raise PclsError(f"Loss.{what} needs a DistillationModel (Arch.name: DistillationModel) whose output names "
                         f"each model; this model returns a single tensor")
     if name not in output:
         raise PclsError(f"Loss.{what}: no model named '{name}' in Arch.models (have: {', '.join(output)})")
     return output[name]
+
+
+def pattern_key(key: str) -> str:
+    """A return pattern as the model's output names it: PaddleClas writes `blocks[2]`, sub-layers are `blocks.2`."""
+    return re.sub(r"\[(\d+)\]", r".\1", str(key))
+
+
+def member_entry(output, name, key, what):
+    """Entry `key` ('logits' or a return pattern / connector output) of model `name`'s output."""
+    value = member_output(output, name, what)
+    if not isinstance(value, dict):
+        if key in (None, "logits"):
+            return value
+        raise PclsError(f"Loss.{what}.key: '{key}' is not an output of model '{name}', which returns only "
+                        f"logits; list '{key}' in its return_patterns (Arch.models) or use 'key: logits'")
+    for candidate in ("logits" if key is None else key, pattern_key(key or "logits")):
+        if candidate in value:
+            return value[candidate]
+    raise PclsError(f"Loss.{what}.key: '{key}' is not an output of model '{name}' (have: {', '.join(value)}); "
+                    f"add it to the model's return_patterns")
+
+
+def _logits(output, name, what):
+    return member_entry(output, name, "logits", what)
 
 
 def soft_ce(student_logits, teacher_prob):
@@ -59,14 +88,17 @@ def js_div(p_log, q_log):
     return ((p * (p_log - m_log)).sum(axis=-1) + (q * (q_log - m_log)).sum(axis=-1)).mean() / 2
 
 
-class _PairLoss(nn.Layer):
-    """Shared plumbing: one term per (student, teacher) pair, named `<name>_<student>_<teacher>`."""
+class PairLoss(nn.Layer):
+    """Shared plumbing: one term per (student, teacher) pair, named `<name>_<student>_<teacher>`, on each
+    model's output entry `key` (logits, or a return pattern's feature map)."""
 
     label = "loss"
+    checked_pairs = staticmethod(_pairs)
 
     def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None):
         super().__init__()
-        _check_key(key, type(self).__name__)
+        self.key = key or "logits"
+        self.target = None
         self.pairs = _pairs(model_name_pairs, type(self).__name__)
         self.temperature = float(temperature)
         if self.temperature <= 0:
@@ -74,11 +106,15 @@ class _PairLoss(nn.Layer):
         self.label = name or self.label
 
     def forward(self, output, target):
+        self.target = target  # for the losses that also read the labels (pair_loss takes the logits only)
         terms = {}
-        for student, teacher in self.pairs:
-            s = _logits(output, student, type(self).__name__)
-            t = _logits(output, teacher, type(self).__name__)
-            terms[f"{self.label}_{student}_{teacher}"] = self.pair_loss(s, t)
+        try:
+            for student, teacher in self.pairs:
+                s = member_entry(output, student, self.key, type(self).__name__)
+                t = member_entry(output, teacher, self.key, type(self).__name__)
+                terms[f"{self.label}_{student}_{teacher}"] = self.pair_loss(s, t)
+        finally:
+            self.target = None
         return terms
 
     def pair_loss(self, student_logits, teacher_logits):
@@ -86,7 +122,7 @@ class _PairLoss(nn.Layer):
 
 
 @register_loss
-class DistillationCELoss(_PairLoss):
+class DistillationCELoss(PairLoss):
     """SSLD's soft-label loss: CE of the student against the teacher's softmax(logits / T) (detached)."""
 
     label = "loss_ce"
@@ -97,7 +133,7 @@ class DistillationCELoss(_PairLoss):
 
 
 @register_loss
-class DistillationKLDivLoss(_PairLoss):
+class DistillationKLDivLoss(PairLoss):
     """Classic knowledge distillation (Hinton et al.): T^2 * KL(softmax(t/T) || softmax(s/T))."""
 
     label = "loss_kl"
@@ -111,7 +147,7 @@ class DistillationKLDivLoss(_PairLoss):
 
 
 @register_loss
-class DistillationJSDivLoss(_PairLoss):
+class DistillationJSDivLoss(PairLoss):
     """SSLD's JS-divergence between the student's and the teacher's softmax(logits / T)."""
 
     label = "loss_js"
@@ -122,21 +158,30 @@ class DistillationJSDivLoss(_PairLoss):
 
 
 @register_loss
-class DistillationDMLLoss(_PairLoss):
-    """Deep mutual learning: symmetric KL between two trainable models; gradients reach both."""
+class DistillationDMLLoss(PairLoss):
+    """Deep mutual learning: symmetric KL between two trainable models; gradients reach both.
+
+    For attribute (label_ratio) data, `weight_ratio` weighs each class's term like MultiLabelLoss does;
+    `sum_across_class_dim: False` averages over every (sample, class) term instead of summing over classes."""
 
     label = "loss_dml"
 
-    def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None, act="softmax"):
+    def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None, act="softmax", weight_ratio=False,
+                 sum_across_class_dim=None):
         if act != "softmax":
             raise PclsError(f"Loss.DistillationDMLLoss.act: '{act}' is not supported; pcls compares the models' "
                             f"softmax outputs (act: softmax)")
         super().__init__(model_name_pairs, temperature, name, key)
+        self.weight_ratio, self.per_entry = bool(weight_ratio), sum_across_class_dim is False
 
     def pair_loss(self, a, b):
         T = self.temperature
         a_log, b_log = F.log_softmax(a / T, axis=-1), F.log_softmax(b / T, axis=-1)
-        return (kl_div(a_log, b_log) + kl_div(b_log, a_log)) / 2
+        terms = (paddle.exp(b_log) * (b_log - a_log) + paddle.exp(a_log) * (a_log - b_log)) / 2
+        if self.weight_ratio:
+            labels, ratio = split_ratio_target(self.target, "DistillationDMLLoss")
+            terms = terms * ratio_weights(labels, ratio)
+        return terms.mean() if self.per_entry else terms.sum(axis=-1).mean()
 
 
 @register_loss
@@ -171,3 +216,22 @@ def masked_ce(ce, logits, target):
     if keep.shape[0] == labels.shape[0]:
         return ce(logits, labels)
     return ce(paddle.gather(logits, keep), paddle.gather(labels, keep))
+
+
+@register_loss
+class DistillationMultiLabelLoss(nn.Layer):
+    """MultiLabelLoss against the labels for each model in `model_names` of a DistillationModel (PULC's
+    attribute distillation configs), one term per model named `<name>_<model>`."""
+
+    def __init__(self, model_names, epsilon=None, size_sum=False, weight_ratio=False, key=None, name="loss_mll"):
+        super().__init__()
+        if not isinstance(model_names, (list, tuple)) or not model_names:
+            raise PclsError(f"Loss.DistillationMultiLabelLoss.model_names must be a list of model names, got "
+                            f"{model_names!r}")
+        self.model_names, self.key, self.label = list(model_names), key or "logits", name
+        self.loss = MultiLabelLoss(epsilon=epsilon, size_sum=size_sum, weight_ratio=weight_ratio)
+
+    def forward(self, output, target):
+        return {f"{self.label}_{model}": self.loss(member_entry(output, model, self.key, "DistillationMultiLabelLoss"),
+                                                   target)
+                for model in self.model_names}

@@ -65,13 +65,15 @@ def _polynomial(learning_rate, decay_steps, end_lr=0.0, power=1.0, **_):
 
 @register_schedule("Piecewise")
 def _piecewise(values, decay_epochs, steps_per_epoch, **_):
-    if len(values) != len(decay_epochs) + 1:
+    if len(values) not in (len(decay_epochs), len(decay_epochs) + 1):
         raise PclsError(
             f"Optimizer.lr: Piecewise needs one more value than decay_epochs, got values {values} "
             f"and decay_epochs {decay_epochs}"
         )
     boundaries = [int(e * steps_per_epoch) for e in decay_epochs]
-    return lambda t: values[bisect.bisect_right(boundaries, t)]
+    # as many values as boundaries (PaddleClas's StrongBaselineAttr): paddle's PiecewiseDecay keeps the last
+    # value after the last boundary
+    return lambda t: values[min(bisect.bisect_right(boundaries, t), len(values) - 1)]
 
 
 @register_schedule("Step")

@@ -39,8 +39,10 @@ def _model_label(arch: dict) -> str:
         return arch.get("name")
     from pcls.distill.config import distill_members
 
-    names = [member["name"] for _, member in distill_members(arch)]
-    return " -> ".join(names)
+    def backbone(member):  # AFD's AttentionModel wraps the backbone with its connector
+        return next(iter(member["models"][0].values()))["name"] if member["name"] == "AttentionModel" else member["name"]
+
+    return " -> ".join(backbone(member) for _, member in distill_members(arch))
 
 
 def shown_config(raw: dict, resolved: dict) -> dict:

@@ -56,7 +56,23 @@ def write_smoke_data(root: Path, side: int, class_num: int, with_unlabeled: bool
     train_lines = lines + ([f"{lines[0].split()[0]}"] if with_unlabeled else [])
     atomic_write_text(root / "train_list.txt", "\n".join(train_lines) + "\n")
     atomic_write_text(root / "val_list.txt", "\n".join(lines[:SMOKE_BATCH]) + "\n")
-    return {"train": str(root / "train_list.txt"), "val": str(root / "val_list.txt"), "root": str(root)}
+    # multi-label lists (path<TAB>0,1,...: each sample's bits differ) and a paths-only list (CustomLabelDataset)
+    bits = [",".join(str((index >> c) & 1 if c < 3 else int(c % SMOKE_IMAGES == index)) for c in range(class_num))
+            for index in range(SMOKE_IMAGES)]
+    multi = [f"{line.split()[0]}\t{row}" for line, row in zip(lines, bits)]
+    atomic_write_text(root / "train_multilabel.txt", "\n".join(multi) + "\n")
+    atomic_write_text(root / "val_multilabel.txt", "\n".join(multi[:SMOKE_BATCH]) + "\n")
+    atomic_write_text(root / "images.txt", "\n".join(line.split()[0] for line in lines) + "\n")
+    return {"train": str(root / "train_list.txt"), "val": str(root / "val_list.txt"), "root": str(root),
+            "images": str(root / "images.txt")}
+
+
+def _no_pretrained(section: dict) -> None:
+    """No weights for the model and its members, nested ones too (AFD's AttentionModel holds a backbone)."""
+    section["pretrained"] = False
+    for item in section.get("models") or []:
+        (_, member), = item.items()
+        _no_pretrained(member)
 
 
 def smoke_config(cfg: dict, workdir, label: str) -> dict:
@@ -73,6 +89,12 @@ def smoke_config(cfg: dict, workdir, label: str) -> dict:
         section = loaders[split]
         section["dataset"]["image_root"] = data["root"]
         section["dataset"]["cls_label_path"] = list_path
+        section["dataset"]["delimiter"] = " "  # the generated lists' separator, whatever the config's is
+        if section["dataset"].get("name") == "MultiLabelDataset":
+            section["dataset"]["cls_label_path"] = list_path.replace("_list.txt", "_multilabel.txt")
+            section["dataset"]["delimiter"] = "\t"
+        if section["dataset"].get("sample_list_path"):
+            section["dataset"]["sample_list_path"] = data["images"]
         section["sampler"]["batch_size"] = SMOKE_BATCH
         section["sampler"]["drop_last"] = False
         section["loader"]["num_workers"] = 0
@@ -80,14 +102,10 @@ def smoke_config(cfg: dict, workdir, label: str) -> dict:
     if glob.get("pretrained_model") or cfg["Arch"].get("pretrained"):
         log.info("smoke run: the pretrained weights (%s) are neither fetched nor loaded; a full run fetches them",
                  glob.get("pretrained_model") or cfg["Arch"].get("pretrained"))
-    glob.update(epochs=1, max_iters=SMOKE_ITERS, output_dir=str(workdir), pretrained_model=None,
+    glob.update(epochs=1, max_iters=SMOKE_ITERS, output_dir=str(workdir), pretrained_model=None, start_eval_epoch=0,
                 checkpoints=None, eval_interval=1, save_interval=1, print_batch_step=1, use_visualdl=False,
                 device="cpu")
-    arch = cfg["Arch"]
-    arch["pretrained"] = False
-    for item in arch.get("models") or []:
-        (_, backbone), = item.items()
-        backbone["pretrained"] = False
+    _no_pretrained(cfg["Arch"])
     cfg.pop("AMP", None)  # AMP only runs on GPU; the smoke run is a CPU check
     cfg["_smoke"] = True
     return cfg

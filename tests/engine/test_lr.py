@@ -45,7 +45,10 @@ def test_piecewise():
 
 def test_piecewise_value_count_checked():
     with pytest.raises(PclsError, match="one more value"):
-        lrs({"name": "Piecewise", "decay_epochs": [3, 6], "values": [0.1, 0.01]})
+        lrs({"name": "Piecewise", "decay_epochs": [3, 6], "values": [0.1]})
+    # as many values as boundaries (PaddleClas's StrongBaselineAttr): paddle keeps the last value after the last one
+    s = lrs({"name": "Piecewise", "decay_epochs": [3, 6], "values": [0.1, 0.01]})
+    assert [s(29), s(30), s(60), s(99)] == pytest.approx([0.1, 0.01, 0.01, 0.01])
 
 
 def test_linear_and_polynomial():

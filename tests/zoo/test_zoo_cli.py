@@ -27,7 +27,8 @@ def _reference_catalog() -> list:
     """The seeds' models and the PaddleClas 2.x ones: every published ImageNet model."""
     from tests.zoo.test_catalog import CATALOG_2X
 
-    return json.loads((REFERENCE_DIR / "zoo_catalog.json").read_text()) + json.loads(CATALOG_2X.read_text())
+    return json.loads((REFERENCE_DIR / "zoo_catalog.json").read_text()) + json.loads(CATALOG_2X.read_text()) + \
+        json.loads((REFERENCE_DIR / "zoo_catalog_pulc.json").read_text())  # and PaddleClas's PULC task models
 
 
 def test_list_shows_every_catalog_model(pcls_home):

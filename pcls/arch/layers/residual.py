@@ -39,10 +39,11 @@ class ProjectionShortcut(ConvBNAct):
 
     def __init__(self, in_channels, out_channels, stride=1, avg_down=False, names=("conv", "bn"), lr_mult=1.0,
                  data_format="NCHW"):
-        pooled = avg_down and stride > 1
+        # a stride may be (h, w), e.g. [2, 1] in PaddleClas's text-line configs: the pool window follows it
+        pooled = avg_down and max(stride if isinstance(stride, (list, tuple)) else [stride]) > 1
         super().__init__(in_channels, out_channels, 1, stride=1 if pooled else stride, act=None, names=names,
                          lr_mult=lr_mult, data_format=data_format)
-        self.pool = (nn.AvgPool2D(2, stride, padding=0, ceil_mode=True, data_format=data_format)
+        self.pool = (nn.AvgPool2D(stride, stride, padding=0, ceil_mode=True, data_format=data_format)
                      if pooled else None)
 
     def forward(self, x):

@@ -10,7 +10,8 @@ from typing import Iterable, List
 
 import numpy as np
 
-from pcls.data.transforms import basic, batch, masking, policies, timm_augment  # noqa: F401  (registers the operators)
+# importing the operator modules registers the operators
+from pcls.data.transforms import basic, batch, masking, policies, pulc, timm_augment  # noqa: F401
 from pcls.data.transforms.basic import DecodeError, NormalizeImage, ToCHWImage
 from pcls.data.transforms.registry import (
     BATCH_OPERATORS,
