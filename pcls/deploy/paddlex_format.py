@@ -160,7 +160,7 @@ def pcls_spec(spec: dict) -> dict:
     if paddlex_post:
         topk = post["Topk"]
         # a label file named beside Topk (not PaddleX's, which takes only operators there) is pcls's to read
-        out["PostProcess"] = {"name": "Topk", "topk": int(topk.get("topk") or 5),
+        out["PostProcess"] = {"name": "Topk", "topk": topk.get("topk", 5),  # its type: read_spec's check
                               "class_id_map_file": post.get("class_id_map_file")}
         out["label_list"] = topk.get("label_list")
     if header.get("model_name"):
