@@ -67,22 +67,20 @@ def register(app: typer.Typer) -> None:
             cfg = config_for_resume(resume, override)
         else:
             cfg = resolve_config(config, recipe, override)
-        if recipe and not name and not resume and not cfg["Global"].get("run_name"):
-            name = recipe  # recipes sharing a backbone must not overwrite each other's runs
-        if smoke:
-            from pcls.recipes.smoke import smoke_config
-
-            label = name or recipe or Path(config or resume).stem
-            cfg = smoke_config(cfg, Path(cfg["Global"]["output_dir"]) / "smoke", label)
-            device, gpus, ips, nproc = "cpu", None, None, None
-            name = label
+        if smoke:  # one CPU process
+            gpus, ips, nproc = None, None, None
         if print_cfg:
+            if smoke:
+                from pcls.engine.run_config import RunOptions
+                from pcls.recipes.smoke import smoke_run
+
+                cfg = smoke_run(cfg, RunOptions.build(cfg, run_name=name, recipe=recipe, resume=resume))[0]
             print_config(cfg)
             return
         from pcls.engine.trainer import train
 
         summary = train(cfg, resume=resume, device=device, nproc=nproc, gpus=gpus, ips=ips, scale_lr=scale_lr,
-                        ref_batch=ref_batch, run_name=name, exist_ok=exist_ok, recipe=recipe,
+                        ref_batch=ref_batch, run_name=name, exist_ok=exist_ok, recipe=recipe, smoke=smoke,
                         callbacks=progress_callbacks(json_out, nproc, gpus, ips))
         report_run(summary, json_out, "training run")
 

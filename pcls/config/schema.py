@@ -133,13 +133,13 @@ SCHEMA = Section(
                 "pretrained_model": f("str", "list", "none"),
                 "output_dir": f("str", default="./output/"),
                 "device": f("str", default="auto"),
-                "save_interval": f("int", default=1),
+                "save_interval": f("int", default=1, minimum=1),
                 "save_steps": f("int", "none"),
                 "eval_during_train": f("bool", default=True),
-                "eval_interval": f("int", default=1),
+                "eval_interval": f("int", default=1, minimum=1),
                 "start_eval_epoch": f("int", default=0),
                 "epochs": f("int", default=1, minimum=1),
-                "print_batch_step": f("int", default=10),
+                "print_batch_step": f("int", default=10, minimum=1),
                 "use_visualdl": f("bool", default=False),
                 "image_shape": f("list", default=[3, 224, 224]),
                 "save_inference_dir": f("str", default="./inference"),
@@ -147,7 +147,7 @@ SCHEMA = Section(
                 "to_static": f("bool", default=False),
                 "use_dali": refused("DALI data loading is not part of pcls (it needs a GPU build of Paddle and NVIDIA "
                                     "DALI); pcls decodes with OpenCV: set Global.use_dali: False", "bool", "none"),
-                "update_freq": f("int", default=1),
+                "update_freq": f("int", default=1, minimum=1),
                 "eval_mode": refused("pcls trains and evaluates classification models only (retrieval, face and "
                                      "other modes are not part of it)", "str",
                                      accept=(None, "classification", "Classification")),
@@ -160,10 +160,12 @@ SCHEMA = Section(
                 "feature_normalize": refused("feature normalisation is for retrieval models, which pcls does not "
                                              "train; remove the key or set it to False", "bool", "none"),
                 "class_num": f("int", "none", minimum=1),
-                "max_iters": f("int", "none"),
+                "max_iters": f("int", "none", minimum=1),
                 "clip_grad_norm": f("float", "none"),
                 "data_format": f("str", "none"),
                 "run_name": f("str", "none"),
+                # [{name: Callback, option: value}]: built by pcls.engine.callbacks.CALLBACKS in every process
+                "callbacks": f("list", "none"),
                 "distributed": refused("pcls starts processes from --nproc / --gpus / --ips on the command "
                                        "line, not from the config", "bool", "none"),
             }
@@ -255,7 +257,8 @@ SCHEMA = Section(
                 "use_amp": f("bool", default=True),
                 "scale_loss": f("float", default=1.0),
                 "use_dynamic_loss_scaling": f("bool", default=False),
-                "level": f("str", default="O1"),
+                # none: O2 when use_pure_fp16 (PaddleClas 2.x's key for it), else O1 (resolved in validate)
+                "level": f("str", "none", choices=(None, "O1", "O2", "o1", "o2")),
                 "use_fp16_test": f("bool", default=False),
                 "use_promote": f("bool", default=False),
                 "use_pure_fp16": f("bool", default=False),
@@ -422,6 +425,11 @@ def validate(config: dict) -> dict:
     if arch is not None and arch.get("name") == "DistillationModel":
         _validate_distillation_models(arch)
     _validate_multilabel(validated)
+    amp = validated.get("AMP")  # AMP.level unset: O2 when use_pure_fp16 (PaddleClas 2.x), else O1
+    if amp is not None and amp["level"] is None:
+        amp["level"] = "O2" if amp["use_pure_fp16"] else "O1"
+    if amp is not None:
+        amp["level"] = amp["level"].upper()
     return validated
 
 

@@ -19,6 +19,7 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
              autocast=None, max_batches=None, on_batch=None, meter=None) -> TopkMeter:
     """One pass over `loader` in eval mode; returns the (all-reduced) meter: `meter` (e.g. a multi-label
     one from pcls.engine.metrics.build_meter), or a TopkMeter for `topk`."""
+    from pcls.engine.amp import float32_tree
     from pcls.loss.ce import logits_of
 
     was_training = model.training
@@ -31,6 +32,7 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
             if autocast is not None:
                 with autocast():
                     output = model(images)
+                output = float32_tree(output)  # the loss in float32 (pcls/engine/amp.py)
             else:
                 output = model(images)
             logits = logits_of(output, output_key or "logits").astype("float32")

@@ -38,7 +38,7 @@ class ModelKind:
 
 MODEL_KINDS = Registry("model kind", where="Arch.name")
 MODEL_KINDS.add("DistillationModel", ModelKind(build_distillation_model,
-                                               lambda run: [DistillationStrategy(cache_teacher=run.cache_teacher)]))
+                                               lambda run: [DistillationStrategy(**run.options.strategy)]))
 _plugins_loaded = False
 
 

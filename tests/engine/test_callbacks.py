@@ -29,7 +29,7 @@ class Recorder:
     def on_epoch_start(self, trainer):
         self.events.append(("epoch_start", trainer.epoch + 1))
 
-    def on_batch_end(self, trainer, step):
+    def on_batch_end(self, trainer, step, batch, outputs):
         self.events.append(("batch_end", step.batch))
         if step.batch == self.interrupt_at_batch:
             os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C: the run stops after this update
@@ -66,9 +66,10 @@ def test_a_user_callback_sees_every_event_in_order(tmp_path, colour_data, tinyne
     for epoch in (1, 2):
         improved = epoch == 1 or val[1] > val[0]  # best_model is written when val_top1 improves
         expected += [("epoch_start", epoch)] + [("batch_end", b) for b in range(1, 9)]
-        expected += [("eval_end", val[epoch - 1])] + ([("checkpoint", "best_model")] if improved else [])
+        # checkpoints are written after the event that asked for them (epoch_end), each then announced
+        expected += [("eval_end", val[epoch - 1]), ("epoch_end", epoch)]
+        expected += [("checkpoint", "best_model")] if improved else []
         expected += [("checkpoint", "latest")] + ([("checkpoint", "epoch_2")] if epoch == 2 else [])
-        expected += [("epoch_end", epoch)]
     expected += [("train_end", "done")]
     assert recorder.events == expected
     assert summary["status"] == "done"
@@ -80,7 +81,7 @@ def test_interrupt_event_and_a_summary_of_existing_files_only(tmp_path, colour_d
     recorder = Recorder(interrupt_at_batch=3)
     summary = pcls.train(_cfg(tmp_path, colour_data, epochs=2), callbacks=[recorder])
     assert summary["status"] == "interrupted"
-    assert recorder.events[-4:] == [("batch_end", 3), ("checkpoint", "latest"), ("interrupt", 3),
+    assert recorder.events[-4:] == [("batch_end", 3), ("interrupt", 3), ("checkpoint", "latest"),
                                     ("train_end", "interrupted")]
     # nothing of an epoch end was written: no best model, no metrics, no curves -- and none is listed
     assert set(summary["files"]) == {"latest", "config"}
@@ -97,7 +98,7 @@ def test_epoch_lr_is_the_rate_of_its_last_update(tmp_path, colour_data, tinynet)
     steps = []
 
     class Lr(pcls.Callback):
-        def on_batch_end(self, trainer, step):
+        def on_batch_end(self, trainer, step, batch, outputs):
             steps.append(trainer.lr)
 
     summary = pcls.train(load_config(str(write_config(raw, tmp_path / "c.yaml"))), callbacks=[Lr()])
