@@ -434,6 +434,8 @@ def validate(config: dict) -> dict:
 
 
 MULTILABEL_LOSSES = ("MultiLabelLoss", "MultiLabelAsymmetricLoss")
+# multi-label metric name -> its result key (pcls.engine.metrics computes them)
+MULTILABEL_METRICS = {"HammingDistance": "hamming_distance", "AccuracyScore": "accuracy_score", "mAP": "mAP"}
 
 
 def _names(entries) -> list:
@@ -443,8 +445,6 @@ def _names(entries) -> list:
 def _validate_multilabel(cfg: dict) -> None:
     """Global.use_multilabel and the sections it needs agree: a multi-label loss, metrics and dataset, and
     none of them without the flag (each mismatch is one line naming the key)."""
-    from pcls.engine.metrics import MULTILABEL_METRICS  # numpy only
-
     on = bool(cfg["Global"]["use_multilabel"])
     for split in ("Train", "Eval"):
         losses = _names(cfg["Loss"][split])
@@ -490,17 +490,11 @@ def _global_class_num(config: dict) -> dict:
 
 
 def _validate_distillation_models(arch: dict) -> None:
-    models = arch.get("models")
-    if not models:
-        raise PclsError("config key Arch.models: a DistillationModel needs a list of '- Name: {name: Backbone, ...}'")
-    for index, item in enumerate(models):
-        if not isinstance(item, dict) or len(item) != 1:
-            raise PclsError(f"config key Arch.models[{index}]: expected a single-key map '- Teacher: {{name: ...}}'")
-        (label, backbone), = item.items()
+    from pcls.config.members import member_sections, student_label
+
+    for index, (label, backbone) in enumerate(member_sections(arch)):
         backbone_path = f"Arch.models[{index}].{label}"
-        if not isinstance(backbone, dict) or "name" not in backbone:
-            raise PclsError(f"config key {backbone_path}.name is required (the backbone of model '{label}')")
         _check_arch_name(f"{backbone_path}.name", backbone["name"])
-        for key in ("class_num",):
-            if key in backbone:
-                _check_field(f"{backbone_path}.{key}", _BACKBONE_ARGS[key], backbone[key])
+        if "class_num" in backbone:
+            _check_field(f"{backbone_path}.class_num", _BACKBONE_ARGS["class_num"], backbone["class_num"])
+    student_label(arch)  # at least two; Arch.infer_model_name names one of them; freeze_params_list fits

@@ -37,7 +37,7 @@ def recipe_summary(name: str) -> dict:
 def _model_label(arch: dict) -> str:
     if arch.get("name") != "DistillationModel":
         return arch.get("name")
-    from pcls.distill.config import distill_members
+    from pcls.config.members import distill_members
 
     names = [member["name"] for _, member in distill_members(arch)]
     return " -> ".join(names)

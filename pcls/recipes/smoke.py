@@ -79,9 +79,11 @@ def smoke_config(cfg: dict, workdir, label: str) -> dict:
                 device="cpu")
     arch = cfg["Arch"]
     arch["pretrained"] = False
-    for item in arch.get("models") or []:
-        (_, backbone), = item.items()
-        backbone["pretrained"] = False
+    if arch["name"] == "DistillationModel":
+        from pcls.config.members import distill_members
+
+        for _, backbone in distill_members(arch, copy=False):
+            backbone["pretrained"] = False
     cfg.pop("AMP", None)  # AMP only runs on GPU; the smoke run is a CPU check
     return cfg
 

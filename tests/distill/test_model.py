@@ -85,7 +85,8 @@ def test_teacher_to_half_casts_only_the_frozen_model():
     from pcls.distill.model import DistillationModel
 
     net = DistillationModel({"Teacher": create_model("MobileNetV1_x0_25", class_num=4),
-                             "Student": create_model("PPLCNet_x0_25", class_num=4)}, frozen=["Teacher"])
+                             "Student": create_model("PPLCNet_x0_25", class_num=4)}, frozen=["Teacher"],
+                            infer_model_name="Student")
     net.teacher_to_half("float16")
     dtypes = {k: str(p.dtype) for k, p in net.Teacher.named_parameters()}
     norm_keys = [k for k in dtypes if "bn" in k.lower() or "norm" in k.lower()]
