@@ -53,6 +53,15 @@ class Section:
     open: bool = False
     optional: bool = True
     fill: bool = True  # create it with its defaults when absent (False: absence means "not used")
+    # fields (and defaults) that depend on the section's `name` (Optimizer.name, Optimizer.lr.name): each
+    # component gets its own, e.g. RMSProp's epsilon 1e-6 where Adam's is 1e-8, and no beta1 under Momentum
+    by_name: Optional[Dict[str, Dict[str, Any]]] = None
+
+    def fields_for(self, value: dict) -> Dict[str, Any]:
+        if not self.by_name:
+            return self.fields
+        name = value.get("name", self.fields["name"].default)
+        return {**self.fields, **self.by_name.get(name, {})}
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,33 @@ _BACKBONE_ARGS = {
     "pretrained": f("bool", "str", default=False),
 }
 
+_GAMMA = f("float", default=0.1)
+_LR = Section(
+    fields={
+        "name": f("str", default="Cosine"),
+        "learning_rate": f("float", default=0.1),
+        "warmup_epoch": f("int", "float", default=0, minimum=0),
+        "warmup_start_lr": f("float", default=0.0),
+        "last_epoch": refused("a schedule starts where the run is: resume with --resume instead of setting "
+                              "last_epoch", "int", accept=(-1, None)),
+        "by_epoch": f("bool", default=False),
+    },
+    # pcls.optim.lr's schedules, with PaddleClas's defaults (ppcls/optimizer/learning_rate.py)
+    by_name={
+        "Constant": {},
+        "Cosine": {"eta_min": f("float", default=0.0)},
+        "CosineWarmup": {"eta_min": f("float", default=0.0), "warmup_epoch": f("int", "float", default=5, minimum=0)},
+        "Linear": {"end_lr": f("float", default=0.0), "power": f("float", default=1.0)},
+        "Polynomial": {"end_lr": f("float", default=0.0), "power": f("float", default=1.0)},
+        "Piecewise": {"decay_epochs": f("list", default=REQUIRED), "values": f("list", default=REQUIRED)},
+        "Step": {"step_size": f("int", "float", default=REQUIRED), "gamma": _GAMMA},  # epochs (fractions allowed)
+        "MultiStepDecay": {"milestones": f("list", default=REQUIRED), "gamma": _GAMMA},  # epochs
+        # gamma (2.x) or decay_rate (1.x): the factor per `decay_epochs` epochs
+        "Exponential": {"gamma": f("float", "none"), "decay_rate": f("float", "none"),
+                        "decay_epochs": f("int", "float", default=1)},
+    },
+)
+
 SCHEMA = Section(
     {
         "Global": Section(
@@ -183,43 +219,32 @@ SCHEMA = Section(
         ),
         # absent: PaddleClas's fallbacks, CE loss and Momentum with a cosine schedule (the defaults below)
         "Loss": Section(fields={"Train": OpList("loss", default=DEFAULT_LOSS), "Eval": OpList("loss", default=DEFAULT_LOSS)}),
-        "Optimizer": Section(fields=
-            {
+        "Optimizer": Section(
+            fields={
                 "name": f("str", default="Momentum"),
-                "momentum": f("float", default=0.9),
-                "use_nesterov": f("bool", default=False),
-                "beta1": f("float", default=0.9),
-                "beta2": f("float", default=0.999),
-                "epsilon": f("float", default=1e-8),
-                "rho": f("float", default=0.95),
                 "weight_decay": f("float", "none"),
                 "no_weight_decay_name": f("str", "list", "none"),
                 "one_dim_param_no_weight_decay": f("bool", default=False),
-                "multi_precision": f("bool", default=False),
+                "multi_precision": f("bool", default=False, note=(
+                    "Optimizer.multi_precision: pcls keeps float32 master weights whenever AMP O2 is on "
+                    "(paddle.amp.decorate(master_weight=True)); the key itself changes nothing")),
                 "clip_norm": f("float", "none"),
                 "clip_grad": f("float", "none"),  # PaddleClas 2.6: global-norm clipping at this norm
-                "lr": Section(
-                    {
-                        "name": f("str", default="Cosine"),
-                        "learning_rate": f("float", default=0.1),
-                        "warmup_epoch": f("int", "float", default=0),
-                        "warmup_start_lr": f("float", default=0.0),
-                        "decay_epochs": f("list", "none"),
-                        "values": f("list", "none"),
-                        "step_size": f("int", "float", "none"),  # epochs (fractions allowed)
-                        "milestones": f("list", "none"),  # MultiStepDecay: epochs
-                        "gamma": f("float", "none"),
-                        "power": f("float", default=1.0),
-                        "end_lr": f("float", default=0.0),
-                        "eta_min": f("float", default=0.0),
-                        "last_epoch": refused("a schedule starts where the run is: resume with --resume "
-                                              "instead of setting last_epoch", "int", accept=(-1, None)),
-                        "by_epoch": f("bool", default=False),
-                    }
-                ),
+                "lr": _LR,
                 "regularizer": Section({"name": f("str", default="L2"), "coeff": f("float", default=0.0)},
                                        fill=False),  # absent = no L2 (AdamW configs use weight_decay)
-            }
+            },
+            # PaddleClas's defaults per optimizer (ppcls/optimizer/optimizer.py)
+            by_name={
+                "Momentum": {"momentum": f("float", default=0.9), "use_nesterov": f("bool", default=False)},
+                "SGD": {},
+                "RMSProp": {"momentum": f("float", default=0.0), "rho": f("float", default=0.95),
+                            "epsilon": f("float", default=1e-6), "centered": f("bool", default=False)},
+                "Adam": {"beta1": f("float", default=0.9), "beta2": f("float", default=0.999),
+                         "epsilon": f("float", default=1e-8)},
+                "AdamW": {"beta1": f("float", default=0.9), "beta2": f("float", default=0.999),
+                          "epsilon": f("float", default=1e-8)},
+            },
         ),
         "DataLoader": Section(fill=False, fields={"Train": _LOADER_SPLIT, "Eval": _LOADER_SPLIT}),
         "Infer": Section(fill=False, fields=
@@ -301,6 +326,12 @@ def _kind_of(value) -> str:
 _noted = set()
 
 
+def _note(message: str) -> None:
+    if message not in _noted:  # once per process
+        _noted.add(message)
+        log.info("%s", message)
+
+
 def _check_field(path: str, field: Field, value):
     if field.refuse is not None:
         if value not in field.accept:
@@ -361,19 +392,27 @@ def _validate_section(path: str, spec: Section, value: Optional[dict]) -> dict:
     if not isinstance(value, dict):
         raise PclsError(f"config key {path}: expected a mapping, got {value!r}")
     result = {}
+    fields = spec.fields_for(value)
     for key, item in value.items():
         key_path = f"{path}.{key}" if path else str(key)
-        child = spec.fields.get(key)
+        child = fields.get(key)
         if child is None:
             if spec.open:
                 result[key] = item
                 continue
-            hint = closest(str(key), spec.fields)
+            if spec.by_name and any(key in variant for variant in spec.by_name.values()):
+                # another component's parameter (published AdamW configs carry Momentum's `momentum`):
+                # PaddleClas drops it too (its optimizers take **kwargs); said once, and dropped
+                _note(f"{key_path} is not a parameter of {path}.name {value.get('name', fields['name'].default)}: "
+                      f"ignored (as PaddleClas does)")
+                continue
+            hint = closest(str(key), fields)
             suggestion = f" (did you mean {path + '.' if path else ''}{hint[0]}?)" if hint else ""
-            known = ", ".join(k for k in spec.fields if not k.startswith("_"))
-            raise PclsError(f"unknown config key {key_path}{suggestion}; valid keys here: {known}")
+            known = ", ".join(k for k in fields if not k.startswith("_"))
+            which = f" (for {path}.name {value.get('name', fields['name'].default)})" if spec.by_name else ""
+            raise PclsError(f"unknown config key {key_path}{suggestion}; valid keys here{which}: {known}")
         result[key] = _validate_value(key_path, child, item)
-    for key, child in spec.fields.items():
+    for key, child in fields.items():
         if key in result:
             continue
         if isinstance(child, Field):
@@ -405,13 +444,25 @@ def _copy(value):
     return copy.deepcopy(value)
 
 
-def default_of(path: str):
+def default_of(path: str, name: str = None):
     """The schema's default for a dotted key path, e.g. default_of("Arch.class_num") -> 1000: for code that
-    meets a section the schema has not filled (a distillation member, an API caller's partial dict)."""
+    meets a section the schema has not filled (a distillation member, an API caller's partial dict).
+    `name`: the component whose defaults to use in a section keyed by name (default_of("Optimizer.epsilon",
+    "RMSProp") -> 1e-6)."""
+    spec = SCHEMA
+    parts = path.split(".")
+    for part in parts[:-1]:
+        spec = spec.fields[part]
+    return _copy(spec.fields_for({"name": name} if name else {})[parts[-1]].default)
+
+
+def validate_part(path: str, value) -> dict:
+    """One section (e.g. "Optimizer.lr") checked and completed with its defaults: for library functions that
+    take a section on its own (pcls.optim.build_schedule(...)), so their defaults stay the schema's."""
     spec = SCHEMA
     for part in path.split("."):
         spec = spec.fields[part]
-    return _copy(spec.default)
+    return _validate_section(path, spec, value)
 
 
 def validate(config: dict) -> dict:

@@ -118,7 +118,7 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
 
     cfg = validated(cfg)
     g = cfg["Global"]
-    weights = weights or g.get("pretrained_model")
+    weights = weights or g["pretrained_model"]
     if not weights:
         raise PclsError("nothing to evaluate: pass --weights PATH|zoo-name (or set Global.pretrained_model)")
     if (cfg.get("DataLoader") or {}).get("Eval") is None:
@@ -130,7 +130,7 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
         best = find_in_run(wpath, "best_model")  # a run directory (either layout): its best weights
         weights = str(best) if best else weights
     check_weights_source(weights)
-    on_cpu = select_device(device or g.get("device")) == "cpu"
+    on_cpu = select_device(device or g["device"]) == "cpu"
     arch = dict(cfg["Arch"])
     class_num = int(arch["class_num"])
     bundle = build_dataloader(cfg["DataLoader"]["Eval"], train=False, class_num=class_num)
@@ -153,7 +153,7 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
     if out_dir is None:
         wpath = Path(str(weights))
         out_dir = wpath.parent / "eval" if wpath.parent.exists() and str(wpath.parent) not in (".", "") \
-            else Path(g.get("output_dir", "./output")) / "eval"
+            else Path(g["output_dir"]) / "eval"
     names = read_class_names(labels_file, class_num)
     result = meter.result()
     result.update({"weights": str(weights), "model": arch.get("name"), "class_num": class_num,

@@ -20,19 +20,22 @@ SCHEMA_FILE = PACKAGE / "config" / "schema.py"
 
 
 def _fields(section, path=""):
-    for key, spec in section.fields.items():
-        where = f"{path}.{key}" if path else key
-        yield where, key, spec
-        if isinstance(spec, Section):
-            yield from _fields(spec, where)
+    variants = [section.fields] + list((section.by_name or {}).values())  # per-component fields too
+    for fields in variants:
+        for key, spec in fields.items():
+            where = f"{path}.{key}" if path else key
+            yield where, key, spec
+            if isinstance(spec, Section):
+                yield from _fields(spec, where)
 
 
 def _names_read_by_code() -> set:
     names = set()
     for path in PACKAGE.rglob("*.py"):
-        if path == SCHEMA_FILE:
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if path == SCHEMA_FILE:  # its functions read keys (AMP.use_pure_fp16 resolves AMP.level), not its tables
+            tree = ast.Module(body=[n for n in tree.body if isinstance(n, ast.FunctionDef)], type_ignores=[])
+        for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 names.add(node.value)
             elif isinstance(node, ast.arg):
@@ -126,6 +129,30 @@ def test_arch_class_num_wins_over_global(caplog):
     cfg = validate({"Global": {"class_num": 102}, "Arch": {"name": "ResNet18", "class_num": 10}})
     assert cfg["Arch"]["class_num"] == 10
     assert any("Global.class_num 102 is ignored" in r.message for r in caplog.records)
+
+
+def test_each_optimizer_and_schedule_gets_its_own_defaults():
+    rmsprop = validate(_base(Optimizer={"name": "RMSProp"}))["Optimizer"]
+    assert (rmsprop["momentum"], rmsprop["epsilon"], rmsprop["rho"]) == (0.0, 1e-6, 0.95)  # PaddleClas's
+    momentum = validate(_base())["Optimizer"]
+    assert momentum["momentum"] == 0.9 and "beta1" not in momentum and "epsilon" not in momentum
+    assert validate(_base(Optimizer={"name": "AdamW"}))["Optimizer"]["epsilon"] == 1e-8
+    with pytest.raises(PclsError, match=r"unknown config key Optimizer.momentun \(did you mean Optimizer.momentum\?\)"
+                                        r"; valid keys here \(for Optimizer.name Momentum\)"):
+        validate(_base(Optimizer={"momentun": 0.8}))
+    # another optimizer's parameter, as published AdamW configs carry `momentum`: dropped, as PaddleClas does
+    assert "momentum" not in validate(_base(Optimizer={"name": "AdamW", "momentum": 0.9}))["Optimizer"]
+    warm = validate(_base(Optimizer={"lr": {"name": "CosineWarmup"}}))["Optimizer"]["lr"]
+    assert warm["warmup_epoch"] == 5 and "gamma" not in warm
+    with pytest.raises(PclsError, match="Optimizer.lr.milestones is required"):
+        validate(_base(Optimizer={"lr": {"name": "MultiStepDecay"}}))
+    assert default_of("Optimizer.epsilon", "RMSProp") == 1e-6
+
+
+@pytest.mark.parametrize("key", ["update_freq", "save_interval", "eval_interval", "print_batch_step", "max_iters"])
+def test_counts_the_engine_divides_by_must_be_at_least_one(key):
+    with pytest.raises(PclsError, match=f"Global.{key}: must be at least 1, got 0"):
+        validate(_base(Global={key: 0}))
 
 
 def test_defaults_come_from_the_schema():

@@ -47,7 +47,9 @@ def test_by_epoch_changes_the_rate_once_per_epoch():
 
 
 def test_clip_grad_is_global_norm_clipping():
-    clip = grad_clip_from({"clip_grad": 5.0})
+    from pcls.config.schema import validate_part
+
+    clip = grad_clip_from(validate_part("Optimizer", {"clip_grad": 5.0}))
     assert isinstance(clip, paddle.nn.ClipGradByGlobalNorm) and clip.clip_norm == 5.0
 
 
