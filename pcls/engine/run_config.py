@@ -94,6 +94,18 @@ class RunOptions:
         return cls(**data)
 
 
+def resumed_config(resume, overrides=()) -> dict:
+    """The config saved with the run `resume` names (its config.yaml), with `-o` style overrides: what
+    `pcls.train(resume=DIR)` trains when given no config."""
+    from pcls.config import load_config
+    from pcls.engine.checkpoint import checkpoint_prefix
+
+    saved = checkpoint_prefix(resume).parent / "config.yaml"
+    if not saved.is_file():
+        raise PclsError(f"{saved} not found: pass the run's config (pcls train -c FILE --resume ...) as well")
+    return load_config(str(saved), list(overrides or []))
+
+
 def run_directory(cfg: dict, options: RunOptions, is_main: bool = True) -> Path:
     """The directory a run writes to, for the single-process and the launched path alike: the one given
     (a launched worker's), the resumed run's own (a PaddleClas run is continued beside it, in a new one),

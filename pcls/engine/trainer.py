@@ -378,10 +378,14 @@ def train(cfg=None, *, callbacks=(), log=None, **options) -> dict:
     every process gets a copy: see pcls.engine.callbacks.portable). `log`: a callable that also receives the
     run's log messages.
     """
-    if cfg is None:
-        if not options.get("recipe"):
-            raise PclsError("nothing to train: pass a config (path or dict) or recipe=NAME")
+    if cfg is None and options.get("recipe"):
         cfg = options["recipe"]
+    elif cfg is None and options.get("resume"):  # continue a run with the config it saved
+        from pcls.engine.run_config import resumed_config
+
+        cfg = resumed_config(options["resume"])
+    elif cfg is None:
+        raise PclsError("nothing to train: pass a config (path or dict), recipe=NAME or resume=RUN_DIR")
     if isinstance(cfg, (str, Path)):
         from pcls.config import load_config
 
