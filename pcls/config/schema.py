@@ -476,6 +476,9 @@ def validate(config: dict) -> dict:
     if arch is not None and arch.get("name") == "DistillationModel":
         _validate_distillation_models(arch)
     _validate_multilabel(validated)
+    optimizer, clip = validated["Optimizer"], validated["Global"]["clip_grad_norm"]
+    if clip and not optimizer["clip_norm"]:  # Global.clip_grad_norm (PaddleClas 2.x) clips like Optimizer.clip_norm
+        optimizer["clip_norm"] = clip
     amp = validated.get("AMP")  # AMP.level unset: O2 when use_pure_fp16 (PaddleClas 2.x), else O1
     if amp is not None and amp["level"] is None:
         amp["level"] = "O2" if amp["use_pure_fp16"] else "O1"

@@ -188,8 +188,7 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
         lr_scale = global_batch / float(run.options.ref_batch)
         log.info("--scale-lr: learning rates x%g (linear rule: global batch %d / reference batch %d)",
                  lr_scale, global_batch, run.options.ref_batch)
-    lr_cfg = {k: v for k, v in (run.optimizer.get("lr") or {}).items() if v is not None}
-    schedule = build_schedule(lr_cfg, run.epochs, updates, lr_scale)
+    schedule = build_schedule(run.optimizer["lr"], run.epochs, updates, lr_scale)
     scheduler = paddle_scheduler(schedule, start_step)
     params = list(net.named_parameters())
     for i, layer in enumerate(train_loss.layers()):

@@ -183,9 +183,6 @@ class RunConfig:
                     world: int) -> "RunConfig":
         g, arch = cfg["Global"], dict(cfg["Arch"])
         loaders = cfg["DataLoader"]
-        optimizer = dict(cfg["Optimizer"])
-        if g["clip_grad_norm"] and not optimizer.get("clip_norm"):
-            optimizer["clip_norm"] = g["clip_grad_norm"]
         loss, metric = cfg["Loss"], cfg.get("Metric") or {}
         return cls(
             cfg=cfg, options=options, run_dir=Path(run_dir), device=device, rank=rank, world=world,
@@ -200,7 +197,7 @@ class RunConfig:
             arch=arch, train_loader=loaders["Train"],
             eval_loader=loaders.get("Eval") if g["eval_during_train"] else None,
             loss_train=loss["Train"], loss_eval=loss["Eval"],
-            metric_train=metric.get("Train"), metric_eval=metric.get("Eval"), optimizer=optimizer,
+            metric_train=metric.get("Train"), metric_eval=metric.get("Eval"), optimizer=cfg["Optimizer"],
             amp=cfg.get("AMP"), ema_decay=float(cfg["EMA"]["decay"]) if cfg.get("EMA") else None,
             callbacks=list(g["callbacks"] or []),
         )

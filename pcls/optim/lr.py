@@ -112,7 +112,7 @@ def build_schedule(lr_cfg, epochs: int, steps_per_epoch: int, lr_scale: float = 
 
     if isinstance(lr_cfg, (int, float)):
         lr_cfg = {"name": "Constant", "learning_rate": float(lr_cfg)}
-    params = validate_part("Optimizer.lr", dict(lr_cfg or {}))
+    params = validate_part("Optimizer.lr", lr_cfg or {})
     name = params.pop("name")
     schedule_fn = SCHEDULES.get(name)
     warmup_epoch = min(float(params.pop("warmup_epoch")), epochs)

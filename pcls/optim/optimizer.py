@@ -138,7 +138,7 @@ def build_optimizer(opt_cfg, named_params, lr_scheduler):
     LRScheduler or a float)."""
     from pcls.config.schema import validate_part
 
-    opt_cfg = validate_part("Optimizer", dict(opt_cfg or {}))
+    opt_cfg = validate_part("Optimizer", opt_cfg or {})
     name = opt_cfg["name"]
     builder = OPTIMIZERS.get(name)
     groups, decay = param_groups(list(named_params), opt_cfg)
