@@ -256,6 +256,12 @@ def test_each_optimizer_and_schedule_gets_its_own_defaults():
     assert default_of("Optimizer.epsilon", "RMSProp") == 1e-6
 
 
+def test_global_clip_grad_norm_clips_like_optimizer_clip_norm():
+    assert validate(_base(Global={"clip_grad_norm": 5.0}))["Optimizer"]["clip_norm"] == 5.0
+    both = validate(_base(Global={"clip_grad_norm": 5.0}, Optimizer={"clip_norm": 1.0}))
+    assert both["Optimizer"]["clip_norm"] == 1.0  # the optimizer's own setting wins
+
+
 @pytest.mark.parametrize("key", ["update_freq", "save_interval", "eval_interval", "print_batch_step", "max_iters"])
 def test_counts_the_engine_divides_by_must_be_at_least_one(key):
     with pytest.raises(PclsError, match=f"Global.{key}: must be at least 1, got 0"):
