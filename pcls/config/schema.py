@@ -61,7 +61,8 @@ class Section:
         if not self.by_name:
             return self.fields
         name = value.get("name", self.fields["name"].default)
-        return {**self.fields, **self.by_name.get(name, {})}
+        variant = self.by_name.get(name, {}) if isinstance(name, str) else {}  # a non-text name is refused below
+        return {**self.fields, **variant}
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,8 @@ _BACKBONE_ARGS = {
 }
 
 _GAMMA = f("float", default=0.1)
+# float32 master weights in the optimizer (paddle's optimizers take it; AMP O2's decorate turns it on anyway)
+_MULTI_PRECISION = f("bool", default=False)
 _LR = Section(
     fields={
         "name": f("str", default="Cosine"),
@@ -225,9 +228,6 @@ SCHEMA = Section(
                 "weight_decay": f("float", "none"),
                 "no_weight_decay_name": f("str", "list", "none"),
                 "one_dim_param_no_weight_decay": f("bool", default=False),
-                "multi_precision": f("bool", default=False, note=(
-                    "Optimizer.multi_precision: pcls keeps float32 master weights whenever AMP O2 is on "
-                    "(paddle.amp.decorate(master_weight=True)); the key itself changes nothing")),
                 "clip_norm": f("float", "none"),
                 "clip_grad": f("float", "none"),  # PaddleClas 2.6: global-norm clipping at this norm
                 "lr": _LR,
@@ -236,14 +236,15 @@ SCHEMA = Section(
             },
             # PaddleClas's defaults per optimizer (ppcls/optimizer/optimizer.py)
             by_name={
-                "Momentum": {"momentum": f("float", default=0.9), "use_nesterov": f("bool", default=False)},
-                "SGD": {},
+                "Momentum": {"momentum": f("float", default=0.9), "use_nesterov": f("bool", default=False),
+                             "multi_precision": _MULTI_PRECISION},
+                "SGD": {"multi_precision": _MULTI_PRECISION},
                 "RMSProp": {"momentum": f("float", default=0.0), "rho": f("float", default=0.95),
                             "epsilon": f("float", default=1e-6), "centered": f("bool", default=False)},
                 "Adam": {"beta1": f("float", default=0.9), "beta2": f("float", default=0.999),
-                         "epsilon": f("float", default=1e-8)},
+                         "epsilon": f("float", default=1e-8), "multi_precision": _MULTI_PRECISION},
                 "AdamW": {"beta1": f("float", default=0.9), "beta2": f("float", default=0.999),
-                          "epsilon": f("float", default=1e-8)},
+                          "epsilon": f("float", default=1e-8), "multi_precision": _MULTI_PRECISION},
             },
         ),
         "DataLoader": Section(fill=False, fields={"Train": _LOADER_SPLIT, "Eval": _LOADER_SPLIT}),

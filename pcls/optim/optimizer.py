@@ -16,7 +16,7 @@ OPTIMIZERS = Registry("optimizer", where="Optimizer.name")
 
 # config keys that are not optimizer constructor arguments
 _GROUPING_KEYS = ("no_weight_decay_name", "one_dim_param_no_weight_decay", "regularizer", "weight_decay",
-                  "clip_norm", "clip_grad", "lr", "name", "multi_precision")
+                  "clip_norm", "clip_grad", "lr", "name")
 
 
 def register_optimizer(name):
@@ -29,18 +29,20 @@ def list_optimizers():
 
 
 @register_optimizer("Momentum")
-def _momentum(lr, params, decay, grad_clip, momentum, use_nesterov, **_):
+def _momentum(lr, params, decay, grad_clip, momentum, use_nesterov, multi_precision, **_):
     import paddle
 
     return paddle.optimizer.Momentum(learning_rate=lr, momentum=momentum, use_nesterov=use_nesterov,
-                                     parameters=params, weight_decay=decay, grad_clip=grad_clip)
+                                     parameters=params, weight_decay=decay, grad_clip=grad_clip,
+                                     multi_precision=multi_precision)
 
 
 @register_optimizer("SGD")
-def _sgd(lr, params, decay, grad_clip, **_):
+def _sgd(lr, params, decay, grad_clip, multi_precision, **_):
     import paddle
 
-    return paddle.optimizer.SGD(learning_rate=lr, parameters=params, weight_decay=decay, grad_clip=grad_clip)
+    return paddle.optimizer.SGD(learning_rate=lr, parameters=params, weight_decay=decay, grad_clip=grad_clip,
+                                multi_precision=multi_precision)
 
 
 @register_optimizer("RMSProp")
@@ -52,15 +54,16 @@ def _rmsprop(lr, params, decay, grad_clip, momentum, rho, epsilon, centered, **_
 
 
 @register_optimizer("Adam")
-def _adam(lr, params, decay, grad_clip, beta1, beta2, epsilon, **_):
+def _adam(lr, params, decay, grad_clip, beta1, beta2, epsilon, multi_precision, **_):
     import paddle
 
     return paddle.optimizer.Adam(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
-                                 parameters=params, weight_decay=decay, grad_clip=grad_clip)
+                                 parameters=params, weight_decay=decay, grad_clip=grad_clip,
+                                 multi_precision=multi_precision)
 
 
 @register_optimizer("AdamW")
-def _adamw(lr, params, decay, grad_clip, beta1, beta2, epsilon, **_):
+def _adamw(lr, params, decay, grad_clip, beta1, beta2, epsilon, multi_precision, **_):
     import paddle
 
     # AdamW's decay is decoupled: a float per group, never an L2Decay regulariser
@@ -68,7 +71,8 @@ def _adamw(lr, params, decay, grad_clip, beta1, beta2, epsilon, **_):
         raise PclsError("AdamW decays weights through Optimizer.weight_decay (decoupled); remove "
                         "Optimizer.regularizer or set its coeff to 0")
     return paddle.optimizer.AdamW(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
-                                  parameters=params, weight_decay=decay or 0.0, grad_clip=grad_clip)
+                                  parameters=params, weight_decay=decay or 0.0, grad_clip=grad_clip,
+                                  multi_precision=multi_precision)
 
 
 def decay_setting(opt_cfg):
