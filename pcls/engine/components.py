@@ -1,5 +1,6 @@
 """`build_components(run)`: the objects a run trains with -- data, model, loss, metrics, schedule, optimizer,
-AMP and EMA -- each built by the registry that owns its config section. Also the checks that need no model
+AMP, the updater, and the callbacks the settings bring (EMA, the model kind's) -- each built by the registry
+that owns its config section. Also the checks that need no model
 or data (`preflight`), run before anything is written."""
 
 from __future__ import annotations

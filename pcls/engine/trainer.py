@@ -3,10 +3,13 @@
     summary = pcls.train(cfg)                          # cfg: a path or a dict from pcls.load_config
     summary = pcls.train(cfg, nproc=2)                 # 2 CPU processes (gloo); gpus="0,1" for GPUs
     summary = pcls.train(cfg, resume="output/ResNet18", callbacks=[MyCallback()])
+    summary = pcls.train(recipe="demo", smoke=True)      # keywords: pcls.engine.run_config.RunOptions
 
-`Trainer` builds the run (pcls/engine/run_config.py, pcls/engine/components.py), restores a checkpoint
-when asked and runs the epochs; everything around the loop -- checkpoints, the run log, step logging, the
-recipe report, distillation's extras, a progress bar -- is a callback (pcls/engine/callbacks.py).
+`Trainer` builds the run from its config and RunOptions (pcls/engine/run_config.py, components.py), restores
+a checkpoint when asked and runs the epochs; each batch's update is the Updater's (pcls/engine/updater.py);
+everything around the loop -- EMA, best-model tracking, checkpoints, the run log, step logging, the recipe
+report, distillation's extras, a progress bar -- is a callback (pcls/engine/callbacks.py), and checkpoints
+are written when callbacks ask for them, after the event that asked.
 The run directory `Global.output_dir/<run>` holds `latest.*`, `best_model.*`, `epoch_N.*`, `config.yaml`,
 `metrics.jsonl`/`metrics.csv`, `curves.png` and `summary.json`. Only rank 0 writes.
 
