@@ -5,6 +5,14 @@ The public API is imported lazily so that `import pcls` (and `pcls --help`) neve
 
 __version__ = "0.1.0"
 
+from pcls.doctor.paddle_guard import install as _install_paddle_guard  # noqa: E402 - Paddle < 3.0: one line
+
+_install_paddle_guard()
+
+from pcls.utils.logs import drop_unactionable_warnings  # noqa: E402 - before any pcls module imports paddle
+
+drop_unactionable_warnings()
+
 # public name -> "module:attribute"; resolved on first access (PEP 562).
 _LAZY = {
     "create_model": "pcls.arch.registry:create_model",

@@ -17,6 +17,23 @@ class PclsError(Exception):
         return self.message
 
 
+def short_repr(value, limit: int = 120) -> str:
+    """repr(value) for a message, at most `limit` characters: never formats an unbounded value (a YAML alias
+    bomb's repr is gigabytes). Containers are walked only as far as needed (reprlib), strings are cut."""
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxlevel, shortener.maxstring, shortener.maxother = 3, limit, limit
+    shortener.maxlist = shortener.maxtuple = shortener.maxdict = shortener.maxset = 8
+    return clip(shortener.repr(value), limit)
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """`text` cut to `limit` characters (an error's own message quoted in ours)."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def closest(word: str, choices, n: int = 1):
     """The choice(s) most similar to `word` (for "did you mean ..." hints); [] when nothing is close."""
     import difflib

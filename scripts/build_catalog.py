@@ -179,8 +179,23 @@ def build(source: Path = SOURCE, source_2x: Path = SOURCE_2X) -> list:
         entry.setdefault("interpolation", "bilinear")
         entry.setdefault("backend", "cv2")
         catalog.append(entry)
+    fill_documented_accuracy(catalog)
     catalog.sort(key=lambda e: e["name"])
     return catalog
+
+
+def fill_documented_accuracy(catalog: list) -> None:
+    """Top-1/top-5 of the seeds' rows that have none, from PaddleClas's model pages (tests/reference/
+    paddleclas_docs/, read as scripts/derive_catalog_2x.py reads them; the first page giving a figure wins).
+    Only the two values change, so the rows keep their shape (tests/zoo/test_documented_top1.py checks them)."""
+    from derive_catalog_2x import doc_figures
+
+    missing = {e["name"]: e for e in catalog if e.get("top1") is None and "seed_sources" in e}
+    for name, (figures, _pages) in doc_figures(set(missing)).items():
+        entry = missing[name]
+        filled = {k: figures[k] for k in ("top1", "top5") if entry.get(k) is None and figures.get(k) is not None}
+        if "top1" in filled:
+            entry.update(filled)
 
 
 def main() -> int:

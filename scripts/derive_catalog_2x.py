@@ -160,8 +160,19 @@ def _column_meaning(header: str):
     return None
 
 
+def _row_models(cell: str, line: str) -> list:
+    """The names a table row may be about, the likeliest first: the weights it links when it links one file
+    (README's "ShuffleNetV2" row is ShuffleNetV2_x1_0; a Swin row footnoted "[1]" is the _22kto1k weights), then
+    the name in its first cell ("MobileNetV3_large_<br>x0_5" is MobileNetV3_large_x0_5). A footnoted row that
+    links nothing gives none: its figures are a variant's the cell does not name (SwinTransformer.md's 22k rows)."""
+    linked = sorted(set(URL_PATTERN.findall(line)))
+    if "<sup>" in cell and not linked:
+        return []
+    return linked[:1] * (len(linked) == 1) + [_clean(cell).replace(" ", "").replace("-", "_")]
+
+
 def table_rows(path: Path):
-    """(model name, {field: value}) for every row of every model table in one markdown page."""
+    """(candidate model names, {field: value}) for every row of every model table in one markdown page."""
     lines = path.read_text(encoding="utf-8").splitlines()
     for i in range(len(lines) - 2):
         header, rule = lines[i], lines[i + 1]
@@ -174,7 +185,9 @@ def table_rows(path: Path):
             raw = line.strip().strip("|").split("|")
             if len(raw) != len(columns):  # a malformed row: its cells cannot be matched to the header
                 continue
-            name = _clean(raw[0]).replace("-", "_")
+            names = _row_models(raw[0], line)
+            if not names:
+                continue
             figures = {}
             for meaning, cell in zip(columns[1:], raw[1:]):
                 value = _number(_clean(cell))
@@ -186,7 +199,7 @@ def table_rows(path: Path):
                 elif unit is not None:
                     value = round(value * unit, 6)
                 figures[field] = value
-            yield name, figures
+            yield names, figures
 
 
 def doc_figures(wanted: set) -> dict:
@@ -195,8 +208,8 @@ def doc_figures(wanted: set) -> dict:
     pages = [DOCS / "README.md"] + sorted(p for p in DOCS.glob("*.md") if p.name not in ("README.md", "model_list.md"))
     found: dict = {}
     for page in pages:
-        for raw_name, figures in table_rows(page):
-            name = by_lower.get(raw_name.lower())
+        for candidates, figures in table_rows(page):
+            name = next((by_lower[n.lower()] for n in candidates if n.lower() in by_lower), None)
             if name is None or not figures:
                 continue
             known, sources = found.setdefault(name, ({}, []))

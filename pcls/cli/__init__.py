@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from typing import Annotated, Optional
@@ -24,7 +25,13 @@ COMPLETE_VAR = "_PCLS_COMPLETE"
 
 class _PclsGroup(typer.core.TyperGroup):
     """Root group: turns PclsError, and the command line's own errors (a bad option value, an unknown option),
-    into one red line and exit code 2 (traceback only with --debug)."""
+    into one red line and exit code 2 (traceback only with --debug). Built, it gives every command one help
+    style (`_help_style`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            _help_style(command)
 
     def make_context(self, info_name, args, parent=None, **extra):
         try:
@@ -40,11 +47,56 @@ class _PclsGroup(typer.core.TyperGroup):
             raise typer.Exit(err.exit_code) from None
         except UsageError as err:  # a subcommand's options and arguments
             _usage_error(err)
+        except ModuleNotFoundError as err:
+            if err.name != "paddle":
+                raise
+            from pcls.doctor.paddle_guard import MISSING_MESSAGE
+
+            _report(PclsError(MISSING_MESSAGE))
+            raise typer.Exit(2) from None
+        except OSError as err:
+            if err.filename is None:  # not about a file the user named: a bug to see, not to hide
+                raise
+            from pcls.utils.io import file_error
+
+            _report(file_error(err))
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             from pcls.cli.common import console
 
             console.print("interrupted", style="yellow")
             raise typer.Exit(130) from None
+
+
+def _first_sentence(text: str) -> str:
+    paragraph = text.strip().split("\n\n")[0]
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z])", " ".join(paragraph.split()), maxsplit=1)[0]
+
+
+def _help_style(command) -> None:
+    """One help style for every command and subcommand: a command list shows each command's whole first
+    sentence (click cuts it at 45 characters with "..."), and a value's placeholder is a word in capitals
+    (N, NUM, ROOT) where a command did not name one, instead of Typer's `<str>` / `{directory}`."""
+    if not command.short_help and command.help:
+        command.short_help = _first_sentence(command.help)
+    for param in command.params:
+        if isinstance(param.default, str) and param.default and not param.default.strip():
+            param.show_default = False  # "[default:  ]" says nothing; the help text names the blank
+        if param.metavar is not None or getattr(param, "is_flag", False):
+            continue
+        kind = param.display_type(None) or ""
+        if "|" in kind:  # choices: the list of values is the placeholder
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+        elif "int" in kind:
+            param.metavar = "N"
+        elif "float" in kind:
+            param.metavar = "NUM"
+        else:
+            param.metavar = max(param.opts, key=len).lstrip("-").replace("-", "_").upper()
+    for child in getattr(command, "commands", {}).values():
+        _help_style(child)
 
 
 def _report(err: PclsError) -> None:
@@ -103,7 +155,7 @@ def _root(
 
 
 def _register() -> None:
-    from pcls.cli import bench, data, deploy, distill, recipes, train, zoo
+    from pcls.cli import bench, data, deploy, distill, doctor, recipes, serve, train, zoo
 
     app.add_typer(data.app, name="data")
     app.add_typer(zoo.app, name="zoo")
@@ -111,7 +163,9 @@ def _register() -> None:
     distill.register(app)
     deploy.register(app)  # export, predict
     bench.register(app)
+    serve.register(app)
     app.add_typer(recipes.app, name="recipes")
+    doctor.register(app)
 
 
 _register()

@@ -33,10 +33,11 @@ def register(app: typer.Typer) -> None:
                                               "(benchmark the data pipeline of -c CONFIG).")] = "./inference",
         batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,4,8",
         threads: Annotated[int, typer.Option("--threads", help="CPU threads for the model.")] = 2,
-        device: Annotated[str, typer.Option("--device", help="cpu or gpu.")] = "cpu",
+        device: Annotated[str, typer.Option("--device", help="cpu, gpu or gpu:N.")] = "cpu",
         trt: Annotated[bool, typer.Option("--trt", help="TensorRT engine (GPU).")] = False,
         fp16: Annotated[bool, typer.Option("--fp16", help="Half precision (GPU).")] = False,
-        int8: Annotated[bool, typer.Option("--int8", help="INT8 (GPU with TensorRT).")] = False,
+        int8: Annotated[bool, typer.Option("--int8", help="INT8 on GPU with --trt (legacy exports; a Paddle 3 export says "
+                        "to use its int8 ONNX model).")] = False,
         compare: Annotated[bool, typer.Option("--compare", help="Run Paddle Inference and ONNX Runtime.")] = False,
         weights: Annotated[Optional[str], typer.Option("--weights", help="Weights when TARGET is a name "
                            "(speed does not depend on them; default random).")] = None,
@@ -64,10 +65,12 @@ def register(app: typer.Typer) -> None:
         if fp16 and int8:
             fail("choose one of --fp16 and --int8")
         precision = "fp16" if fp16 else "int8" if int8 else "fp32"
-        if device == "gpu" or trt:
-            from pcls.deploy.gpu import require_cuda
+        from pcls.deploy.gpu import parse_device, require_cuda
 
-            require_cuda()  # before exporting or generating anything
+        if parse_device(device)[0] == "gpu" or trt or fp16:
+            # before exporting or generating anything; the line names the flags to drop
+            require_cuda(device, drop=[flag for flag, given in (("--trt", trt), ("--fp16", fp16), ("--int8", int8 and trt))
+                                       if given])
         if formats:
             ignored = [flag for flag, given in (("--compare", compare), ("--trt", trt), ("--fp16", fp16),
                                                 ("--int8", int8), ("--no-e2e", no_e2e)) if given]
@@ -96,6 +99,7 @@ def register(app: typer.Typer) -> None:
                  f"{result['threads']} threads, {result['precision']}{' TensorRT' if result['trt'] else ''}")
         out.print(table(title, ["runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "model img/s", "e2e img/s",
                                 "e2e % of model", "bare paddle ms", "documented ms"], rows))
+        _print_rejected(result)
         if compare:
             for batch, ratio in result["onnx_over_paddle_speed"].items():
                 out.print(f"batch {batch}: ONNX Runtime is {ratio:.2f}x the speed of Paddle Inference")
@@ -121,6 +125,15 @@ def _bench_formats(target, threads, weights, images, val, root, iters, warmup, a
     out.print(table(f"{result['model']} {result['input_size']}px, {result['threads']} threads (CPU)",
                     ["format", "precision", "size MB", "ms/img b1", "ms/img b8", "e2e img/s",
                      f"top-1 % ({result['val']})" if result["val"] else "top-1 %"], rows))
+    _print_rejected(result)
+
+
+def _print_rejected(result: dict) -> None:
+    from pcls.deploy.bench import rejected_note
+
+    note = rejected_note(result)
+    if note:
+        out.print(note)
 
 
 def _bench_data(config, recipe, override, as_json):

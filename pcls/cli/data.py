@@ -55,6 +55,8 @@ def index(
     from pcls.data.lists import index_folders
 
     result = index_folders(directory, val_split=val_split, seed=seed, out_dir=out_dir)
+    for item in result["skipped"]:  # on stderr with --json too: the user should see them
+        console.print(f"skipped {item['path']}: {item['reason']}", style="yellow", highlight=False, soft_wrap=True)
     if as_json:
         print_json(result)
         return

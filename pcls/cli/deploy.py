@@ -45,16 +45,17 @@ def register(app: typer.Typer) -> None:
                            "Global.save_inference_dir, ./inference).")] = None,
         fmt: Annotated[str, typer.Option("--format", help="paddle or onnx (onnx also writes the Paddle model).")] = "paddle",
         batch: Annotated[str, typer.Option("--batch", help="Fixed batch size, or 'dynamic'.")] = "dynamic",
-        fp16: Annotated[bool, typer.Option("--fp16", help="Half precision for GPU inference (with --trt: a FP16 "
-                        "TensorRT conversion).")] = False,
+        fp16: Annotated[bool, typer.Option("--fp16", help="With --trt: a FP16 TensorRT conversion; with --format "
+                        "onnx: an fp16 ONNX model. (A Paddle 3 model needs none: predict --precision fp16.)")] = False,
         image_size: Annotated[Optional[int], typer.Option("--image-size", help="Input size in pixels (resize-short "
-                              "and crop follow the zoo's ratio). Default: the model's.")] = None,
+                              "and crop keep their ratio; with -c/--recipe the config's sizes are rescaled). Default: "
+                              "the model's.")] = None,
         trt: Annotated[bool, typer.Option("--trt", help="Also convert for TensorRT with paddle.tensorrt (GPU build), "
                        "into <out>/trt_<precision>/.")] = False,
         batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="TensorRT dynamic batch: min, optimum (the "
                                "middle one) and max of these.")] = "1,8,32",
-        int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 model (ONNX Runtime static "
-                        "quantisation on CPU; with --trt, TensorRT INT8), calibrated on --calib.")] = False,
+        int8: Annotated[bool, typer.Option("--int8", help="Also write an int8 ONNX model (symmetric Q/DQ: ONNX Runtime "
+                        "on CPU, its TensorRT provider on GPU), calibrated on --calib.")] = False,
         calib: Annotated[Optional[str], typer.Option("--calib", help="List file of a few hundred of your images "
                          "for int8 calibration.")] = None,
         root: Annotated[Optional[str], typer.Option("--root", help="Folder the --calib/--val paths are relative to "
@@ -97,9 +98,9 @@ def register(app: typer.Typer) -> None:
         else:
             fail("nothing to export: give a MODEL name or -c CONFIG (see 'pcls export --help')")
         if image_size is not None:
-            if config or recipe:
-                fail("--image-size is for a MODEL name; with -c/--recipe set the crop size in the config")
             request.input_size = image_size
+            if config or recipe:
+                request.image_size = image_size  # the config's crop/resize sizes are rescaled to it
         if class_num is not None:
             request.class_num = class_num
         if labels:
@@ -128,7 +129,7 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option("--batch-size", help="Images per model call.")] = 8,
         runtime: Annotated[str, typer.Option("--runtime", help="auto (on CPU the runtime the export measured "
                            "faster), paddle (Paddle Inference) or onnx.")] = "auto",
-        device: Annotated[str, typer.Option("--device", help="cpu or gpu.")] = "cpu",
+        device: Annotated[str, typer.Option("--device", help="cpu, gpu or gpu:N.")] = "cpu",
         threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the model.")] = None,
         trt: Annotated[bool, typer.Option("--trt", help="TensorRT engine (GPU).")] = False,
         precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, fp16 (GPU) or int8 (GPU, or CPU "
@@ -140,20 +141,28 @@ def register(app: typer.Typer) -> None:
 
         Example: pcls predict ./imgs --model inference/ --topk 5
         """
+        from pcls.deploy.gpu import parse_device, require_cuda
         from pcls.deploy.inputs import expand_inputs
         from pcls.deploy.predictor import Predictor
+        from pcls.deploy.zoo_export import prepared_model_dir
 
-        if device == "gpu" or trt:
-            from pcls.deploy.gpu import require_cuda
-
-            require_cuda()  # before any work
+        kind, _ = parse_device(device)
+        if kind == "gpu" or trt:
+            require_cuda(device, drop=[flag for flag, given in (("--trt", trt), ("--precision", precision)) if given])
         if csv_path:
             _check_csv_path(csv_path)  # before predicting, so a bad path never costs a whole run
         paths, skipped = expand_inputs(inputs)
-        model_dir = _model_dir(model)
+        if not paths:
+            fail(f"no images to predict: the {len(skipped)} file(s) found are not images (by extension), "
+                 f"e.g. {skipped[0][0]}")
+        if skipped:  # files in folders that are not images: counted, not failed
+            console.print(f"skipped {len(skipped)} file(s) in the folders given that are not images "
+                          f"(by extension), e.g. {skipped[0][0]}")
+        with stage_status(f"preparing {model}") as stage:
+            model_dir = prepared_model_dir(model, progress=stage)
         predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
                               precision=precision, topk=topk, batch_size=batch_size)
-        results, failures = [], [{"file": f, "error": why} for f, why in skipped]
+        results, failures = [], []
         with progress(transient=True) as bar:
             task = bar.add_task("predict", total=len(paths), rate="", info="")
             for item, outcome in predictor.predict_stream(paths):
@@ -165,7 +174,8 @@ def register(app: typer.Typer) -> None:
         if csv_path:
             _write_csv(csv_path, results, failures)
         if as_json:
-            print_json({"model": str(model_dir), "results": results, "failures": failures})
+            print_json({"model": str(model_dir), "results": results, "failures": failures,
+                        "skipped_not_images": [f for f, _ in skipped]})
         else:
             out.print(table(f"{len(results)} predicted with {model_dir}", ["file", "top-k (label: score)"], [
                 (r["file"], "; ".join(f"{lab}: {s:.4f}" for lab, s in zip(r["labels"], r["scores"]))) for r in results]))
@@ -174,32 +184,6 @@ def register(app: typer.Typer) -> None:
                                 [(f["file"], f["error"]) for f in failures]))
         if failures:
             raise typer.Exit(1)
-
-
-def _model_dir(model: str) -> Path:
-    """An export folder as given, or a zoo name exported (with its pretrained weights) into the cache once."""
-    from pcls.deploy.spec import SPEC_FILE, export_folder
-
-    folder = export_folder(model)
-    if folder is not None:
-        return folder
-    from pcls.zoo.catalog import get_entry
-
-    entry = get_entry(model)  # a clear error with suggestions when the name is unknown
-    from pcls.deploy.export import ExportRequest, export
-    from pcls.zoo.cache import pcls_home
-
-    target = pcls_home() / "inference" / entry["name"]
-    if not (target / SPEC_FILE).exists():
-        import importlib.util
-
-        # with ONNX too when it can be made, so --runtime auto can pick the faster runtime
-        onnx = all(importlib.util.find_spec(m) for m in ("paddle2onnx", "onnxruntime"))
-        console.print(f"exporting zoo model {entry['name']} to {target} (once)")
-        with stage_status(f"exporting {entry['name']}") as stage:
-            export(ExportRequest(model_name=entry["arch"], out_dir=target, weights=entry["name"],
-                                 fmt="onnx" if onnx else "paddle"), progress=stage)
-    return target
 
 
 def _check_csv_path(path: str) -> None:

@@ -6,6 +6,7 @@ import time
 
 from pcls.cli.common import progress
 from pcls.engine.callbacks import Callback
+from pcls.utils.text import metric_text, rate
 
 
 class ProgressBar(Callback):
@@ -35,8 +36,9 @@ class ProgressBar(Callback):
         redraw = time.monotonic() - self._drawn >= self.REDRAW_S
         if redraw:
             self._drawn = time.monotonic()
-        self.bar.update(self.task, advance=1, rate=f"{step.images_per_s:.0f} img/s", refresh=redraw,
-                        info=f"loss {step.metrics['loss']:.4f} {top} {step.metrics[top]:.3f} lr {trainer.lr:.2e}")
+        self.bar.update(self.task, advance=1, rate=f"{rate(step.images_per_s)} img/s", refresh=redraw,
+                        info=f"loss {step.metrics['loss']:.4f} {top} {metric_text(top, step.metrics[top])} "
+                             f"lr {trainer.lr:.2e}")
         if step.batch == trainer.parts.batches_per_epoch:
             self._stop()  # before evaluation and the epoch line
 

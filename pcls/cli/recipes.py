@@ -6,6 +6,7 @@ import typer
 
 from pcls.cli.common import JsonOpt, OverrideOpt, complete_recipe, fail, print_json, table
 from pcls.cli.zoo import print_wide
+from pcls.utils.text import percent
 
 app = typer.Typer(
     help="List the built-in recipes, show one, print the documented trick tables with achieved results.\n\n"
@@ -15,17 +16,13 @@ app = typer.Typer(
 )
 
 
-def _pct(value):
-    return None if value is None else f"{value * 100:.2f}%"
-
-
 def _documented(row: dict):
-    """The documented top-1 in one format (percent, 2 decimals), whether the seeds wrote 0.9647 or 77.9%."""
-    return _pct(row["documented_top1"]) if row.get("documented_top1") is not None else row.get("documented")
+    """The documented top-1 in one format (percent, 2 decimals), whether the page wrote 0.9647 or 77.9%."""
+    return percent(row["documented_top1"]) if row.get("documented_top1") is not None else row.get("documented")
 
 
 def _achieved(row: dict):
-    text = _pct(row["achieved_top1"])
+    text = percent(row["achieved_top1"])
     if text and row["deviations"]:
         text += " (deviated: " + "; ".join(row["deviations"]) + ")"
     return text
@@ -67,16 +64,18 @@ def show(
     override: OverrideOpt = None,
     raw: Annotated[bool, typer.Option("--raw", help="Print the recipe file as written (with _base_).")] = False,
 ):
-    """Print a recipe's resolved config as YAML (with -o overrides applied).
+    """Print what a recipe sets (its bases and -o overrides included) and the defaults that apply to it, as YAML.
 
     Example: pcls recipes show flowers102-finetune -o Global.epochs=5
     """
     from pcls.config import dump_config, load_config, recipe_path
+    from pcls.recipes import shown_config
 
     if raw:
         print(recipe_path(name).read_text(), end="")
         return
-    print(dump_config(load_config(name, override or [], is_recipe=True)), end="")
+    written = load_config(name, override or [], is_recipe=True, validate_schema=False)
+    print(dump_config(shown_config(written, load_config(name, override or [], is_recipe=True))), end="")
 
 
 @app.command("table")
@@ -103,7 +102,7 @@ def table_(
         print_wide(table(
             entry["title"] or entry["group"],
             ["experiment", "recipe", "documented top-1", "achieved top-1", "delta", "run date", "hardware"],
-            [(r["row"], r["recipe"], r["documented"], _achieved(r),  # the seeds' text: each table is one source
+            [(r["row"], r["recipe"], _documented(r), _achieved(r),
               None if r["delta"] is None else f"{r['delta'] * 100:+.2f}", (r["date"] or "")[:10] or None,
               r["hardware"]) for r in entry["rows"]],
         ))

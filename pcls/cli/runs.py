@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from pcls.cli.common import out, print_json, table
+from pcls.utils.text import metric_text
 
 ResumeOpt = Annotated[Optional[str], typer.Option(
     "--resume", metavar="DIR", help="Continue a run exactly where it stopped: its directory (output/<run>) or a "
@@ -61,10 +62,11 @@ def report_run(summary: dict, json_out: bool, title: str) -> None:
         rows = [("status", summary["status"]), ("run directory", summary["run_dir"]),
                 ("epochs", summary["epochs_done"]), ("time", f"{summary['seconds']:.0f} s")]
         if best.get("value") is not None:
-            rows.append((f"best {best['metric']}", f"{best['value']:.4f} (epoch {best['epoch']})"))
+            best_text = metric_text(best["metric"], best["value"])
+            rows.append((f"best {best['metric']}", f"{best_text} (epoch {best['epoch']})"))
         for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "ema_val_top1"):
             if key in final:
-                rows.append((f"last {key}", f"{final[key]:.4f}"))
+                rows.append((f"last {key}", metric_text(key, final[key])))
         out.print(table(title, ["", "value"], rows))
         files = [(key, path, _OUTPUT_MEANING.get(key, "")) for key, path in summary["files"].items()
                  if Path(path).exists()]

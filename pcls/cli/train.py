@@ -20,6 +20,7 @@ from pcls.cli.common import (
     resolve_config,
     table,
 )
+from pcls.cli.own_data import DataOpt, ImageSizeOpt, ModelOpt, NoPretrainedOpt, ValSplitOpt, folder_run
 from pcls.cli.runs import (
     ExistOkOpt,
     GpusOpt,
@@ -29,6 +30,7 @@ from pcls.cli.runs import (
     progress_callbacks,
     report_run,
 )
+from pcls.utils.text import metric_text
 
 
 def register(app: typer.Typer) -> None:
@@ -48,7 +50,7 @@ def register(app: typer.Typer) -> None:
             "--ips", metavar="HOSTS", help="Multi-node: comma-separated host IPs; run the same command on each.")] = None,
         scale_lr: Annotated[bool, typer.Option(
             "--scale-lr", help="Scale every learning rate by global batch / --ref-batch (linear rule: lr 0.1 "
-            "for 256 images, seed 2.2.3).")] = False,
+            "for 256 images: PaddleClas docs, Tricks for Training, Choice of Batch_size).")] = False,
         ref_batch: Annotated[int, typer.Option(
             "--ref-batch", metavar="N", help="The global batch the config's learning rate was tuned for (with --scale-lr).")] = 256,
         name: Annotated[Optional[str], typer.Option(
@@ -57,13 +59,27 @@ def register(app: typer.Typer) -> None:
         smoke: Annotated[bool, typer.Option(
             "--smoke", help="Run 2 iterations on generated data of the config's input size and class count "
             "(no download, CPU): the check to run before renting GPUs.")] = False,
+        keep_checkpoints: Annotated[bool, typer.Option(
+            "--keep-checkpoints", help="With --smoke: keep the run's checkpoints (default: only metrics, curves, "
+            "config and summary stay).")] = False,
+        model: ModelOpt = None,
+        data: DataOpt = None,
+        val_split: ValSplitOpt = 0.2,
+        no_pretrained: NoPretrainedOpt = False,
+        image_size: ImageSizeOpt = None,
         json_out: JsonOpt = False,
     ):
-        """Train a classifier from a config or recipe.
+        """Train a classifier from a config or recipe, or a zoo model on your own class folders.
 
         Example: pcls train --recipe demo
+
+        Example: pcls train --model PPLCNet_x1_0 --data my_images/
         """
-        if resume and not (config or recipe):
+        if model or data or image_size:
+            cfg, name = folder_run(model, data, val_split=val_split, pretrained=not no_pretrained,
+                                   image_size=image_size, name=name, overrides=override, exist_ok=exist_ok,
+                                   write=not (print_cfg or smoke), config=config, recipe=recipe, resume=resume)
+        elif resume and not (config or recipe):
             cfg = config_for_resume(resume, override)
         else:
             cfg = resolve_config(config, recipe, override)
@@ -82,6 +98,10 @@ def register(app: typer.Typer) -> None:
         summary = train(cfg, resume=resume, device=device, nproc=nproc, gpus=gpus, ips=ips, scale_lr=scale_lr,
                         ref_batch=ref_batch, run_name=name, exist_ok=exist_ok, recipe=recipe, smoke=smoke,
                         callbacks=progress_callbacks(json_out, nproc, gpus, ips))
+        if smoke and not keep_checkpoints:
+            from pcls.recipes.smoke import discard_checkpoints
+
+            discard_checkpoints(summary["run_dir"])
         report_run(summary, json_out, "training run")
 
     @app.command("eval")
@@ -101,7 +121,8 @@ def register(app: typer.Typer) -> None:
             "largest label in the list + 1).")] = None,
         labels: Annotated[Optional[str], typer.Option(
             "--labels", metavar="FILE", help="Class names file, one per line (for the per-class table).")] = None,
-        batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Evaluation batch size.")] = 32,
+        batch_size: Annotated[Optional[int], typer.Option("--batch-size", metavar="N", min=1, help="Evaluation batch "
+                                                          "size (default: the config's, or 32).")] = None,
         image_size: Annotated[Optional[int], typer.Option(
             "--image-size", metavar="PX", min=8, help="Input size in pixels, with --model (resize-short and crop "
             "follow the zoo's ratio). Default: the model's.")] = None,
@@ -126,6 +147,8 @@ def register(app: typer.Typer) -> None:
                 check_list_file(cfg, "Eval")  # a recipe's data not made yet: say which command makes it
             if class_num:
                 cfg["Arch"]["class_num"] = class_num
+            if batch_size:
+                cfg["DataLoader"]["Eval"].setdefault("sampler", {})["batch_size"] = batch_size
         else:
             if not (model and data):
                 fail("give -c CONFIG (or --recipe NAME), or --model NAME --weights W --data LIST --root DIR")
@@ -139,9 +162,9 @@ def register(app: typer.Typer) -> None:
             return
         ks = [k for k in result if k.startswith("top") or k in ("hamming_distance", "accuracy_score", "mAP")]
         out.print(table(f"{result['model']} on {result['samples']} images", ["metric", "value"],
-                        [(k, f"{result[k]:.4f}") for k in ks] + [("loss", f"{result['loss']:.4f}")]))
+                        [(k, metric_text(k, result[k])) for k in ks] + [("loss", f"{result['loss']:.4f}")]))
         per_class = result["per_class"]
         worst = sorted((r for r in per_class if r["top1"] is not None), key=lambda r: r["top1"])[:10]
         out.print(table("per-class top-1 (lowest first)", ["class", "name", "images", "top1"],
-                        [(r["class_id"], r["name"], r["support"], f"{r['top1']:.4f}") for r in worst]))
+                        [(r["class_id"], r["name"], r["support"], metric_text("top1", r["top1"])) for r in worst]))
         out.print(table("files", ["file", "path"], list(result["files"].items())))

@@ -12,6 +12,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from pcls.cli.common import JsonOpt, console, fail, out, print_json, table
+from pcls.utils.text import percent
 
 app = typer.Typer(
     help="Browse the pretrained model zoo, download weights into the cache, convert them.\n\n"
@@ -121,7 +122,7 @@ def list_command(
         (
             r["name"],
             r.get("family"),
-            _number(r.get("top1"), 4),
+            percent(r.get("top1")),
             _number(r.get("params_m"), 2),
             _number(r.get("flops_g"), 2),
             r.get("input_size"),
@@ -207,8 +208,8 @@ def info(
         ("Architecture", entry.get("arch")),
         ("Family", entry.get("family")),
         ("Paper", entry.get("paper")),
-        ("Top-1 (ImageNet val)", _number(entry.get("top1"), 4)),
-        ("Top-5 (ImageNet val)", _number(entry.get("top5"), 4)),
+        ("Top-1 (ImageNet val)", percent(entry.get("top1"))),
+        ("Top-5 (ImageNet val)", percent(entry.get("top5"))),
         ("Params (M)", _number(params, 3)),
         ("FLOPs (G)", _number(flops, 3)),
         ("MACs (G) = FLOPs / 2", _number(flops / 2 if flops is not None else None, 3)),
@@ -283,7 +284,7 @@ def download(
     from pcls.errors import PclsError
     from pcls.zoo.cache import read_record
     from pcls.zoo.catalog import get_entry
-    from pcls.zoo.weights import download_weights
+    from pcls.zoo.download import download_weights
 
     results, failures = [], []
     for name in _expand(names):
@@ -345,7 +346,8 @@ def convert(
 ):
     """Convert weights between .pdparams and .safetensors (read safely, written atomically).
     Example: pcls zoo convert ResNet50_vd_ssld --to safetensors"""
-    from pcls.zoo.weights import load_state_file, resolve_weights, save_state_file
+    from pcls.utils.state_files import load_state_file, save_state_file
+    from pcls.zoo.weights import resolve_weights
 
     src = resolve_weights(source)
     target = output or src.with_suffix(f".{to.value}")

@@ -4,6 +4,7 @@ apply `-o` overrides, validate against the schema."""
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -11,11 +12,12 @@ import yaml
 
 from pcls.config.overrides import apply_overrides
 from pcls.config.recipe_files import recipe_path, recipes_dir
+from pcls.config.safe_yaml import load_yaml_text
 from pcls.config.schema import validate
 from pcls.errors import PclsError
 
+log = logging.getLogger(__name__)
 _MAX_BASE_DEPTH = 10
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is there
 
 
 def load_yaml_file(path) -> dict:
@@ -26,12 +28,7 @@ def load_yaml_file(path) -> dict:
     if not path.is_file():
         raise PclsError(f"config path is not a file: {path}")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise PclsError(f"{where}: not valid YAML ({problem})") from None
+        data = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
     except UnicodeDecodeError:
         raise PclsError(f"{path}: not a text file (expected a YAML config)") from None
     if data is None:
@@ -92,6 +89,9 @@ def load_config(source, overrides: Iterable[str] = (), is_recipe: bool = False, 
     apply_overrides(raw, list(overrides))
     config = validate(raw) if validate_schema else raw
     config["_source"] = str(path)
+    if (config.get("Global") or {}).get("use_dali"):
+        log.warning("%s: Global.use_dali: DALI is not part of pcls; images are decoded by pcls's own loader "
+                    "(OpenCV), with the same operators", path)
     return config
 
 

@@ -4,25 +4,24 @@ from __future__ import annotations
 
 from typing import Any, Iterable, List, Tuple
 
-import yaml
-
-from pcls.errors import PclsError
+from pcls.config.safe_yaml import load_yaml_text
+from pcls.errors import PclsError, short_repr
 
 
 def parse_override(text: str) -> Tuple[List[str], Any]:
     """'Global.epochs=10' -> (['Global', 'epochs'], 10). The value is parsed as YAML."""
     if not isinstance(text, str) or "=" not in text:
-        raise PclsError(f"bad override {text!r}: expected KEY=VALUE, e.g. -o Global.epochs=10")
+        raise PclsError(f"bad override {short_repr(text)}: expected KEY=VALUE, e.g. -o Global.epochs=10")
     key, raw = text.split("=", 1)
     key = key.strip()
     parts = key.split(".")
     if not key or any(part.strip() == "" for part in parts):
-        raise PclsError(f"bad override {text!r}: the key must be a dotted path like Global.epochs")
+        raise PclsError(f"bad override {short_repr(text)}: the key must be a dotted path like Global.epochs")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as err:
-        problem = getattr(err, "problem", None) or "not valid YAML"
-        raise PclsError(f"bad override {text!r}: the value is not valid YAML ({problem}); quote it if it is text")
+        value = load_yaml_text(raw, f"-o {short_repr(key)}") if raw.strip() else None
+    except PclsError as err:
+        raise PclsError(f"bad override {short_repr(text)}: {err.message.split(': ', 1)[-1]}; quote it if it is text"
+                        ) from None
     if isinstance(value, (dict, list)) or value is None or isinstance(value, (str, int, float, bool)):
         return [p.strip() for p in parts], value
     # YAML can also produce dates and the like; keep the text as the user typed it.
@@ -43,11 +42,11 @@ def _set(node, path: List[str], value, text: str) -> None:
         where = ".".join(path[: depth + 1])
         if isinstance(node, list):
             if not part.lstrip("-").isdigit():
-                raise PclsError(f"bad override {text!r}: {'.'.join(path[:depth]) or 'the config'} is a list; "
+                raise PclsError(f"bad override {short_repr(text)}: {'.'.join(path[:depth]) or 'the config'} is a list; "
                                 f"use an index like {'.'.join(path[:depth])}.0")
             index = int(part)
             if not -len(node) <= index < len(node):
-                raise PclsError(f"bad override {text!r}: index {index} is out of range for {where} "
+                raise PclsError(f"bad override {short_repr(text)}: index {index} is out of range for {where} "
                                 f"(the list has {len(node)} items)")
             if last:
                 node[index] = value
@@ -55,7 +54,7 @@ def _set(node, path: List[str], value, text: str) -> None:
                 node = node[index]
             continue
         if not isinstance(node, dict):
-            raise PclsError(f"bad override {text!r}: {'.'.join(path[:depth])} is a value, not a section")
+            raise PclsError(f"bad override {short_repr(text)}: {'.'.join(path[:depth])} is a value, not a section")
         if last:
             node[part] = value
         else:

@@ -109,7 +109,8 @@ _LOADER_SPLIT = Section(
         "sampler": Section(
             {
                 "name": f("str", default="DistributedBatchSampler",
-                          choices=("DistributedBatchSampler", "BatchSampler", "MultiScaleSampler")),
+                          choices=("DistributedBatchSampler", "BatchSampler", "MultiScaleSampler", "RASampler")),
+                "num_repeats": f("int", default=3, minimum=1),  # RASampler: copies of each image per epoch
                 "batch_size": f("int", default=64, minimum=1),
                 "drop_last": f("bool", default=False),
                 "shuffle": f("bool", default=True),
@@ -184,8 +185,7 @@ SCHEMA = Section(
                 "save_inference_dir": f("str", default="./inference"),
                 "seed": f("int", "none"),
                 "to_static": f("bool", default=False),
-                "use_dali": refused("DALI data loading is not part of pcls (it needs a GPU build of Paddle and NVIDIA "
-                                    "DALI); pcls decodes with OpenCV: set Global.use_dali: False", "bool", "none"),
+                "use_dali": f("bool", "none"),  # pcls's own loader runs instead, with a warning (config/loader.py)
                 "update_freq": f("int", default=1, minimum=1),
                 "eval_mode": refused("pcls trains and evaluates classification models only (retrieval, face and "
                                      "other modes are not part of it)", "str",

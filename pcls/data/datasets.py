@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 from pcls.utils.io import read_text
 from pcls.utils.registry import Registry
 
@@ -43,7 +43,7 @@ def parse_list_line(line: str, delimiter: Optional[str], allow_unlabeled: bool) 
         return text, -1
     if len(parts) == 1:
         raise ValueError("no label: expected 'path label'")
-    raise ValueError(f"label {parts[1]!r} is not a non-negative integer")
+    raise ValueError(f"label {short_repr(parts[1])} is not a non-negative integer")
 
 
 def read_list_file(list_path, delimiter: Optional[str] = " ", allow_unlabeled: bool = False) -> List[Tuple[str, int]]:
@@ -104,13 +104,14 @@ class ImageDataset:
 
     def read(self, index: int, rng):
         """Decode + transform sample `index` (raises OSError / DecodeError for a bad file)."""
-        with open(self.paths[index], "rb") as fh:
-            data = fh.read()
+        from pcls.data.decode import read_image_file
+
+        data = read_image_file(self.paths[index])
         return self.transforms(data, rng) if self.transforms is not None else data
 
     def load(self, index: int, rng):
         """(image, label, failed_indices): unreadable images are replaced by random other samples."""
-        from pcls.data.decode import DecodeError, ImageTooLarge
+        from pcls.data.decode import DecodeError, Refused
 
         failed = []
         current = index
@@ -118,7 +119,7 @@ class ImageDataset:
             try:
                 return self.read(current, rng), self.label(current), failed
             except (OSError, DecodeError) as err:
-                if isinstance(err, ImageTooLarge):  # not broken, so the per-epoch count alone would not explain it
+                if isinstance(err, Refused):  # not broken, so the per-epoch count alone would not explain it
                     log.warning("%s: %s", self.paths[current], err)
                 failed.append(current)
                 if len(failed) >= MAX_REPLACEMENTS:
@@ -146,12 +147,20 @@ class ListDataset(ImageDataset):
         super().__init__(samples, transforms, class_names, source=str(cls_label_path))
 
 
-def scan_class_folders(root) -> Tuple[List[str], List[Tuple[str, int]]]:
-    """Class names (sorted sub-folder names) and (path, label) pairs of the images under them."""
+def scan_class_folders(root, skipped: Optional[list] = None) -> Tuple[List[str], List[Tuple[str, int]]]:
+    """Class names (sorted sub-folder names) and (path, label) pairs of the images under them.
+
+    A symbolic link (class folder or image) that is dangling or points outside `root` is left out: a `.jpg`
+    link to /etc/passwd is not an image of this dataset. Each one is appended to `skipped` as (path, reason),
+    or logged when no list is given.
+    """
     root = Path(root)
     if not root.is_dir():
         raise PclsError(f"{root} is not a directory of class folders")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    real_root = root.resolve()
+    left_out = [] if skipped is None else skipped
+    classes = sorted(d.name for d in root.iterdir()
+                     if d.is_dir() and not d.name.startswith(".") and not _link_escapes(d, real_root, left_out))
     if not classes:
         raise PclsError(f"{root} has no class sub-folders; expected {root}/<class>/<image>.jpg")
     samples = []
@@ -159,11 +168,30 @@ def scan_class_folders(root) -> Tuple[List[str], List[Tuple[str, int]]]:
         for dirpath, dirnames, filenames in os.walk(root / name, followlinks=False):
             dirnames.sort()
             for fname in sorted(filenames):
-                if fname.lower().endswith(IMAGE_EXTENSIONS):
-                    samples.append((str(Path(dirpath, fname)), label))
+                path = Path(dirpath, fname)
+                if fname.lower().endswith(IMAGE_EXTENSIONS) and not _link_escapes(path, real_root, left_out):
+                    samples.append((str(path), label))
+    if skipped is None and left_out:
+        shown = "; ".join(f"{path} ({why})" for path, why in left_out[:5])
+        log.warning("%s: skipped %d symbolic link(s): %s%s", root, len(left_out), shown,
+                    " ..." if len(left_out) > 5 else "")
     if not samples:
         raise PclsError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {root}")
     return classes, samples
+
+
+def _link_escapes(path: Path, real_root: Path, skipped: list) -> bool:
+    """True (and noted in `skipped`) for a symbolic link that is dangling or resolves outside `real_root`."""
+    if not path.is_symlink():
+        return False
+    target = path.resolve()
+    if not target.exists():
+        skipped.append((str(path), "dangling symbolic link"))
+        return True
+    if not target.is_relative_to(real_root):
+        skipped.append((str(path), f"symbolic link to {target}, outside {real_root}"))
+        return True
+    return False
 
 
 class ClassFolderDataset(ImageDataset):

@@ -12,35 +12,104 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 
 import numpy as np
 
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS: 1024 * 1024 * 1024 // 4 // 3
 MAX_PIXELS_ENV = "PCLS_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_FILE_BYTES = 256 * 1024 * 1024  # a 100-megapixel camera's JPEG is ~30 MB, a 16-bit TIFF of it ~600 MB
+MAX_FILE_BYTES_ENV = "PCLS_MAX_FILE_BYTES"
 
 
 class DecodeError(Exception):
     """The bytes are not an image pcls decodes (the loader skips such samples, predict reports them)."""
 
 
-class ImageTooLarge(DecodeError):
-    """The header declares more pixels than the limit; nothing was decoded."""
+class Refused(DecodeError):
+    """Not necessarily broken, but refused by a limit before reading or decoding (logged per file)."""
+
+
+class FileRefused(Refused):
+    """Not a regular file, or above the file size limit; nothing was read."""
+
+
+class ImageTooLarge(Refused):
+    """The header (or an operator's output size) is above the pixel limit; nothing was decoded or allocated."""
 
 
 def max_image_pixels() -> int:
     """The pixel limit: $PCLS_MAX_IMAGE_PIXELS (a positive integer) or Pillow's default."""
-    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    return _positive_int_env(MAX_PIXELS_ENV, DEFAULT_MAX_IMAGE_PIXELS, "a positive number of pixels")
+
+
+def max_file_bytes() -> int:
+    """The size limit for one image file: $PCLS_MAX_FILE_BYTES (a positive integer) or 256 MB."""
+    return _positive_int_env(MAX_FILE_BYTES_ENV, DEFAULT_MAX_FILE_BYTES, "a positive number of bytes")
+
+
+def _positive_int_env(name: str, default: int, what: str) -> int:
+    text = os.environ.get(name, "").strip()
     if not text:
-        return DEFAULT_MAX_IMAGE_PIXELS
+        return default
     try:
         value = int(text.replace("_", ""))
     except ValueError:
         value = 0
     if value <= 0:
-        raise PclsError(f"{MAX_PIXELS_ENV} must be a positive number of pixels, got {text!r}")
+        raise PclsError(f"{name} must be {what}, got {short_repr(text)}")
     return value
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_refusal(info: os.stat_result, limit: int) -> "str | None":
+    """Why a file with this stat is not read as an image (not a regular file, or above `limit` bytes), or None.
+    A FIFO or /dev/zero never ends, and a 5 GB sparse .jpg would be read whole before any other check."""
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "a special file")
+        return f"not a regular file ({kind}); not read"
+    if info.st_size > limit:
+        return (f"{info.st_size:,} bytes is above the file size limit of {limit:,} ({MAX_FILE_BYTES_ENV} raises it); "
+                "not read")
+    return None
+
+
+def read_image_file(path) -> bytes:
+    """The bytes of an image file, checked first by `file_refusal` (raises FileRefused) on the opened file itself:
+    opened non-blocking, so a FIFO never blocks the open, and never more than its checked size (+1) is read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        reason = file_refusal(info, max_file_bytes())
+        if reason:
+            raise FileRefused(reason)
+        data = fh.read(info.st_size + 1)  # read(n) allocates n bytes up front: the file's size, not the limit
+    if len(data) > info.st_size:  # still being written, or a /proc file that reports size 0
+        raise FileRefused(f"grew beyond its size of {info.st_size:,} bytes while being read; not read")
+    return data
+
+
+def check_output_size(width: int, height: int, source_hw, what: str) -> None:
+    """Refuse an operator's output of width x height before it is allocated: a thin image passes the decode
+    limit, but resizing its short side up multiplies its long side too (a 1x16000 PNG resized to a 256 short
+    side is 4,096,000x256 pixels, 3 GB). Raises ImageTooLarge against the same limit as decoding, naming the
+    source size and its aspect ratio; also refuses an empty output (a side rounded to 0)."""
+    width, height = int(width), int(height)
+    src_h, src_w = int(source_hw[0]), int(source_hw[1])
+    limit = max_image_pixels()
+    if width >= 1 and height >= 1 and width * height <= limit:
+        return
+    aspect = max(src_w, src_h) / max(1, min(src_w, src_h))
+    source = f"a {src_w}x{src_h} image (aspect ratio {aspect:,.0f}:1)"
+    if width < 1 or height < 1:
+        raise ImageTooLarge(f"{what} would turn {source} into {width}x{height} pixels; not processed")
+    raise ImageTooLarge(f"{what} would turn {source} into {width}x{height} = {width * height:,} pixels, above the "
+                        f"limit of {limit:,} ({MAX_PIXELS_ENV} raises it); not processed")
 
 
 def header_size(data: bytes, limit: int):

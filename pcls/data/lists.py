@@ -12,8 +12,8 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 
 from pcls.data.datasets import parse_list_line, scan_class_folders
-from pcls.data.decode import DecodeError, decode_image
-from pcls.errors import PclsError
+from pcls.data.decode import DecodeError, decode_image, file_refusal, max_file_bytes, read_image_file
+from pcls.errors import PclsError, short_repr
 from pcls.utils.io import atomic_write_text, read_text
 
 
@@ -25,7 +25,7 @@ def read_label_names(path) -> list:
             continue
         head, _, name = line.strip().partition(" ")
         if not head.isdigit():
-            raise PclsError(f"{path}:{lineno}: expected 'id name', got {line.strip()!r}")
+            raise PclsError(f"{path}:{lineno}: expected 'id name', got {short_repr(line.strip())}")
         names[int(head)] = name.strip()
     return [names.get(i, str(i)) for i in range(max(names) + 1)] if names else []
 
@@ -42,7 +42,7 @@ def parse_multilabel_line(line: str, delimiter: Optional[str]) -> Tuple[str, np.
         raise ValueError("no labels: expected 'path<TAB>0,1,0,...' (one 0/1 per class)")
     values = [v.strip() for v in parts[1].split(",")]
     if not all(v in ("0", "1") for v in values):
-        raise ValueError(f"labels {parts[1].strip()!r} are not comma-separated 0/1 values")
+        raise ValueError(f"labels {short_repr(parts[1].strip())} are not comma-separated 0/1 values")
     return parts[0].strip(), np.asarray([int(v) for v in values], dtype=np.int64)
 
 
@@ -91,7 +91,8 @@ def stratified_split(labels, val_split: float, seed: int):
 
 
 def index_folders(root, *, val_split: float = 0.0, seed: int = 0, out_dir=None) -> dict:
-    """Write train_list.txt (+ val_list.txt) and labels.txt for class folders under `root`.
+    """Write train_list.txt (+ val_list.txt) and labels.txt for class folders under `root`. Symbolic links
+    that dangle or leave their folder are not listed; the result's "skipped" says which and why.
 
     `root/train/<class>/...` (+ optional `root/val/<class>/...`) or `root/<class>/...` directly;
     paths in the lists are relative to `root` (use it as image_root).
@@ -101,19 +102,19 @@ def index_folders(root, *, val_split: float = 0.0, seed: int = 0, out_dir=None) 
     if not 0 <= val_split < 1:
         raise PclsError(f"--val-split must be in [0, 1), got {val_split}")
     split_dirs = root / "train"
-    lists = {}
+    lists, skipped = {}, []
     if split_dirs.is_dir() and any(p.is_dir() for p in split_dirs.iterdir()):
-        classes, samples = scan_class_folders(split_dirs)
+        classes, samples = scan_class_folders(split_dirs, skipped)
         lists["train"] = samples
         if (root / "val").is_dir():
-            val_classes, val_samples = scan_class_folders(root / "val")
+            val_classes, val_samples = scan_class_folders(root / "val", skipped)
             unknown = sorted(set(val_classes) - set(classes))
             if unknown:
                 raise PclsError(f"{root / 'val'} has classes not in {split_dirs}: {', '.join(unknown[:5])}")
             remap = {i: classes.index(name) for i, name in enumerate(val_classes)}
             lists["val"] = [(p, remap[label]) for p, label in val_samples]
     else:
-        classes, samples = scan_class_folders(root)
+        classes, samples = scan_class_folders(root, skipped)
         lists["train"] = samples
     if val_split > 0:
         if "val" in lists:
@@ -135,18 +136,17 @@ def index_folders(root, *, val_split: float = 0.0, seed: int = 0, out_dir=None) 
         "classes": len(classes),
         "counts": {split: len(samples) for split, samples in lists.items()},
         "files": written,
+        "skipped": [{"path": path, "reason": why} for path, why in skipped],
     }
 
 
 def _decodes(path) -> Optional[str]:
-    """None if the file decodes as an image (within the pixel limit), else the reason."""
+    """None if the file decodes as an image (within the file size and pixel limits), else the reason."""
     try:
-        data = Path(path).read_bytes()
+        decode_image(read_image_file(path))
     except OSError as err:
         return f"unreadable ({err.strerror or err})"
-    try:
-        decode_image(data)
-    except DecodeError as err:
+    except DecodeError as err:  # refused (not a regular file, too big), or not an image
         return str(err)
     return None
 
@@ -188,12 +188,16 @@ def check_list(list_path, root, *, class_num: Optional[int] = None, delimiter: O
             warnings.append({"line": lineno, "path": rel, "warning": outside})
         entries.append((lineno, rel, label))
 
+    file_limit = max_file_bytes()
+
     def inspect(entry):
         lineno, rel, _ = entry
         full = root / rel
-        if not full.is_file():
+        try:
+            info = full.stat()
+        except OSError:
             return "missing file"
-        return _decodes(full) if decode else None
+        return (file_refusal(info, file_limit) or _decodes(full)) if decode else file_refusal(info, file_limit)
 
     results = []
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:

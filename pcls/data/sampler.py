@@ -1,5 +1,6 @@
 """Batch samplers by PaddleClas name (`DataLoader.<split>.sampler.name`): a deterministic per-epoch order
-(seed + epoch), split across replicas, resumable; MultiScaleSampler adds an image size per batch."""
+(seed + epoch), split across replicas, resumable; MultiScaleSampler adds an image size per batch, RASampler
+repeats each image (repeated augmentation)."""
 
 from __future__ import annotations
 
@@ -113,6 +114,47 @@ class MultiScaleSampler(DistributedBatchSampler):
         return len(self.plan())
 
 
+class RASampler(DistributedBatchSampler):
+    """PaddleClas's RASampler: repeated augmentation (Hoffer et al. 2019; DeiT's sampler), CvT's configs use it.
+
+    Each epoch's order (from seed + epoch when shuffling) lists every index `num_repeats` times in a row; it is
+    padded by wrapping to a multiple of num_replicas and dealt round-robin, so the copies of one image go to
+    different replicas (with one replica, to consecutive positions of one batch). Each replica then keeps only
+    its first floor(N / 256) * 256 / num_replicas positions: an epoch is about N images, of which about
+    N / num_repeats are distinct, each seen under `num_repeats` different augmentations.
+    """
+
+    def __init__(self, dataset_len, batch_size, *, num_repeats, shuffle=True, drop_last=False, num_replicas=1,
+                 rank=0, seed=0):
+        super().__init__(dataset_len, batch_size, shuffle=shuffle, drop_last=drop_last, num_replicas=num_replicas,
+                         rank=rank, seed=seed)
+        if int(num_repeats) < 1:
+            raise PclsError(f"RASampler num_repeats must be >= 1, got {num_repeats}")
+        self.num_repeats = int(num_repeats)
+        self.num_samples = math.ceil(self.dataset_len * self.num_repeats / self.num_replicas)
+        self.selected = self.dataset_len // 256 * 256 // self.num_replicas
+        if len(self) == 0:
+            raise PclsError(f"RASampler keeps floor(images / 256) * 256 / replicas = {self.selected} images per epoch "
+                            f"per replica (PaddleClas's rule), so {self.dataset_len} images make no batch of "
+                            f"{self.batch_size}; use DistributedBatchSampler for a data set this small")
+
+    def indices(self) -> np.ndarray:
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.dataset_len)
+        else:
+            order = np.arange(self.dataset_len)
+        repeated = np.repeat(order, self.num_repeats)
+        total = self.num_samples * self.num_replicas
+        if total > repeated.size:
+            repeated = np.resize(repeated, total)  # wraps around: pads with the first positions
+        return repeated[self.rank : total : self.num_replicas][: self.selected]
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.selected // self.batch_size
+        return math.ceil(self.selected / self.batch_size)
+
+
 def _batch_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
     return DistributedBatchSampler(dataset_len, cfg["batch_size"], shuffle=cfg["shuffle"],
                                    drop_last=cfg["drop_last"], num_replicas=num_replicas, rank=rank,
@@ -127,12 +169,21 @@ def _multi_scale_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
                              rank=rank, seed=seed)
 
 
+def _ra_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
+    from pcls.config.schema import default_of
+
+    repeats = cfg.get("num_repeats") or default_of("DataLoader.Train.sampler.num_repeats")
+    return RASampler(dataset_len, cfg["batch_size"], num_repeats=repeats, shuffle=cfg.get("shuffle", train),
+                     drop_last=cfg.get("drop_last", False), num_replicas=num_replicas, rank=rank, seed=seed)
+
+
 SAMPLERS = Registry("sampler", where="DataLoader.<split>.sampler.name",
-                    listing="not supported: use DistributedBatchSampler, BatchSampler or MultiScaleSampler "
-                            "(identity/PK samplers for retrieval are not part of pcls)")
+                    listing="not supported: use DistributedBatchSampler, BatchSampler, MultiScaleSampler or "
+                            "RASampler (identity/PK samplers for retrieval are not part of pcls)")
 SAMPLERS.add("DistributedBatchSampler", _batch_sampler)
 SAMPLERS.add("BatchSampler", _batch_sampler)
 SAMPLERS.add("MultiScaleSampler", _multi_scale_sampler)
+SAMPLERS.add("RASampler", _ra_sampler)
 
 
 def build_sampler(cfg: dict, dataset_len: int, *, train: bool, num_replicas: int = 1, rank: int = 0, seed: int = 0):

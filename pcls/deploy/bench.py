@@ -12,7 +12,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from pcls.deploy.gpu import cuda_device_name, require_cuda
+from pcls.deploy.gpu import cuda_device_name, parse_device, require_cuda
 from pcls.deploy.measure import file_size_mb, time_models, top1
 from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE, export_folder, model_files, read_spec
 from pcls.errors import PclsError
@@ -39,19 +39,33 @@ def make_jpegs(folder: Path, count: int = END_TO_END_IMAGES, size=(375, 500)) ->
     return paths
 
 
-def end_to_end_images_per_s(predictor, paths: List[Path]) -> float:
-    """Images/s through predict_stream (decode + pre-process in the pool, batches on the model)."""
+def time_end_to_end(predictor, paths: List[Path]) -> dict:
+    """Predicted images/s through predict_stream (decode + pre-process in the pool, batches on the model), and how
+    many images were rejected (unreadable, or refused by the pre-processing): only predicted images are counted,
+    so a rejected image never makes the pipeline look faster than the model."""
     list(predictor.predict_stream(paths[: predictor.batch_size * 2]))  # warm-up: pool threads, first allocations
     start = time.perf_counter()
-    count = sum(1 for _ in predictor.predict_stream(paths))
-    return count / (time.perf_counter() - start)
+    outcomes = [outcome for _, outcome in predictor.predict_stream(paths)]
+    elapsed = time.perf_counter() - start
+    rejected = sum(isinstance(outcome, Exception) for outcome in outcomes)
+    predicted = len(outcomes) - rejected
+    return {"images_per_s": predicted / elapsed if predicted else None, "rejected": rejected}
+
+
+def _e2e_fields(timing: dict, model_images_per_s: Optional[float]) -> dict:
+    """The end-to-end columns of a row; no ratio to the model alone when any image was rejected."""
+    fraction = None
+    if not timing["rejected"] and timing["images_per_s"] and model_images_per_s:
+        fraction = timing["images_per_s"] / model_images_per_s
+    return {"end_to_end_images_per_s": timing["images_per_s"], "end_to_end_rejected": timing["rejected"],
+            "end_to_end_fraction": fraction}
 
 
 def bare_paddle_runner(model_dir: Path, threads: int):
     """A plain paddle.inference predictor with only the thread count set: the yardstick for pcls's config."""
     import paddle.inference as pi
 
-    from pcls.deploy.predictor import runner_from_config
+    from pcls.deploy.runtimes import runner_from_config
 
     graph, params = model_files(model_dir)
     config = pi.Config(str(graph), str(params))
@@ -111,14 +125,16 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
               bare: bool = True, progress: Progress = None) -> dict:
     """Latency and throughput of `target` (an export folder or a zoo/backbone name) per runtime and batch size.
     `progress(stage)` is told what is being timed."""
-    from pcls.deploy.predictor import Predictor, RuntimeSettings, create_runner
+    from pcls.deploy.predictor import Predictor
+    from pcls.deploy.runtimes import RuntimeSettings, create_runner
 
-    if device == "gpu" or trt:
-        require_cuda()  # before exporting or generating anything
-    if precision == "int8" and device == "cpu":  # the settings' own refusal would suggest a --runtime bench lacks
+    kind, _ = parse_device(device)
+    if kind == "gpu" or trt:
+        require_cuda(device, drop=("--trt",) if trt else ())  # before exporting or generating anything
+    if precision == "int8" and kind == "cpu":  # the settings' own refusal would suggest a --runtime bench lacks
         raise PclsError("pcls bench --int8 times TensorRT INT8 (--device gpu --trt); the CPU int8 model is timed "
                         "by 'pcls bench EXPORT --formats'")
-    RuntimeSettings(device=device, trt=trt, precision=precision).validate()
+    RuntimeSettings(device=kind, trt=trt, precision=precision).validate()
     say = progress or (lambda stage: None)
     with _workdir() as tmp:
         workdir = Path(tmp)
@@ -127,14 +143,15 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
             raise PclsError(f"{model_dir} has no ONNX model; export with --format onnx to compare runtimes")
         spec = read_spec(model_dir)
         size, name = int(spec["Global"]["input_size"]), spec["Global"]["model_name"]
-        gpu = cuda_device_name() if device == "gpu" else None
+        gpu = cuda_device_name() if kind == "gpu" else None
         paths = _end_to_end_images(images, workdir) if end_to_end else []
         rows = []
         for runtime in ("paddle", "onnx") if compare else ("paddle",):
-            settings = RuntimeSettings(runtime=runtime, device=device, threads=threads, trt=trt, precision=precision,
+            settings = RuntimeSettings(runtime=runtime, device=kind, gpu_id=parse_device(device)[1], threads=threads,
+                                       trt=trt, precision=precision,
                                        max_batch_size=max(batch_sizes), trt_batch_sizes=tuple(batch_sizes)).validate()
             runners = {"pcls": create_runner(model_dir, settings, size)}
-            if bare and runtime == "paddle" and device == "cpu":
+            if bare and runtime == "paddle" and kind == "cpu":
                 runners["bare"] = bare_paddle_runner(model_dir, threads)
             for batch in batch_sizes:
                 say(f"{runtime}: batch {batch} ...")
@@ -146,15 +163,14 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
                 if end_to_end:
                     predictor = Predictor(model_dir, runtime=runtime, device=device, threads=threads, trt=trt,
                                           precision=precision, batch_size=batch, trt_batch_sizes=tuple(batch_sizes))
-                    row["end_to_end_images_per_s"] = end_to_end_images_per_s(predictor, paths)
-                    row["end_to_end_fraction"] = row["end_to_end_images_per_s"] / row["images_per_s"]
+                    row.update(_e2e_fields(time_end_to_end(predictor, paths), row["images_per_s"]))
                 documented = documented_latency(name, gpu, precision, trt, batch) or {}
                 row["documented_ms"] = documented.get("ms")
                 row["documented_key"] = documented.get("key")
                 rows.append(row)
     result = {"model": name, "model_dir": _shown_dir(model_dir, workdir, target), "device": device, "gpu": gpu,
               "threads": threads, "trt": trt, "precision": precision, "input_size": size,
-              "end_to_end_images": len(paths), "rows": rows}
+              "end_to_end_images": len(paths), "end_to_end_rejected": _max_rejected(rows), "rows": rows}
     if compare:
         by = {(r["runtime"], r["batch_size"]): r for r in rows}
         result["onnx_over_paddle_speed"] = {
@@ -174,8 +190,9 @@ def run_formats(target: str, *, threads: int = 2, weights: Optional[str] = None,
                 e2e_images: int = 200, progress: Progress = None) -> dict:
     """Every format/precision an export holds: file size, ms/img at batch 1 and 8, end-to-end images/s and
     top-1 on `val` — one table, as Ultralytics' benchmark prints it. Formats are timed in alternating rounds."""
-    from pcls.deploy.predictor import Predictor, RuntimeSettings, create_runner
-    from pcls.deploy.quantize import load_images
+    from pcls.deploy.predictor import Predictor
+    from pcls.deploy.runtimes import RuntimeSettings, create_runner
+    from pcls.deploy.converters.int8 import load_images
 
     say = progress or (lambda stage: None)
     with _workdir() as tmp:
@@ -199,8 +216,23 @@ def run_formats(target: str, *, threads: int = 2, weights: Optional[str] = None,
                 "format": rt, "precision": prec, "size_mb": round(file_size_mb(files), 2),
                 "ms_per_img_b1": timed[1][(rt, prec)]["p50_ms"],  # median: robust to a busy machine
                 "ms_per_img_b8": timed[8][(rt, prec)]["p50_ms"] / 8,
-                "end_to_end_images_per_s": end_to_end_images_per_s(predictor, paths),
+                **_e2e_fields(time_end_to_end(predictor, paths), None),
                 "top1": top1(runners[(rt, prec)], *val_data) if val_data is not None else None,
             })
     return {"model": spec["Global"]["model_name"], "model_dir": _shown_dir(model_dir, workdir, target),
-            "threads": threads, "input_size": size, "val": val, "rows": rows}
+            "threads": threads, "input_size": size, "val": val, "end_to_end_images": len(paths),
+            "end_to_end_rejected": _max_rejected(rows), "rows": rows}
+
+
+def _max_rejected(rows) -> int:
+    return max((row.get("end_to_end_rejected") or 0 for row in rows), default=0)
+
+
+def rejected_note(result: dict) -> Optional[str]:
+    """The line that says how many images the end-to-end run could not predict (None when all were)."""
+    rejected = result.get("end_to_end_rejected")
+    if not rejected:
+        return None
+    return (f"{rejected} of {result['end_to_end_images']} images were not predicted (unreadable, or refused by the "
+            "export's pre-processing): end-to-end figures count only predicted images, and no ratio to the model "
+            "alone is given")

@@ -11,6 +11,7 @@ from typing import Optional
 
 import yaml
 
+from pcls.deploy.paddlex_format import paddlex_spec, pcls_spec
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text, read_text
 
@@ -27,6 +28,8 @@ ORT_TRT_CACHE = "ort_trt_cache"  # ONNX Runtime's TensorRT engines
 EXPORT_MARKER = "pcls_export"
 EXPORT_FORMAT_VERSION = 1
 GENERATED_DIR_PREFIXES = (TRT_DIR_PREFIX, ORT_TRT_CACHE)
+EXPORT_FILE_NAMES = frozenset({SPEC_FILE, LABELS_FILE, ONNX_FILE, INT8_ONNX_FILE, f"{MODEL_PREFIX}.json",
+                               f"{MODEL_PREFIX}.pdmodel", f"{MODEL_PREFIX}.pdiparams"})
 IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "zoo" / "imagenet1k_labels.txt"
 
 
@@ -80,6 +83,7 @@ def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list
         "PostProcess": {"name": "Topk", **(postprocess or {}), "topk": int(topk),
                         "class_id_map_file": LABELS_FILE if label_names else None},
     }
+    spec = paddlex_spec(spec, label_names)  # the same file read by PaddleX 3 (pcls.deploy.paddlex_format)
     atomic_write_text(out_dir / SPEC_FILE, yaml.safe_dump(spec, sort_keys=False, default_flow_style=None))
     return spec
 
@@ -98,12 +102,21 @@ def export_owned_names(model_dir) -> Optional[set]:
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
         return None
     if header.get(EXPORT_MARKER):
-        names = set(header.get("files") or []) | {SPEC_FILE}
+        files = header.get("files") or []
+        if not isinstance(files, list) or not all(isinstance(name, str) for name in files):
+            raise PclsError(f"{model_dir / SPEC_FILE}: Global.files must be a list of file names, got "
+                            f"{_short(files)}; fix it, or move the folder away and export again")
+        # only names an export can write: a hand-edited list never makes pcls replace (delete) a user's file
+        names = (set(files) & EXPORT_FILE_NAMES) | {SPEC_FILE}
     else:
-        names = {SPEC_FILE, LABELS_FILE, ONNX_FILE, f"{MODEL_PREFIX}.json", f"{MODEL_PREFIX}.pdmodel",
-                 f"{MODEL_PREFIX}.pdiparams"}
+        names = EXPORT_FILE_NAMES
     generated = {p.name for p in model_dir.iterdir() if p.name.startswith(GENERATED_DIR_PREFIXES)}
     return names | generated
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def model_files(model_dir):
@@ -137,14 +150,31 @@ def read_spec(model_dir) -> dict:
     if not path.is_file():
         raise PclsError(f"{model_dir} has no {SPEC_FILE}: export it with 'pcls export' first")
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = pcls_spec(yaml.safe_load(path.read_text(encoding="utf-8")))  # also PaddleX's/PaddleClas's form
         spec["Global"]["input_size"], spec["PreProcess"]["transform_ops"], spec["PostProcess"]["topk"]
     except (yaml.YAMLError, KeyError, TypeError) as err:
         raise PclsError(f"{path} is not a pcls inference spec ({err}); re-export the model") from None
+    _check_types(spec, path)
     label_file = spec["PostProcess"].get("class_id_map_file")
-    spec["labels"] = read_label_file(model_dir / label_file) if label_file else None
+    spec["labels"] = read_label_file(model_dir / label_file) if label_file else spec.pop("label_list", None)
     class_num = spec["Global"].get("class_num")
     if spec["labels"] and class_num and len(spec["labels"]) != int(class_num):
         raise PclsError(f"{model_dir / label_file} has {len(spec['labels'])} names but the model has {class_num} "
                         "classes; re-export with a matching --labels file")
     return spec
+
+
+# The fields prediction reads, with the type each must have: a hand-edited spec fails here in one line, not later
+# in a traceback.
+SPEC_TYPES = {("Global", "input_size"): int, ("Global", "files"): list, ("Global", "class_num"): int,
+              ("Global", "batch_size"): int, ("PreProcess", "transform_ops"): list, ("PostProcess", "topk"): int}
+
+
+def _check_types(spec: dict, path: Path) -> None:
+    if not all(isinstance(spec.get(section), dict) for section in ("Global", "PreProcess", "PostProcess")):
+        raise PclsError(f"{path}: Global, PreProcess and PostProcess must be mappings; re-export the model")
+    for (section, key), kind in SPEC_TYPES.items():
+        value = spec[section].get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise PclsError(f"{path}: {section}.{key} must be {'a list' if kind is list else 'an integer'}, got "
+                            f"{_short(value)}; fix it or re-export the model")

@@ -28,7 +28,7 @@ class DistillationStrategy(Callback):
             net.use_teacher_cache(self.cache)
 
     def on_checkpoint(self, trainer, tag, path):
-        from pcls.zoo.weights import save_state_file
+        from pcls.utils.state_files import save_state_file
 
         save_state_file(trainer.net.student_state_dict(), trainer.run_dir / "student" / f"{tag}.pdparams")
 

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from pcls.errors import PclsError
 from pcls.utils.registry import Registry
+from pcls.utils.text import metric_text, rate
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +200,9 @@ def epoch_line(row: dict, epochs: int) -> str:
     parts = [f"epoch {row['epoch']}/{epochs}"]
     for key in ("train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "ema_val_top1"):
         if key in row:
-            parts.append(f"{key} {row[key]:.4f}")
+            parts.append(f"{key} {metric_text(key, row[key])}")
     parts.append(f"lr {row['lr']:.2e}")
-    parts.append(f"{row['images_per_s']:.0f} img/s")
+    parts.append(f"{rate(row['images_per_s'])} img/s")
     return "  ".join(parts)
 
 
@@ -213,9 +214,9 @@ class StepLog(Callback):
     def on_batch_end(self, trainer, step, batch, outputs):
         if trainer.is_main and step.batch % trainer.run.print_batch_step == 0:
             top = trainer.parts.step_metric
-            log.info("epoch %d step %d/%d loss %.4f %s %.4f lr %.6f %.1f img/s", trainer.epoch + 1, step.batch,
-                     trainer.parts.batches_per_epoch, step.metrics["loss"], top, step.metrics[top], trainer.lr,
-                     step.images_per_s)
+            log.info("epoch %d step %d/%d loss %.4f %s %s lr %.6f %s img/s", trainer.epoch + 1, step.batch,
+                     trainer.parts.batches_per_epoch, step.metrics["loss"], top, metric_text(top, step.metrics[top]),
+                     trainer.lr, rate(step.images_per_s))
 
 
 class Ema(Callback):

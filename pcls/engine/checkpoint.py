@@ -9,8 +9,8 @@ names like `linear_3.w_0`, which change with layer creation order), so a resume 
 else the process built first.
 
 The `.pdparams`/`.pdopt` files hold what paddle.save writes (PaddleClas reads them, under numpy 1 too: see
-pcls.zoo.weights.dump_pickle), but they are read
-back only through the restricted unpickler of `pcls.zoo.weights`, and the RNG states are plain JSON: a
+pcls.utils.state_files.dump_pickle), but they are read
+back only through the restricted unpickler of `pcls.utils.state_files`, and the RNG states are plain JSON: a
 checkpoint someone handed you cannot run code when resumed.
 """
 
@@ -142,7 +142,7 @@ def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: 
     extra_files: {suffix: arrays} written beside them, e.g. the EMA callback's {"_ema.pdparams": weights}.
     A failed write (disk full, read-only folder) is a PclsError; the previous checkpoint stays intact.
     """
-    from pcls.zoo.weights import dump_pickle, state_with_names
+    from pcls.utils.state_files import dump_pickle, state_with_names
 
     prefix = Path(prefix)
     files = {".pdparams": state_with_names(weights)}
@@ -187,7 +187,7 @@ def checkpoint_prefix(path) -> Path:
     """A run directory (-> its `latest`; pcls's or PaddleClas's `output_dir/<Arch.name>/` layout) or a
     checkpoint prefix, with or without an extension; pcls's checkpoints and PaddleClas's."""
     from pcls.engine.paddleclas_runs import is_paddleclas_checkpoint
-    from pcls.zoo.weights import find_in_run
+    from pcls.utils.run_files import find_in_run
 
     path = Path(path)
     if path.is_dir():
@@ -213,7 +213,7 @@ def load_checkpoint(path) -> dict:
     Verifies every file against the sizes/digests in the JSON; a mismatch or unreadable file is a
     PclsError naming the file. The pickles go through the restricted unpickler: arrays come back as numpy.
     """
-    from pcls.zoo.weights import load_state_file, load_state_tree
+    from pcls.utils.state_files import load_state_file, load_state_tree
 
     prefix = checkpoint_prefix(path)
     json_path = prefix.with_name(prefix.name + ".json")

@@ -54,12 +54,16 @@ def compute_threads(world: int = 1, env: Optional[Mapping[str, str]] = None, cor
     (Paddle writes "1" when it is unset), else every usable core -- divided by `world`, at least 1.
     """
     env = os.environ if env is None else env
-    if env.get(THREADS_ENV):
-        total = _positive_int(env[THREADS_ENV], THREADS_ENV)
-    elif env.get("OMP_NUM_THREADS") and _positive_int(env["OMP_NUM_THREADS"], "OMP_NUM_THREADS") > 1:
-        total = int(env["OMP_NUM_THREADS"])
-    else:
-        total = usable_cores() if cores is None else cores
+    cores = usable_cores() if cores is None else cores
+    total = cores
+    for name in (THREADS_ENV, "OMP_NUM_THREADS"):
+        if env.get(name) and (name == THREADS_ENV or _positive_int(env[name], name) > 1):
+            total = _positive_int(env[name], name)
+            if total > cores:  # more threads than cores only slows down, and a huge count aborts in OpenMP
+                log.warning("CPU: %s=%d asks for more than the %d core(s) this process may use; using %d",
+                            name, total, cores, cores)
+                total = cores
+            break
     return max(1, total // max(1, int(world)))
 
 
@@ -76,4 +80,16 @@ def configure_threads(world: int = 1, num_workers: int = 0) -> int:
     if threads * max(1, int(world)) > cores:
         log.warning("CPU: %d thread(s) x %d process(es) ask for more than the %d core(s) here; oversubscribed "
                     "OpenMP threads train several times slower: lower %s", threads, world, cores, THREADS_ENV)
+    elif threads > 1 and busy(cores):
+        log.warning("CPU: other work keeps the %d core(s) busy (load average %.1f): this run will be slower, and "
+                    "slower still with %d threads waiting on each other; %s=1 helps here", cores, os.getloadavg()[0],
+                    threads, THREADS_ENV)
     return threads
+
+
+def busy(cores: int) -> bool:
+    """Whether the 1-minute load average, taken before this process adds to it, is above the core count."""
+    try:
+        return os.getloadavg()[0] > cores
+    except (AttributeError, OSError):  # no load average on this platform
+        return False

@@ -173,7 +173,7 @@ def evaluate(cfg=None, *, model=None, data=None, root=".", class_num=None, batch
         raise PclsError("the config has no DataLoader.Eval section: pass --data LIST --root DIR")
     wpath = Path(str(weights))
     if wpath.is_dir() and not wpath.with_name(wpath.name + ".pdparams").is_file():  # PaddleClas: prefix first
-        from pcls.zoo.weights import find_in_run
+        from pcls.utils.run_files import find_in_run
 
         best = find_in_run(wpath, "best_model")  # a run directory (either layout): its best weights
         weights = str(best) if best else weights

@@ -282,11 +282,18 @@ def train_distributed(cfg: dict, options, callbacks=()) -> dict:
 
     sent = [portable(callback) for callback in callbacks]  # refused before anything is written
     device = _launch_device(options)
-    require_cuda(device)
+    if options.gpus:
+        import paddle
+
+        if not paddle.is_compiled_with_cuda():  # "--device cpu" would not help: the flag itself asks for GPUs
+            raise PclsError("--gpus needs a CUDA build of Paddle and this one has none: drop --gpus (and --ips); "
+                            "for several CPU processes use --nproc N")
+    else:
+        require_cuda(device)
     prepare_builtin_data(cfg)
     world = world_size(options.nproc, options.gpus, options.ips)
     preflight(cfg, options.resume, world)
-    run_dir = run_directory(cfg, options)
+    run_dir = run_directory(cfg, options)  # a resumed run's folder is claimed (locked) here, for all the workers
     worker_options = dataclasses.replace(options, run_dir=str(run_dir), device=device)
     spec_path = run_dir / "launch.json"
     atomic_write_text(spec_path, json.dumps({"config": cfg, "options": worker_options.to_json(), "callbacks": sent},

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Callable, Optional
 from pcls.engine.backbone import build_backbone, check_weights_source, load_weights
 from pcls.errors import PclsError
 from pcls.utils.logs import forward_logs
+from pcls.utils.plugins import run_plugin
 from pcls.utils.registry import Registry
 
 __all__ = ["MODEL_KINDS", "register_arch", "load_plugins", "build_model", "model_callbacks", "load_weights",
@@ -63,9 +63,7 @@ def load_plugins() -> None:
     for i, path in enumerate(p for p in os.environ.get("PCLS_PLUGINS", "").split(os.pathsep) if p):
         if not Path(path).is_file():
             raise PclsError(f"PCLS_PLUGINS names {path}, which is not a file")
-        spec = importlib.util.spec_from_file_location(f"pcls_plugin_{i}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        run_plugin(path, f"pcls_plugin_{i}")  # runs the file's code; failures are one line naming it
 
 
 def build_model(arch_cfg: dict, global_cfg: dict = None, log=None):

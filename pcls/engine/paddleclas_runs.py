@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from pcls.errors import PclsError
-from pcls.zoo.weights import has_files as _has
+from pcls.utils.run_files import has_files as _has
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def load_paddleclas_checkpoint(prefix) -> dict:
     """A PaddleClas checkpoint in the form pcls.engine.checkpoint.load_checkpoint returns, but for the optimizer
     state, which still holds PaddleClas's generated parameter names: `optimizer_names` maps them to structured
     names (the caller renames, as it does for its own checkpoints)."""
-    from pcls.zoo.weights import load_name_table, load_state_file, load_state_tree  # the restricted unpickler
+    from pcls.utils.state_files import load_name_table, load_state_file, load_state_tree  # the restricted unpickler
 
     prefix = Path(prefix)
     files = {s: prefix.with_name(prefix.name + s) for s in (".pdparams", ".pdopt", ".pdstates")}

@@ -110,8 +110,8 @@ def run_directory(cfg: dict, options: RunOptions, is_main: bool = True) -> Path:
     """The directory a run writes to, for the single-process and the launched path alike: the one given
     (a launched worker's), the resumed run's own (a PaddleClas run is continued beside it, in a new one),
     or a fresh one that holds no other run (pcls.engine.rundir.allocate_run_dir; only the main process
-    allocates)."""
-    from pcls.engine.rundir import allocate_run_dir, run_dir_of
+    allocates or claims)."""
+    from pcls.engine.rundir import allocate_run_dir, claim_for_resume, run_dir_of
 
     if options.run_dir:
         return Path(options.run_dir)
@@ -120,8 +120,8 @@ def run_directory(cfg: dict, options: RunOptions, is_main: bool = True) -> Path:
         from pcls.engine.paddleclas_runs import is_paddleclas_checkpoint
 
         prefix = checkpoint_prefix(options.resume)
-        if not is_paddleclas_checkpoint(prefix):
-            return prefix.parent
+        if not is_paddleclas_checkpoint(prefix):  # locked: two resumes of one run never write into it at once
+            return claim_for_resume(prefix.parent) if is_main else prefix.parent
     wanted = run_dir_of(cfg, options.run_name)
     return allocate_run_dir(wanted, exist_ok=options.exist_ok) if is_main else wanted
 

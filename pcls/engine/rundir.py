@@ -3,19 +3,24 @@
 A new run into an occupied directory gets the next free name (`output/demo-2`, `-3`, ...); with
 `exist_ok` it takes the directory over after removing that run's own files: those its ledger
 (`pcls.utils.io`) records pcls wrote, never anything else; a directory without a ledger (a PaddleClas run, an
-older pcls run) is not taken over. A resumed run continues in place. Nonsense or unwritable places are
-refused in one line before anything is written.
+older pcls run) is not taken over, and a ledger naming anything but pcls's files inside the folder (`..`, an
+absolute path, a link) is refused whole. A run claims its folder with an exclusive lock (`.pcls-lock`, held until
+the process ends), so two runs started at once with one name get two folders. A resumed run continues in place.
+Nonsense or unwritable places are refused in one line before anything is written.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import logging
+import os
 import shutil
-from pathlib import Path
+import tempfile
+from pathlib import Path, PurePosixPath
 
 from pcls.errors import PclsError
-from pcls.utils.io import LEDGER_NAME, start_ledger, written_entries
+from pcls.utils.io import LEDGER_NAME, clear_ledger, open_no_follow, start_ledger, written_entries
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +29,11 @@ MARKERS = ("latest.json", "summary.json", "config.yaml", "best_model.pdparams", 
 # what other programs write inside the folders pcls creates for them (the launcher, VisualDL, the teacher cache)
 RUN_FOLDERS = {"log": ("workerlog.*", "envlog.*", "backup_env.*", "default.*", "endpoints.log"),
                "vdl": ("*",), "teacher_cache_rank*": ("*.logits.f32",)}
+
+
+LOCK_NAME = ".pcls-lock"
+NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
+_HELD: dict = {}  # resolved run folder -> descriptor of its locked .pcls-lock, open until the process ends
 
 
 def holds_run(path: Path) -> bool:
@@ -36,6 +46,10 @@ def run_dir_of(cfg: dict, run_name=None) -> Path:
     g = cfg["Global"]
     name = run_name if run_name is not None else (g.get("run_name") or cfg["Arch"]["name"])
     parts = Path(str(name)).parts
+    too_long = [part for part in parts if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX]
+    if too_long:
+        raise PclsError(f"run name '{str(name)[:40]}...' has a part of {len(too_long[0])} characters; file names "
+                        f"hold at most {NAME_MAX} bytes: pick a shorter --name")
     if not parts or Path(str(name)).is_absolute() or any(part in (".", "..") for part in parts) \
             or str(name).strip() in ("", "."):
         raise PclsError(f"run name '{name}' has no name of its own below {g['output_dir']}; pick one with "
@@ -46,7 +60,12 @@ def run_dir_of(cfg: dict, run_name=None) -> Path:
 def check_run_dir(path: Path) -> None:
     """Refuse a run directory that cannot be a folder (it, or a parent, is a regular file) in one line."""
     for parent in [path, *path.parents]:
-        if parent.exists():
+        try:
+            exists = parent.exists()
+        except OSError as err:  # ENAMETOOLONG and the like: exists() only hides "not found"
+            raise PclsError(f"run directory {str(path)[:80]}...: {err.strerror or err}; choose a shorter "
+                            f"Global.output_dir (-o Global.output_dir=DIR) or --name") from None
+        if exists:
             if not parent.is_dir():
                 raise PclsError(f"run directory {path}: {parent} is a file, not a folder; choose another "
                                 f"Global.output_dir (-o Global.output_dir=DIR)")
@@ -55,11 +74,10 @@ def check_run_dir(path: Path) -> None:
 
 def make_run_dir(path: Path) -> Path:
     """Create `path` and prove it writable; one-line error otherwise (read-only disk, permissions)."""
-    probe = path / ".pcls-write-test"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=path, prefix=".pcls-write-test"):  # a fresh name: never a user's file
+            pass
         start_ledger(path)
     except OSError as err:
         raise PclsError(f"cannot write the run directory {path} ({err.strerror or err}); choose another with "
@@ -67,22 +85,100 @@ def make_run_dir(path: Path) -> Path:
     return path
 
 
+def lock_run_dir(path: Path) -> bool:
+    """Take `path`'s run lock for the rest of this process (True), or False when another process holds it.
+
+    The lock is an flock on `path/.pcls-lock`: the system drops it when its holder ends, however it ends, so a
+    crashed run never blocks its folder. This process taking a folder it holds again (a resume) succeeds.
+    """
+    key = path.resolve()
+    if key in _HELD:
+        return True
+    try:
+        fd = open_no_follow(path / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    except OSError as err:
+        raise PclsError(f"cannot write the run directory {path} ({err.strerror or err}); choose another with "
+                        f"-o Global.output_dir=DIR") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for a person looking
+    _HELD[key] = fd
+    return True
+
+
+def claim_for_resume(path: Path) -> Path:
+    """The folder of a run to resume, locked for this process; a PclsError when a live run holds it."""
+    path = Path(path)
+    if not lock_run_dir(path):
+        raise PclsError(f"{path} is in use by a run that is still going (process {_holder(path)}); resume it once "
+                        f"that run has ended")
+    return path
+
+
 def clear_run(path: Path) -> list:
-    """Remove the files a previous pcls run wrote into `path` (and nothing else); returns what was removed."""
+    """Remove the files a previous pcls run wrote into `path` (and nothing else); returns what was removed.
+
+    Every ledger entry is checked before anything is removed: one that is not a regular file (or a folder pcls
+    creates) strictly inside `path`, reached without a symbolic link, refuses the whole clear.
+    """
     entries = written_entries(path)
     if entries is None:
         raise PclsError(f"{path} holds a run pcls has no record of writing (a PaddleClas or older pcls run): "
                         f"--exist-ok only replaces pcls's own runs; drop --exist-ok to get a new name, or pass --name")
+    targets = _checked_entries(path, entries)
     removed = []
-    for entry in entries:
-        target = path / entry
-        if entry.endswith("/"):
+    for target, folder in targets:
+        if folder:
             removed += _clear_folder(target)
         elif target.is_file():
             target.unlink()
             removed.append(target)
-    (path / LEDGER_NAME).write_text("")
+    clear_ledger(path)
     return removed
+
+
+def _checked_entries(path: Path, entries: list) -> list:
+    """[(target, is_folder)] of the ledger's entries; a PclsError naming those that are not pcls's own."""
+    root = path.resolve()
+    checked, bad = [], []
+    for entry in entries:
+        try:
+            problem = _entry_problem(path, root, entry)
+        except OSError as err:  # a forged name too long for the file system, say
+            problem = f"cannot be checked ({err.strerror or err})"
+        if problem:
+            bad.append(f"'{entry[:80]}' {problem}")
+        else:
+            checked.append((path / entry.rstrip("/"), entry.endswith("/")))
+    if bad:
+        raise PclsError(f"refusing to clear {path}: its ledger {LEDGER_NAME} lists {len(bad)} entries that are not "
+                        f"files pcls wrote inside it ({'; '.join(bad[:3])}); the ledger was edited or forged, so "
+                        f"nothing was removed: remove the old run's files yourself, or drop --exist-ok")
+    return checked
+
+
+def _entry_problem(path: Path, root: Path, entry: str):
+    folder = entry.endswith("/")
+    relative = PurePosixPath(entry.rstrip("/"))
+    if "\0" in entry or not relative.parts or relative.is_absolute() or any(p in (".", "..") for p in relative.parts):
+        return "is not a path inside the run folder"
+    if folder and (len(relative.parts) != 1 or not any(relative.match(name) for name in RUN_FOLDERS)):
+        return "is not a folder pcls creates"
+    for depth in range(1, len(relative.parts) + 1):
+        if (path / Path(*relative.parts[:depth])).is_symlink():
+            return "goes through a symbolic link"
+    target = path / Path(*relative.parts)
+    if not target.exists():
+        return None
+    if folder != target.is_dir() or not (folder or target.is_file()):
+        return "is a folder" if target.is_dir() else "is not a regular file"
+    if not target.resolve().is_relative_to(root):
+        return "leaves the run folder"
+    return None
 
 
 def _clear_folder(folder: Path) -> list:
@@ -95,7 +191,7 @@ def _clear_folder(folder: Path) -> list:
             continue
         for pattern in patterns:
             for item in folder.glob(pattern):
-                if item.is_file():
+                if item.is_symlink() or item.is_file():  # a link itself, never what it names
                     item.unlink()
                 elif item.is_dir():
                     shutil.rmtree(item)
@@ -106,18 +202,41 @@ def _clear_folder(folder: Path) -> list:
 
 
 def allocate_run_dir(wanted: Path, *, exist_ok: bool = False) -> Path:
-    """The directory a new run writes to: `wanted` when free; else the next free `wanted-N`, or with
-    `exist_ok` `wanted` itself after removing the previous run's files. Created and checked writable."""
+    """The directory a new run writes to, claimed (locked) for this process: `wanted` when free; else the next
+    free `wanted-N`, or with `exist_ok` `wanted` itself after removing the previous run's files. A folder another
+    run holds right now is never free, even before that run wrote anything. Created and checked writable."""
     wanted = Path(wanted)
     check_run_dir(wanted)
-    chosen = wanted
-    if holds_run(wanted):
-        if exist_ok:
-            removed = clear_run(wanted)
+    later = (wanted.with_name(f"{wanted.name}-{i}") for i in itertools.count(2))
+    for candidate in itertools.chain([wanted], later):
+        replacing = exist_ok and candidate == wanted
+        if holds_run(candidate):
+            if not replacing:
+                continue
+            if written_entries(candidate) is None:
+                clear_run(candidate)  # refuses, in one line, before anything is written there
+        make_run_dir(candidate)
+        if not lock_run_dir(candidate):
+            if replacing:
+                raise PclsError(f"{wanted} is in use by a run that is still going (process "
+                                f"{_holder(wanted)}); --exist-ok replaces finished runs only: wait, or pick "
+                                f"another --name")
+            continue
+        if holds_run(candidate):  # a run that finished between the look and the lock
+            if not replacing:
+                os.close(_HELD.pop(candidate.resolve()))
+                continue
+            removed = clear_run(candidate)
             log.warning("%s held an earlier run: removed its %d files (--exist-ok)", wanted, len(removed))
-        else:
-            chosen = next(candidate for candidate in (wanted.with_name(f"{wanted.name}-{i}")
-                                                      for i in itertools.count(2)) if not holds_run(candidate))
-            log.warning("%s holds another run: this run writes to %s (--exist-ok reuses %s)", wanted, chosen,
+        if candidate != wanted:
+            log.warning("%s holds another run: this run writes to %s (--exist-ok reuses %s)", wanted, candidate,
                         wanted)
-    return make_run_dir(chosen)
+        return candidate
+    raise AssertionError("unreachable: itertools.count never ends")
+
+
+def _holder(path: Path) -> str:
+    try:
+        return (path / LOCK_NAME).read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"

@@ -65,7 +65,11 @@ class RunLog:
         self.close()
         if not history:  # no epoch finished (an interrupted first epoch): nothing to draw, nothing to install
             return {}
-        path = plot_curves(history, self.run_dir / CURVES)
+        try:
+            path = plot_curves(history, self.run_dir / CURVES)
+        except OSError as err:  # a full disk: the summary (small, written next) matters more than the picture
+            log.warning("%s not written: %s; the run's metrics are in metrics.csv", CURVES, err.strerror or err)
+            return {}
         if path is None:
             log.info("curves.png skipped: matplotlib is not installed (pip install 'pcls[plot]')")
             return {}
@@ -75,6 +79,13 @@ class RunLog:
         if self.vdl is not None:
             self.vdl.close()
             self.vdl = None
+
+
+def loss_scale(losses) -> str:
+    """'log' when the losses span more than 10x (a first-epoch val loss of 21 beside later ones of 0.1 would
+    flatten the rest of the curve on a linear axis), else 'linear'."""
+    positive = [v for v in losses if v is not None and v > 0]
+    return "log" if positive and max(positive) > 10 * min(positive) else "linear"
 
 
 def plot_curves(history, path):
@@ -95,9 +106,13 @@ def plot_curves(history, path):
         return [p[0] for p in pts], [p[1] for p in pts]
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    losses = []
     for key, label in (("train_loss", "train"), ("val_loss", "val")):
         axes[0].plot(*series(key), marker="o", label=label)
-    axes[0].set_title("loss")
+        losses += series(key)[1]
+    scale = loss_scale(losses)
+    axes[0].set_yscale(scale)
+    axes[0].set_title("loss (log scale)" if scale == "log" else "loss")
     for key, label in (("train_top1", "train"), ("val_top1", "val"), ("ema_val_top1", "val (EMA)")):
         xs, ys = series(key)
         if xs:

@@ -35,6 +35,7 @@ from pcls.engine.evaluator import run_eval
 from pcls.engine.run_config import RunConfig, RunOptions, run_directory, validated
 from pcls.errors import PclsError
 from pcls.utils.logs import forward_logs
+from pcls.utils.text import count
 
 log = logging.getLogger(__name__)
 
@@ -312,8 +313,9 @@ class Trainer:
     def _fit(self) -> dict:
         run, status, started = self.run, "done", time.perf_counter()
         self._emit("train_start", self)
-        log.info("training %s for %d epochs x %d batches on %s%s; run directory %s", run.arch["name"], run.epochs,
-                 self.parts.batches_per_epoch, run.device, f" x {run.world} processes" if run.world > 1 else "",
+        log.info("training %s for %s x %s on %s%s; run directory %s", run.arch["name"], count(run.epochs, "epoch"),
+                 count(self.parts.batches_per_epoch, "batch", "batches"), run.device,
+                 f" x {run.world} processes" if run.world > 1 else "",
                  run.run_dir)
         with _StopFlag() as stop:
             while self.epoch < run.epochs:

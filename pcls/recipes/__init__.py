@@ -41,3 +41,54 @@ def _model_label(arch: dict) -> str:
 
     names = [member["name"] for _, member in distill_members(arch)]
     return " -> ".join(names)
+
+
+def shown_config(raw: dict, resolved: dict) -> dict:
+    """What `pcls recipes show` prints: every value the recipe (its bases and -o overrides included) sets, plus
+    the defaults the schema fills in that apply to it. Left out: null defaults (a feature left off, a key pcls
+    only reads to refuse) and the parameters of optimizers, schedules, samplers and post-processes the recipe
+    does not use (even when a base recipe sets them: nothing reads them)."""
+    return _shown(raw, resolved, ())
+
+
+def _shown(raw: dict, resolved: dict, path: tuple) -> dict:
+    foreign = _foreign_parameters(path, resolved)
+    shown = {}
+    for key, value in resolved.items():
+        if key in foreign:  # even when a base sets it: _imagenet's Momentum `momentum` under an AdamW recipe
+            continue
+        if key in raw:
+            mine = raw[key]
+            shown[key] = _shown(mine, value, path + (key,)) if isinstance(mine, dict) and isinstance(value, dict) \
+                else value
+        elif value is not None:
+            shown[key] = _shown({}, value, path + (key,)) if isinstance(value, dict) else value
+    return shown
+
+
+# keys one kind of sampler / post-process reads, under the section's last name
+_ONLY_FOR = {"sampler": {"divided_factor": "MultiScaleSampler"},
+             "PostProcess": {"default_label_index": "ThreshOutput"}}
+
+
+def _foreign_parameters(path: tuple, section: dict) -> set:
+    """Keys of a section that only other components take: an Optimizer's (Optimizer.lr's) that only other
+    optimizers (schedules) take, as the builders' own keyword arguments say (no paddle import)."""
+    import inspect
+
+    if path and path[-1] in _ONLY_FOR:
+        return {key for key, owner in _ONLY_FOR[path[-1]].items() if section.get("name") != owner}
+    if path == ("Optimizer",):
+        from pcls.optim.optimizer import OPTIMIZERS as registry
+    elif path == ("Optimizer", "lr"):
+        from pcls.optim.lr import SCHEDULES as registry
+    else:
+        return set()
+
+    def takes(name):
+        return {p.name for p in inspect.signature(registry.get(name)).parameters.values()
+                if p.kind is p.KEYWORD_ONLY or p.default is not p.empty}
+
+    everyone = set().union(*(takes(name) for name in registry.names()))
+    chosen = section.get("name")
+    return everyone - (takes(chosen) if chosen in registry.names() else everyone)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from pcls.utils.io import atomic_write_text
+from pcls.utils.text import count, percent
 
 RESULT_FILE = "result.json"
 
@@ -37,7 +38,7 @@ def setting_deviations(cfg: dict, world_size: int, epochs_run: int) -> list:
                           f"vs documented {ref_gpus}x{ref_batch}={ref_gpus * ref_batch}")
     ref_epochs = reference.get("epochs") or cfg["Global"]["epochs"]
     if epochs_run != ref_epochs:
-        deviations.append(f"{epochs_run} epochs vs documented {ref_epochs}")
+        deviations.append(f"{count(epochs_run, 'epoch')} vs documented {ref_epochs}")
     return deviations
 
 
@@ -70,11 +71,11 @@ def report_lines(record: dict) -> list:
     whether the setting matched."""
 
     def pct(value):
-        return "-" if value is None else f"{value * 100:.2f}%"
+        return percent(value) or "-"
 
-    documented = record.get("documented") or pct(record.get("documented_top1"))
-    if documented and not documented.endswith("%") and record.get("documented_top1") is not None:
-        documented += f" ({pct(record['documented_top1'])})"
+    # one format for people: the fraction when there is one, else the page's text ("77.9%")
+    documented = pct(record.get("documented_top1")) if record.get("documented_top1") is not None \
+        else record.get("documented") or "-"
     lines = [f"recipe      {record.get('recipe') or '(config file)'}",
              f"achieved    top-1 {pct(record['top1'])}   top-5 {pct(record['top5'])}",
              f"documented  top-1 {documented}"]

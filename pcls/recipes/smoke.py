@@ -4,11 +4,14 @@ so a recipe's whole pipeline (ops, model, loss, optimizer, eval, report) is chec
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from pcls.utils.io import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 SMOKE_IMAGES = 6
 SMOKE_ITERS = 2
@@ -74,6 +77,9 @@ def smoke_config(cfg: dict, workdir, label: str) -> dict:
         section["sampler"]["drop_last"] = False
         section["loader"]["num_workers"] = 0
     glob = cfg["Global"]
+    if glob.get("pretrained_model") or cfg["Arch"].get("pretrained"):
+        log.info("smoke run: the pretrained weights (%s) are neither fetched nor loaded; a full run fetches them",
+                 glob.get("pretrained_model") or cfg["Arch"].get("pretrained"))
     glob.update(epochs=1, max_iters=SMOKE_ITERS, output_dir=str(workdir), pretrained_model=None,
                 checkpoints=None, eval_interval=1, save_interval=1, print_batch_step=1, use_visualdl=False,
                 device="cpu")
@@ -97,3 +103,23 @@ def smoke_run(cfg: dict, options):
     label = options.run_name or options.recipe or Path(options.resume or cfg.get("_source") or "config").stem
     smoke = smoke_config(cfg, Path(cfg["Global"]["output_dir"]) / "smoke", label)
     return smoke, dataclasses.replace(options, run_name=label, device="cpu", nproc=None, gpus=None, ips=None)
+
+
+CHECKPOINT_SUFFIXES = (".pdparams", ".pdopt")
+
+
+def discard_checkpoints(run_dir) -> list:
+    """Remove the checkpoints a smoke run wrote (weights, optimizer state and their .json records; a full-size
+    model's are hundreds of MB per run), found in the run folder's ledger so nothing else is touched. The
+    metrics, curves, config and summary stay. Returns the removed paths."""
+    from pcls.utils.io import written_entries
+
+    run_dir = Path(run_dir)
+    entries = written_entries(run_dir) or []
+    stems = {Path(e).with_suffix("").as_posix() for e in entries if e.endswith(CHECKPOINT_SUFFIXES)}
+    removed = []
+    for entry in entries:
+        if Path(entry).with_suffix("").as_posix() in stems and (run_dir / entry).is_file():
+            (run_dir / entry).unlink()
+            removed.append(run_dir / entry)
+    return removed

@@ -1,5 +1,6 @@
-"""Writes that lose nothing: every file pcls produces goes to a temp name in the same folder and is
-renamed into place, so an interrupted write never leaves a half-written file under the real name.
+"""Writes that lose nothing and touch nothing else: every file pcls produces goes to a temp name in the same
+folder and is renamed into place, so an interrupted write never leaves a half-written file under the real name,
+and no write follows a symbolic link (a link where pcls writes is refused: it could point at any file).
 A folder pcls owns (a run directory) keeps a ledger of what pcls wrote into it, so pcls can later remove exactly
 its own files and nothing a user put there. And reads of the user's text files (lists, labels) that say which
 file, line and byte is not UTF-8."""
@@ -7,7 +8,9 @@ file, line and byte is not UTF-8."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -21,6 +24,7 @@ def atomic_path(path):
     On an exception the temp file is removed and `path` is left as it was.
     """
     path = Path(path)
+    refuse_link(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -41,9 +45,35 @@ def atomic_path(path):
 LEDGER_NAME = ".pcls-written"
 
 
+def refuse_link(path, doing: str = "write") -> None:
+    """A PclsError when `path` is a symbolic link: writing through it would change whatever file it names."""
+    path = Path(path)
+    if path.is_symlink():
+        raise PclsError(f"refusing to {doing} {path}: it is a symbolic link (to {os.readlink(path)}), and pcls "
+                        f"never follows a link where it writes; remove the link or choose another folder")
+
+
+def open_no_follow(path, flags: int, doing: str = "write") -> int:
+    """os.open of a regular file that is never a symbolic link (refused in one line, like a fifo or a device:
+    opening one for writing could block forever). The caller closes the descriptor."""
+    path = Path(path)
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            refuse_link(path, doing)
+        if err.errno == errno.ENXIO:  # a fifo nobody reads
+            raise PclsError(f"refusing to {doing} {path}: it is not a regular file") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PclsError(f"refusing to {doing} {path}: it is not a regular file")
+    return fd
+
+
 def start_ledger(folder) -> None:
     """Mark `folder` as pcls's: from now on every file pcls writes into it (or one level below) is recorded."""
-    (Path(folder) / LEDGER_NAME).touch(exist_ok=True)
+    os.close(open_no_follow(Path(folder) / LEDGER_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND))
 
 
 def record_written(path, folder: bool = False) -> None:
@@ -51,19 +81,45 @@ def record_written(path, folder: bool = False) -> None:
     path = Path(path)
     for root in (path.parent, path.parent.parent):
         ledger = root / LEDGER_NAME
-        if ledger.is_file():
-            entry = path.relative_to(root).as_posix() + ("/" if folder else "")
-            with open(ledger, "a", encoding="utf-8") as fh:
-                fh.write(entry + "\n")
-            return
+        try:
+            fd = open_no_follow(ledger, os.O_WRONLY | os.O_APPEND)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        entry = path.relative_to(root).as_posix() + ("/" if folder else "")
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(entry + "\n")
+        return
+
+
+def clear_ledger(folder) -> None:
+    """Empty `folder`'s ledger (its files were removed)."""
+    os.close(open_no_follow(Path(folder) / LEDGER_NAME, os.O_WRONLY | os.O_TRUNC))
 
 
 def written_entries(folder):
     """The distinct entries of `folder`'s ledger in the order first written, or None when it has no ledger."""
     ledger = Path(folder) / LEDGER_NAME
-    if not ledger.is_file():
+    try:
+        fd = open_no_follow(ledger, os.O_RDONLY, "read")
+    except FileNotFoundError:
         return None
-    return list(dict.fromkeys(line for line in ledger.read_text(encoding="utf-8").splitlines() if line))
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as fh:
+        return list(dict.fromkeys(line for line in fh.read().splitlines() if line))
+
+
+_WHAT_TO_DO = {errno.ENAMETOOLONG: "a file name holds at most 255 bytes: use a shorter name or path",
+               errno.ENOSPC: "free space or choose a folder on another disk",
+               errno.EROFS: "choose a writable folder", errno.EACCES: "check its permissions or choose another",
+               errno.EPERM: "check its permissions or choose another"}
+
+
+def file_error(err: OSError) -> PclsError:
+    """A file-system error that reached the command line (a path too long, a read-only or full disk), as the
+    one-line error it should be: the path (shortened), what went wrong, what to do."""
+    name = str(err.filename)
+    shown = name if len(name) <= 80 else f"{name[:40]}...{name[-20:]} ({len(name)} characters)"
+    what_to_do = _WHAT_TO_DO.get(err.errno, "check the path")
+    return PclsError(f"{shown}: {err.strerror or err}; {what_to_do}")
 
 
 def umask_mode(mode: int = 0o666) -> int:

@@ -65,14 +65,24 @@ UNACTIONABLE_WARNINGS = (
 )
 
 
+def drop_unactionable_warnings() -> None:
+    """Filter UNACTIONABLE_WARNINGS out of Python's warnings; `import pcls` does it, before anything imports
+    paddle, so a library user never sees "No ccache found" either (PCLS_DEBUG=1 keeps them)."""
+    import os
+
+    if os.environ.get("PCLS_DEBUG") == "1":
+        return
+    for pattern in UNACTIONABLE_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 def route_warnings(debug: bool = False) -> None:
     """Python warnings as pcls log lines: UNACTIONABLE_WARNINGS dropped, any other one message on the
     `pcls.warnings` logger, shown by whatever handler the caller installed. With `debug`, Python's own
     display (file, line, source) is kept and nothing is dropped."""
     if debug:
         return
-    for pattern in UNACTIONABLE_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern)
+    drop_unactionable_warnings()
     warnings.showwarning = _log_warning
 
 

@@ -80,14 +80,45 @@ def _manifest_path(path: Path) -> Path:
 def read_record(path) -> dict | None:
     """The recorded {url, size, sha256, downloaded} of a downloaded file, or None."""
     path = Path(path)
-    manifest = _manifest_path(path)
+    return _records(_manifest_path(path)).get(path.name)
+
+
+def _records(manifest: Path) -> dict:
+    """A manifest's records, each checked for the types pcls wrote ({} when there is no manifest)."""
     if not manifest.is_file():
-        return None
+        return {}
     try:
         records = json.loads(manifest.read_text())
     except (OSError, ValueError) as err:
         raise PclsError(f"the download manifest {manifest} is unreadable ({err}); delete it to start afresh") from err
-    return records.get(path.name)
+    problem = None
+    if not isinstance(records, dict):
+        problem = f"it holds a {type(records).__name__}, not an object of records"
+    else:
+        for name, record in records.items():
+            problem = _record_problem(name, record)
+            if problem:
+                break
+    if problem:
+        raise PclsError(f"the download manifest {manifest} is malformed: {problem}; delete it to start afresh (files "
+                        f"are recorded again on their next use)")
+    return records
+
+
+_RECORD_TYPES = {"url": (str, "a string"), "size": (int, "an integer"), "sha256": (str, "a string"),
+                 "downloaded": (str, "a string")}
+
+
+def _record_problem(name: str, record) -> str | None:
+    if not isinstance(record, dict):
+        return f"the record of {name[:60]!r} is a {type(record).__name__}, not an object"
+    for key, (kind, kind_name) in _RECORD_TYPES.items():
+        value = record.get(key)
+        if key in ("size", "sha256") and value is None:
+            return f"the record of {name[:60]!r} has no {key}"
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return f"the record of {name[:60]!r} has {key} {str(value)[:40]!r}, not {kind_name}"
+    return None
 
 
 def write_record(path, url: str, size: int, sha256: str) -> dict:
@@ -97,7 +128,7 @@ def write_record(path, url: str, size: int, sha256: str) -> dict:
     downloaded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     record = {"url": url, "size": size, "sha256": sha256, "downloaded": downloaded}
     with file_lock(manifest):
-        records = json.loads(manifest.read_text()) if manifest.is_file() else {}
+        records = _records(manifest)
         records[path.name] = record
         atomic_write_text(manifest, json.dumps(records, indent=1, sort_keys=True) + "\n")
     return record

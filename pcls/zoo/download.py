@@ -3,8 +3,11 @@ rename), and tar extraction that cannot write outside its target folder."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import socket
@@ -16,7 +19,9 @@ from urllib.parse import urlsplit
 
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text
-from pcls.zoo.cache import file_lock, offline, sha256_file, verify_cached, write_record
+from pcls.zoo import catalog
+from pcls.zoo.cache import (file_lock, mirrored, offline, read_record, sha256_file, static_dir, verify_cached,
+                             weights_path, write_record)
 
 log = logging.getLogger(__name__)
 RETRIES = 4  # extra attempts after the first, each resuming where the previous one stopped
@@ -24,6 +29,14 @@ BACKOFF_S = 1.0  # wait before the first retry, doubled for each further one
 CONNECT_TIMEOUT_S = 15.0
 READ_TIMEOUT_S = 60.0
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+# One whole download (retries and waits included) must end within the deadline, and receive at least the
+# minimum rate over every RATE_WINDOW_S: a server trickling a byte now and then, or never answering, fails
+# in bounded time instead of holding the command forever.
+DEADLINE_ENV, MIN_RATE_ENV = "PCLS_DOWNLOAD_DEADLINE", "PCLS_DOWNLOAD_MIN_RATE"
+DEFAULT_DEADLINE_S = 3600.0
+DEFAULT_MIN_RATE = 1024.0  # bytes per second; 0 turns the check off
+RATE_WINDOW_S = 30.0
+FREE_SPACE_MARGIN = 1 << 20  # bytes left free beyond the announced Content-Length
 
 
 class _Retryable(Exception):
@@ -34,54 +47,184 @@ class DownloadInterrupted(PclsError):
     """Retries ran out; the partial file is kept so that the next attempt resumes it."""
 
 
-def fetch(url: str, dest, expected_sha256=None, expected_size=None, progress=True) -> Path:
+def download_limits() -> tuple:
+    """(deadline in seconds, minimum rate in bytes/s) from $PCLS_DOWNLOAD_DEADLINE and $PCLS_DOWNLOAD_MIN_RATE."""
+    return (_number_env(DEADLINE_ENV, DEFAULT_DEADLINE_S, "seconds", zero_ok=False),
+            _number_env(MIN_RATE_ENV, DEFAULT_MIN_RATE, "bytes per second", zero_ok=True))
+
+
+def _number_env(name: str, default: float, unit: str, zero_ok: bool) -> float:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        raise PclsError(f"{name}={text[:40]!r} is not a {'non-negative' if zero_ok else 'positive'} number of "
+                        f"{unit}; set it like {name}={default:g}")
+    return value
+
+
+def fetch(url: str, dest, expected_sha256=None, expected_size=None, progress=True, expected_md5=None,
+          check=None) -> Path:
     """Download `url` to `dest` unless it is already there, and return `dest`.
 
     An existing `dest` is verified against the size and sha256 recorded when it was downloaded (and the
     expected ones, if given): a changed file is a PclsError. A new download streams into `<dest>.part`
-    (resumed with an HTTP Range request after a dropped connection, with retries and backoff), is
-    checked, and is renamed onto `dest` only when complete. One process at a time downloads a given
-    `dest` (a file lock); the others wait and then find it done. PCLS_OFFLINE=1 forbids the network.
+    (resumed with an HTTP Range request after a dropped connection, with retries and backoff, within the
+    deadline and minimum rate of `download_limits`), is checked (size, digests, then `check(part)`, which
+    raises PclsError for content that is not what `dest` should hold), and is renamed onto `dest` only when
+    complete. Any failure removes the `.part`, except running out of retries on a transient error, which keeps
+    it for the next attempt to resume. One process at a time downloads a given `dest` (a file lock); the
+    others wait and then find it done. PCLS_OFFLINE=1 forbids the network.
     """
     dest = Path(dest)
     if dest.is_file() and not os.access(dest.parent, os.W_OK):  # a read-only cache (e.g. baked into an image)
         verify_cached(dest, expected_sha256=expected_sha256, expected_size=expected_size, record_new=False)
         return dest
-    with file_lock(dest, poll_message=lambda: say(f"waiting for another download of {dest.name} to finish")):
-        if dest.exists():
-            verify_cached(dest, expected_sha256=expected_sha256, expected_size=expected_size)
-            return dest
-        if offline():
-            raise PclsError(
-                f"PCLS_OFFLINE=1 forbids downloading {url}; copy the file to {dest} or unset PCLS_OFFLINE"
-            )
-        part = dest.with_name(dest.name + ".part")
-        try:
-            _download(url, part, dest.name, progress)
-            size = part.stat().st_size
-            if expected_size is not None and size != int(expected_size):
-                raise PclsError(f"download of {url} has {size} bytes, expected {expected_size}; nothing was kept")
-            digest = sha256_file(part)
-            if expected_sha256 and digest != expected_sha256.lower():
+    part = dest.with_name(dest.name + ".part")
+    try:
+        with file_lock(dest, poll_message=lambda: say(f"waiting for another download of {dest.name} to finish")):
+            if dest.exists():
+                if expected_md5 and read_record(dest) is None:  # first use of a file put there by hand
+                    _check_md5(dest, expected_md5, str(dest), "delete it and download it again")
+                verify_cached(dest, expected_sha256=expected_sha256, expected_size=expected_size)
+                return dest
+            if offline():
                 raise PclsError(
-                    f"download of {url} has sha256 {digest[:16]}..., expected {expected_sha256[:16]}...; "
-                    f"nothing was kept (check the URL or the mirror)"
+                    f"PCLS_OFFLINE=1 forbids downloading {url}; copy the file to {dest} or unset PCLS_OFFLINE"
                 )
-            with open(part, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(part, dest)
-        except DownloadInterrupted:
-            raise
-        except PclsError:
-            part.unlink(missing_ok=True)
-            part.with_name(part.name + ".json").unlink(missing_ok=True)
-            raise
-        write_record(dest, url, size, digest)
+            try:
+                final_url = _download(url, part, dest.name, progress)
+                size = part.stat().st_size
+                if expected_size is not None and size != int(expected_size):
+                    raise PclsError(f"download of {final_url} has {size} bytes, expected {expected_size}; "
+                                    f"nothing was kept")
+                digest = sha256_file(part)
+                if expected_sha256 and digest != expected_sha256.lower():
+                    raise PclsError(
+                        f"download of {final_url} has sha256 {digest[:16]}..., expected {expected_sha256[:16]}...; "
+                        f"nothing was kept (check the URL or the mirror)"
+                    )
+                if expected_md5:
+                    _check_md5(part, expected_md5, f"download of {final_url}", "nothing was kept (check the URL "
+                               "or the mirror)")
+                if check is not None:
+                    check(part)
+                with open(part, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(part, dest)
+            except DownloadInterrupted:
+                raise
+            except (PclsError, OSError):
+                part.unlink(missing_ok=True)
+                part.with_name(part.name + ".json").unlink(missing_ok=True)
+                raise
+            write_record(dest, url, size, digest)
+    except OSError as err:  # the cache itself: read-only, full, not a folder, a name too long
+        full = err.errno == errno.ENOSPC
+        what_to_do = "free space or choose a folder on another disk" if full else "choose a writable folder"
+        raise PclsError(f"cannot write {dest.name} into {dest.parent}: {err.strerror or err}; {what_to_do} "
+                        f"(PCLS_HOME for the model cache)") from None
     return dest
 
 
-def _download(url: str, part: Path, label: str, show_progress: bool) -> None:
-    """Stream `url` into `part`, appending to bytes already there; raise PclsError when it cannot finish.
+def _check_md5(path: Path, expected: str, what: str, what_to_do: str) -> None:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected.lower():
+        raise PclsError(f"{what} has md5 {digest.hexdigest()}, expected {expected}; {what_to_do}")
+
+
+def download_weights(name: str, directory=None, static: bool = False, progress: bool = True) -> Path:
+    """Fetch zoo model `name` into the cache (or `directory`) and return the local path.
+
+    static=True (or a model that only has one) fetches the legacy static-graph `.tar` and returns the
+    folder it was extracted to. Dygraph weights must read as a state dict before they are kept.
+    """
+    entry = catalog.get_entry(name)
+    if static or not entry.get("pretrained_url"):
+        url = entry.get("static_tar_url")
+        if not url:
+            raise PclsError(f"no weights are published for {name}")
+        target = static_dir(name, directory)
+        archive = fetch(mirrored(url), target.with_name(f"{name}.tar"), progress=progress)
+        return safe_extract_tar(archive, target)
+    dest = weights_path(name, directory)
+    return fetch(mirrored(entry["pretrained_url"]), dest, progress=progress, check=weights_check(dest))
+
+
+def weights_check(dest: Path):
+    """A `fetch` check: the downloaded file reads (safely) as a state dict of the kind `dest`'s suffix names."""
+    from pcls.utils.state_files import load_state_file
+
+    def check(part: Path) -> None:
+        try:
+            load_state_file(part, suffix=dest.suffix)
+        except PclsError as err:
+            raise PclsError(f"the download for {dest.name} is not a weights file ({err}); nothing was kept") \
+                from None
+
+    return check
+
+
+class _Pace:
+    """The deadline and minimum rate of one download, checked as bytes arrive and before each retry."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.deadline_s, self.min_rate = download_limits()
+        self.start = self.window_start = time.monotonic()
+        self.window_bytes = 0
+
+    def remaining(self) -> float:
+        return self.start + self.deadline_s - time.monotonic()
+
+    def timeout(self):
+        import httpx
+
+        read = min(READ_TIMEOUT_S, RATE_WINDOW_S if self.min_rate else READ_TIMEOUT_S)
+        left = max(0.05, self.remaining())
+        return httpx.Timeout(min(read, left), connect=min(CONNECT_TIMEOUT_S, left))
+
+    def received(self, amount: int) -> None:
+        self.window_bytes += amount
+        self.check()
+
+    def check(self) -> None:
+        now = time.monotonic()
+        if now - self.start > self.deadline_s:
+            raise PclsError(f"download of {self.url} did not finish within {self.deadline_s:g} s; a larger "
+                            f"{DEADLINE_ENV} allows more, or set PCLS_ZOO_MIRROR to a faster mirror")
+        elapsed = now - self.window_start
+        if self.min_rate and elapsed >= RATE_WINDOW_S:
+            rate = self.window_bytes / elapsed
+            if rate < self.min_rate:
+                raise PclsError(f"download of {self.url} received {rate:.0f} bytes/s over {elapsed:.0f} s, below the "
+                                f"minimum of {self.min_rate:g} ({MIN_RATE_ENV}; 0 turns the check off)")
+            self.window_start, self.window_bytes = now, 0
+
+
+def _same_scheme_only(scheme: str):
+    """An httpx response hook that refuses a redirect to another scheme (https -> http) before it is followed."""
+
+    def hook(response) -> None:
+        if response.has_redirect_location:
+            target = response.request.url.join(response.headers["location"])
+            if target.scheme != scheme:
+                raise PclsError(f"download of {response.request.url} redirects to {target}, from {scheme} to "
+                                f"{target.scheme}; pcls follows redirects within one scheme only")
+
+    return hook
+
+
+def _download(url: str, part: Path, label: str, show_progress: bool) -> str:
+    """Stream `url` into `part`, appending to bytes already there; returns the final URL (after redirects).
+    Raises PclsError when it cannot finish.
 
     `<part>.json` keeps the URL and the ETag/Last-Modified of the response the partial bytes came from,
     so a resume (even in a later process) sends If-Range and never splices two versions of a file.
@@ -89,9 +232,10 @@ def _download(url: str, part: Path, label: str, show_progress: bool) -> None:
     import httpx
 
     resume = _ResumeState(part, url)
-    timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+    pace = _Pace(url)
     failures = 0
-    with httpx.Client(follow_redirects=True, timeout=timeout) as client, _Bar(label, show_progress) as bar:
+    hooks = {"response": [_same_scheme_only(urlsplit(url).scheme)]}
+    with httpx.Client(follow_redirects=True, event_hooks=hooks) as client, _Bar(label, show_progress) as bar:
         while True:
             start = part.stat().st_size if part.exists() else 0
             headers = {"Accept-Encoding": "identity"}
@@ -100,21 +244,29 @@ def _download(url: str, part: Path, label: str, show_progress: bool) -> None:
                 if resume.validator:
                     headers["If-Range"] = resume.validator
             try:
-                with client.stream("GET", url, headers=headers) as response:
-                    total = _receive(response, part, start, url, bar, resume)
+                with client.stream("GET", url, headers=headers, timeout=pace.timeout()) as response:
+                    pace.url = _named(url, response)
+                    total = _receive(response, part, start, pace, bar, resume)
                 if total is not None and part.stat().st_size != total:
                     raise _Retryable(f"got {part.stat().st_size} of {total} bytes")
                 resume.clear()
-                return
+                return str(response.url)
             except (httpx.UnsupportedProtocol, httpx.InvalidURL) as err:
-                raise PclsError(f"cannot download {url!r}: {err}") from None
+                raise PclsError(f"cannot download {pace.url!r}: {err}") from None
             except (httpx.TransportError, _Retryable) as err:
                 if _unresolvable(err):  # no DNS answer now means none in a few seconds either: no retries
                     raise PclsError(
-                        f"cannot download {url}: the host name {urlsplit(url).hostname} does not resolve ({err}); "
-                        f"check the network, or set PCLS_ZOO_MIRROR to a reachable mirror"
+                        f"cannot download {pace.url}: the host name {urlsplit(pace.url).hostname} does not resolve "
+                        f"({err}); check the network, or set PCLS_ZOO_MIRROR to a reachable mirror"
                     ) from None
-                failures = _retry_or_raise(err, failures, url, part, label)
+                pace.check()
+                failures = _retry_or_raise(err, failures, pace, part, label)
+
+
+def _named(url: str, response) -> str:
+    """`url`, and where it was redirected to: what errors name."""
+    final = str(response.url)
+    return url if final == url else f"{url} (redirected to {final})"
 
 
 def _unresolvable(err: Exception) -> bool:
@@ -128,8 +280,9 @@ def _unresolvable(err: Exception) -> bool:
     return False
 
 
-def _retry_or_raise(err: Exception, failures: int, url: str, part: Path, label: str) -> int:
+def _retry_or_raise(err: Exception, failures: int, pace: _Pace, part: Path, label: str) -> int:
     """Count one failed attempt of a transient error; wait before the next one, or raise when retries ran out."""
+    url = pace.url
     failures += 1
     got = part.stat().st_size if part.exists() else 0
     if failures > RETRIES:
@@ -142,7 +295,7 @@ def _retry_or_raise(err: Exception, failures: int, url: str, part: Path, label: 
     where = f"interrupted at {got} bytes ({_describe(err)}); resuming" if got else \
         f"failed ({_describe(err)}); retrying"
     say(f"download of {label} {where} in {wait:g} s")
-    time.sleep(wait)
+    time.sleep(max(0.0, min(wait, pace.remaining())))
     return failures
 
 
@@ -169,8 +322,9 @@ class _ResumeState:
         self.path.unlink(missing_ok=True)
 
 
-def _receive(response, part: Path, start: int, url: str, bar, resume: _ResumeState) -> int | None:
+def _receive(response, part: Path, start: int, pace: _Pace, bar, resume: _ResumeState) -> int | None:
     """Write one response body to `part`; returns the full file size when the server told it."""
+    url = pace.url
     status = response.status_code
     if status == 416 and start:  # our partial file is no prefix of the current file: start over
         part.unlink()
@@ -191,12 +345,22 @@ def _receive(response, part: Path, start: int, url: str, bar, resume: _ResumeSta
         length = response.headers.get("content-length")
         total = int(length) if length and length.isdigit() else None
         resume.started(response)
+    if total is not None:
+        _check_free_space(part, total - start, url)
     bar.begin(total, start)
     with open(part, mode) as fh:
         for chunk in response.iter_raw():  # as received, so a cut keeps every byte that arrived
             fh.write(chunk)
             bar.advance(len(chunk))
+            pace.received(len(chunk))
     return total
+
+
+def _check_free_space(part: Path, needed: int, url: str) -> None:
+    free = shutil.disk_usage(part.parent).free
+    if needed + FREE_SPACE_MARGIN > free:
+        raise PclsError(f"download of {url} needs {needed / 1e6:,.1f} MB but {part.parent} has {free / 1e6:,.1f} MB "
+                        f"free; free space, or choose a folder on another disk (PCLS_HOME for the model cache)")
 
 
 def _content_range(value: str):
@@ -295,7 +459,10 @@ def safe_extract_tar(tar_path, dest) -> Path:
         dest.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=dest))
         try:
-            archive.extractall(staging, members=members, filter="data")
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12: the standard library's checks as well
+                archive.extractall(staging, members=members, filter="data")
+            else:  # older Pythons: the member checks above are all there is
+                archive.extractall(staging, members=members)
             for entry in sorted(staging.iterdir()):
                 target = dest / entry.name
                 if not target.exists():

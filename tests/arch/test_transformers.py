@@ -203,7 +203,8 @@ def test_distilled_deit_returns_the_mean_of_both_heads():
 
 
 def test_zoo_loader_adapts_position_tables(tmp_path):
-    from pcls.zoo.weights import load_pretrained, save_state_file
+    from pcls.utils.state_files import save_state_file
+    from pcls.zoo.weights import load_pretrained
 
     paddle.seed(6)
     source, target = tiny_vit(img_size=32), tiny_vit(img_size=64)

@@ -90,7 +90,7 @@ def seven_class_weights(workdir):
     import numpy as np
 
     import pcls
-    from pcls.zoo.weights import save_state_file
+    from pcls.utils.state_files import save_state_file
 
     save_state_file(pcls.create_model("MobileNetV1_x0_25", class_num=7).state_dict(), workdir / "w7.pdparams")
     for name in ("a.png", "b.png"):
@@ -128,10 +128,24 @@ def _has_cuda():
     return paddle.is_compiled_with_cuda()
 
 
+GPUS_LINE = "--gpus needs a CUDA build of Paddle and this one has none: drop --gpus (and --ips); for several CPU " \
+    "processes use --nproc N"
+
+
 @pytest.mark.skipif("_has_cuda()", reason="the check is for Paddle builds without CUDA")
-@pytest.mark.parametrize("command", ["train --recipe demo --gpus 0", "train --recipe demo --device gpu",
-                                     "distill --teacher ResNet18 --student ResNet18 --data list.txt --gpus 0,1"])
-def test_gpus_without_cuda_is_refused_before_launching_with_the_device_gpu_line(workdir, command):
-    test_bad_input_is_one_line_and_exit_2(
-        workdir, command, "device gpu requested but this Paddle build has no CUDA; use --device cpu")
+@pytest.mark.parametrize("command, line", [
+    ("train --recipe demo --gpus 0", GPUS_LINE),
+    ("train --recipe demo --gpus 0 --device cpu", GPUS_LINE),  # the line names the flag to drop, not --device
+    ("train --recipe demo --device gpu", "device gpu requested but this Paddle build has no CUDA; use --device cpu"),
+    ("distill --teacher ResNet18 --student ResNet18 --data list.txt --gpus 0,1", GPUS_LINE),
+])
+def test_gpus_without_cuda_is_refused_before_launching_with_a_line_naming_what_to_drop(workdir, command, line):
+    test_bad_input_is_one_line_and_exit_2(workdir, command, line)
     assert not (workdir / "output").exists()  # refused before any run directory or launcher
+
+
+def test_flowers102_offline_names_the_data_mirror_and_leaves_no_empty_folder(workdir):
+    result = runner.invoke(app, ["data", "flowers102", "--root", "flowers"])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "PCLS_DATA_MIRROR" in result.output and "--url-base" in result.output
+    assert "PCLS_ZOO_MIRROR" not in result.output and not (workdir / "flowers").exists()

@@ -1,5 +1,6 @@
 """The command tree: honest help, version, the error contract, fast start without paddle, completions."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,33 @@ def test_fuzzed_config_values_never_traceback(tmp_path_factory, section, key, va
         load_config(path)
     except PclsError as err:
         assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize("group", [[], ["data"], ["zoo"], ["recipes"]], ids=["pcls", "data", "zoo", "recipes"])
+def test_command_lists_show_each_command_s_whole_first_sentence(group):
+    import typer.main
+
+    from pcls.cli import _first_sentence
+
+    command = typer.main.get_command(app)
+    for name in group:
+        command = command.commands[name]
+    output = runner.invoke(app, [*group, "--help"], terminal_width=200).output
+    text = " ".join(output[output.index("Commands:"):].split())
+    assert "..." not in text
+    for name, child in command.commands.items():
+        sentence = _first_sentence(child.help)
+        assert sentence.endswith((".", ")")) or len(sentence) > 45, sentence
+        assert f"{name} {sentence}" in text
+
+
+@pytest.mark.parametrize("path", _all_command_paths(), ids=lambda p: " ".join(p))
+def test_every_value_placeholder_is_a_capitalised_word(path):
+    """One help style: no Typer `<str>` / `{directory}` placeholders for options, no empty `[default:  ]`."""
+    lines = invoke(*path, "--help").output.splitlines()
+    options = lines[next(i for i, line in enumerate(lines) if line.startswith("Options:")):]
+    usage = lines[0]
+    for line in options:
+        assert not re.search(r"^\s+-.*<(str|int|float|path|int range)>", line), line
+    assert not re.search(r"\{[a-z_]+\}", usage), usage
+    assert "[default:  ]" not in "\n".join(lines)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +66,7 @@ def world(tmp_path_factory):
 
 def test_every_json_command_is_run_by_a_test():
     mine = {"train", "eval", "distill", "zoo list", "zoo info", "zoo download", "data flowers102", "data index",
-            "data check", "data demo", "recipes list", "recipes table"}
+            "data check", "data demo", "recipes list", "recipes table", "doctor"}
     for command in DEPLOY_COMMANDS:
         assert f'"{command}"' in DEPLOY_TEST.read_text(), f"{DEPLOY_TEST} no longer runs {command} --json"
     missing = json_commands() - mine - DEPLOY_COMMANDS
@@ -105,6 +106,10 @@ def test_data_flowers102(world):
     assert result["classes"] == 3
 
 
+def test_doctor(world):  # --run --json is run in tests/doctor/test_selfcheck.py
+    assert {row["key"] for row in run_json(world, "doctor")["capabilities"]} >= {"paddle", "train_gpu", "int8_cpu"}
+
+
 def test_recipes_list_and_table(world):
     assert "demo" in {row["name"] for row in run_json(world, "recipes", "list")}
     assert isinstance(run_json(world, "recipes", "table"), (list, dict))
@@ -119,12 +124,15 @@ def test_zoo_list_info_download(world):
     assert [row["name"] for row in run_json(world, "zoo", "list", MODEL)] == [MODEL]
     assert run_json(world, "zoo", "info", MODEL)["name"] == MODEL
     url = get_entry(MODEL)["pretrained_url"]
+    from pcls.utils.state_files import save_state_file
+
+    weights = save_state_file({"w": np.ones(3, "float32")}, world["root"] / "served.pdparams").read_bytes()
     with FileServer() as server:
-        server.files["/mirror" + urlsplit(url).path] = b"not really weights"
+        server.files["/mirror" + urlsplit(url).path] = weights  # a download must be a state dict to be kept
         env = {**world["env"], "PCLS_ZOO_MIRROR": server.url("/mirror")}
         env.pop("PCLS_OFFLINE")
         [entry] = run_json({**world, "env": env}, "zoo", "download", MODEL)
-    assert entry["name"] == MODEL and entry["size"] == len(b"not really weights")
+    assert entry["name"] == MODEL and entry["size"] == len(weights)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +140,8 @@ def trained(world):
     """A smoke run of the demo recipe (10 classes), via --json; `arch` is the recipe's backbone."""
     from pcls.config import load_config
 
-    summary = run_json(world, "train", "--recipe", "demo", "--smoke", "-o", f"Global.output_dir={world['root'] / 'out'}")
+    summary = run_json(world, "train", "--recipe", "demo", "--smoke", "--keep-checkpoints", "-o",
+                       f"Global.output_dir={world['root'] / 'out'}")
     return {**summary, "arch": load_config("demo", is_recipe=True)["Arch"]["name"]}
 
 

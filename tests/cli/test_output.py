@@ -224,7 +224,8 @@ def test_other_python_warnings_are_one_console_line(monkeypatch):
 
 def test_a_resume_that_does_not_fit_is_one_error_line(tmp_path):
     """Resuming a checkpoint into another model: one line naming the mismatch, not a warning per tensor."""
-    done = runner.invoke(app, ["train", "--recipe", "demo", "--smoke", "-o", f"Global.output_dir={tmp_path}", "--json"])
+    done = runner.invoke(app, ["train", "--recipe", "demo", "--smoke", "--keep-checkpoints", "-o",
+                               f"Global.output_dir={tmp_path}", "--json"])
     assert done.exit_code == 0, done.output[-2000:]
     run_dir = json.loads(done.stdout)["run_dir"]
     result = runner.invoke(app, ["train", "--resume", run_dir, "-o", "Arch.class_num=12"])

@@ -117,13 +117,14 @@ def test_string_numbers_in_number_fields(tmp_path):
 
 @pytest.mark.parametrize(
     "text, value",
-    [("1.0/255.0", 1 / 255), ("1e-4", 1e-4), ("-2*3", -6.0), ("(1+2)/4", 0.75), ("2**-3", 0.125)],
+    [("1.0/255.0", 1 / 255), ("1e-4", 1e-4), ("-2*3", -6.0), ("(1+2)/4", 0.75), ("2**-3", 0.125),
+     ("2**1000", 2.0 ** 1000)],
 )
 def test_parse_number_accepts_arithmetic(text, value):
     assert parse_number(text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["__import__('os')", "1/0", "abc", "2**1000", "[1]", "", "1 if 1 else 2"])
+@pytest.mark.parametrize("text", ["__import__('os')", "abc", "[1]", "", "1 if 1 else 2"])  # (non-finite: test_expr_limits)
 def test_parse_number_refuses_anything_else(text):
     assert parse_number(text) is None
 

@@ -171,7 +171,6 @@ def _base(**sections):
 
 
 @pytest.mark.parametrize("section, key, value, words", [
-    ("Global", "use_dali", True, "DALI"),
     ("Global", "eval_mode", "retrieval", "classification models only"),
     ("Global", "feature_normalize", True, "retrieval"),
     ("Global", "distributed", True, "--nproc"),

@@ -4,8 +4,6 @@ and list paths that leave the image root are warnings with file:line."""
 
 import json
 import struct
-import subprocess
-import sys
 import zlib
 
 import cv2
@@ -18,6 +16,7 @@ from pcls.data.datasets import ListDataset, read_list_file
 from pcls.data.decode import DEFAULT_MAX_IMAGE_PIXELS, ImageTooLarge, decode_image, header_size
 from pcls.data.transforms import build_transforms
 from pcls.errors import PclsError
+from tests.data.conftest import predict_folder_peak
 
 runner = CliRunner()
 BOMB_SIDE = 30000  # 900 M pixels: 2.7 GB once decoded to BGR
@@ -104,23 +103,8 @@ def test_data_check_reports_a_bomb_per_file(tmp_path):
 
 @pytest.mark.slow  # an export and a predict in fresh processes
 def test_predict_over_a_folder_with_a_bomb_stays_under_2_gb(tmp_path):
-    model = tmp_path / "model"
-    exported = subprocess.run([sys.executable, "-m", "pcls", "export", "MobileNetV1_x0_25", "--class-num", "2",
-                               "--out", str(model)], capture_output=True, text=True, timeout=600)
-    assert exported.returncode == 0, exported.stderr[-2000:]
-    images = tmp_path / "images"
-    images.mkdir()
-    (images / "bomb.png").write_bytes(png_bomb(complete=True))
-    (images / "ok.png").write_bytes(_png(64))
-    # the peak RSS of the predict process alone: measured by a fresh parent that has no other children
-    measure = ("import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-               "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-               "sys.stderr.write(done.stdout + done.stderr)")
-    run = subprocess.run([sys.executable, "-c", measure, sys.executable, "-m", "pcls", "predict", str(images),
-                          "--model", str(model), "--json"], capture_output=True, text=True, timeout=600)
-    rc, peak_kb = map(int, run.stdout.split())
-    assert rc == 1, run.stderr[-2000:]  # one input failed
-    output = json.loads(run.stderr[run.stderr.index("{"):run.stderr.rindex("}") + 1])
+    rc, output, peak_kb = predict_folder_peak(tmp_path, {"bomb.png": png_bomb(complete=True), "ok.png": _png(64)})
+    assert rc == 1, output  # one input failed
     assert [f["file"].rsplit("/", 1)[-1] for f in output["failures"]] == ["bomb.png"]
     assert "above the limit" in output["failures"][0]["error"] and len(output["results"]) == 1
     assert peak_kb < 2 * 1024 * 1024, f"predict peaked at {peak_kb / 1024:.0f} MB"

@@ -23,6 +23,13 @@ def fast_retries(monkeypatch):
     monkeypatch.setattr(download, "BACKOFF_S", 0.0)
 
 
+def test_the_published_md5s_are_checked_for_the_official_site(server, tmp_path, monkeypatch):
+    monkeypatch.setattr("pcls.data.flowers102.DEFAULT_URL_BASE", server.url)  # the miniature, as if official
+    with pytest.raises(PclsError, match="102flowers.tgz has md5 [0-9a-f]{32}, expected 52808999861908f626f3c1f4e79d11fa"):
+        prepare_flowers102(tmp_path, server.url, progress=False)
+    assert not list(tmp_path.glob("102flowers.tgz*"))  # neither the file nor a .part
+
+
 def test_end_to_end_lists_as_the_quick_start(server, tmp_path):
     root = tmp_path / "flowers102"
     result = prepare_flowers102(root, server.url, progress=False)
@@ -48,8 +55,8 @@ def test_interrupted_download_resumes_with_range(server, tmp_path):
 
 
 def test_checksum_mismatch_keeps_nothing(server, tmp_path):
-    with pytest.raises(PclsError, match="sha256"):
-        prepare_flowers102(tmp_path, server.url, progress=False, checksums={"setid.mat": (None, "0" * 64)})
+    with pytest.raises(PclsError, match="setid.mat has md5 [0-9a-f]{32}, expected 0{32}"):
+        prepare_flowers102(tmp_path, server.url, progress=False, checksums={"setid.mat": "0" * 32})
     assert not (tmp_path / "setid.mat").exists()
 
 

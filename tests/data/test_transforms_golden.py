@@ -146,7 +146,7 @@ def test_scale_strings_are_parsed_arithmetic(text, value):
     assert parse_number(text, "scale") == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["__import__('os').system('true')", "1/0", "abc", "2**1000", "[1]"])
+@pytest.mark.parametrize("text", ["__import__('os').system('true')", "1/0", "abc", "2**10000", "[1]"])
 def test_scale_strings_that_are_not_arithmetic_are_refused(text):
     with pytest.raises(PclsError, match="scale"):
         NormalizeImage(scale=text)

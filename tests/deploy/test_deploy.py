@@ -13,9 +13,10 @@ paddle = pytest.importorskip("paddle")
 import pcls  # noqa: E402
 from pcls.cli import app  # noqa: E402
 from pcls.deploy.export import ExportRequest, export  # noqa: E402
-from pcls.deploy.predictor import Predictor, RuntimeSettings, apply_plan, paddle_config_plan  # noqa: E402
+from pcls.deploy.predictor import Predictor  # noqa: E402
+from pcls.deploy.runtimes import RuntimeSettings, apply_plan, paddle_config_plan  # noqa: E402
 from pcls.errors import PclsError  # noqa: E402
-from pcls.zoo.weights import save_state_file  # noqa: E402
+from pcls.utils.state_files import save_state_file  # noqa: E402
 from tests.reference import fill_weights  # noqa: E402
 
 MODEL = "MobileNetV1_x0_25"
@@ -89,10 +90,28 @@ def test_predict_cli_reports_bad_files_and_exits_1(trained, tmp_path):
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert sorted(Path(r["file"]).name for r in data["results"]) == sorted(p.name for p in good)
-    assert sorted(Path(f["file"]).name for f in data["failures"]) == ["broken.jpg", "readme.txt"]
+    assert sorted(Path(f["file"]).name for f in data["failures"]) == ["broken.jpg"]
+    assert [Path(f).name for f in data["skipped_not_images"]] == ["readme.txt"]  # counted, not failed
+    assert "skipped 1 file(s)" in result.stderr and "readme.txt" in result.stderr
     assert all(len(r["class_ids"]) == 2 for r in data["results"])
     rows = csv_path.read_text().splitlines()
-    assert rows[0].startswith("file,rank,class_id") and len(rows) == 1 + 4 * 2 + 2
+    assert rows[0].startswith("file,rank,class_id") and len(rows) == 1 + 4 * 2 + 1
+
+
+def test_predict_skips_non_images_in_a_folder_and_exits_0(trained, tmp_path):
+    folder = tmp_path / "photos"
+    make_images(folder, 2)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    result = runner.invoke(app, ["predict", str(folder), "--model", str(trained["dir"]), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["results"]) == 2 and data["failures"] == [] and len(data["skipped_not_images"]) == 2
+    only_text = tmp_path / "text"
+    only_text.mkdir()
+    (only_text / "a.txt").write_text("x")
+    result = runner.invoke(app, ["predict", str(only_text), "--model", str(trained["dir"])])
+    assert result.exit_code == 2 and "no images to predict" in result.output
 
 
 def test_predict_cli_all_good_exits_0(trained, tmp_path):
@@ -120,10 +139,10 @@ def test_fixed_batch_export_pads_the_last_batch(trained, tmp_path):
 
 
 def test_failed_verification_writes_nothing(trained, tmp_path, monkeypatch):
-    import pcls.deploy.export as export_module
+    import pcls.deploy.export.pipeline as export_module
 
-    real = export_module._run_paddle_inference
-    monkeypatch.setattr(export_module, "_run_paddle_inference", lambda d, x: real(d, x) * 1.5)
+    real = export_module.run_paddle_inference
+    monkeypatch.setattr(export_module, "run_paddle_inference", lambda d, x: real(d, x) * 1.5)
     out = tmp_path / "bad"
     with pytest.raises(PclsError, match="export verification failed"):
         export(ExportRequest(model_name=MODEL, out_dir=out, weights=str(trained["weights"])))
@@ -152,7 +171,7 @@ def test_legacy_trt_fp16_plan_asks_for_a_static_half_precision_subgraph_engine()
 
 
 def test_pir_trt_plan_has_no_subgraph_calls_and_fp32_gpu_has_no_trt():
-    """A PIR export runs TensorRT from the converted model (pcls.deploy.trt), on a plain GPU config."""
+    """A PIR export runs TensorRT from the converted model (deploy/converters/trt.py), on a plain GPU config."""
     pir = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="fp16"), 224, graph_format="pir"))
     assert "enable_use_gpu" in pir and "enable_tensorrt_engine" not in pir
     legacy = dict(paddle_config_plan(RuntimeSettings(device="gpu", trt=True, precision="int8"), 224, "legacy"))
@@ -192,6 +211,26 @@ def test_bench_reports_percentiles_and_end_to_end(trained, tmp_path):
         assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
         assert row["images_per_s"] > 0 and row["end_to_end_images_per_s"] > 0
     assert set(result["onnx_over_paddle_speed"]) == {1, 2}
+    assert result["end_to_end_rejected"] == 0 and all(r["end_to_end_fraction"] > 0 for r in result["rows"])
+
+
+def test_bench_counts_only_predicted_images_and_gives_no_ratio_when_any_were_rejected(trained, tmp_path):
+    jpgs = tmp_path / "jpgs"
+    make_images(jpgs, 3)
+    for name in ("broken_a.jpg", "broken_b.jpg"):
+        (jpgs / name).write_bytes(b"\xff\xd8 not a jpeg")
+    for extra in ([], ["--formats"]):
+        result = runner.invoke(app, ["bench", str(trained["dir"]), "--batch-sizes", "2", "--threads", "1", "--iters",
+                                     "2", "--warmup", "1", "--images", str(jpgs), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert data["end_to_end_rejected"] == 2 and data["end_to_end_images"] == 5
+        for row in data["rows"]:
+            assert row["end_to_end_rejected"] == 2 and row["end_to_end_fraction"] is None
+            assert row["end_to_end_images_per_s"] > 0
+    text = runner.invoke(app, ["bench", str(trained["dir"]), "--batch-sizes", "2", "--threads", "1", "--iters", "2",
+                               "--warmup", "1", "--images", str(jpgs)])
+    assert "2 of 5 images were not predicted" in text.stdout and "no ratio" in text.stdout
 
 
 def test_bench_int8_on_cpu_points_to_formats(tmp_path):
@@ -276,24 +315,43 @@ def test_export_from_a_config_without_crop_uses_global_image_shape(tmp_path):
     assert spec["Global"]["class_num"] == 10
 
 
-def test_an_image_of_the_wrong_size_for_a_crop_less_export_is_reported_not_fatal(tmp_path):
-    """The demo recipe's pipeline has no resize/crop: a 64 px export cannot take a photo of another size, and
-    says so for that image (exit 1) instead of failing the whole run inside the runtime."""
+def test_an_export_of_a_resize_less_recipe_takes_any_image(tmp_path):
+    """The demo recipe's pipeline has no resize/crop: the export adds resize-short + center-crop at the trained
+    size (64), says so in inference.yml, and then predicts photos of any size on both runtimes."""
+    import yaml
+
     from pcls.config import load_config
     from pcls.deploy.export import request_from_config
 
     cfg = load_config("demo", ["Infer.PostProcess.class_id_map_file=null"], is_recipe=True)
     request = request_from_config(cfg, tmp_path / "demo", fmt="onnx", measure=lambda d, s: {"paddle": 1, "onnx": 2})
     request.weights = None
-    export(request)
+    report = export(request)
+    spec = yaml.safe_load((tmp_path / "demo" / "inference.yml").read_text())
+    names = [next(iter(op)) for op in spec["PreProcess"]["transform_ops"]]
+    assert names[:3] == ["DecodeImage", "ResizeImage", "CropImage"]
+    assert spec["PreProcess"]["transform_ops"][2] == {"CropImage": {"size": 64}}
+    assert "ResizeImage resize_short 64" in spec["Global"]["preprocess_added"]
+    assert any("added ResizeImage" in note for note in report.notes)
     folder = tmp_path / "imgs"
     folder.mkdir()
-    cv2.imwrite(str(folder / "fits.jpg"), np.full((64, 64, 3), 90, np.uint8))
-    cv2.imwrite(str(folder / "photo.jpg"), np.full((375, 500, 3), 90, np.uint8))
+    for name, (h, w) in {"small.jpg": (80, 100), "photo.jpg": (375, 500)}.items():
+        cv2.imwrite(str(folder / name), np.full((h, w, 3), 90, np.uint8))
     for runtime in ("paddle", "onnx"):
         result = runner.invoke(app, ["predict", str(folder), "--model", str(tmp_path / "demo"), "--json",
                                      "--runtime", runtime])
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == 0, result.output
         data = json.loads(result.stdout)
-        assert [Path(r["file"]).name for r in data["results"]] == ["fits.jpg"]
-        assert "model takes 64x64" in data["failures"][0]["error"]
+        assert sorted(Path(r["file"]).name for r in data["results"]) == ["photo.jpg", "small.jpg"]
+
+
+def test_image_size_works_with_a_recipe(tmp_path):
+    import yaml
+
+    out = tmp_path / "demo96"
+    result = runner.invoke(app, ["export", "--recipe", "demo", "--image-size", "96", "--out", str(out),
+                                 "-o", "Infer.PostProcess.class_id_map_file=null"])
+    assert result.exit_code == 0, result.output
+    spec = yaml.safe_load((out / "inference.yml").read_text())
+    assert spec["Global"]["input_size"] == 96
+    assert {"CropImage": {"size": 96}} in spec["PreProcess"]["transform_ops"]

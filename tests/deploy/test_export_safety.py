@@ -13,7 +13,7 @@ paddle = pytest.importorskip("paddle")
 
 import pcls  # noqa: E402
 from pcls.cli import app  # noqa: E402
-from pcls.zoo.weights import save_state_file  # noqa: E402
+from pcls.utils.state_files import save_state_file  # noqa: E402
 
 MODEL = "MobileNetV1_x0_25"
 runner = CliRunner()
@@ -93,7 +93,7 @@ def test_bad_output_paths(in_tmp, out, fragment):
 
 
 def test_unwritable_output_folder_is_one_line(in_tmp, monkeypatch):
-    import pcls.deploy.export as export_module
+    import pcls.deploy.export.placement as export_module
 
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(in_tmp))
@@ -163,3 +163,104 @@ def test_predict_refuses_an_export_whose_labels_do_not_fit(exported):
     spec["PostProcess"]["class_id_map_file"] = "labels.txt"
     spec_path.write_text(yaml.safe_dump(spec))
     assert "2 names but the model has 4 classes" in one_error(invoke("predict", image, "--model", model_dir))
+
+
+def test_a_sibling_backup_folder_pcls_did_not_create_is_never_deleted(in_tmp):
+    """Item 3 of #25: replacing an export used to rmtree `.<out>.old/` whatever it held."""
+    (in_tmp / ".inf.old").mkdir()
+    (in_tmp / ".inf.old" / "keep.txt").write_text("mine")
+    assert invoke(*export_args("inf")).exit_code == 0
+    assert invoke(*export_args("inf")).exit_code == 0  # a replacement: the previous export goes to a backup
+    assert (in_tmp / ".inf.old" / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in in_tmp.iterdir() if p.name.startswith(".")) == [".inf.old"]
+
+
+def test_out_given_as_a_symlink_exports_into_the_folder_it_names(in_tmp):
+    (in_tmp / "real").mkdir()
+    (in_tmp / "link").symlink_to(in_tmp / "real")
+    for _ in range(2):  # a new export, then a replacement
+        result = invoke(*export_args("link"))
+        assert result.exit_code == 0, result.output
+    assert (in_tmp / "link").is_symlink() and (in_tmp / "real" / "inference.yml").is_file()
+    assert not [p for p in in_tmp.iterdir() if p.name.startswith(".")]
+
+
+def test_a_hand_edited_file_list_never_makes_a_user_file_replaceable(in_tmp):
+    assert invoke(*export_args("inf")).exit_code == 0
+    (in_tmp / "inf" / "thesis.txt").write_text("years of work")
+    spec_path = in_tmp / "inf" / "inference.yml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["Global"]["files"].append("thesis.txt")
+    spec_path.write_text(yaml.safe_dump(spec))
+    assert invoke(*export_args("inf")).exit_code == 0
+    assert (in_tmp / "inf" / "thesis.txt").read_text() == "years of work"
+
+
+def test_an_inference_yml_with_wrongly_typed_fields_is_one_line(in_tmp):
+    assert invoke(*export_args("inf")).exit_code == 0
+    import cv2
+
+    cv2.imwrite(str(in_tmp / "x.jpg"), np.full((40, 40, 3), 128, np.uint8))
+    spec_path = in_tmp / "inf" / "inference.yml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["Global"]["files"] = 5
+    spec_path.write_text(yaml.safe_dump(spec))
+    assert "Global.files must be a list" in one_error(invoke(*export_args("inf")))
+    assert "Global.files must be a list" in one_error(invoke("predict", "x.jpg", "--model", "inf"))
+    spec["Global"]["files"], spec["PostProcess"]["topk"] = [], "five"
+    spec_path.write_text(yaml.safe_dump(spec))
+    assert "PostProcess.topk must be an integer" in one_error(invoke("predict", "x.jpg", "--model", "inf"))
+
+
+def test_nan_weights_are_named_at_export(in_tmp):
+    model = pcls.create_model(MODEL, class_num=4)
+    state = {k: v.numpy() for k, v in model.state_dict().items()}
+    name = next(k for k in state if k.endswith("weight") and state[k].ndim == 4)
+    state[name][0, 0, 0, 0] = np.nan
+    save_state_file(state, in_tmp / "w.pdparams")
+    error = one_error(invoke(*export_args("out", "--weights", "w.pdparams")))
+    assert "NaN or Inf" in error and name in error and "differs by" not in error
+    assert not (in_tmp / "out").exists()
+
+
+def test_a_full_disk_is_one_line_no_space_left(in_tmp, monkeypatch):
+    import shutil as real_shutil
+
+    import pcls.deploy.export.placement as placement
+
+    usage = real_shutil.disk_usage(in_tmp)
+    monkeypatch.setattr(placement.shutil, "disk_usage", lambda path: usage._replace(free=1000))
+    error = one_error(invoke(*export_args("out")))
+    assert "no space left on device" in error and "verification" not in error
+    assert not (in_tmp / "out").exists() and not [p for p in in_tmp.iterdir() if p.name.startswith(".")]
+
+
+def test_a_disk_that_fills_mid_export_is_one_line_no_space_left(in_tmp, monkeypatch):
+    import errno
+
+    import pcls.deploy.export.pipeline as pipeline
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_spec", full)
+    assert "no space left on device" in one_error(invoke(*export_args("out")))
+    assert not (in_tmp / "out").exists() and not [p for p in in_tmp.iterdir() if p.name.startswith(".")]
+
+
+def test_sigterm_during_export_leaves_no_temp_folder(in_tmp):
+    import signal
+
+    from pcls.deploy.export import ExportRequest, export
+    from pcls.errors import PclsError
+
+    def terminate_at(stage):
+        if stage == "saving the inference graph":
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(PclsError, match="interrupted"):
+        export(ExportRequest(model_name=MODEL, out_dir=in_tmp / "out", class_num=4, input_size=32),
+               progress=terminate_at)
+    assert signal.getsignal(signal.SIGTERM) is before  # the previous handler is back
+    assert not (in_tmp / "out").exists() and not [p for p in in_tmp.iterdir() if p.name.startswith(".")]

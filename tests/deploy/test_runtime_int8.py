@@ -18,7 +18,7 @@ from pcls.cli import app  # noqa: E402
 from pcls.deploy.export import ExportRequest, export  # noqa: E402
 from pcls.deploy.predictor import Predictor  # noqa: E402
 from pcls.errors import PclsError  # noqa: E402
-from pcls.zoo.weights import save_state_file  # noqa: E402
+from pcls.utils.state_files import save_state_file  # noqa: E402
 
 MODEL = "MobileNetV1_x0_25"
 SIZE = 32
@@ -43,7 +43,7 @@ def test_runtime_choice_is_recorded_and_honoured(tmp_path, faster):
 
 
 def test_auto_falls_back_to_paddle_without_onnxruntime_or_onnx_model(tmp_path, monkeypatch):
-    import pcls.deploy.predictor as predictor_module
+    import pcls.deploy.runtimes as predictor_module
 
     out = tmp_path / "m"
     export(request(out, fmt="onnx", measure=lambda d, s: {"paddle": 2.0, "onnx": 1.0}))
@@ -110,6 +110,21 @@ def test_int8_export_reports_top1_and_predicts_in_int8(labelled, tmp_path):
     predictor = Predictor(out)
     assert predictor.runtime == "onnx" and predictor.settings.precision == "int8"
     assert len(predictor.predict([labelled / "0.jpg"])) == 1
+    assert_symmetric_signed_int8(out / info["file"])
+
+
+def assert_symmetric_signed_int8(path):
+    """TensorRT accepts only symmetric signed INT8 Q/DQ: every QuantizeLinear's zero point is int8 and 0."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    quantizers = [n for n in graph.node if n.op_type == "QuantizeLinear"]
+    assert quantizers
+    for node in quantizers:
+        zero_point = constants[node.input[2]]
+        assert zero_point.dtype == np.int8 and not zero_point.any(), node.name
 
 
 def test_int8_export_over_the_drop_threshold_is_refused(labelled, tmp_path):

@@ -27,7 +27,7 @@ def _error_lines(result):
 
 def _save_weights(model_name, path, class_num=CLASS_NUM):
     from pcls.arch.registry import create_model
-    from pcls.zoo.weights import save_state_file
+    from pcls.utils.state_files import save_state_file
 
     return save_state_file(create_model(model_name, class_num=class_num).state_dict(), path)
 
@@ -81,7 +81,7 @@ def test_flag_run_writes_a_plain_student_for_eval_and_export(tmp_path, scarce_da
 
 def test_distillation_recipe_runs_through_pcls_train(tmp_path, scarce_data):
     from pcls.arch.registry import create_model
-    from pcls.zoo.weights import load_state_file
+    from pcls.utils.state_files import load_state_file
 
     overrides = [f"Arch.class_num={CLASS_NUM}", f"Arch.models.0.Teacher.class_num={CLASS_NUM}",
                  f"Arch.models.1.Student.class_num={CLASS_NUM}", "Arch.models.0.Teacher.pretrained=False",

@@ -26,7 +26,7 @@ def _state(layer):
 
 def _save_weights(model_name, path, class_num=CLASS_NUM):
     from pcls.arch.registry import create_model
-    from pcls.zoo.weights import save_state_file
+    from pcls.utils.state_files import save_state_file
 
     paddle.seed(1)
     return save_state_file(create_model(model_name, class_num=class_num).state_dict(), path)
@@ -56,7 +56,7 @@ def test_frozen_teacher_unchanged_and_without_optimizer_state(tmp_path, scarce_d
     assert any(k.startswith("Student.") for k in state_keys)
     # the checkpoint keeps the teacher; the student file is the plain PPLCNet_x0_25 state dict
     from pcls.arch.registry import create_model
-    from pcls.zoo.weights import load_state_file
+    from pcls.utils.state_files import load_state_file
 
     student = load_state_file(trainer.run_dir / "student" / "latest.pdparams")
     plain = create_model("PPLCNet_x0_25", class_num=CLASS_NUM).state_dict()
@@ -137,7 +137,7 @@ def test_pretrained_list_gives_each_model_its_weights(tmp_path, tinynet):
             "freeze_params_list": [True, False],
             "models": [{"Teacher": {"name": "TinyNet"}}, {"Student": {"name": "TinyNet"}}]}
     net = build_model(arch, {}, log=quiet)
-    from pcls.zoo.weights import load_state_file
+    from pcls.utils.state_files import load_state_file
 
     expected = load_state_file(weights)
     for key, value in net.Teacher.state_dict().items():

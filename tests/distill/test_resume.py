@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from pcls.zoo.weights import load_state_file
+from pcls.utils.state_files import load_state_file
 from tests.distill.conftest import distill_config
 from tests.engine.conftest import pcls_env
 

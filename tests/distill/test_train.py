@@ -87,7 +87,7 @@ def _teacher_calls(monkeypatch):
 def test_teacher_cache_replays_logits_on_a_deterministic_pipeline(tmp_path, scarce_data, trained_teacher,
                                                                   monkeypatch):
     from pcls.distill.run import run_distillation
-    from pcls.zoo.weights import load_state_file
+    from pcls.utils.state_files import load_state_file
 
     def run(name, cache):
         cfg = distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / name,

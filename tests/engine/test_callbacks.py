@@ -187,7 +187,7 @@ def test_ema_owns_its_copy_from_creation_to_resume(tmp_path, colour_data, tinyne
 
     import pcls
     from pcls.engine.trainer import Trainer
-    from pcls.zoo.weights import load_state_file
+    from pcls.utils.state_files import load_state_file
 
     raw = tiny_config(colour_data, tmp_path / "out", epochs=1)
     raw["EMA"] = {"decay": 0.9}

@@ -142,7 +142,7 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypa
     save_checkpoint(tmp_path / "latest", net.state_dict(), optimizer_state(opt, net), {"epoch": 1})
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
-    import pcls.zoo.weights as weights
+    import pcls.utils.state_files as weights
 
     real_save = weights.dump_pickle  # the one pickle writer checkpoints go through
     calls = []

@@ -12,7 +12,7 @@ import numpy as np
 
 from pcls.config import load_config
 from pcls.engine.launch import first_worker_error, launch_command
-from pcls.zoo.weights import load_state_file
+from pcls.utils.state_files import load_state_file
 from tests.engine.conftest import pcls_env, tiny_config, write_config
 
 

@@ -9,7 +9,7 @@ import pytest
 from pcls.config import load_config
 from pcls.engine.callbacks import Callback
 from pcls.engine.launch import launch_command, run_launcher, worker_env
-from pcls.zoo.weights import load_state_file
+from pcls.utils.state_files import load_state_file
 from tests.engine.conftest import TINYNET, tiny_config, write_config
 
 SECRET = "s3cret-0f-the-user"

@@ -144,7 +144,7 @@ def test_cli_eval_and_export_read_the_paddleclas_layout(tmp_path, colour_data, t
 
 def test_weights_files_pcls_writes_load_under_numpy_1(tmp_path):
     """save_state_file (zoo convert, the distilled student) writes numpy.core names, scalars included."""
-    from pcls.zoo.weights import load_state_file, save_state_file
+    from pcls.utils.state_files import load_state_file, save_state_file
 
     state = {"fc.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "bn._mean": np.float32(0.5),
              "steps": np.int64(7)}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pcls.config import load_config
-from pcls.zoo.weights import load_state_file
+from pcls.utils.state_files import load_state_file
 from tests.engine.conftest import pcls_env, tiny_config, write_config
 
 

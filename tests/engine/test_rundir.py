@@ -1,6 +1,7 @@
 """Run directories (#13): a new run never writes into another run's directory; --exist-ok removes only that
 run's own files; the directory reported everywhere is the one used; --smoke runs go to output/smoke/<name>."""
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -120,3 +121,213 @@ def test_smoke_run_directory_is_not_doubled(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["run_dir"] == str(tmp_path / "smoke" / "demo")
     assert json.loads((tmp_path / "smoke/demo/result.json").read_text())["smoke"] is True
+
+
+# -- #25.1: a forged ledger never removes anything --------------------------------------------------------
+def _finished_run(folder: Path) -> Path:
+    from pcls.utils.io import atomic_write_text, start_ledger
+
+    folder.mkdir(parents=True)
+    start_ledger(folder)
+    atomic_write_text(folder / "latest.json", "{}")
+    return folder
+
+
+@pytest.mark.parametrize("forged", ["../../v/victim.txt", "{victim}", "../../v/log/", "log/../../../v/victim.txt",
+                                    "ln.txt", "lndir/victim.txt", "sub", "sub/", "log/x/", ".", "n" * 300])
+def test_a_forged_ledger_entry_refuses_the_whole_clear(tmp_path, forged):
+    victims = tmp_path / "v"
+    (victims / "log").mkdir(parents=True)
+    (victims / "victim.txt").write_text("precious")
+    (victims / "log" / "workerlog.0").write_text("precious")
+    run = _finished_run(tmp_path / "out" / "run")
+    (run / "ln.txt").symlink_to(victims / "victim.txt")
+    (run / "lndir").symlink_to(victims)
+    (run / "sub").mkdir()
+    (run / "sub" / "mine.txt").write_text("mine")
+    with open(run / ".pcls-written", "a") as fh:
+        fh.write(forged.format(victim=victims / "victim.txt") + "\n")
+    with pytest.raises(PclsError, match="refusing to clear .* the ledger was edited or forged") as err:
+        allocate_run_dir(run, exist_ok=True)
+    assert "\n" not in str(err.value)
+    assert (victims / "victim.txt").read_text() == "precious" and (victims / "log" / "workerlog.0").exists()
+    assert (run / "latest.json").exists() and (run / "sub" / "mine.txt").exists()  # nothing at all was removed
+
+
+def test_a_log_folder_entry_that_is_a_link_is_refused(tmp_path):
+    victims = tmp_path / "v"
+    victims.mkdir()
+    (victims / "workerlog.0").write_text("precious")
+    run = _finished_run(tmp_path / "run")
+    (run / "log").symlink_to(victims)
+    with open(run / ".pcls-written", "a") as fh:
+        fh.write("log/\n")
+    with pytest.raises(PclsError, match="'log/' goes through a symbolic link"):
+        clear_run(run)
+    assert (victims / "workerlog.0").read_text() == "precious"
+
+
+# -- #25.2: no write follows a symbolic link -------------------------------------------------------------
+def test_a_symlinked_ledger_is_refused_and_its_target_untouched(tmp_path):
+    from pcls.utils.io import atomic_write_text, record_written
+
+    important = tmp_path / "important.txt"
+    important.write_text("keep me\n")
+    run = tmp_path / "out" / "f"
+    run.mkdir(parents=True)
+    (run / ".pcls-written").symlink_to(important)
+    with pytest.raises(PclsError, match="it is a symbolic link"):
+        allocate_run_dir(run)
+    with pytest.raises(PclsError, match="it is a symbolic link"):
+        atomic_write_text(run / "summary.json", "{}")  # records itself in the ledger
+    with pytest.raises(PclsError, match="it is a symbolic link"):
+        record_written(run / "x.txt")
+    assert important.read_text() == "keep me\n"
+
+
+@pytest.mark.parametrize("name", ["summary.json", "latest.pdparams", "curves.png"])
+def test_a_symlinked_target_file_is_refused_not_written_through(tmp_path, name):
+    import numpy as np
+
+    from pcls.engine.checkpoint import save_checkpoint
+    from pcls.utils.io import atomic_write_text
+
+    important = tmp_path / "important.txt"
+    important.write_text("keep me")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).symlink_to(important)
+    with pytest.raises(PclsError, match=f"refusing to write .*{name}: it is a symbolic link"):
+        if name.endswith(".pdparams"):
+            save_checkpoint(run / "latest", {"w": np.zeros(2, "float32")})
+        else:
+            atomic_write_text(run / name, "x")
+    assert important.read_text() == "keep me" and (run / name).is_symlink()
+
+
+def test_a_fifo_as_ledger_is_refused_without_blocking(tmp_path):
+    import os
+
+    from pcls.utils.io import record_written
+
+    os.mkfifo(tmp_path / ".pcls-written")
+    with pytest.raises(PclsError, match="not a regular file"):
+        record_written(tmp_path / "x.txt")
+
+
+# -- #25.4: two runs started at once with one name get two folders ---------------------------------------
+_CLAIM = """
+import sys, time
+from pathlib import Path
+from pcls.engine.rundir import allocate_run_dir
+go, done = Path(sys.argv[2]), Path(sys.argv[3])
+deadline = time.time() + 60
+while not go.exists() and time.time() < deadline:
+    time.sleep(0.01)
+print(allocate_run_dir(Path(sys.argv[1])), flush=True)
+while not done.exists() and time.time() < deadline:  # hold the claim, as a run does, until all have claimed
+    time.sleep(0.01)
+"""
+
+
+def test_runs_started_together_with_one_name_claim_distinct_folders(tmp_path):
+    import subprocess
+    import sys
+
+    go, done = tmp_path / "go", tmp_path / "done"
+    procs = [subprocess.Popen([sys.executable, "-c", _CLAIM, tmp_path / "out" / "race", go, done],
+                              stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    try:
+        go.touch()
+        claimed = [proc.stdout.readline().strip() for proc in procs]
+    finally:
+        done.touch()
+        for proc in procs:
+            proc.wait(timeout=60)
+    assert sorted(claimed) == [str(tmp_path / "out" / n) for n in ("race", "race-2", "race-3", "race-4")]
+
+
+@contextlib.contextmanager
+def _held_by_another_process(folder):
+    """Another process claims `folder` (as a running `pcls train` does) until the block ends; yields its pid."""
+    import subprocess
+    import sys
+
+    go, done = folder.with_name(folder.name + ".go"), folder.with_name(folder.name + ".done")
+    go.touch()
+    holder = subprocess.Popen([sys.executable, "-c", _CLAIM, folder, go, done], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == str(folder)
+        yield holder.pid
+    finally:
+        done.touch()
+        holder.wait(timeout=60)
+
+
+def test_exist_ok_refuses_a_folder_a_live_run_holds(tmp_path):
+    with _held_by_another_process(tmp_path / "race") as pid:
+        with pytest.raises(PclsError, match=f"in use by a run that is still going \\(process {pid}\\)"):
+            allocate_run_dir(tmp_path / "race", exist_ok=True)
+        assert allocate_run_dir(tmp_path / "race") == tmp_path / "race-2"
+    assert allocate_run_dir(tmp_path / "race", exist_ok=True) == tmp_path / "race"  # free once the holder ended
+
+
+def test_resuming_a_run_that_is_still_going_is_refused(tmp_path):
+    from pcls.engine.rundir import claim_for_resume
+
+    with _held_by_another_process(tmp_path / "run") as pid:
+        with pytest.raises(PclsError, match=f"in use by a run that is still going \\(process {pid}\\)"):
+            claim_for_resume(tmp_path / "run")
+    assert claim_for_resume(tmp_path / "run") == tmp_path / "run"
+
+
+# -- #25.12: names too long for the file system ----------------------------------------------------------
+def test_a_300_character_name_or_path_is_one_line(tmp_path):
+    cfg = {"Global": {"output_dir": str(tmp_path)}, "Arch": {"name": "TinyNet"}}
+    with pytest.raises(PclsError, match="has a part of 300 characters; file names hold at most 255 bytes"):
+        run_dir_of(cfg, "n" * 300)
+    for wanted in (tmp_path / ("d" * 300) / "run", tmp_path / ("d" * 300)):
+        with pytest.raises(PclsError, match="File name too long") as err:
+            allocate_run_dir(wanted)
+        assert "\n" not in str(err.value)
+
+
+def test_a_full_disk_while_drawing_curves_still_writes_the_summary(tmp_path, colour_data, tinynet, monkeypatch):
+    """#25.12: ENOSPC is simulated by patching matplotlib's savefig (a tmpfs small enough to fail on the PNG but
+    not on the summary would depend on the PNG's size)."""
+    import errno
+
+    import matplotlib.figure
+
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", disk_full)
+    cfg = write_config(tiny_config(colour_data, tmp_path / "out", epochs=1), tmp_path / "c.yaml")
+    result = _train(["-c", cfg, "--json"])
+    summary = json.loads(result.stdout)
+    run = Path(summary["run_dir"])
+    assert summary["status"] == "done" and "curves" not in summary["files"]
+    assert json.loads((run / "summary.json").read_text())["status"] == "done"
+    assert not (run / "curves.png").exists() and not list(run.glob(".curves.png.*"))  # no temp file left
+
+
+@pytest.mark.slow
+def test_two_pcls_train_with_one_name_at_once_write_two_folders(tmp_path, colour_data):
+    """#25.4 end to end: two `pcls train --name race` started together both succeed, each in its own folder."""
+    import subprocess
+    import sys
+
+    from tests.engine.conftest import pcls_env
+
+    cfg = write_config(tiny_config(colour_data, tmp_path / "out", epochs=1), tmp_path / "c.yaml")
+    cmd = [sys.executable, "-m", "pcls", "train", "-c", str(cfg), "--name", "race", "--json"]
+    runs = [subprocess.Popen(cmd, env=pcls_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err[-2000:] for _, err in outputs]
+    folders = sorted(json.loads(out)["run_dir"] for out, _ in outputs)
+    assert folders == [str(tmp_path / "out" / "race"), str(tmp_path / "out" / "race-2")]
+    for folder in map(Path, folders):  # each folder holds its own run's results
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["status"] == "done" and summary["run_dir"] == str(folder)

@@ -52,7 +52,7 @@ def test_ema_and_grad_accumulation_run(tmp_path, colour_data, tinynet):
 def test_finetune_loads_1000_class_weights_into_5_classes(tmp_path, tinynet):
     import pcls
     from pcls.engine.model import build_model
-    from pcls.zoo.weights import save_state_file
+    from pcls.utils.state_files import save_state_file
 
     source = pcls.create_model("TinyNet", class_num=1000)
     save_state_file(source.state_dict(), tmp_path / "imagenet.pdparams")

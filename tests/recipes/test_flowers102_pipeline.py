@@ -51,7 +51,7 @@ def invoke(args):
 def random_checkpoint(arch, class_num, path):
     """A checkpoint in the zoo's file format with random weights: stands in for downloaded weights."""
     from pcls.arch.registry import create_model
-    from pcls.zoo.weights import save_state_file
+    from pcls.utils.state_files import save_state_file
 
     model = create_model(arch, class_num=class_num, pretrained=False)
     save_state_file({k: v.numpy() for k, v in model.state_dict().items()}, path)
@@ -187,7 +187,7 @@ def test_recipe_trains_and_evaluates(runs, name):
     assert record["documented_top1"] == pytest.approx(DOCUMENTED[name])
     assert 0.0 <= record["top1"] <= 1.0
     assert record["delta"] == pytest.approx(record["top1"] - DOCUMENTED[name])
-    assert "1 epochs vs documented 20" in record["deviations"]
+    assert "1 epoch vs documented 20" in record["deviations"]
     assert summary["recipe_result"]["top1"] == record["top1"]
 
     # same weights, same eval pipeline: pcls eval reproduces the validation top-1 the run recorded

@@ -192,11 +192,11 @@ def test_table_prefers_a_run_that_matched_the_recipe(tmp_path):
     assert shown()["achieved_top1"] == pytest.approx(0.93) and shown()["deviations"] == []
     (output / "full" / "result.json").unlink()
     assert shown()["achieved_top1"] == pytest.approx(0.376)  # only a deviating run: shown, and marked
-    assert shown()["deviations"] == ["1 epochs vs documented 20"]
+    assert shown()["deviations"] == ["1 epoch vs documented 20"]
     result = runner.invoke(app, ["recipes", "table", "flowers102", "--output", str(output)])
     assert result.exit_code == 0
     line = next(line for line in result.stdout.splitlines() if "flowers102-finetune" in line)
-    assert "37.60% (deviated: 1 epochs vs documented 20)" in line
+    assert "37.60% (deviated: 1 epoch vs documented 20)" in line
 
 
 def test_recipes_list_shows_documented_top1_in_one_format():

@@ -25,6 +25,8 @@ class FileServer:
     after half the body. fail_once: path -> status returned once before serving normally. fail_always:
     path -> status returned to every request.
     chunk_delay: seconds slept between 16 KiB chunks, to keep a download in flight.
+    redirects: path -> Location answered with 302. trickle: path -> seconds between single bytes of the body.
+    silent: paths whose requests get no answer at all (until the server stops).
     """
 
     def __init__(self):
@@ -34,6 +36,10 @@ class FileServer:
         self.fail_once: dict = {}
         self.fail_always: dict = {}
         self.chunk_delay = 0.0
+        self.redirects: dict = {}
+        self.trickle: dict = {}
+        self.silent: set = set()
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -63,6 +69,14 @@ class FileServer:
                     status = server.fail_once.pop(self.path, server.fail_always.get(self.path))
                 if status is not None:
                     return self._reply(status, b"try again later")
+                if self.path in server.silent:
+                    server.stopping.wait(60)  # never answers (bounded, so no thread outlives the test for long)
+                    return
+                if self.path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
                 body = server.files.get(self.path)
                 if body is None:
                     return self._reply(404, b"not found")
@@ -85,6 +99,12 @@ class FileServer:
                     server.cut_once.discard(self.path)
                     payload = payload[: len(payload) // 2]
                     self.close_connection = True
+                if self.path in server.trickle:
+                    for index in range(len(payload)):
+                        if server.stopping.wait(server.trickle[self.path]):
+                            return
+                        self.wfile.write(payload[index : index + 1])
+                        self.wfile.flush()
                 for start in range(0, len(payload), 1 << 14):
                     self.wfile.write(payload[start : start + (1 << 14)])
                     if server.chunk_delay:
@@ -104,6 +124,7 @@ class FileServer:
         return self
 
     def __exit__(self, *exc):
+        self.stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pcls.zoo import catalog
-from pcls.zoo.weights import save_state_file
+from pcls.utils.state_files import save_state_file
 
 paddle = pytest.importorskip("paddle")
 NAME = "PPHGNetV2_B0"  # PaddleClas's PPHGNetV2_B0.yaml sets Arch.pretrained: True

@@ -50,3 +50,31 @@ def test_unreadable_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(PclsError, match="manifest .* is unreadable"):
         cache.read_record(tmp_path / "x.pdparams")
+
+
+@pytest.mark.parametrize("manifest, problem", [
+    ("[]", "it holds a list"),
+    ('{"AlexNet.pdparams": "x"}', "is a str, not an object"),
+    ('{"AlexNet.pdparams": {"size": "5", "sha256": "ab"}}', "has size '5', not an integer"),
+    ('{"AlexNet.pdparams": {"size": 5, "sha256": 7}}', "has sha256 '7', not a string"),
+    ('{"AlexNet.pdparams": {"size": true, "sha256": "ab"}}', "has size 'True', not an integer"),
+    ('{"AlexNet.pdparams": {"sha256": "ab"}}', "has no size"),
+])
+def test_a_manifest_with_wrong_types_is_one_line(tmp_path, monkeypatch, manifest, problem):
+    """#25.12: `zoo info`, `zoo download` and every cached use read the manifest; wrong types are one line."""
+    from typer.testing import CliRunner
+
+    from pcls.cli import app
+
+    monkeypatch.setenv("PCLS_HOME", str(tmp_path))
+    monkeypatch.setenv("PCLS_OFFLINE", "1")
+    weights = cache.weights_path("AlexNet")
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"12345")
+    (weights.parent / "manifest.json").write_text(manifest)
+    with pytest.raises(PclsError, match=f"manifest .* is malformed: .*{problem}"):
+        cache.verify_cached(weights)
+    for command in (["zoo", "info", "AlexNet"], ["zoo", "download", "AlexNet"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2 and "is malformed" in result.output, result.output
+        assert result.output.count("error:") == 1 and "Traceback" not in result.output

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import types
 
 import numpy as np
@@ -115,7 +116,7 @@ def waits(monkeypatch):
     """The back-off waits a download makes (recorded, not slept)."""
     recorded = []
     # the download module's own `time`, not the time module (the test server sleeps with it too)
-    monkeypatch.setattr("pcls.zoo.download.time", types.SimpleNamespace(sleep=recorded.append))
+    monkeypatch.setattr("pcls.zoo.download.time", types.SimpleNamespace(sleep=recorded.append, monotonic=time.monotonic))
     return recorded
 
 

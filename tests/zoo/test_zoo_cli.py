@@ -74,7 +74,7 @@ def test_info_shows_the_metrics_of_each_family(pcls_home, row):
     assert data["cache"]["present"] is False
 
     table = invoke("info", row["name"]).stdout
-    assert f"{row['top1']:.4f}" in table
+    assert f"{row['top1'] * 100:.2f}%" in table  # people read percentages; --json keeps the fraction
     if row["params_m"] is not None:
         assert f"{row['params_m']:.3f}" in table
     assert "not downloaded" in table
@@ -112,7 +112,7 @@ def _serve(file_server, monkeypatch, url: str, body: bytes) -> None:
 
 
 def _weights_bytes(tmp_path) -> bytes:
-    from pcls.zoo.weights import save_state_file
+    from pcls.utils.state_files import save_state_file
 
     state = {"conv.weight": np.arange(24, dtype="float32").reshape(2, 3, 2, 2), "fc.bias": np.ones(5, "float32")}
     return save_state_file(state, tmp_path / "served.pdparams").read_bytes()
@@ -140,10 +140,11 @@ def test_download_then_path_then_info(file_server, pcls_home, monkeypatch, tmp_p
 
 def test_download_into_a_folder_and_failures(file_server, pcls_home, monkeypatch, tmp_path):
     row = next(r for r in _reference_catalog() if r["name"] == "AlexNet")
-    _serve(file_server, monkeypatch, row["pretrained_url"], b"weights")
+    weights = _weights_bytes(tmp_path)
+    _serve(file_server, monkeypatch, row["pretrained_url"], weights)
     result = invoke("download", "AlexNet", "VGG11", "--dir", str(tmp_path / "mine"))
     assert result.exit_code == 2
-    assert (tmp_path / "mine" / "AlexNet.pdparams").read_bytes() == b"weights"  # the good one is kept
+    assert (tmp_path / "mine" / "AlexNet.pdparams").read_bytes() == weights  # the good one is kept
     assert "1 of 2 downloads failed: VGG11" in result.output and "HTTP 404" in result.output
     assert not (tmp_path / "mine" / "VGG11.pdparams").exists()
 
@@ -174,7 +175,7 @@ def test_legacy_static_archive_is_extracted_and_explained(file_server, pcls_home
 
 def test_convert_to_safetensors_and_back(pcls_home, tmp_path):
     pytest.importorskip("safetensors")
-    from pcls.zoo.weights import load_state_file
+    from pcls.utils.state_files import load_state_file
 
     source = tmp_path / "w.pdparams"
     source.write_bytes(_weights_bytes(tmp_path))
@@ -216,3 +217,14 @@ def test_completion_offers_zoo_names_without_paddle(words, offered):
     names, imported_paddle = complete(words)
     assert names == offered
     assert not imported_paddle
+
+
+@pytest.mark.parametrize("args", [["convert", "w" * 300 + ".pdparams"], ["download", "AlexNet", "--dir", "d" * 300]])
+def test_a_path_too_long_for_the_file_system_is_one_line(pcls_home, monkeypatch, tmp_path, args):
+    """#25.12: ENAMETOOLONG (or any file-system error on a path) reaching the CLI is one line naming the path."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PCLS_OFFLINE", "1")
+    result = invoke(*args)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1, result.output
+    assert "File name too long" in errors[0] and "characters)" in errors[0] and "Traceback" not in result.output

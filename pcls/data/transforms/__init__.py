@@ -20,7 +20,7 @@ from pcls.data.transforms.registry import (
     lookup,
     parse_number,
 )
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 
 __all__ = [
     "Compose",
@@ -44,10 +44,10 @@ def _entries(op_list, what):
         if isinstance(entry, str):  # "- ToCHWImage" written without a colon
             entry = {entry: None}
         if not isinstance(entry, dict) or len(entry) != 1:
-            raise PclsError(f"{what}[{i}]: expected one 'OpName: params' map, got {entry!r}")
+            raise PclsError(f"{what}[{i}]: expected one 'OpName: params' map, got {short_repr(entry)}")
         (name, params), = entry.items()
         if params is not None and not isinstance(params, dict):
-            raise PclsError(f"{what}[{i}] {name}: parameters must be a map, got {params!r}")
+            raise PclsError(f"{what}[{i}] {name}: parameters must be a map, got {short_repr(params)}")
         entries.append((i, name, params))
     return entries
 

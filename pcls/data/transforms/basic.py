@@ -11,9 +11,9 @@ import math
 import cv2
 import numpy as np
 
-from pcls.data.decode import DecodeError, decode_image  # noqa: F401  (DecodeError: re-exported)
+from pcls.data.decode import DecodeError, check_output_size, decode_image, read_image_file  # noqa: F401
 from pcls.data.transforms.registry import Operator, pair, parse_number, register_op
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 
 _CV2_INTERP = {
     "nearest": cv2.INTER_NEAREST,
@@ -31,13 +31,13 @@ class Resizer:
     def __init__(self, interpolation=None, backend="cv2"):
         backend = (backend or "cv2").lower()
         if backend not in ("cv2", "pil"):
-            raise PclsError(f"backend {backend!r} is not supported; use 'cv2' or 'pil'")
+            raise PclsError(f"backend {short_repr(backend)} is not supported; use 'cv2' or 'pil'")
         names = _CV2_INTERP if backend == "cv2" else PIL_INTERPOLATIONS
         interp = (interpolation or "bilinear").lower() if isinstance(interpolation, (str, type(None))) else interpolation
         if isinstance(interp, int) and backend == "cv2":  # a raw cv2 flag in an old config
             interp = {v: k for k, v in _CV2_INTERP.items()}.get(interp, "bilinear")
         if interp != "random" and interp not in names:
-            raise PclsError(f"interpolation {interpolation!r} is not one of {', '.join(names)}, random")
+            raise PclsError(f"interpolation {short_repr(interpolation)} is not one of {', '.join(names)}, random")
         self.backend, self.interp, self.names = backend, interp, list(names)
 
     def __call__(self, img, size_wh, rng=None):
@@ -45,6 +45,7 @@ class Resizer:
         if interp == "random":
             interp = self.names[int(rng.integers(len(self.names)))] if rng is not None else "bilinear"
         w, h = size_wh
+        check_output_size(w, h, img.shape[:2], "resizing")
         if self.backend == "cv2":
             return cv2.resize(img, (int(w), int(h)), interpolation=_CV2_INTERP[interp])
         from PIL import Image
@@ -66,15 +67,14 @@ class DecodeImage(Operator):
         self.channel_first = bool(channel_first)
         self.backend = (backend or "cv2").lower()
         if self.backend not in ("cv2", "pil"):
-            raise PclsError(f"DecodeImage backend {backend!r} is not supported; use 'cv2' or 'pil'")
+            raise PclsError(f"DecodeImage backend {short_repr(backend)} is not supported; use 'cv2' or 'pil'")
 
     def __call__(self, data, rng=None):
         if isinstance(data, np.ndarray):  # already decoded (e.g. by the predictor): keep its colour order
             img = data
         else:
             if isinstance(data, str):
-                with open(data, "rb") as fh:
-                    data = fh.read()
+                data = read_image_file(data)  # refuses a FIFO, a device or an oversized file before reading
             img = decode_image(data, self.backend)  # refuses an image whose header declares too many pixels
             rgb = self.backend == "pil"  # Pillow decodes to RGB, OpenCV to BGR
             if self.to_rgb != rgb:
@@ -135,9 +135,9 @@ class CropImageAtRatio(Operator):
 
     def __init__(self, size, pad, interpolation="bilinear"):
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise PclsError(f"CropImageAtRatio size must be a positive integer, got {size!r}")
+            raise PclsError(f"CropImageAtRatio size must be a positive integer, got {short_repr(size)}")
         if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
-            raise PclsError(f"CropImageAtRatio pad must be an integer >= 0, got {pad!r}")
+            raise PclsError(f"CropImageAtRatio pad must be an integer >= 0, got {short_repr(pad)}")
         self.size, self.ratio = size, size / (size + pad)
         self.resize = Resizer(interpolation)
 
@@ -191,7 +191,7 @@ class RandFlipImage(Operator):
 
     def __init__(self, flip_code=1):
         if flip_code not in (-1, 0, 1):
-            raise PclsError(f"RandFlipImage flip_code must be 1, 0 or -1, got {flip_code!r}")
+            raise PclsError(f"RandFlipImage flip_code must be 1, 0 or -1, got {short_repr(flip_code)}")
         self.flip_code = flip_code
 
     def __call__(self, img, rng):
@@ -285,12 +285,14 @@ class Pad(Operator):
         if len(padding) != 4 or any(int(p) < 0 for p in padding):
             raise PclsError(f"Pad padding must be an int or 2 or 4 non-negative ints, got {padding}")
         if padding_mode not in _BORDER:
-            raise PclsError(f"Pad padding_mode must be one of {', '.join(_BORDER)}, got {padding_mode!r}")
+            raise PclsError(f"Pad padding_mode must be one of {', '.join(_BORDER)}, got {short_repr(padding_mode)}")
         self.left, self.top, self.right, self.bottom = (int(p) for p in padding)
         self.fill = fill
         self.mode = _BORDER[padding_mode]
 
     def __call__(self, img, rng=None):
+        h, w = img.shape[:2]
+        check_output_size(w + self.left + self.right, h + self.top + self.bottom, (h, w), "Pad")
         fill = self.fill if isinstance(self.fill, (list, tuple)) else [self.fill] * 3
         return cv2.copyMakeBorder(img, self.top, self.bottom, self.left, self.right, self.mode, value=list(fill))
 
@@ -321,6 +323,7 @@ class RandomRotation(Operator):
         if self.expand:
             cos, sin = abs(m[0, 0]), abs(m[0, 1])
             out_w, out_h = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
+            check_output_size(out_w, out_h, (h, w), "RandomRotation(expand)")
             m[0, 2] += (out_w - w) / 2
             m[1, 2] += (out_h - h) / 2
         fill = self.fill if isinstance(self.fill, (list, tuple)) else [self.fill] * 3

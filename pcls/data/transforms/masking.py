@@ -7,8 +7,9 @@ import math
 import cv2
 import numpy as np
 
+from pcls.data.decode import check_output_size
 from pcls.data.transforms.registry import SpatialOperator, register_op
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 
 
 def _writable(img):
@@ -28,7 +29,7 @@ class RandomErasing(SpatialOperator):
         if not 0 < r1 <= 1:
             raise PclsError(f"RandomErasing r1 must be in (0, 1], got {r1}")
         if mode not in ("const", "pixel", "channel"):
-            raise PclsError(f"RandomErasing mode must be const, pixel or channel, got {mode!r}")
+            raise PclsError(f"RandomErasing mode must be const, pixel or channel, got {short_repr(mode)}")
         self.prob, self.sl, self.sh = float(EPSILON), float(sl), float(sh)
         self.aspect = (math.log(r1), math.log(1 / r1)) if use_log_aspect else (r1, 1 / r1)
         self.use_log_aspect = bool(use_log_aspect)
@@ -110,6 +111,7 @@ class GridMask(SpatialOperator):
     def mask(self, h, w, rng):
         """The uint8 {0,1} keep-mask of shape (h, w); 1 = keep."""
         side = math.ceil(math.sqrt(h * h + w * w))  # the grid must still cover the image after rotation
+        check_output_size(side, side, (h, w), "GridMask")  # a thin image's diagonal squared is far larger
         d = int(rng.integers(self.d1, self.d2))
         band = math.ceil(d * self.ratio)
         keep = np.ones((side, side), np.uint8)

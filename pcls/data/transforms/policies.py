@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 from pcls.data.transforms.registry import Operator, register_op
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 
 GREY = (128, 128, 128)
 
@@ -114,7 +114,7 @@ class AutoAugment(Operator):
 
     def __init__(self, policy="imagenet"):
         if str(policy).lower() != "imagenet":
-            raise PclsError(f"AutoAugment supports the 'imagenet' policy only, got {policy!r}")
+            raise PclsError(f"AutoAugment supports the 'imagenet' policy only, got {short_repr(policy)}")
 
     def __call__(self, img, rng):
         pil = to_pil(img)

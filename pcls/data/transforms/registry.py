@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pcls.errors import PclsError, did_you_mean
+from pcls.errors import PclsError, did_you_mean, short_repr
 from pcls.utils.registry import Registry
 
 OPERATORS = Registry("transform operator", where="transform_ops")
@@ -74,21 +74,24 @@ def parse_number(value: Any, what: str) -> float:
     """A number, or an arithmetic string such as "1.0/255.0" (as published configs write NormalizeImage scale)."""
     from pcls.config.expr import parse_number as evaluate  # the one safe parser (never eval())
 
-    number = evaluate(value)
+    try:
+        number = evaluate(value)
+    except PclsError as err:
+        raise PclsError(f"{what}: {err.message}") from None
     if number is None:
-        raise PclsError(f"{what}: cannot read {value!r} as a number; write e.g. 0.00392 or 1.0/255.0")
+        raise PclsError(f"{what}: cannot read {short_repr(value)} as a number; write e.g. 0.00392 or 1.0/255.0")
     return number
 
 
 def pair(value, what: str):
     """An int size -> (v, v); a two-element list -> tuple (as PaddleClas: [w, h])."""
     if isinstance(value, bool):
-        raise PclsError(f"{what}: expected an int or a [w, h] pair, got {value!r}")
+        raise PclsError(f"{what}: expected an int or a [w, h] pair, got {short_repr(value)}")
     if isinstance(value, (int, float)):
         return int(value), int(value)
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return int(value[0]), int(value[1])
-    raise PclsError(f"{what}: expected an int or a [w, h] pair, got {value!r}")
+    raise PclsError(f"{what}: expected an int or a [w, h] pair, got {short_repr(value)}")
 
 
 def lookup(name: str, table, kind: str):
@@ -98,7 +101,7 @@ def lookup(name: str, table, kind: str):
         return table[name]
     except KeyError:
         raise PclsError(
-            f"unknown {kind} {name!r}{did_you_mean(name, table)}; known: {', '.join(sorted(table))}"
+            f"unknown {kind} {short_repr(name)}{did_you_mean(name, table)}; known: {', '.join(sorted(table))}"
         ) from None
 
 
@@ -107,7 +110,7 @@ def instantiate(cls, params: dict | None, where: str):
     evaluates (`sh: 1.0/3.0`, `mean: ["0.", ...]`, `clip: None`) are evaluated here, for every operator."""
     from pcls.config.expr import evaluate_strings
 
-    params = evaluate_strings(dict(params or {}))
+    params = evaluate_strings(dict(params or {}), where)
     try:
         return cls(**params)
     except TypeError as err:

@@ -23,7 +23,7 @@ from PIL import Image, ImageEnhance, ImageOps
 from pcls.data.transforms.basic import PIL_INTERPOLATIONS
 from pcls.data.transforms.policies import GREY, posterize, random_sign, rotate_with_grey, to_pil
 from pcls.data.transforms.registry import Operator, register_op
-from pcls.errors import PclsError
+from pcls.errors import PclsError, short_repr
 
 LEVEL_DENOM = 10.0  # a magnitude m means the fraction m / 10 of each op's range
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -38,14 +38,14 @@ def _resample(name):
     try:
         return _RESAMPLE[str(name).lower()]
     except KeyError:
-        raise PclsError(f"interpolation {name!r} is not one of {', '.join(_RESAMPLE)}, random") from None
+        raise PclsError(f"interpolation {short_repr(name)} is not one of {', '.join(_RESAMPLE)}, random") from None
 
 
 def _fill(values) -> tuple:
     if isinstance(values, (int, float)):
         values = [values] * 3
     if not isinstance(values, (list, tuple)) or len(values) != 3:
-        raise PclsError(f"fillcolor must be one value or three (R, G, B), got {values!r}")
+        raise PclsError(f"fillcolor must be one value or three (R, G, B), got {short_repr(values)}")
     return tuple(int(v) for v in values)
 
 
@@ -214,7 +214,7 @@ def _sections(config_str: str, parts, allowed) -> dict:
     for part in parts:
         match = re.fullmatch(r"([a-z]+)(\d.*)", part)
         if match is None or match.group(1) not in allowed:
-            raise PclsError(f"config_str {config_str!r}: unknown section {part!r}; "
+            raise PclsError(f"config_str {short_repr(config_str)}: unknown section {short_repr(part)}; "
                             f"sections are {', '.join(k + '<number>' for k in allowed)}")
         found[match.group(1)] = match.group(2)
     return found
@@ -224,7 +224,7 @@ def _number(text: str, config_str: str, kind=float):
     try:
         return kind(text)
     except ValueError:
-        raise PclsError(f"config_str {config_str!r}: {text!r} is not a number") from None
+        raise PclsError(f"config_str {short_repr(config_str)}: {short_repr(text)} is not a number") from None
 
 
 @register_op
@@ -240,20 +240,20 @@ class TimmAutoAugment(Operator):
                  prob=1.0):
         sizes = img_size if isinstance(img_size, (list, tuple)) else [img_size]
         if not sizes or any(isinstance(s, bool) or not isinstance(s, (int, float)) or s <= 0 for s in sizes):
-            raise PclsError(f"img_size must be a positive size or [w, h], got {img_size!r}")
+            raise PclsError(f"img_size must be a positive size or [w, h], got {short_repr(img_size)}")
         if not 0 <= prob <= 1:
             raise PclsError(f"prob is a probability in [0, 1], got {prob}")
         self.prob = float(prob)
         self.resample = _resample(interpolation)
         if not isinstance(mean, (list, tuple)) or len(mean) != 3:
-            raise PclsError(f"mean must be three values (R, G, B) in [0, 1], got {mean!r}")
+            raise PclsError(f"mean must be three values (R, G, B) in [0, 1], got {short_repr(mean)}")
         self.fill = tuple(min(255, round(255 * float(v))) for v in mean)
         self.policy = None  # config_str null: no augmentation (FasterNet's config)
         self.num_layers, self.weights = 0, None
         if config_str is None:
             return
         if not isinstance(config_str, str) or not config_str:
-            raise PclsError(f"config_str must be a string such as 'rand-m9-mstd0.5-inc1', got {config_str!r}")
+            raise PclsError(f"config_str must be a string such as 'rand-m9-mstd0.5-inc1', got {short_repr(config_str)}")
         name, *parts = config_str.split("-")
         if name == "rand":
             self._rand(config_str, parts)
@@ -262,10 +262,10 @@ class TimmAutoAugment(Operator):
             self.noise = _Magnitude(_number(found.get("mstd", "0"), config_str))
             self.policy = AUTO_AUGMENT_POLICIES[name]
         elif name == "augmix":
-            raise PclsError(f"config_str {config_str!r}: AugMix is not implemented in pcls; use a 'rand-...' "
+            raise PclsError(f"config_str {short_repr(config_str)}: AugMix is not implemented in pcls; use a 'rand-...' "
                             "RandAugment or an AutoAugment policy (original, originalr, v0, v0r)")
         else:
-            raise PclsError(f"config_str {config_str!r} must start with 'rand' (RandAugment) or an "
+            raise PclsError(f"config_str {short_repr(config_str)} must start with 'rand' (RandAugment) or an "
                             f"AutoAugment policy: {', '.join(AUTO_AUGMENT_POLICIES)}")
 
     def _rand(self, config_str, parts):
@@ -279,14 +279,14 @@ class TimmAutoAugment(Operator):
         self.ops = RAND_INCREASING_OPS if increasing else RAND_OPS
         if "w" in found:
             if found["w"] != "0":
-                raise PclsError(f"config_str {config_str!r}: only the weight set w0 exists")
+                raise PclsError(f"config_str {short_repr(config_str)}: only the weight set w0 exists")
             weights = np.asarray(RAND_WEIGHTS_0)
             self.weights = weights / weights.sum()
             if self.num_layers > int(np.count_nonzero(weights)):
-                raise PclsError(f"config_str {config_str!r}: w0 draws distinct ops, at most "
+                raise PclsError(f"config_str {short_repr(config_str)}: w0 draws distinct ops, at most "
                                 f"{np.count_nonzero(weights)}")
         if self.num_layers < 0:
-            raise PclsError(f"config_str {config_str!r}: n must be >= 0")
+            raise PclsError(f"config_str {short_repr(config_str)}: n must be >= 0")
         self.policy = "rand"
 
     def __call__(self, img, rng):
@@ -322,7 +322,7 @@ class _PaddleRandAugment(Operator):
 
     def __init__(self, num_layers, magnitude):
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
-            raise PclsError(f"num_layers must be an integer >= 0, got {num_layers!r}")
+            raise PclsError(f"num_layers must be an integer >= 0, got {short_repr(num_layers)}")
         self.num_layers = num_layers
         self.set_magnitude(magnitude)
         self.names = list(self.ops)
@@ -330,7 +330,7 @@ class _PaddleRandAugment(Operator):
     def set_magnitude(self, magnitude):
         """Every op at `magnitude` (of 10); progressive training changes it between epochs."""
         if isinstance(magnitude, bool) or not isinstance(magnitude, (int, float)) or not 0 <= magnitude <= 10:
-            raise PclsError(f"magnitude must be in [0, 10], got {magnitude!r}")
+            raise PclsError(f"magnitude must be in [0, 10], got {short_repr(magnitude)}")
         self.level = float(magnitude) / LEVEL_DENOM
 
     def __call__(self, img, rng):

@@ -3,8 +3,9 @@ measured on a validation list and refused beyond a threshold.
 
 Why ONNX Runtime and not PaddleSlim: onnxruntime is already a pcls dependency (the `onnx` extra) and its quantiser
 runs on this machine; PaddleSlim is not installable beside Paddle 3.3 here. The int8 model is QDQ (QuantizeLinear /
-DequantizeLinear around each op), per-channel int8 weights, uint8 activations with MinMax ranges — the format ONNX
-Runtime's CPU kernels (and TensorRT, given a QDQ model) execute in int8.
+DequantizeLinear around each op), per-channel int8 weights and int8 activations, both symmetric (zero point 0), with
+MinMax ranges — the format ONNX Runtime's CPU kernels and TensorRT (which accepts only symmetric signed INT8 Q/DQ)
+execute in int8.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def quantize_onnx(src: Path, dst: Path, images: np.ndarray, batch_size: int = 8)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+    # TensorRT executes only symmetric signed INT8 Q/DQ (zero point 0): QInt8 activations and weights, both
+    # symmetric, so the same model runs on ONNX Runtime's CPU kernels and its TensorRT provider.
+    options = dict(quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
+                            weight_type=QuantType.QInt8,
+                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -75,9 +81,7 @@ def quantize_onnx(src: Path, dst: Path, images: np.ndarray, batch_size: int = 8)
     with quiet(), tempfile.TemporaryDirectory(prefix=".pcls-quant-", dir=dst.parent) as work:
         prepared = Path(work) / "prepared.onnx"
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)  # no sympy needed
-        quantize_static(str(prepared), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+        quantize_static(str(prepared), str(dst), Reader(), **options, calibrate_method=CalibrationMethod.MinMax)
 
 
 def export_int8(model_dir: Path, ops: list, size: int, request) -> dict:
@@ -88,7 +92,7 @@ def export_int8(model_dir: Path, ops: list, size: int, request) -> dict:
         raise PclsError(f"calibration images come out {calib.shape[-1]} px but the model takes {size} px")
     target = model_dir / INT8_ONNX_FILE
     quantize_onnx(model_dir / ONNX_FILE, target, calib)
-    info = {"file": INT8_ONNX_FILE, "method": "onnxruntime static QDQ, per-channel, MinMax",
+    info = {"file": INT8_ONNX_FILE, "method": "onnxruntime static QDQ, symmetric int8, per-channel, MinMax",
             "calib_images": int(len(calib)), "calib_list": str(request.calib), "max_drop": float(request.max_drop),
             "top1_fp32": None, "top1_int8": None, "val_images": 0}
     if request.val:
@@ -106,6 +110,6 @@ def export_int8(model_dir: Path, ops: list, size: int, request) -> dict:
 
 
 def _onnx_runner(model_dir: Path, precision: str) -> Callable:
-    from pcls.deploy.predictor import RuntimeSettings, onnx_runner
+    from pcls.deploy.runtimes import RuntimeSettings, onnx_runner
 
     return onnx_runner(model_dir, RuntimeSettings(runtime="onnx", precision=precision, threads=2))

@@ -1,0 +1,58 @@
+"""How recipes read for people (issue #24 item 5): `pcls recipes show` prints what the recipe sets and the defaults
+that apply to it, top-1 figures are percentages everywhere (fractions in --json)."""
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from pcls.cli import app
+from pcls.config import load_config
+from pcls.config.schema import validate
+from pcls.recipes.report import render_panel
+
+runner = CliRunner()
+
+
+def _leaves(tree: dict, prefix=()):
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, prefix + (key,))
+        else:
+            yield prefix + (key,), value
+
+
+@pytest.mark.parametrize("recipe, own, foreign", [
+    ("flowers102-finetune", ["momentum", "use_nesterov"], ["beta1", "beta2", "rho", "epsilon"]),
+    ("zoo-convnext", ["beta1", "beta2", "epsilon"], ["momentum", "use_nesterov", "rho"]),
+])
+def test_show_prints_what_the_recipe_sets_and_its_own_defaults_only(recipe, own, foreign):
+    result = runner.invoke(app, ["recipes", "show", recipe])
+    assert result.exit_code == 0, result.output
+    shown = yaml.safe_load(result.stdout)
+    assert "mode" not in shown  # a key pcls only reads to refuse is no part of a recipe
+    assert set(own) <= set(shown["Optimizer"]) and not set(foreign) & set(shown["Optimizer"])
+    written = dict(_leaves(load_config(recipe, is_recipe=True, validate_schema=False)))
+    printed = dict(_leaves(shown))
+    assert None not in [value for path, value in printed.items() if path not in written]  # no null defaults
+    kept = [path for path in written if path != ("_source",) and path[-1] not in foreign]
+    assert {path: printed.get(path) for path in kept} == {path: written[path] for path in kept}
+    # what is left out is only defaults: the printed YAML, run with -c, is the same config
+    resolved = {k: v for k, v in load_config(recipe, is_recipe=True).items() if k != "_source"}
+    assert validate(shown) == resolved
+
+
+def test_recipes_list_shows_the_demo_s_documented_top1_as_a_percentage():
+    table = runner.invoke(app, ["recipes", "list", "--group", "demo"])
+    assert table.exit_code == 0 and "97.20%" in table.stdout
+    rows = json.loads(runner.invoke(app, ["recipes", "list", "--group", "demo", "--json"]).stdout)
+    assert rows[0]["documented_top1"] == pytest.approx(0.972)
+
+
+def test_the_run_panel_gives_the_documented_top1_in_the_one_format():
+    record = {"recipe": "flowers102-finetune", "top1": 0.9312, "top5": 0.99, "documented": "0.9402",
+              "documented_top1": 0.9402, "delta": 0.9312 - 0.9402, "deviations": [], "smoke": False}
+    text = render_panel(record).renderable
+    assert "documented  top-1 94.02%" in text and "0.9402" not in text
+    assert "achieved    top-1 93.12%" in text
