@@ -96,6 +96,7 @@ class _RecordingDict(dict):
 # fields of the traced sections that a training run does not read, and who does
 _READ_ELSEWHERE = {
     "Global.save_inference_dir": "pcls export's default output folder (pcls/cli/deploy.py)",
+    "Global.use_dali": "load_config warns that pcls's own loader runs instead (pcls/config/loader.py)",
 }
 
 
