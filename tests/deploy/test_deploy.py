@@ -318,16 +318,15 @@ def test_export_from_a_config_without_crop_uses_global_image_shape(tmp_path):
 def test_an_export_of_a_resize_less_recipe_takes_any_image(tmp_path):
     """The demo recipe's pipeline has no resize/crop: the export adds resize-short + center-crop at the trained
     size (64), says so in inference.yml, and then predicts photos of any size on both runtimes."""
-    import yaml
-
     from pcls.config import load_config
     from pcls.deploy.export import request_from_config
+    from pcls.deploy.spec import read_spec
 
     cfg = load_config("demo", ["Infer.PostProcess.class_id_map_file=null"], is_recipe=True)
     request = request_from_config(cfg, tmp_path / "demo", fmt="onnx", measure=lambda d, s: {"paddle": 1, "onnx": 2})
     request.weights = None
     report = export(request)
-    spec = yaml.safe_load((tmp_path / "demo" / "inference.yml").read_text())
+    spec = read_spec(tmp_path / "demo")  # pcls's form, whichever form the file is written in (PaddleX's here)
     names = [next(iter(op)) for op in spec["PreProcess"]["transform_ops"]]
     assert names[:3] == ["DecodeImage", "ResizeImage", "CropImage"]
     assert spec["PreProcess"]["transform_ops"][2] == {"CropImage": {"size": 64}}
