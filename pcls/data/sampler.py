@@ -170,11 +170,8 @@ def _multi_scale_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
 
 
 def _ra_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
-    from pcls.config.schema import default_of
-
-    repeats = cfg.get("num_repeats") or default_of("DataLoader.Train.sampler.num_repeats")
-    return RASampler(dataset_len, cfg["batch_size"], num_repeats=repeats, shuffle=cfg.get("shuffle", train),
-                     drop_last=cfg.get("drop_last", False), num_replicas=num_replicas, rank=rank, seed=seed)
+    return RASampler(dataset_len, cfg["batch_size"], num_repeats=cfg["num_repeats"], shuffle=cfg["shuffle"],
+                     drop_last=cfg["drop_last"], num_replicas=num_replicas, rank=rank, seed=seed)
 
 
 SAMPLERS = Registry("sampler", where="DataLoader.<split>.sampler.name",
