@@ -22,6 +22,8 @@ _LAZY = {
     "PclsError": "pcls.errors:PclsError",
     "train": "pcls.engine.trainer:train",
     "Callback": "pcls.engine.callbacks:Callback",
+    "register_callback": "pcls.engine.callbacks:register_callback",
+    "RunOptions": "pcls.engine.run_config:RunOptions",
     "evaluate": "pcls.engine.evaluator:evaluate",
     "Predictor": "pcls.deploy.predictor:Predictor",
 }

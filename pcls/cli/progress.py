@@ -10,7 +10,7 @@ from pcls.utils.text import metric_text, rate
 
 
 class ProgressBar(Callback):
-    shows_steps = True  # the bar replaces the engine's step log lines
+    name = "StepLog"  # the bar replaces the engine's step log lines (a built-in of that name)
     REDRAW_S = 0.25  # redraws at most this often, from the training thread
 
     def __init__(self):
@@ -29,7 +29,7 @@ class ProgressBar(Callback):
                                       total=trainer.parts.batches_per_epoch, completed=trainer.batch_in_epoch,
                                       rate="", info="")
 
-    def on_batch_end(self, trainer, step):
+    def on_batch_end(self, trainer, step, batch, outputs):
         if self.bar is None:
             return
         top = trainer.parts.step_metric

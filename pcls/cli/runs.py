@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pcls.cli.common import fail, out, print_json, table
+from pcls.cli.common import out, print_json, table
 from pcls.utils.text import metric_text
 
 ResumeOpt = Annotated[Optional[str], typer.Option(
@@ -38,13 +38,9 @@ _OUTPUT_MEANING = {
 
 def config_for_resume(resume: str, overrides):
     """The config saved with a run, when --resume is given without -c/--recipe."""
-    from pcls.config import load_config
-    from pcls.engine.checkpoint import checkpoint_prefix
+    from pcls.engine.run_config import resumed_config
 
-    saved = checkpoint_prefix(resume).parent / "config.yaml"
-    if not saved.is_file():
-        fail(f"{saved} not found: pass the run's config with -c FILE together with --resume")
-    return load_config(str(saved), overrides or [])
+    return resumed_config(resume, overrides)
 
 
 def progress_callbacks(json_out: bool, nproc=None, gpus=None, ips=None) -> list:
@@ -76,9 +72,12 @@ def report_run(summary: dict, json_out: bool, title: str) -> None:
                  if Path(path).exists()]
         out.print(table("outputs", ["file", "path", "what it is"], files))
         if summary.get("recipe_result"):
-            from pcls.recipes.report import render_panel
+            from rich.panel import Panel
 
-            out.print(render_panel(summary["recipe_result"]), soft_wrap=False)
+            from pcls.recipes.report import report_lines
+
+            out.print(Panel("\n".join(report_lines(summary["recipe_result"])), title="achieved vs documented",
+                            expand=False), soft_wrap=False)
         if summary.get("student_weights"):
             out.print(f"next: pcls export {summary.get('student_model')} --weights {summary['student_weights']}")
     if summary["status"] == "interrupted":

@@ -83,22 +83,20 @@ def register(app: typer.Typer) -> None:
             cfg = config_for_resume(resume, override)
         else:
             cfg = resolve_config(config, recipe, override)
-        if recipe and not name and not resume and not cfg["Global"].get("run_name"):
-            name = recipe  # recipes sharing a backbone must not overwrite each other's runs
-        if smoke:
-            from pcls.recipes.smoke import smoke_config
-
-            label = name or recipe or Path(config or resume).stem
-            cfg = smoke_config(cfg, Path(cfg["Global"]["output_dir"]) / "smoke", label)
-            device, gpus, ips, nproc = "cpu", None, None, None
-            name = label
+        if smoke:  # one CPU process
+            gpus, ips, nproc = None, None, None
         if print_cfg:
+            if smoke:
+                from pcls.engine.run_config import RunOptions
+                from pcls.recipes.smoke import smoke_run
+
+                cfg = smoke_run(cfg, RunOptions.build(cfg, run_name=name, recipe=recipe, resume=resume))[0]
             print_config(cfg)
             return
         from pcls.engine.trainer import train
 
         summary = train(cfg, resume=resume, device=device, nproc=nproc, gpus=gpus, ips=ips, scale_lr=scale_lr,
-                        ref_batch=ref_batch, run_name=name, exist_ok=exist_ok, recipe=recipe,
+                        ref_batch=ref_batch, run_name=name, exist_ok=exist_ok, recipe=recipe, smoke=smoke,
                         callbacks=progress_callbacks(json_out, nproc, gpus, ips))
         if smoke and not keep_checkpoints:
             from pcls.recipes.smoke import discard_checkpoints
@@ -154,9 +152,11 @@ def register(app: typer.Typer) -> None:
         else:
             if not (model and data):
                 fail("give -c CONFIG (or --recipe NAME), or --model NAME --weights W --data LIST --root DIR")
-            cfg = _eval_config(model, data, root or ".", class_num, labels, batch_size or 32, image_size)
-        labels = labels or ((cfg.get("Infer") or {}).get("PostProcess") or {}).get("class_id_map_file")
-        result = evaluate(cfg, weights=weights, device=device, out_dir=out_dir, labels_file=labels)
+            cfg = None
+        if cfg is not None:
+            labels = labels or ((cfg.get("Infer") or {}).get("PostProcess") or {}).get("class_id_map_file")
+        result = evaluate(cfg, model=model, data=data, root=root or ".", class_num=class_num, batch_size=batch_size,
+                          image_size=image_size, weights=weights, device=device, out_dir=out_dir, labels_file=labels)
         if json_out:
             print_json(result)
             return
@@ -168,34 +168,3 @@ def register(app: typer.Typer) -> None:
         out.print(table("per-class top-1 (lowest first)", ["class", "name", "images", "top1"],
                         [(r["class_id"], r["name"], r["support"], metric_text("top1", r["top1"])) for r in worst]))
         out.print(table("files", ["file", "path"], list(result["files"].items())))
-
-
-def _eval_config(model, data, root, class_num, labels, batch_size, image_size=None) -> dict:
-    """A config for `pcls eval --model ... --data ...`: the catalog's eval pre-processing for the model, at
-    `image_size` if given (the same ops `pcls export --image-size` writes)."""
-    from pcls.zoo.catalog import eval_transform_ops, preprocess_for
-
-    if not Path(data).is_file():
-        fail(f"list file {data} does not exist")
-    if class_num is None and labels and Path(labels).is_file():
-        from pcls.utils.io import read_text  # not UTF-8: one line naming file, line and byte
-
-        class_num = sum(1 for line in read_text(labels, "labels file").splitlines() if line.strip())
-    if class_num is None:
-        from pcls.data.lists import class_count
-
-        class_num = class_count(data)
-    ops = eval_transform_ops(preprocess_for(model), image_size)
-    raw = {
-        "Global": {"device": "auto", **({"image_shape": [3, image_size, image_size]} if image_size else {})},
-        "Arch": {"name": model, "class_num": class_num},
-        "DataLoader": {"Eval": {
-            "dataset": {"name": "ImageNetDataset", "image_root": root, "cls_label_path": data, "transform_ops": ops},
-            "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "shuffle": False,
-                        "drop_last": False},
-            "loader": {"num_workers": 0},
-        }},
-    }
-    from pcls.config.schema import validate
-
-    return validate(raw)  # fill the defaults as for any config

@@ -53,6 +53,16 @@ class Section:
     open: bool = False
     optional: bool = True
     fill: bool = True  # create it with its defaults when absent (False: absence means "not used")
+    # fields (and defaults) that depend on the section's `name` (Optimizer.name, Optimizer.lr.name): each
+    # component gets its own, e.g. RMSProp's epsilon 1e-6 where Adam's is 1e-8, and no beta1 under Momentum
+    by_name: Optional[Dict[str, Dict[str, Any]]] = None
+
+    def fields_for(self, value: dict) -> Dict[str, Any]:
+        if not self.by_name:
+            return self.fields
+        name = value.get("name", self.fields["name"].default)
+        variant = self.by_name.get(name, {}) if isinstance(name, str) else {}  # a non-text name is refused below
+        return {**self.fields, **variant}
 
 
 @dataclass(frozen=True)
@@ -133,6 +143,38 @@ _BACKBONE_ARGS = {
     "pretrained": f("bool", "str", default=False),
 }
 
+_GAMMA = f("float", default=0.1)
+# float32 master weights in the optimizer (paddle's optimizers take it; AMP O2's decorate turns it on anyway)
+_MULTI_PRECISION = f("bool", default=False)
+_LR = Section(
+    fields={
+        "name": f("str", default="Cosine"),
+        "learning_rate": f("float", default=0.1),
+        "warmup_epoch": f("int", "float", default=0, minimum=0),
+        "warmup_start_lr": f("float", default=0.0),
+        "last_epoch": refused("a schedule starts where the run is: resume with --resume instead of setting "
+                              "last_epoch", "int", accept=(-1, None)),
+        "by_epoch": f("bool", default=False),
+        # PaddleClas's engine overwrites it with the loader's length; pcls computes it too
+        "step_each_epoch": f("int", "none", note="Optimizer.lr.step_each_epoch is ignored: "
+                             "pcls takes the steps per epoch from the training loader"),
+    },
+    # pcls.optim.lr's schedules, with PaddleClas's defaults (ppcls/optimizer/learning_rate.py)
+    by_name={
+        "Constant": {},
+        "Cosine": {"eta_min": f("float", default=0.0)},
+        "CosineWarmup": {"eta_min": f("float", default=0.0), "warmup_epoch": f("int", "float", default=5, minimum=0)},
+        "Linear": {"end_lr": f("float", default=0.0), "power": f("float", default=1.0)},
+        "Polynomial": {"end_lr": f("float", default=0.0), "power": f("float", default=1.0)},
+        "Piecewise": {"decay_epochs": f("list", default=REQUIRED), "values": f("list", default=REQUIRED)},
+        "Step": {"step_size": f("int", "float", default=REQUIRED), "gamma": _GAMMA},  # epochs (fractions allowed)
+        "MultiStepDecay": {"milestones": f("list", default=REQUIRED), "gamma": _GAMMA},  # epochs
+        # gamma (2.x) or decay_rate (1.x): the factor per `decay_epochs` epochs
+        "Exponential": {"gamma": f("float", "none"), "decay_rate": f("float", "none"),
+                        "decay_epochs": f("int", "float", default=1)},
+    },
+)
+
 SCHEMA = Section(
     {
         "Global": Section(
@@ -141,20 +183,20 @@ SCHEMA = Section(
                 "pretrained_model": f("str", "list", "none"),
                 "output_dir": f("str", default="./output/"),
                 "device": f("str", default="auto"),
-                "save_interval": f("int", default=1),
+                "save_interval": f("int", default=1, minimum=1),
                 "save_steps": f("int", "none"),
                 "eval_during_train": f("bool", default=True),
-                "eval_interval": f("int", default=1),
+                "eval_interval": f("int", default=1, minimum=1),
                 "start_eval_epoch": f("int", default=0),
                 "epochs": f("int", default=1, minimum=1),
-                "print_batch_step": f("int", default=10),
+                "print_batch_step": f("int", default=10, minimum=1),
                 "use_visualdl": f("bool", default=False),
                 "image_shape": f("list", default=[3, 224, 224]),
                 "save_inference_dir": f("str", default="./inference"),
                 "seed": f("int", "none"),
                 "to_static": f("bool", default=False),
                 "use_dali": f("bool", "none"),  # pcls's own loader runs instead, with a warning (config/loader.py)
-                "update_freq": f("int", default=1),
+                "update_freq": f("int", default=1, minimum=1),
                 "eval_mode": refused("pcls trains and evaluates classification models only (retrieval, face and "
                                      "other modes are not part of it)", "str",
                                      accept=(None, "classification", "Classification")),
@@ -167,10 +209,12 @@ SCHEMA = Section(
                 "feature_normalize": refused("feature normalisation is for retrieval models, which pcls does not "
                                              "train; remove the key or set it to False", "bool", "none"),
                 "class_num": f("int", "none", minimum=1),
-                "max_iters": f("int", "none"),
+                "max_iters": f("int", "none", minimum=1),
                 "clip_grad_norm": f("float", "none"),
                 "data_format": f("str", "none"),
                 "run_name": f("str", "none"),
+                # [{name: Callback, option: value}]: built by pcls.engine.callbacks.CALLBACKS in every process
+                "callbacks": f("list", "none"),
                 "distributed": refused("pcls starts processes from --nproc / --gpus / --ips on the command "
                                        "line, not from the config", "bool", "none"),
             }
@@ -188,46 +232,30 @@ SCHEMA = Section(
         ),
         # absent: PaddleClas's fallbacks, CE loss and Momentum with a cosine schedule (the defaults below)
         "Loss": Section(fields={"Train": OpList("loss", default=DEFAULT_LOSS), "Eval": OpList("loss", default=DEFAULT_LOSS)}),
-        "Optimizer": Section(fields=
-            {
+        "Optimizer": Section(
+            fields={
                 "name": f("str", default="Momentum"),
-                "momentum": f("float", default=0.9),
-                "use_nesterov": f("bool", default=False),
-                "beta1": f("float", default=0.9),
-                "beta2": f("float", default=0.999),
-                "epsilon": f("float", default=1e-8),
-                "rho": f("float", default=0.95),
                 "weight_decay": f("float", "none"),
                 "no_weight_decay_name": f("str", "list", "none"),
                 "one_dim_param_no_weight_decay": f("bool", default=False),
-                "multi_precision": f("bool", default=False),
                 "clip_norm": f("float", "none"),
                 "clip_grad": f("float", "none"),  # PaddleClas 2.6: global-norm clipping at this norm
-                "lr": Section(
-                    {
-                        "name": f("str", default="Cosine"),
-                        "learning_rate": f("float", default=0.1),
-                        "warmup_epoch": f("int", "float", default=0),
-                        "warmup_start_lr": f("float", default=0.0),
-                        "decay_epochs": f("list", "none"),
-                        "values": f("list", "none"),
-                        "step_size": f("int", "float", "none"),  # epochs (fractions allowed)
-                        "milestones": f("list", "none"),  # MultiStepDecay: epochs
-                        "gamma": f("float", "none"),
-                        "power": f("float", default=1.0),
-                        "end_lr": f("float", default=0.0),
-                        "eta_min": f("float", default=0.0),
-                        "last_epoch": refused("a schedule starts where the run is: resume with --resume "
-                                              "instead of setting last_epoch", "int", accept=(-1, None)),
-                        "by_epoch": f("bool", default=False),
-                        # PaddleClas's engine overwrites it with the loader's length; pcls computes it too
-                        "step_each_epoch": f("int", "none", note="Optimizer.lr.step_each_epoch is ignored: "
-                                             "pcls takes the steps per epoch from the training loader"),
-                    }
-                ),
+                "lr": _LR,
                 "regularizer": Section({"name": f("str", default="L2"), "coeff": f("float", default=0.0)},
                                        fill=False),  # absent = no L2 (AdamW configs use weight_decay)
-            }
+            },
+            # PaddleClas's defaults per optimizer (ppcls/optimizer/optimizer.py)
+            by_name={
+                "Momentum": {"momentum": f("float", default=0.9), "use_nesterov": f("bool", default=False),
+                             "multi_precision": _MULTI_PRECISION},
+                "SGD": {"multi_precision": _MULTI_PRECISION},
+                "RMSProp": {"momentum": f("float", default=0.0), "rho": f("float", default=0.95),
+                            "epsilon": f("float", default=1e-6), "centered": f("bool", default=False)},
+                "Adam": {"beta1": f("float", default=0.9), "beta2": f("float", default=0.999),
+                         "epsilon": f("float", default=1e-8), "multi_precision": _MULTI_PRECISION},
+                "AdamW": {"beta1": f("float", default=0.9), "beta2": f("float", default=0.999),
+                          "epsilon": f("float", default=1e-8), "multi_precision": _MULTI_PRECISION},
+            },
         ),
         "DataLoader": Section(fill=False, fields={"Train": _LOADER_SPLIT, "Eval": _LOADER_SPLIT}),
         "Infer": Section(fill=False, fields=
@@ -272,7 +300,8 @@ SCHEMA = Section(
                 "use_amp": f("bool", default=True),
                 "scale_loss": f("float", default=1.0),
                 "use_dynamic_loss_scaling": f("bool", default=False),
-                "level": f("str", default="O1"),
+                # none: O2 when use_pure_fp16 (PaddleClas 2.x's key for it), else O1 (resolved in validate)
+                "level": f("str", "none", choices=(None, "O1", "O2", "o1", "o2")),
                 "use_fp16_test": f("bool", default=False),
                 "use_promote": f("bool", default=False),
                 "use_pure_fp16": f("bool", default=False),
@@ -313,6 +342,12 @@ def _kind_of(value) -> str:
 
 
 _noted = set()
+
+
+def _note(message: str) -> None:
+    if message not in _noted:  # once per process
+        _noted.add(message)
+        log.info("%s", message)
 
 
 def _check_field(path: str, field: Field, value):
@@ -375,19 +410,27 @@ def _validate_section(path: str, spec: Section, value: Optional[dict]) -> dict:
     if not isinstance(value, dict):
         raise PclsError(f"config key {path}: expected a mapping, got {value!r}")
     result = {}
+    fields = spec.fields_for(value)
     for key, item in value.items():
         key_path = f"{path}.{key}" if path else str(key)
-        child = spec.fields.get(key)
+        child = fields.get(key)
         if child is None:
             if spec.open:
                 result[key] = item
                 continue
-            hint = closest(str(key), spec.fields)
+            if spec.by_name and any(key in variant for variant in spec.by_name.values()):
+                # another component's parameter (published AdamW configs carry Momentum's `momentum`):
+                # PaddleClas drops it too (its optimizers take **kwargs); said once, and dropped
+                _note(f"{key_path} is not a parameter of {path}.name {value.get('name', fields['name'].default)}: "
+                      f"ignored (as PaddleClas does)")
+                continue
+            hint = closest(str(key), fields)
             suggestion = f" (did you mean {path + '.' if path else ''}{hint[0]}?)" if hint else ""
-            known = ", ".join(k for k in spec.fields if not k.startswith("_"))
-            raise PclsError(f"unknown config key {key_path}{suggestion}; valid keys here: {known}")
+            known = ", ".join(k for k in fields if not k.startswith("_"))
+            which = f" (for {path}.name {value.get('name', fields['name'].default)})" if spec.by_name else ""
+            raise PclsError(f"unknown config key {key_path}{suggestion}; valid keys here{which}: {known}")
         result[key] = _validate_value(key_path, child, item)
-    for key, child in spec.fields.items():
+    for key, child in fields.items():
         if key in result:
             continue
         if isinstance(child, Field):
@@ -419,13 +462,25 @@ def _copy(value):
     return copy.deepcopy(value)
 
 
-def default_of(path: str):
+def default_of(path: str, name: str = None):
     """The schema's default for a dotted key path, e.g. default_of("Arch.class_num") -> 1000: for code that
-    meets a section the schema has not filled (a distillation member, an API caller's partial dict)."""
+    meets a section the schema has not filled (a distillation member, an API caller's partial dict).
+    `name`: the component whose defaults to use in a section keyed by name (default_of("Optimizer.epsilon",
+    "RMSProp") -> 1e-6)."""
+    spec = SCHEMA
+    parts = path.split(".")
+    for part in parts[:-1]:
+        spec = spec.fields[part]
+    return _copy(spec.fields_for({"name": name} if name else {})[parts[-1]].default)
+
+
+def validate_part(path: str, value) -> dict:
+    """One section (e.g. "Optimizer.lr") checked and completed with its defaults: for library functions that
+    take a section on its own (pcls.optim.build_schedule(...)), so their defaults stay the schema's."""
     spec = SCHEMA
     for part in path.split("."):
         spec = spec.fields[part]
-    return _copy(spec.default)
+    return _validate_section(path, spec, value)
 
 
 def validate(config: dict) -> dict:
@@ -442,6 +497,14 @@ def validate(config: dict) -> dict:
     if arch is not None and arch.get("name") == "DistillationModel":
         _validate_distillation_models(arch)
     _validate_multilabel(validated)
+    optimizer, clip = validated["Optimizer"], validated["Global"]["clip_grad_norm"]
+    if clip and not optimizer["clip_norm"]:  # Global.clip_grad_norm (PaddleClas 2.x) clips like Optimizer.clip_norm
+        optimizer["clip_norm"] = clip
+    amp = validated.get("AMP")  # AMP.level unset: O2 when use_pure_fp16 (PaddleClas 2.x), else O1
+    if amp is not None and amp["level"] is None:
+        amp["level"] = "O2" if amp["use_pure_fp16"] else "O1"
+    if amp is not None:
+        amp["level"] = amp["level"].upper()
     return validated
 
 
@@ -449,6 +512,9 @@ MULTILABEL_LOSSES = ("MultiLabelLoss", "MultiLabelAsymmetricLoss", "Distillation
 # teacher-student terms read no labels: they fit single- and multi-label runs alike
 LABEL_FREE_LOSSES = ("DistillationCELoss", "DistillationKLDivLoss", "DistillationJSDivLoss", "DistillationDMLLoss",
                      "DistillationDistanceLoss", "DistillationPairLoss", "DistillationRKDLoss", "AFDLoss")
+# multi-label metric name -> its result key (pcls.engine.metrics computes them)
+MULTILABEL_METRICS = {"HammingDistance": "hamming_distance", "AccuracyScore": "accuracy_score", "mAP": "mAP",
+                      "ATTRMetric": "label_mA"}
 
 
 def _names(entries) -> list:
@@ -458,8 +524,6 @@ def _names(entries) -> list:
 def _validate_multilabel(cfg: dict) -> None:
     """Global.use_multilabel and the sections it needs agree: a multi-label loss, metrics and dataset, and
     none of them without the flag (each mismatch is one line naming the key)."""
-    from pcls.engine.metrics import MULTILABEL_METRICS  # numpy only
-
     on = bool(cfg["Global"]["use_multilabel"])
     for split in ("Train", "Eval"):
         losses = _names(cfg["Loss"][split])
@@ -505,18 +569,12 @@ def _global_class_num(config: dict) -> dict:
 
 
 def _validate_distillation_models(arch: dict) -> None:
-    models = arch.get("models")
-    if not models:
-        raise PclsError("config key Arch.models: a DistillationModel needs a list of '- Name: {name: Backbone, ...}'")
-    for index, item in enumerate(models):
-        if not isinstance(item, dict) or len(item) != 1:
-            raise PclsError(f"config key Arch.models[{index}]: expected a single-key map '- Teacher: {{name: ...}}'")
-        (label, backbone), = item.items()
+    from pcls.config.members import member_sections, student_label
+
+    for index, (label, backbone) in enumerate(member_sections(arch)):
         backbone_path = f"Arch.models[{index}].{label}"
-        if not isinstance(backbone, dict) or "name" not in backbone:
-            raise PclsError(f"config key {backbone_path}.name is required (the backbone of model '{label}')")
         if backbone["name"] != "AttentionModel":  # AFD's backbone + connector (pcls.distill.connectors)
             _check_arch_name(f"{backbone_path}.name", backbone["name"])
-        for key in ("class_num",):
-            if key in backbone:
-                _check_field(f"{backbone_path}.{key}", _BACKBONE_ARGS[key], backbone[key])
+        if "class_num" in backbone:
+            _check_field(f"{backbone_path}.class_num", _BACKBONE_ARGS["class_num"], backbone["class_num"])
+    student_label(arch)  # at least two; Arch.infer_model_name names one of them; freeze_params_list fits

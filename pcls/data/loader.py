@@ -401,7 +401,9 @@ def build_dataloader(section: dict, *, train: bool, seed: int = 0, class_num: Op
     """
     dataset_cfg = _section(section, "dataset", True)
     sampler_cfg = _section(section, "sampler", False)
-    loader_cfg = _section(section, "loader", False)
+    from pcls.config.schema import validate_part  # the schema's defaults for what a section leaves out
+
+    loader_cfg = validate_part("DataLoader.Train.loader", _section(section, "loader", False))
     transforms = build_transforms(dataset_cfg.get("transform_ops") or [], to_chw=True)
     batch_ops = build_batch_transforms(dataset_cfg.get("batch_transform_ops") or [], class_num=class_num)
     dataset = build_dataset(dataset_cfg, transforms=transforms, allow_unlabeled=allow_unlabeled)
@@ -416,7 +418,7 @@ def build_dataloader(section: dict, *, train: bool, seed: int = 0, class_num: Op
         sampler.set_start_batch(epoch_offset_batches)
     samples = _Samples(dataset, seed)
     _preflight(samples)
-    num_workers = int(loader_cfg.get("num_workers", 0))
+    num_workers = int(loader_cfg["num_workers"])
     if num_workers < 0:
         raise PclsError(f"DataLoader loader.num_workers must be >= 0, got {num_workers}")
     # use_shared_memory (PaddleClas's key) needs nothing here: workers send each batch back through a pipe

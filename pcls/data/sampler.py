@@ -156,25 +156,22 @@ class RASampler(DistributedBatchSampler):
 
 
 def _batch_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
-    return DistributedBatchSampler(dataset_len, cfg["batch_size"], shuffle=cfg.get("shuffle", train),
-                                   drop_last=cfg.get("drop_last", False), num_replicas=num_replicas, rank=rank,
+    return DistributedBatchSampler(dataset_len, cfg["batch_size"], shuffle=cfg["shuffle"],
+                                   drop_last=cfg["drop_last"], num_replicas=num_replicas, rank=rank,
                                    seed=seed)
 
 
 def _multi_scale_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
-    shuffle = cfg.get("is_training")
-    return MultiScaleSampler(dataset_len, cfg.get("scales"), cfg.get("first_bs") or cfg["batch_size"],
-                             divided_factor=cfg.get("divided_factor", 32),
+    shuffle = cfg["is_training"]
+    return MultiScaleSampler(dataset_len, cfg["scales"], cfg["first_bs"] or cfg["batch_size"],
+                             divided_factor=cfg["divided_factor"],
                              shuffle=train if shuffle is None else bool(shuffle), num_replicas=num_replicas,
                              rank=rank, seed=seed)
 
 
 def _ra_sampler(cfg, dataset_len, *, train, num_replicas, rank, seed):
-    from pcls.config.schema import default_of
-
-    repeats = cfg.get("num_repeats") or default_of("DataLoader.Train.sampler.num_repeats")
-    return RASampler(dataset_len, cfg["batch_size"], num_repeats=repeats, shuffle=cfg.get("shuffle", train),
-                     drop_last=cfg.get("drop_last", False), num_replicas=num_replicas, rank=rank, seed=seed)
+    return RASampler(dataset_len, cfg["batch_size"], num_repeats=cfg["num_repeats"], shuffle=cfg["shuffle"],
+                     drop_last=cfg["drop_last"], num_replicas=num_replicas, rank=rank, seed=seed)
 
 
 SAMPLERS = Registry("sampler", where="DataLoader.<split>.sampler.name",
@@ -190,5 +187,10 @@ def build_sampler(cfg: dict, dataset_len: int, *, train: bool, num_replicas: int
     """The batch sampler a DataLoader.<split>.sampler section names."""
     if "batch_size" not in cfg:
         raise PclsError("DataLoader sampler needs batch_size")
-    builder = SAMPLERS.get(cfg.get("name", "DistributedBatchSampler"))
+    from pcls.config.schema import validate_part  # the schema's defaults for what the section leaves out
+
+    if "name" in cfg:
+        SAMPLERS.get(cfg["name"])  # an unknown sampler: the registry's message says what pcls supports
+    cfg = validate_part("DataLoader.Train.sampler", cfg)
+    builder = SAMPLERS.get(cfg["name"])
     return builder(cfg, dataset_len, train=train, num_replicas=num_replicas, rank=rank, seed=seed)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+# the one reader of Arch.models lives with the schema that checks it; exported here for distillation's users
+from pcls.config.members import distill_members, frozen_labels, student_label, student_section  # noqa: F401
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text
 
@@ -16,53 +18,6 @@ FLAVOURS = {
     "kd": (True, "DistillationKLDivLoss", 1.0),  # Hinton KD: T^2 KL + CE on labels
     "dml": (False, "DistillationDMLLoss", 1.0),  # mutual learning: both trainable, both with labels
 }
-
-
-def distill_members(arch: dict) -> list:
-    """[(label, backbone section copy)] of a DistillationModel's `Arch.models`, in order: the one reader of
-    that block (model building, export, recipe listings)."""
-    members = []
-    for index, item in enumerate(arch.get("models") or []):
-        if not isinstance(item, dict) or len(item) != 1:
-            raise PclsError(f"Arch.models[{index}] must be a single-key map like '- Teacher: {{name: ResNet50_vd}}'")
-        (label, cfg), = item.items()
-        members.append((label, dict(cfg or {})))
-    if len(members) < 2:
-        raise PclsError("Arch.models needs at least two models (e.g. Teacher and Student) for DistillationModel")
-    return members
-
-
-def frozen_labels(arch: dict) -> list:
-    """Labels of the models that do not learn (`freeze_params: true`, or true in Arch.freeze_params_list)."""
-    members = distill_members(arch)
-    freeze = list(arch.get("freeze_params_list") or [])
-    if freeze and len(freeze) != len(members):
-        raise PclsError(f"Arch.freeze_params_list has {len(freeze)} values for {len(members)} models")
-    return [label for index, (label, cfg) in enumerate(members)
-            if cfg.get("freeze_params") or (freeze and freeze[index])]
-
-
-def student_label(arch: dict) -> str:
-    """The deployable model: Arch.infer_model_name, else the first model that learns, else the last one."""
-    labels = [label for label, _ in distill_members(arch)]
-    frozen = frozen_labels(arch)
-    label = arch.get("infer_model_name") or next((n for n in labels if n not in frozen), labels[-1])
-    if label not in labels:
-        raise PclsError(f"Arch.infer_model_name '{label}' is not one of Arch.models ({', '.join(labels)})")
-    return label
-
-
-def student_section(arch: dict) -> dict:
-    """The backbone section (name, class_num, options) of the deployable model of a DistillationModel."""
-    label = student_label(arch)
-    section = dict(next(cfg for name, cfg in distill_members(arch) if name == label))
-    if section.get("name") == "AttentionModel":  # AFD: the backbone, without its connector
-        (_, backbone), = section["models"][0].items()
-        section = {"class_num": section.get("class_num"), **backbone}
-    section.pop("return_patterns", None)  # feature taps feed the losses; the deployed model gives logits
-    if arch.get("class_num") and not section.get("class_num"):
-        section["class_num"] = arch["class_num"]
-    return section
 
 
 def split_model_arg(text: str, what: str):

@@ -9,13 +9,13 @@ plain state dict of the deployable model (Arch.infer_model_name), which the trai
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import paddle
 import paddle.nn as nn
 
 from pcls.config.schema import default_of
-from pcls.distill.config import distill_members, frozen_labels, student_label
+from pcls.config.members import distill_members, frozen_labels, student_label
 from pcls.distill.connectors import build_attention_model
 from pcls.engine.backbone import build_backbone, load_weights
 from pcls.errors import PclsError
@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class DistillationModel(nn.Layer):
-    def __init__(self, models: Dict[str, nn.Layer], frozen: List[str], infer_model_name: Optional[str] = None):
+    def __init__(self, models: Dict[str, nn.Layer], frozen: List[str], infer_model_name: str):
+        """infer_model_name: the deployable model, chosen by pcls.config.members.student_label (the one rule)."""
         super().__init__()
         self.names = list(models)
         for name, model in models.items():
@@ -33,10 +34,10 @@ class DistillationModel(nn.Layer):
         for name in self.frozen:
             for param in getattr(self, name).parameters():
                 param.stop_gradient = True
-        self.infer_model_name = infer_model_name or next((n for n in self.names if n not in self.frozen), self.names[-1])
-        if self.infer_model_name not in models:
-            raise PclsError(f"Arch.infer_model_name '{self.infer_model_name}' is not one of Arch.models "
+        if infer_model_name not in models:
+            raise PclsError(f"Arch.infer_model_name '{infer_model_name}' is not one of Arch.models "
                             f"({', '.join(self.names)})")
+        self.infer_model_name = infer_model_name
         self.teacher_cache = None  # a pcls.distill.cache.TeacherCache with --cache-teacher
         self.teacher_dtype = None  # "float16" once teacher_to_half ran (AMP on GPU)
         self.train()

@@ -9,4 +9,4 @@ from pcls.engine.trainer import train
 def run_distillation(cfg: dict, *, cache_teacher: bool = False, **options) -> dict:
     """Train a DistillationModel config; `options` are those of pcls.train (resume, nproc, gpus, device,
     exist_ok, callbacks, log, ...). The summary adds student_weights and student_model."""
-    return train(cfg, cache_teacher=cache_teacher, **options)
+    return train(cfg, strategy={"cache_teacher": cache_teacher}, **options)

@@ -1,5 +1,6 @@
 """Checkpoints that lose nothing: `<prefix>.pdparams` (model), `.pdopt` (optimizer), `.json` (epoch, step,
-position in the epoch, best metric, config, RNG states, file digests) and `_ema.pdparams` when EMA is on.
+position in the epoch, config, RNG states, the callbacks' states, file digests) and the files callbacks keep
+their state in (`_ema.pdparams` when EMA is on).
 
 All files of one checkpoint are written to temp names and renamed together at the end; the JSON records
 the size and sha1 of each, so a checkpoint cut in the middle of those renames is detected, not loaded.
@@ -134,10 +135,11 @@ def load_optimizer_state(optimizer, model, state: dict) -> None:
 
 # -- save / load --------------------------------------------------------------------------------------
 def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: dict = None,
-                    ema_state: dict = None) -> Path:
+                    extra_files: dict = None) -> Path:
     """Write one checkpoint under `prefix` (e.g. output/run/latest); returns the JSON path.
 
-    weights: the model's state_dict; optimizer_state: from `optimizer_state(optimizer, model)`.
+    weights: the model's state_dict; optimizer_state: from `optimizer_state(optimizer, model)`;
+    extra_files: {suffix: arrays} written beside them, e.g. the EMA callback's {"_ema.pdparams": weights}.
     A failed write (disk full, read-only folder) is a PclsError; the previous checkpoint stays intact.
     """
     from pcls.utils.state_files import dump_pickle, state_with_names
@@ -146,8 +148,8 @@ def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: 
     files = {".pdparams": state_with_names(weights)}
     if optimizer_state is not None:
         files[".pdopt"] = optimizer_state
-    if ema_state is not None:
-        files["_ema.pdparams"] = ema_state
+    for suffix, extra in (extra_files or {}).items():
+        files[suffix] = extra
     state = dict(state or {})
     state["version"] = STATE_VERSION
     json_path = prefix.with_name(prefix.name + ".json")
@@ -205,7 +207,8 @@ def checkpoint_prefix(path) -> Path:
 
 
 def load_checkpoint(path) -> dict:
-    """{"state": json state, "model": ..., "optimizer": ... or None, "ema": ... or None}.
+    """{"state": json state, "model": ..., "optimizer": ... or None, "extra": {suffix: arrays}} (the
+    files callbacks keep their state in, e.g. "_ema.pdparams").
 
     Verifies every file against the sizes/digests in the JSON; a mismatch or unreadable file is a
     PclsError naming the file. The pickles go through the restricted unpickler: arrays come back as numpy.
@@ -227,12 +230,17 @@ def load_checkpoint(path) -> dict:
     files = state.get("files")
     if not isinstance(files, dict) or not any(name.endswith(".pdparams") for name in files):
         raise PclsError(f"checkpoint state {json_path} lists no weights file; it was not written by pcls train")
-    loaded = {"state": state, "model": None, "optimizer": None, "ema": None, "prefix": prefix}
+    loaded = {"state": state, "model": None, "optimizer": None, "extra": {}, "prefix": prefix}
+    model_file, optimizer_file = prefix.name + ".pdparams", prefix.name + ".pdopt"
     for name, meta in files.items():
         file = prefix.parent / name
         if not file.exists() or file.stat().st_size != meta.get("size") or _sha1(file) != meta.get("sha1"):
             raise PclsError(f"checkpoint file {file} is missing or does not match {json_path.name} "
                             f"(corrupt or cut short); resume from another checkpoint, e.g. an epoch_N one")
-        key = "ema" if name.endswith("_ema.pdparams") else "optimizer" if name.endswith(".pdopt") else "model"
-        loaded[key] = load_state_tree(file) if key == "optimizer" else load_state_file(file)
+        if name == model_file:
+            loaded["model"] = load_state_file(file)
+        elif name == optimizer_file:
+            loaded["optimizer"] = load_state_tree(file)
+        elif name.startswith(prefix.name):
+            loaded["extra"][name[len(prefix.name):]] = load_state_tree(file)
     return loaded

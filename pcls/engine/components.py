@@ -1,5 +1,6 @@
 """`build_components(run)`: the objects a run trains with -- data, model, loss, metrics, schedule, optimizer,
-AMP and EMA -- each built by the registry that owns its config section. Also the checks that need no model
+AMP, the updater, and the callbacks the settings bring (EMA, the model kind's) -- each built by the registry
+that owns its config section. Also the checks that need no model
 or data (`preflight`), run before anything is written."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
-from pcls.engine.callbacks import EmaFollower
+from pcls.engine.callbacks import Ema
 from pcls.engine.run_config import RunConfig
 from pcls.errors import PclsError
 
@@ -42,7 +43,8 @@ def _batch_error(batch_size: int, world: int, count: int, what: str) -> PclsErro
 
 
 def preflight(cfg: dict, resume=None, world: int = 1) -> None:
-    """Checks that need no model or data loading: fail on bad input before anything is written."""
+    """Checks that need no model or data loading: fail on bad input before anything is written.
+    `resume`: RunOptions.resume (Global.checkpoints already folded in)."""
     from pcls.data.sources import check_list_file
     from pcls.engine.model import MODEL_KINDS, check_weights_source, load_plugins
 
@@ -66,11 +68,10 @@ def preflight(cfg: dict, resume=None, world: int = 1) -> None:
         lines = _count_lines(list_file)
         if lines < batch_size * world:
             raise _batch_error(batch_size, world, lines, f"lines in {list_file}")
-    source = resume or cfg["Global"].get("checkpoints")
-    if source:
+    if resume:
         from pcls.engine.checkpoint import checkpoint_prefix
 
-        checkpoint_prefix(source)
+        checkpoint_prefix(resume)
 
 
 @dataclass
@@ -92,8 +93,7 @@ class Components:
     scheduler: Any
     optimizer: Any
     amp: Any
-    scaler: Any
-    ema: Any
+    updater: Any  # pcls.engine.updater.Updater: accumulation, no_sync, scaler, optimizer and schedule steps
     batches_per_epoch: int
     updates_per_epoch: int
     callbacks: list = field(default_factory=list)  # EMA's, and those the model kind brings (distillation)
@@ -143,13 +143,15 @@ def _train_mode_callbacks(run: RunConfig) -> list:
 
 
 def build_components(run: RunConfig, start_step: int = 0) -> Components:
-    """Build data, model, loss, metrics, schedule (positioned at update `start_step`), optimizer, AMP, EMA."""
+    """Build data, model, loss, metrics, schedule (positioned at update `start_step`), optimizer, AMP, the
+    updater, and the callbacks the run's settings bring (EMA, the model kind's, progressive learning)."""
     import paddle
 
     from pcls.data import build_dataloader
     from pcls.engine.amp import AmpSettings
     from pcls.engine.metrics import metric_model_key, metric_topk
     from pcls.engine.model import build_model, model_callbacks
+    from pcls.engine.updater import Updater
     from pcls.loss import build_loss
     from pcls.optim import build_optimizer, build_schedule, paddle_scheduler
 
@@ -182,13 +184,12 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
     train_loss, eval_loss = build_loss(run.loss_train), build_loss(run.loss_eval)
 
     lr_scale = 1.0
-    if run.scale_lr:
+    if run.options.scale_lr:
         global_batch = run.batch_size * run.world * run.update_freq
-        lr_scale = global_batch / float(run.ref_batch)
+        lr_scale = global_batch / float(run.options.ref_batch)
         log.info("--scale-lr: learning rates x%g (linear rule: global batch %d / reference batch %d)",
-                 lr_scale, global_batch, run.ref_batch)
-    lr_cfg = {k: v for k, v in (run.optimizer.get("lr") or {}).items() if v is not None}
-    schedule = build_schedule(lr_cfg, run.epochs, updates, lr_scale)
+                 lr_scale, global_batch, run.options.ref_batch)
+    schedule = build_schedule(run.optimizer["lr"], run.epochs, updates, lr_scale)
     scheduler = paddle_scheduler(schedule, start_step)
     params = list(net.named_parameters())
     for i, layer in enumerate(train_loss.layers()):
@@ -198,22 +199,18 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
     if amp.note:
         log.warning(amp.note)
     net, optimizer = amp.prepare(net, optimizer)
-    ema = None
-    if run.ema_decay is not None:
-        from pcls.engine.ema import ModelEMA
-
-        ema = ModelEMA(net, run.ema_decay)
     if run.to_static:
         net = to_static(net)
+    model = paddle.DataParallel(net) if run.world > 1 else net  # all-reduces gradients across ranks in backward
+    updater = Updater(model, optimizer, scheduler, amp, update_freq=run.update_freq, world=run.world)
     return Components(
-        train_data=train_data, eval_data=eval_data, net=net,
-        # DataParallel all-reduces gradients across ranks in backward
-        model=paddle.DataParallel(net) if run.world > 1 else net,
+        train_data=train_data, eval_data=eval_data, net=net, model=model,
         train_loss=train_loss, eval_loss=eval_loss,
         topk_train=metric_topk(run.metric_train, run.class_num), topk_eval=metric_topk(run.metric_eval, run.class_num),
         train_key=metric_model_key(run.metric_train), eval_key=metric_model_key(run.metric_eval),
-        schedule=schedule, scheduler=scheduler, optimizer=optimizer, amp=amp, scaler=amp.scaler(), ema=ema,
+        schedule=schedule, scheduler=scheduler, optimizer=optimizer, amp=amp, updater=updater,
         batches_per_epoch=batches, updates_per_epoch=updates,
         multilabel=run.multilabel, metric_train=run.metric_train, metric_eval=run.metric_eval,
-        callbacks=([EmaFollower(ema)] if ema is not None else []) + model_callbacks(run) + _train_mode_callbacks(run),
+        callbacks=([Ema(run.ema_decay)] if run.ema_decay is not None else []) + model_callbacks(run)
+        + _train_mode_callbacks(run),
     )

@@ -19,6 +19,7 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
              autocast=None, max_batches=None, on_batch=None, meter=None) -> TopkMeter:
     """One pass over `loader` in eval mode; returns the (all-reduced) meter: `meter` (e.g. a multi-label
     one from pcls.engine.metrics.build_meter), or a TopkMeter for `topk`."""
+    from pcls.engine.amp import float32_tree
     from pcls.loss.ce import logits_of
 
     was_training = model.training
@@ -31,6 +32,7 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
             if autocast is not None:
                 with autocast():
                     output = model(images)
+                output = float32_tree(output)  # the loss in float32 (pcls/engine/amp.py)
             else:
                 output = model(images)
             logits = logits_of(output, output_key or "logits").astype("float32")
@@ -99,13 +101,61 @@ def read_class_names(path, class_num):
     return names
 
 
-def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) -> dict:
-    """Evaluate `weights` (a path prefix / .pdparams / zoo name; default Global.pretrained_model) on the
-    config's DataLoader.Eval split: top-1/top-5, loss, per-class accuracy and a confusion matrix.
+def eval_config(model: str, data, root=".", class_num=None, labels_file=None, batch_size=None,
+                image_size=None) -> dict:
+    """The config that evaluates zoo model / backbone `model` on the labelled list `data`: the catalog's eval
+    pre-processing for the model, at `image_size` if given (the same ops `pcls export --image-size` writes).
+    class_num: given, else the lines of `labels_file`, else the largest label in `data` + 1."""
+    from pcls.config.schema import validate
+    from pcls.zoo.catalog import eval_transform_ops, preprocess_for
 
+    if not Path(data).is_file():
+        raise PclsError(f"list file {data} does not exist")
+    if class_num is None and labels_file and Path(labels_file).is_file():
+        from pcls.utils.io import read_text  # not UTF-8: one line naming file, line and byte
+
+        class_num = sum(1 for line in read_text(labels_file, "labels file").splitlines() if line.strip())
+    if class_num is None:
+        from pcls.data.lists import class_count
+
+        class_num = class_count(data)
+    ops = eval_transform_ops(preprocess_for(model), image_size)
+    sampler = {"name": "DistributedBatchSampler", "shuffle": False, "drop_last": False,
+               **({"batch_size": batch_size} if batch_size else {})}
+    raw = {
+        "Global": {**({"image_shape": [3, image_size, image_size]} if image_size else {})},
+        "Arch": {"name": model, "class_num": class_num},
+        "DataLoader": {"Eval": {
+            "dataset": {"name": "ImageNetDataset", "image_root": str(root), "cls_label_path": str(data),
+                        "transform_ops": ops},
+            "sampler": sampler,
+            "loader": {"num_workers": 0},
+        }},
+    }
+    return validate(raw)  # fill the defaults as for any config
+
+
+def evaluate(cfg=None, *, model=None, data=None, root=".", class_num=None, batch_size=None, image_size=None,
+             weights=None, device=None, out_dir=None, labels_file=None) -> dict:
+    """Evaluate `weights` (a run directory, path prefix / .pdparams or zoo name; default
+    Global.pretrained_model) on the config's DataLoader.Eval split: top-1/top-5, loss, per-class accuracy
+    and a confusion matrix.
+
+        pcls.evaluate("configs/x.yaml", weights="output/x")
+        pcls.evaluate(model="ResNet50_vd", data="val.txt", root="images", weights="output/run")  # zoo preprocessing
+
+    Without `cfg`: `model` and `data` (with root, class_num, batch_size, image_size) build one (eval_config).
     Writes confusion_matrix.json/.csv and per_class.csv to `out_dir` (default: beside the weights, or
     Global.output_dir/eval). Returns the metrics dict.
     """
+    if cfg is None:
+        if not (model and data):
+            raise PclsError("nothing to evaluate: pass a config, or model=NAME and data=LIST (with root=DIR)")
+        cfg = eval_config(model, data, root, class_num, labels_file, batch_size, image_size)
+    elif isinstance(cfg, (str, Path)):
+        from pcls.config import load_config
+
+        cfg = load_config(str(cfg))
     from pcls.data import build_dataloader
     from pcls.engine.metrics import build_meter, metric_model_key, metric_topk
     from pcls.engine.env import select_device
@@ -116,7 +166,7 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
 
     cfg = validated(cfg)
     g = cfg["Global"]
-    weights = weights or g.get("pretrained_model")
+    weights = weights or g["pretrained_model"]
     if not weights:
         raise PclsError("nothing to evaluate: pass --weights PATH|zoo-name (or set Global.pretrained_model)")
     if (cfg.get("DataLoader") or {}).get("Eval") is None:
@@ -128,7 +178,7 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
         best = find_in_run(wpath, "best_model")  # a run directory (either layout): its best weights
         weights = str(best) if best else weights
     check_weights_source(weights)
-    on_cpu = select_device(device or g.get("device")) == "cpu"
+    on_cpu = select_device(device or g["device"]) == "cpu"
     arch = dict(cfg["Arch"])
     class_num = int(arch["class_num"])
     bundle = build_dataloader(cfg["DataLoader"]["Eval"], train=False, class_num=class_num)
@@ -151,7 +201,7 @@ def evaluate(cfg, *, weights=None, device=None, out_dir=None, labels_file=None) 
     if out_dir is None:
         wpath = Path(str(weights))
         out_dir = wpath.parent / "eval" if wpath.parent.exists() and str(wpath.parent) not in (".", "") \
-            else Path(g.get("output_dir", "./output")) / "eval"
+            else Path(g["output_dir"]) / "eval"
     names = read_class_names(labels_file, class_num)
     result = meter.result()
     result.update({"weights": str(weights), "model": arch.get("name"), "class_num": class_num,

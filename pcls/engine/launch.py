@@ -257,49 +257,52 @@ def world_size(nproc=None, gpus=None, ips=None) -> int:
     return (nproc or (len(gpus.split(",")) if gpus else 1)) * max(1, len((ips or "").split(",")))
 
 
-def train_distributed(cfg: dict, *, resume=None, device=None, nproc=None, gpus=None, ips=None, scale_lr=False,
-                      ref_batch=256, run_name=None, run_dir=None, exist_ok=False, callbacks=(),
-                      cache_teacher=False, recipe=None) -> dict:
-    """Train `cfg` in `nproc` CPU processes or on `gpus` (paddle.distributed.launch); rank 0's summary.
+def _launch_device(options) -> str:
+    """The device the workers use: GPUs when listed, else Global.device / --device; 'auto' with nproc means
+    N CPU processes (gloo), as launch_command does."""
+    if options.gpus:
+        return "gpu"
+    device = options.device or "auto"
+    return "cpu" if device == "auto" else device
+
+
+def train_distributed(cfg: dict, options, callbacks=()) -> dict:
+    """Train `cfg` in `options.nproc` CPU processes or on `options.gpus` (paddle.distributed.launch);
+    rank 0's summary. `options`: the run's RunOptions, written unchanged (plus the run directory) into the
+    job spec each worker reads; `callbacks` travel as pcls.engine.callbacks.portable specs.
 
     Everything that can fail on bad input is checked here, before the launcher starts."""
+    import dataclasses
+
+    from pcls.engine.callbacks import portable
     from pcls.engine.components import prepare_builtin_data, preflight
     from pcls.engine.env import require_cuda
-    from pcls.engine.rundir import allocate_run_dir, claim_for_resume, run_dir_of
+    from pcls.engine.run_config import run_directory
     from pcls.utils.io import atomic_write_text
 
-    if callbacks:
-        raise PclsError("callbacks run inside the training process; a multi-process run (nproc/gpus) cannot take "
-                        "them from Python: train in one process, or read the run's metrics.jsonl")
-    if gpus:
+    sent = [portable(callback) for callback in callbacks]  # refused before anything is written
+    device = _launch_device(options)
+    if options.gpus:
         import paddle
 
         if not paddle.is_compiled_with_cuda():  # "--device cpu" would not help: the flag itself asks for GPUs
             raise PclsError("--gpus needs a CUDA build of Paddle and this one has none: drop --gpus (and --ips); "
                             "for several CPU processes use --nproc N")
-    elif (device or "").startswith("gpu"):
-        require_cuda("gpu")
-    prepare_builtin_data(cfg)
-    world = world_size(nproc, gpus, ips)
-    preflight(cfg, resume, world)
-    if run_dir:
-        run_dir = Path(run_dir)
-    elif resume and not run_name:
-        from pcls.engine.checkpoint import checkpoint_prefix
-
-        run_dir = claim_for_resume(checkpoint_prefix(resume).parent)
     else:
-        run_dir = allocate_run_dir(run_dir_of(cfg, run_name), exist_ok=exist_ok)
-    device = "gpu" if gpus else (device or "cpu")
-    options = {"resume": resume, "device": device, "scale_lr": scale_lr, "ref_batch": ref_batch,
-               "run_dir": str(run_dir), "cache_teacher": cache_teacher, "recipe": recipe}
+        require_cuda(device)
+    prepare_builtin_data(cfg)
+    world = world_size(options.nproc, options.gpus, options.ips)
+    preflight(cfg, options.resume, world)
+    run_dir = run_directory(cfg, options)  # a resumed run's folder is claimed (locked) here, for all the workers
+    worker_options = dataclasses.replace(options, run_dir=str(run_dir), device=device)
     spec_path = run_dir / "launch.json"
-    atomic_write_text(spec_path, json.dumps({"config": cfg, "options": options}, default=str))
+    atomic_write_text(spec_path, json.dumps({"config": cfg, "options": worker_options.to_json(), "callbacks": sent},
+                                            default=str))
     summary_path = run_dir / "summary.json"
     summary_path.unlink(missing_ok=True)
     worker = Path(__file__).with_name("worker.py")  # run as a script by each rank
     cmd = launch_command(str(worker), [str(spec_path)], log_dir=run_dir / "log",
-                         nproc=nproc if not gpus else None, gpus=gpus, ips=ips)
+                         nproc=options.nproc if not options.gpus else None, gpus=options.gpus, ips=options.ips)
     log.info("launching %d processes: %s", world, " ".join(cmd))
     try:
         run_launcher(cmd, run_dir / "log", env=worker_env(device), echo=_echo)

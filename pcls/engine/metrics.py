@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pcls.config.schema import MULTILABEL_METRICS  # the names the schema checks configs against
 from pcls.errors import PclsError
 
 
@@ -212,8 +213,6 @@ def attribute_metrics(probs: np.ndarray, targets: np.ndarray, threshold: float =
 
 
 # -- multi-label (Global.use_multilabel) ----------------------------------------------------------------
-MULTILABEL_METRICS = {"HammingDistance": "hamming_distance", "AccuracyScore": "accuracy_score", "mAP": "mAP",
-                      "ATTRMetric": "label_mA"}
 
 
 def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:

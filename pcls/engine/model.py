@@ -1,6 +1,7 @@
 """Build "the model" of a config: a registered backbone (see pcls/engine/backbone.py), or a model kind
-registered for a special `Arch.name` (DistillationModel) that brings its own builder and training
-callbacks. Every training entry point builds models here.
+registered for a special `Arch.name` that brings its own builder and training callbacks. Distillation is
+one (pcls/distill/kind.py registers DistillationModel): the engine knows it only as a plugin module to
+import, so engine and distillation do not import each other. Every training entry point builds models here.
 
 Custom backbones: set PCLS_PLUGINS to one or more Python files (os.pathsep-separated) that `@register`
 their constructors (or `register_arch` a model kind); they are imported before the name is looked up, in
@@ -10,13 +11,12 @@ every worker process too.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from pcls.distill.model import build_distillation_model
-from pcls.distill.strategy import DistillationStrategy
 from pcls.engine.backbone import build_backbone, check_weights_source, load_weights
 from pcls.errors import PclsError
 from pcls.utils.logs import forward_logs
@@ -30,15 +30,15 @@ __all__ = ["MODEL_KINDS", "register_arch", "load_plugins", "build_model", "model
 @dataclass(frozen=True)
 class ModelKind:
     """A non-backbone `Arch.name`: `build(arch_cfg, global_cfg) -> nn.Layer`, and the callbacks a run of it
-    needs, `callbacks(run_config) -> [Callback]` (e.g. saving the distilled student beside every checkpoint)."""
+    needs, `callbacks(run_config) -> [Callback]` (they read their options from `run.options.strategy`)."""
 
     build: Callable
     callbacks: Optional[Callable] = None
 
 
 MODEL_KINDS = Registry("model kind", where="Arch.name")
-MODEL_KINDS.add("DistillationModel", ModelKind(build_distillation_model,
-                                               lambda run: [DistillationStrategy(cache_teacher=run.cache_teacher)]))
+# modules that register the model kinds pcls ships (imported with the PCLS_PLUGINS files)
+BUILTIN_KINDS = ("pcls.distill.kind",)
 _plugins_loaded = False
 
 
@@ -53,7 +53,10 @@ def register_arch(name: str, callbacks: Optional[Callable] = None):
 
 
 def load_plugins() -> None:
+    """Import the built-in model kinds and the PCLS_PLUGINS files (once per process)."""
     global _plugins_loaded
+    for module in BUILTIN_KINDS:  # imported once by Python's module cache
+        importlib.import_module(module)
     if _plugins_loaded:
         return
     _plugins_loaded = True
@@ -77,6 +80,7 @@ def build_model(arch_cfg: dict, global_cfg: dict = None, log=None):
 
 def model_callbacks(run) -> list:
     """The callbacks the run's model kind brings (none for a plain backbone)."""
-    name = run.arch.get("name")
+    load_plugins()
+    name = run.arch["name"]
     kind = MODEL_KINDS.get(name) if name in MODEL_KINDS else None
     return list(kind.callbacks(run)) if kind and kind.callbacks else []

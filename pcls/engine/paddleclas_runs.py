@@ -68,8 +68,8 @@ def load_paddleclas_checkpoint(prefix) -> dict:
                     ", ".join(skipped))
     best = metrics.get("metric")
     state = {"epoch": epoch, "batch_in_epoch": 0, "global_step": int(scheduler["last_epoch"]), "world_size": 1,
-             "best": {"metric": "val_top1", "value": float(best) if best is not None else None,
-                      "epoch": epoch if best is not None else None},
+             "callbacks": {"BestModel": {"metric": "val_top1", "value": float(best) if best is not None else None,
+                                         "epoch": epoch if best is not None else None}},
              "history": [], "source": "PaddleClas"}
     return {"state": state, "model": load_state_file(files[".pdparams"]),
-            "optimizer": optimizer, "optimizer_names": generated, "ema": None, "prefix": prefix}
+            "optimizer": optimizer, "optimizer_names": generated, "extra": {}, "prefix": prefix}

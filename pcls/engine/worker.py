@@ -1,5 +1,5 @@
 """The script each rank runs under `paddle.distributed.launch`: reads the job spec the parent `pcls train`
-wrote (resolved config + options) and trains; bad input is reported as one `error:` line and exit 2."""
+wrote (resolved config, RunOptions, callbacks) and trains; bad input is reported as one `error:` line and exit 2."""
 
 import json
 import os
@@ -22,9 +22,13 @@ def main(spec_path: str) -> int:
     with open(spec_path) as fh:
         spec = json.load(fh)
     try:
-        from pcls.engine.trainer import train
+        from pcls.engine.callbacks import rebuild
+        from pcls.engine.run_config import RunOptions
+        from pcls.engine.trainer import Trainer
 
-        train(spec["config"], **spec["options"])  # rank 0 writes summary.json for the parent
+        callbacks = [rebuild(item) for item in spec["callbacks"]]
+        # rank 0 writes summary.json for the parent
+        Trainer(spec["config"], RunOptions.from_json(spec["options"]), callbacks=callbacks).fit()
     except PclsError as err:
         print(f"error: {err.message}", file=sys.stderr, flush=True)
         return err.exit_code

@@ -50,14 +50,14 @@ def _constant(learning_rate, **_):
 
 
 @register_schedule("Cosine", "CosineWarmup")
-def _cosine(learning_rate, decay_steps, eta_min=0.0, **_):
+def _cosine(learning_rate, decay_steps, eta_min, **_):
     if decay_steps <= 0:
         return lambda t: learning_rate
     return lambda t: eta_min + 0.5 * (learning_rate - eta_min) * (1 + math.cos(math.pi * min(t, decay_steps) / decay_steps))
 
 
 @register_schedule("Linear", "Polynomial")
-def _polynomial(learning_rate, decay_steps, end_lr=0.0, power=1.0, **_):
+def _polynomial(learning_rate, decay_steps, end_lr, power, **_):
     if decay_steps <= 0:
         return lambda t: learning_rate
     return lambda t: (learning_rate - end_lr) * (1 - min(t, decay_steps) / decay_steps) ** power + end_lr
@@ -77,7 +77,7 @@ def _piecewise(values, decay_epochs, steps_per_epoch, **_):
 
 
 @register_schedule("Step")
-def _step(learning_rate, step_size, steps_per_epoch, gamma=0.1, **_):
+def _step(learning_rate, step_size, steps_per_epoch, gamma, **_):
     # step_size is in epochs and may be a fraction (2.4 in the MobileNetV3 configs): the period in updates
     # stays fractional, as in PaddleClas (paddle's StepDecay floor-divides by it)
     size = float(step_size) * steps_per_epoch
@@ -87,7 +87,7 @@ def _step(learning_rate, step_size, steps_per_epoch, gamma=0.1, **_):
 
 
 @register_schedule("MultiStepDecay")
-def _multistep(learning_rate, milestones, steps_per_epoch, gamma=0.1, **_):
+def _multistep(learning_rate, milestones, steps_per_epoch, gamma, **_):
     if list(milestones) != sorted(milestones):
         raise PclsError(f"Optimizer.lr.milestones must increase, got {milestones}")
     bounds = [m * steps_per_epoch for m in milestones]  # epochs -> updates
@@ -95,7 +95,7 @@ def _multistep(learning_rate, milestones, steps_per_epoch, gamma=0.1, **_):
 
 
 @register_schedule("Exponential")
-def _exponential(learning_rate, steps_per_epoch, gamma=None, decay_rate=None, decay_epochs=1, **_):
+def _exponential(learning_rate, steps_per_epoch, gamma, decay_rate, decay_epochs, **_):
     # gamma (2.x) or decay_rate (1.x) per `decay_epochs` epochs, applied in whole steps of that period
     factor = gamma if gamma is not None else decay_rate
     if factor is None:
@@ -105,29 +105,28 @@ def _exponential(learning_rate, steps_per_epoch, gamma=None, decay_rate=None, de
 
 
 def build_schedule(lr_cfg, epochs: int, steps_per_epoch: int, lr_scale: float = 1.0) -> Schedule:
-    """The schedule an `Optimizer.lr` section describes, for `epochs` x `steps_per_epoch` updates.
+    """The schedule an `Optimizer.lr` section describes (a partial section gets the schema's defaults for
+    its schedule), for `epochs` x `steps_per_epoch` updates. A number is a constant rate.
 
     `lr_scale` multiplies every rate (the linear batch-size rule, when asked for).
     """
+    from pcls.config.schema import validate_part
+
     if isinstance(lr_cfg, (int, float)):
         lr_cfg = {"name": "Constant", "learning_rate": float(lr_cfg)}
-    params = dict(lr_cfg or {})
-    name = params.pop("name", "Constant")
+    params = validate_part("Optimizer.lr", lr_cfg or {})
+    name = params.pop("name")
     schedule_fn = SCHEDULES.get(name)
-    default_warmup = 5 if name == "CosineWarmup" else 0
-    warmup_epoch = min(float(params.pop("warmup_epoch", default_warmup) or 0), epochs)
-    warmup_start_lr = float(params.pop("warmup_start_lr", 0.0)) * lr_scale
+    warmup_epoch = min(float(params.pop("warmup_epoch")), epochs)
+    warmup_start_lr = float(params.pop("warmup_start_lr")) * lr_scale
     # by_epoch: the rate changes once per epoch (the schedule counted in epochs), as PaddleClas steps it
-    by_epoch = bool(params.pop("by_epoch", False))
-    # last_epoch is refused by the schema unless -1 (a resume positions the schedule); verbose is paddle's print
-    for key in ("last_epoch", "verbose", "epochs", "step_each_epoch"):
-        params.pop(key, None)
-    if params.get("values") is not None:
+    by_epoch = bool(params.pop("by_epoch"))
+    params.pop("last_epoch", None)  # refused by the schema unless -1: a resume positions the schedule
+    if name == "Piecewise":  # its rates are `values`; learning_rate is the first of them
         params["values"] = [float(v) * lr_scale for v in params["values"]]
-        params.setdefault("learning_rate", params["values"][0])
-    if "learning_rate" not in params:
-        raise PclsError(f"Optimizer.lr: schedule {name} needs 'learning_rate'")
-    params["learning_rate"] = float(params["learning_rate"]) * lr_scale
+        params["learning_rate"] = params["values"][0]
+    else:
+        params["learning_rate"] = float(params["learning_rate"]) * lr_scale
     for key in ("eta_min", "end_lr"):
         if key in params:
             params[key] = float(params[key]) * lr_scale

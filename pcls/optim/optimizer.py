@@ -16,7 +16,7 @@ OPTIMIZERS = Registry("optimizer", where="Optimizer.name")
 
 # config keys that are not optimizer constructor arguments
 _GROUPING_KEYS = ("no_weight_decay_name", "one_dim_param_no_weight_decay", "regularizer", "weight_decay",
-                  "clip_norm", "clip_grad", "clip_value", "lr", "name", "multi_precision", "apply_decay_param_fun")
+                  "clip_norm", "clip_grad", "lr", "name")
 
 
 def register_optimizer(name):
@@ -29,22 +29,24 @@ def list_optimizers():
 
 
 @register_optimizer("Momentum")
-def _momentum(lr, params, decay, grad_clip, momentum=0.9, use_nesterov=False, **_):
+def _momentum(lr, params, decay, grad_clip, momentum, use_nesterov, multi_precision, **_):
     import paddle
 
     return paddle.optimizer.Momentum(learning_rate=lr, momentum=momentum, use_nesterov=use_nesterov,
-                                     parameters=params, weight_decay=decay, grad_clip=grad_clip)
+                                     parameters=params, weight_decay=decay, grad_clip=grad_clip,
+                                     multi_precision=multi_precision)
 
 
 @register_optimizer("SGD")
-def _sgd(lr, params, decay, grad_clip, **_):
+def _sgd(lr, params, decay, grad_clip, multi_precision, **_):
     import paddle
 
-    return paddle.optimizer.SGD(learning_rate=lr, parameters=params, weight_decay=decay, grad_clip=grad_clip)
+    return paddle.optimizer.SGD(learning_rate=lr, parameters=params, weight_decay=decay, grad_clip=grad_clip,
+                                multi_precision=multi_precision)
 
 
 @register_optimizer("RMSProp")
-def _rmsprop(lr, params, decay, grad_clip, momentum=0.0, rho=0.95, epsilon=1e-6, centered=False, **_):
+def _rmsprop(lr, params, decay, grad_clip, momentum, rho, epsilon, centered, **_):
     import paddle
 
     return paddle.optimizer.RMSProp(learning_rate=lr, rho=rho, epsilon=epsilon, momentum=momentum,
@@ -52,15 +54,16 @@ def _rmsprop(lr, params, decay, grad_clip, momentum=0.0, rho=0.95, epsilon=1e-6,
 
 
 @register_optimizer("Adam")
-def _adam(lr, params, decay, grad_clip, beta1=0.9, beta2=0.999, epsilon=1e-8, **_):
+def _adam(lr, params, decay, grad_clip, beta1, beta2, epsilon, multi_precision, **_):
     import paddle
 
     return paddle.optimizer.Adam(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
-                                 parameters=params, weight_decay=decay, grad_clip=grad_clip)
+                                 parameters=params, weight_decay=decay, grad_clip=grad_clip,
+                                 multi_precision=multi_precision)
 
 
 @register_optimizer("AdamW")
-def _adamw(lr, params, decay, grad_clip, beta1=0.9, beta2=0.999, epsilon=1e-8, **_):
+def _adamw(lr, params, decay, grad_clip, beta1, beta2, epsilon, multi_precision, **_):
     import paddle
 
     # AdamW's decay is decoupled: a float per group, never an L2Decay regulariser
@@ -68,28 +71,29 @@ def _adamw(lr, params, decay, grad_clip, beta1=0.9, beta2=0.999, epsilon=1e-8, *
         raise PclsError("AdamW decays weights through Optimizer.weight_decay (decoupled); remove "
                         "Optimizer.regularizer or set its coeff to 0")
     return paddle.optimizer.AdamW(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
-                                  parameters=params, weight_decay=decay or 0.0, grad_clip=grad_clip)
+                                  parameters=params, weight_decay=decay or 0.0, grad_clip=grad_clip,
+                                  multi_precision=multi_precision)
 
 
 def decay_setting(opt_cfg):
     """(kind, coeff): ("l2", c) for `regularizer: {name: L2, coeff: c}`, ("decoupled", w) for
     `weight_decay: w`, (None, 0.0) for none."""
-    reg = opt_cfg.get("regularizer")
+    reg = opt_cfg.get("regularizer")  # a section the schema does not create when absent
     if reg:
-        name = str(reg.get("name", "L2"))
+        name = str(reg["name"])
         if name.upper() not in ("L2", "L2DECAY"):
             raise PclsError(f"Optimizer.regularizer.name: only L2 is supported, got '{name}'")
-        if float(reg.get("coeff") or 0.0) > 0 or not opt_cfg.get("weight_decay"):
-            return "l2", float(reg.get("coeff") or 0.0)
-    if opt_cfg.get("weight_decay"):
+        if float(reg["coeff"]) > 0 or not opt_cfg["weight_decay"]:
+            return "l2", float(reg["coeff"])
+    if opt_cfg["weight_decay"]:
         return "decoupled", float(opt_cfg["weight_decay"])
     return None, 0.0
 
 
 def no_decay_names(named_params, opt_cfg) -> set:
     """Names of the parameters that take no weight decay under this config."""
-    fragments = str(opt_cfg.get("no_weight_decay_name") or "").split()
-    one_dim = bool(opt_cfg.get("one_dim_param_no_weight_decay", False))
+    fragments = str(opt_cfg["no_weight_decay_name"] or "").split()
+    one_dim = bool(opt_cfg["one_dim_param_no_weight_decay"])
     return {
         name
         for name, param in named_params
@@ -126,20 +130,20 @@ def grad_clip_from(opt_cfg):
     """Global-norm clipping from `clip_norm` (or PaddleClas 2.6's `clip_grad`), else value clipping."""
     import paddle
 
-    norm = opt_cfg.get("clip_norm") or opt_cfg.get("clip_grad")
+    norm = opt_cfg["clip_norm"] or opt_cfg["clip_grad"]
     if norm:
         return paddle.nn.ClipGradByGlobalNorm(float(norm))
-    if opt_cfg.get("clip_value"):
-        v = float(opt_cfg["clip_value"])
-        return paddle.nn.ClipGradByValue(max=v, min=-v)
     return None
 
 
 def build_optimizer(opt_cfg, named_params, lr_scheduler):
-    """The optimizer `opt_cfg` (a config's Optimizer section) names, over `named_params`
-    [(name, Parameter)], driven by `lr_scheduler` (a paddle LRScheduler or a float)."""
-    opt_cfg = dict(opt_cfg or {})
-    name = opt_cfg.get("name", "Momentum")
+    """The optimizer `opt_cfg` (a config's Optimizer section; a partial one gets the schema's defaults for
+    that optimizer) names, over `named_params` [(name, Parameter)], driven by `lr_scheduler` (a paddle
+    LRScheduler or a float)."""
+    from pcls.config.schema import validate_part
+
+    opt_cfg = validate_part("Optimizer", opt_cfg or {})
+    name = opt_cfg["name"]
     builder = OPTIMIZERS.get(name)
     groups, decay = param_groups(list(named_params), opt_cfg)
     kwargs = {k: v for k, v in opt_cfg.items() if k not in _GROUPING_KEYS}

@@ -37,7 +37,7 @@ def recipe_summary(name: str) -> dict:
 def _model_label(arch: dict) -> str:
     if arch.get("name") != "DistillationModel":
         return arch.get("name")
-    from pcls.distill.config import distill_members
+    from pcls.config.members import distill_members
 
     def backbone(member):  # AFD's AttentionModel wraps the backbone with its connector
         return next(iter(member["models"][0].values()))["name"] if member["name"] == "AttentionModel" else member["name"]

@@ -66,9 +66,9 @@ def write_result(run_dir, cfg: dict, *, recipe: Optional[str], top1: Optional[fl
     return record
 
 
-def render_panel(record: dict):
-    """The Rich panel every recipe run ends with: achieved vs documented and whether the setting matched."""
-    from rich.panel import Panel
+def report_lines(record: dict) -> list:
+    """The lines every recipe run ends with (the CLI draws them in a panel): achieved vs documented and
+    whether the setting matched."""
 
     def pct(value):
         return percent(value) or "-"
@@ -87,7 +87,7 @@ def render_panel(record: dict):
         lines.append("setting     deviated: " + "; ".join(record["deviations"]))
     else:
         lines.append("setting     matched the documented GPUs x batch size and epochs")
-    return Panel("\n".join(lines), title="achieved vs documented", expand=False)
+    return lines
 
 
 def find_results(output_root="output") -> dict:

@@ -107,8 +107,18 @@ def smoke_config(cfg: dict, workdir, label: str) -> dict:
                 device="cpu")
     _no_pretrained(cfg["Arch"])
     cfg.pop("AMP", None)  # AMP only runs on GPU; the smoke run is a CPU check
-    cfg["_smoke"] = True
     return cfg
+
+
+def smoke_run(cfg: dict, options):
+    """(config, RunOptions) of the smoke run of `cfg` (`pcls.train(..., smoke=True)`): one CPU process under
+    `Global.output_dir/smoke/<label>`, the label being the run name, else the recipe, else the config file's
+    name."""
+    import dataclasses
+
+    label = options.run_name or options.recipe or Path(options.resume or cfg.get("_source") or "config").stem
+    smoke = smoke_config(cfg, Path(cfg["Global"]["output_dir"]) / "smoke", label)
+    return smoke, dataclasses.replace(options, run_name=label, device="cpu", nproc=None, gpus=None, ips=None)
 
 
 CHECKPOINT_SUFFIXES = (".pdparams", ".pdopt")

@@ -125,7 +125,7 @@ def apply_state(model, state: dict, source: str = "state dict", verbose: bool = 
     adapt = getattr(model, "adapt_state_dict", None)
     if callable(adapt):
         state = adapt(state)
-    own = model.state_dict()
+    own = model.state_dict(use_hook=False)  # the weights as held: an O2 model's save_dtype hook casts them
     prefixes = tuple(model.classifier_prefixes()) if hasattr(model, "classifier_prefixes") else ()
     in_head = (lambda key: key.startswith(prefixes)) if prefixes else (lambda key: False)
 

@@ -124,7 +124,7 @@ def test_a_group_alone_still_shows_its_help():
 
 # --- eval --image-size -------------------------------------------------------------------------------------------
 def test_eval_image_size_scales_resize_and_crop_by_the_zoo_ratio(tmp_path):
-    from pcls.cli.train import _eval_config
+    from pcls.engine.evaluator import eval_config as _eval_config  # the library builds it (pcls.evaluate(model=, data=))
     from pcls.zoo.catalog import preprocess_for
 
     (tmp_path / "l.txt").write_text("a.jpg 0\nb.jpg 1\n")

@@ -1,7 +1,9 @@
 """Every schema field is read by code, or refused in one line, or noted: no key passes silently.
 
-The reader check parses pcls's source (never imports it): a field counts as read when its key appears as a
-string constant or a parameter name somewhere outside the schema module.
+The sections the engine reads (Global, Optimizer with every optimizer and schedule, AMP, EMA) are traced: a
+run's validated config records every dotted path code reads. The others (DataLoader, Infer, Reference, ...)
+are still checked by a source scan: a key counts as read when it appears as a string constant or a parameter
+name outside the schema's tables.
 """
 
 import ast
@@ -20,19 +22,22 @@ SCHEMA_FILE = PACKAGE / "config" / "schema.py"
 
 
 def _fields(section, path=""):
-    for key, spec in section.fields.items():
-        where = f"{path}.{key}" if path else key
-        yield where, key, spec
-        if isinstance(spec, Section):
-            yield from _fields(spec, where)
+    variants = [section.fields] + list((section.by_name or {}).values())  # per-component fields too
+    for fields in variants:
+        for key, spec in fields.items():
+            where = f"{path}.{key}" if path else key
+            yield where, key, spec
+            if isinstance(spec, Section):
+                yield from _fields(spec, where)
 
 
 def _names_read_by_code() -> set:
     names = set()
     for path in PACKAGE.rglob("*.py"):
-        if path == SCHEMA_FILE:
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if path == SCHEMA_FILE:  # its functions read keys (AMP.use_pure_fp16 resolves AMP.level), not its tables
+            tree = ast.Module(body=[n for n in tree.body if isinstance(n, ast.FunctionDef)], type_ignores=[])
+        for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 names.add(node.value)
             elif isinstance(node, ast.arg):
@@ -45,6 +50,112 @@ def test_every_schema_field_is_read_refused_or_noted():
     silent = [where for where, key, spec in _fields(SCHEMA)
               if not (isinstance(spec, Field) and (spec.refuse or spec.note)) and key not in read]
     assert not silent, f"schema fields no code reads (read them, or refuse/note them in the schema): {silent}"
+
+
+class _RecordingDict(dict):
+    """A validated config section that records the dotted path of every key code reads (indexing, get, pop,
+    or handing the section's items on, e.g. as an optimizer's keyword arguments). Serialising it (json,
+    yaml) or validating it is not reading."""
+
+    path = ""
+    reads: set = set()
+
+    def _mark(self, key):
+        self.reads.add(f"{self.path}.{key}" if self.path else str(key))
+
+    def __getitem__(self, key):
+        self._mark(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._mark(key)
+        return super().get(key, default)
+
+    def pop(self, key, *default):
+        self._mark(key)
+        return super().pop(key, *default)
+
+    def _handed_on(self):
+        caller = sys._getframe(2).f_globals.get("__name__", "")
+        if not caller.startswith(("json", "yaml", "copy", "pcls.config.schema")):
+            for key in super().keys():
+                self._mark(key)
+
+    def items(self):  # {k: v for k, v in section.items()}
+        self._handed_on()
+        return super().items()
+
+    def keys(self):  # f(**section), dict(section)
+        self._handed_on()
+        return super().keys()
+
+    def __iter__(self):  # makes **section and dict(section) go through keys()
+        return iter(super().keys())
+
+
+# fields of the traced sections that a training run does not read, and who does
+_READ_ELSEWHERE = {
+    "Global.save_inference_dir": "pcls export's default output folder (pcls/cli/deploy.py)",
+    "Global.use_dali": "load_config warns that pcls's own loader runs instead (pcls/config/loader.py)",
+}
+
+
+def _unread_in_a_traced_run(tmp_path, monkeypatch) -> list:
+    """Fields of Global, Optimizer (every optimizer and schedule), AMP and EMA that neither a real training
+    run, an export request nor the optimizer / schedule builders read (refused and noted fields aside)."""
+    import yaml
+
+    import pcls.config.schema as schema
+    from pcls.deploy.export import request_from_config
+    from pcls.optim import build_optimizer, build_schedule
+    from tests.engine import tinynet  # noqa: F401  (registers TinyNet)
+    from tests.engine.conftest import tiny_config, write_colour_dataset
+
+    reads = set()
+    monkeypatch.setattr(_RecordingDict, "reads", reads)
+    validate_section = schema._validate_section
+
+    def recording(path, spec, value):
+        section = _RecordingDict(validate_section(path, spec, value))
+        section.path = path
+        return section
+
+    monkeypatch.setattr(schema, "_validate_section", recording)
+    monkeypatch.setitem(yaml.SafeDumper.yaml_representers, _RecordingDict,
+                        lambda dumper, data: dumper.represent_dict(dict(dict.items(data))))
+    cfg = tiny_config(write_colour_dataset(tmp_path / "data", train_per_class=4, val_per_class=2), tmp_path / "out",
+                      epochs=1)
+    cfg.update(AMP={"use_amp": True}, EMA={"decay": 0.9})
+    import pcls
+
+    pcls.train(cfg, log=lambda message: None)
+    request_from_config(validate(cfg), tmp_path / "export")
+    import paddle
+
+    params = list(paddle.nn.Linear(2, 2).named_parameters())
+    optimizer_spec = SCHEMA.fields["Optimizer"]
+    for name in optimizer_spec.by_name:
+        build_optimizer({"name": name}, params, 0.1)
+    required = {"Piecewise": {"decay_epochs": [1], "values": [0.1, 0.01]}, "Step": {"step_size": 1},
+                "MultiStepDecay": {"milestones": [1]}, "Exponential": {"gamma": 0.9}}
+    for name in optimizer_spec.fields["lr"].by_name:
+        build_schedule({"name": name, **required.get(name, {})}, epochs=2, steps_per_epoch=2)
+    traced = [(where, spec) for where, key, spec in _fields(SCHEMA) if where.split(".")[0] in
+              ("Global", "Optimizer", "AMP", "EMA")]
+    assert "Optimizer.epsilon" in reads and "Optimizer.lr.milestones" in reads  # the variants were traced
+    return [where for where, spec in traced if isinstance(spec, Field) and not (spec.refuse or spec.note)
+            and where not in reads and where not in _READ_ELSEWHERE]
+
+
+def test_engine_sections_are_read_during_a_run(tmp_path, monkeypatch):
+    unread = _unread_in_a_traced_run(tmp_path, monkeypatch)
+    assert not unread, f"schema fields no code read during the run (read them, or refuse/note them): {unread}"
+
+
+def test_the_traced_check_would_catch_an_unread_field(tmp_path, monkeypatch):
+    monkeypatch.setitem(SCHEMA.fields["Global"].fields, "a_key_nobody_reads", Field(("int",), 3))
+    monkeypatch.setitem(SCHEMA.fields["AMP"].fields, "another_one", Field(("bool",), False))
+    assert _unread_in_a_traced_run(tmp_path, monkeypatch) == ["Global.a_key_nobody_reads", "AMP.another_one"]
 
 
 def test_the_reader_check_would_catch_an_unread_field():
@@ -125,6 +236,36 @@ def test_arch_class_num_wins_over_global(caplog):
     cfg = validate({"Global": {"class_num": 102}, "Arch": {"name": "ResNet18", "class_num": 10}})
     assert cfg["Arch"]["class_num"] == 10
     assert any("Global.class_num 102 is ignored" in r.message for r in caplog.records)
+
+
+def test_each_optimizer_and_schedule_gets_its_own_defaults():
+    rmsprop = validate(_base(Optimizer={"name": "RMSProp"}))["Optimizer"]
+    assert (rmsprop["momentum"], rmsprop["epsilon"], rmsprop["rho"]) == (0.0, 1e-6, 0.95)  # PaddleClas's
+    momentum = validate(_base())["Optimizer"]
+    assert momentum["momentum"] == 0.9 and "beta1" not in momentum and "epsilon" not in momentum
+    assert validate(_base(Optimizer={"name": "AdamW"}))["Optimizer"]["epsilon"] == 1e-8
+    with pytest.raises(PclsError, match=r"unknown config key Optimizer.momentun \(did you mean Optimizer.momentum\?\)"
+                                        r"; valid keys here \(for Optimizer.name Momentum\)"):
+        validate(_base(Optimizer={"momentun": 0.8}))
+    # another optimizer's parameter, as published AdamW configs carry `momentum`: dropped, as PaddleClas does
+    assert "momentum" not in validate(_base(Optimizer={"name": "AdamW", "momentum": 0.9}))["Optimizer"]
+    warm = validate(_base(Optimizer={"lr": {"name": "CosineWarmup"}}))["Optimizer"]["lr"]
+    assert warm["warmup_epoch"] == 5 and "gamma" not in warm
+    with pytest.raises(PclsError, match="Optimizer.lr.milestones is required"):
+        validate(_base(Optimizer={"lr": {"name": "MultiStepDecay"}}))
+    assert default_of("Optimizer.epsilon", "RMSProp") == 1e-6
+
+
+def test_global_clip_grad_norm_clips_like_optimizer_clip_norm():
+    assert validate(_base(Global={"clip_grad_norm": 5.0}))["Optimizer"]["clip_norm"] == 5.0
+    both = validate(_base(Global={"clip_grad_norm": 5.0}, Optimizer={"clip_norm": 1.0}))
+    assert both["Optimizer"]["clip_norm"] == 1.0  # the optimizer's own setting wins
+
+
+@pytest.mark.parametrize("key", ["update_freq", "save_interval", "eval_interval", "print_batch_step", "max_iters"])
+def test_counts_the_engine_divides_by_must_be_at_least_one(key):
+    with pytest.raises(PclsError, match=f"Global.{key}: must be at least 1, got 0"):
+        validate(_base(Global={key: 0}))
 
 
 def test_defaults_come_from_the_schema():

@@ -115,5 +115,5 @@ def trained_teacher(scarce_data, tinynet, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("teacher")
     cfg = plain_config(scarce_data, scarce_data["teacher"], out, epochs=20, batch_size=32)
-    summary = train(cfg, show_progress=False, log=quiet)
+    summary = train(cfg, log=quiet)
     return {"weights": str(out / "TinyNet" / "best_model"), "top1": summary["best"]["value"]}

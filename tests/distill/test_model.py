@@ -39,7 +39,7 @@ def test_frozen_teacher_unchanged_and_without_optimizer_state(tmp_path, scarce_d
     teacher_file = _save_weights("MobileNetV1_x0_25", tmp_path / "teacher.pdparams")
     cfg = _resized(distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / "out", str(teacher_file),
                                   teacher="MobileNetV1_x0_25", student="PPLCNet_x0_25", epochs=1, lr=0.1))
-    trainer = Trainer(cfg, show_progress=False, log=quiet)
+    trainer = Trainer(cfg, log=quiet)
     net = trainer.net
     teacher_before, student_before = _state(net.Teacher), _state(net.Student)
     assert any("_mean" in k for k in teacher_before)  # BatchNorm statistics are part of the check
@@ -72,7 +72,7 @@ def test_dml_trains_both_models(tmp_path, scarce_data, tinynet):
                          soft_loss="DistillationDMLLoss")
     cfg["Arch"]["models"][0]["Teacher"]["freeze_params"] = False
     cfg["Loss"]["Train"][1]["DistillationGTCELoss"]["model_names"] = ["Student", "Teacher"]
-    trainer = Trainer(cfg, show_progress=False, log=quiet)
+    trainer = Trainer(cfg, log=quiet)
     before = {name: _state(getattr(trainer.net, name)) for name in ("Teacher", "Student")}
     trainer.fit()
     for name in ("Teacher", "Student"):
@@ -85,7 +85,8 @@ def test_teacher_to_half_casts_only_the_frozen_model():
     from pcls.distill.model import DistillationModel
 
     net = DistillationModel({"Teacher": create_model("MobileNetV1_x0_25", class_num=4),
-                             "Student": create_model("PPLCNet_x0_25", class_num=4)}, frozen=["Teacher"])
+                             "Student": create_model("PPLCNet_x0_25", class_num=4)}, frozen=["Teacher"],
+                            infer_model_name="Student")
     net.teacher_to_half("float16")
     dtypes = {k: str(p.dtype) for k, p in net.Teacher.named_parameters()}
     norm_keys = [k for k in dtypes if "bn" in k.lower() or "norm" in k.lower()]
@@ -156,7 +157,7 @@ def test_trainer_puts_the_teacher_in_half_precision_under_amp(tmp_path, scarce_d
     monkeypatch.setattr(AmpSettings, "from_config", classmethod(lambda cls, cfg, device: cls(enabled=True)))
     cfg = distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / "out", False, epochs=1)
     cfg["AMP"] = {"use_amp": True, "level": "O1"}
-    trainer = Trainer(cfg, show_progress=False, log=quiet)
+    trainer = Trainer(cfg, log=quiet)
     assert trainer.net.teacher_dtype == "float16"
     assert {str(p.dtype) for p in trainer.net.Teacher.parameters()} == {"paddle.float16"}
     assert {str(p.dtype) for p in trainer.net.Student.parameters()} == {"paddle.float32"}

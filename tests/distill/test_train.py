@@ -17,9 +17,9 @@ def test_distilled_student_beats_student_trained_alone(tmp_path, scarce_data, tr
     from pcls.engine.trainer import train
 
     alone = train(plain_config(scarce_data, scarce_data["labelled_repeated"], tmp_path / "alone"),
-                  show_progress=False, log=quiet)
+                  log=quiet)
     distilled = run_distillation(distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / "kd",
-                                                trained_teacher["weights"]), show_progress=False, log=quiet)
+                                                trained_teacher["weights"]), log=quiet)
     # same student, seed, batch size, epochs and number of updates; only the training signal differs
     assert distilled["final"]["epoch"] == alone["final"]["epoch"] == 10
     assert len(open(scarce_data["labelled_repeated"]).read().split("\n")) == \
@@ -49,7 +49,7 @@ def test_unlabeled_lines_reach_only_the_distillation_term(tmp_path, scarce_data,
     monkeypatch.setattr(CombinedLoss, "__call__", recording)
     cfg = distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / "out",
                          trained_teacher["weights"], epochs=1, batch_size=16)
-    Trainer(cfg, show_progress=False, log=quiet).fit()
+    Trainer(cfg, log=quiet).fit()
 
     labels = np.concatenate([batch["labels"] for batch in seen])
     assert (labels == -1).sum() == 200 and (labels >= 0).sum() == 8  # every line once, unlabeled as -1
@@ -93,7 +93,7 @@ def test_teacher_cache_replays_logits_on_a_deterministic_pipeline(tmp_path, scar
         cfg = distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / name,
                              trained_teacher["weights"], epochs=2, batch_size=26)
         messages = []
-        summary = run_distillation(cfg, cache_teacher=cache, show_progress=False, log=messages.append)
+        summary = run_distillation(cfg, cache_teacher=cache, log=messages.append)
         return summary, messages
 
     calls = _teacher_calls(monkeypatch)
@@ -120,7 +120,7 @@ def test_teacher_cache_is_refused_on_a_random_pipeline(tmp_path, scarce_data, tr
     cfg = distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / "out",
                          trained_teacher["weights"], epochs=2, batch_size=52, random_aug=True)
     messages = []
-    summary = run_distillation(cfg, cache_teacher=True, show_progress=False, log=messages.append)
+    summary = run_distillation(cfg, cache_teacher=True, log=messages.append)
     notes = [m for m in messages if m.startswith("--cache-teacher")]
     assert len(notes) == 1 and "not used" in notes[0] and "RandFlipImage" in notes[0]
     assert "teacher_cache" not in summary and calls == [52] * 8

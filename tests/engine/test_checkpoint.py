@@ -40,8 +40,13 @@ def test_round_trip_with_optimizer_renamed_to_structured_keys(tmp_path):
     assert loaded["state"]["epoch"] == 3
     fresh.set_state_dict(loaded["model"])
     load_optimizer_state(fresh_opt, fresh, loaded["optimizer"])
-    for (_, a), (_, b) in zip(sorted(opt.state_dict().items()), sorted(fresh_opt.state_dict().items())):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # compared by structured name: sorting paddle's generated names (linear_9 vs linear_10) depends on what
+    # else the process built before
+    before, after = optimizer_state(opt, net), optimizer_state(fresh_opt, fresh)
+    assert before.keys() == after.keys()
+    for key, value in before.items():
+        if hasattr(value, "numpy"):
+            np.testing.assert_array_equal(value.numpy(), after[key].numpy(), err_msg=key)
     for a, b in zip(net.parameters(), fresh.parameters()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
@@ -69,7 +74,7 @@ def test_weights_only_file_explains_pretrained_model(tmp_path):
 
 def test_no_temp_files_left_and_state_is_json(tmp_path):
     net, opt = _trained()
-    save_checkpoint(tmp_path / "epoch_1", net.state_dict(), None, {"epoch": 1}, ema_state=net.state_dict())
+    save_checkpoint(tmp_path / "epoch_1", net.state_dict(), None, {"epoch": 1}, extra_files={"_ema.pdparams": net.state_dict()})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_1.json", "epoch_1.pdparams", "epoch_1_ema.pdparams"]
     files = json.loads((tmp_path / "epoch_1.json").read_text())["files"]
     assert set(files) == {"epoch_1.pdparams", "epoch_1_ema.pdparams"}

@@ -25,7 +25,7 @@ def test_two_gloo_workers_on_half_batches_match_one_worker(tmp_path, colour_data
     from pcls.engine.trainer import train
 
     one = tiny_config(colour_data, tmp_path / "out", epochs=1)
-    train(load_config(str(write_config(one, tmp_path / "one.yaml"))), run_name="one", show_progress=False,
+    train(load_config(str(write_config(one, tmp_path / "one.yaml"))), run_name="one",
           log=lambda m: None)
     two = tiny_config(colour_data, tmp_path / "out", epochs=1)
     two["DataLoader"]["Train"]["sampler"]["batch_size"] = 4  # per process

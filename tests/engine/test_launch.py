@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from pcls.config import load_config
+from pcls.engine.callbacks import Callback
 from pcls.engine.launch import launch_command, run_launcher, worker_env
 from pcls.utils.state_files import load_state_file
 from tests.engine.conftest import TINYNET, tiny_config, write_config
@@ -31,8 +32,27 @@ def test_launcher_environment_dumps_do_not_survive_the_job(tmp_path, monkeypatch
     assert _files_containing(tmp_path, SECRET) == []
 
 
+class PortableMarker(Callback):
+    """A Python callback for a multi-process run: importable, plain attributes; leaves a file per process."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.batches = 0
+
+    def on_batch_end(self, trainer, step, batch, outputs):
+        self.batches += 1
+
+    def on_train_end(self, trainer, summary):
+        from pathlib import Path
+
+        Path(self.folder).mkdir(parents=True, exist_ok=True)
+        (Path(self.folder) / f"python_rank{trainer.run.rank}").write_text(str(self.batches))
+
+
 @pytest.mark.slow
 def test_train_with_nproc_2_from_python(tmp_path, colour_data, tinynet, monkeypatch):
+    """pcls.train(cfg, callbacks=[...], nproc=2): the run equals one process on the same global batch, and
+    both a Python callback and a config-declared one (Global.callbacks) run in every process."""
     import pcls
     import pcls.engine.model as model_module
 
@@ -41,10 +61,12 @@ def test_train_with_nproc_2_from_python(tmp_path, colour_data, tinynet, monkeypa
     monkeypatch.setenv("MY_TOKEN", SECRET)
     one = tiny_config(colour_data, tmp_path / "out", epochs=1)
     pcls.train(load_config(str(write_config(one, tmp_path / "one.yaml"))), run_name="one")
-    two = tiny_config(colour_data, tmp_path / "out", epochs=1)
+    marks = tmp_path / "marks"
+    two = tiny_config(colour_data, tmp_path / "out", epochs=1, callbacks=[{"name": "RankMarker", "folder": str(marks)}])
     two["DataLoader"]["Train"]["sampler"]["batch_size"] = 4  # per process: the same global batch
     lines = []
-    summary = pcls.train(str(write_config(two, tmp_path / "two.yaml")), nproc=2, run_name="two", log=lines.append)
+    summary = pcls.train(str(write_config(two, tmp_path / "two.yaml")), nproc=2, run_name="two", log=lines.append,
+                         callbacks=[PortableMarker(str(marks))])
     assert summary["status"] == "done" and summary["run_dir"] == str(tmp_path / "out/two")
     assert any(line.startswith("epoch 1/1") for line in lines)  # rank 0's log reaches the caller
     a = load_state_file(tmp_path / "out/one/latest.pdparams")
@@ -53,13 +75,28 @@ def test_train_with_nproc_2_from_python(tmp_path, colour_data, tinynet, monkeypa
         np.testing.assert_allclose(b[key], a[key], rtol=0, atol=1e-5, err_msg=key)
     assert json.loads((tmp_path / "out/two/summary.json").read_text())["run_dir"] == summary["run_dir"]
     assert _files_containing(tmp_path / "out", SECRET) == []
+    # 64 images: 8 batches of 4 per process, counted by each rank's own copy
+    assert sorted(p.name for p in marks.iterdir()) == ["config_rank0", "config_rank1", "python_rank0", "python_rank1"]
+    assert {(marks / f"python_rank{r}").read_text() for r in (0, 1)} == {"8"}
 
 
-def test_callbacks_cannot_cross_into_worker_processes(tmp_path, colour_data, tinynet):
+def test_a_callback_that_cannot_cross_into_worker_processes_is_refused_first(tmp_path, colour_data, tinynet):
     import pcls
 
+    class Local(pcls.Callback):  # defined in a function: a worker cannot import it
+        pass
+
     cfg = load_config(str(write_config(tiny_config(colour_data, tmp_path / "out"), tmp_path / "c.yaml")))
-    with pytest.raises(pcls.PclsError, match="cannot take them from Python"):
-        pcls.train(cfg, nproc=2, callbacks=[pcls.Callback()])
+    with pytest.raises(pcls.PclsError, match="cannot be sent to the worker processes"):
+        pcls.train(cfg, nproc=2, callbacks=[Local()])
+    with pytest.raises(pcls.PclsError, match="cannot be sent"):
+        pcls.train(cfg, nproc=2, callbacks=[PortableMarker(object())])
     assert not (tmp_path / "out").exists()
 
+
+def test_a_portable_callback_is_rebuilt_with_its_attributes(tmp_path):
+    from pcls.engine.callbacks import portable, rebuild
+
+    sent = json.loads(json.dumps(portable(PortableMarker(str(tmp_path)))))
+    again = rebuild(sent)
+    assert type(again) is PortableMarker and again.folder == str(tmp_path) and again.batches == 0

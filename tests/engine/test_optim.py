@@ -62,7 +62,9 @@ def test_one_dim_params_skip_decay_when_configured():
 def test_no_weight_decay_name_fragments():
     net = _Net()
     trainable = [(n, p) for n, p in net.named_parameters() if not p.stop_gradient]
-    names = no_decay_names(trainable, {"no_weight_decay_name": "bn fc.bias"})
+    from pcls.config.schema import validate_part
+
+    names = no_decay_names(trainable, validate_part("Optimizer", {"no_weight_decay_name": "bn fc.bias"}))
     assert names == {"bn.weight", "bn.bias", "fc.bias"}
 
 
@@ -126,7 +128,9 @@ def test_lr_mult_list_reaches_the_optimizer_for_a_real_and_a_generic_backbone(ti
 
     model = build_model({"name": "PPLCNet_x0_25", "class_num": 5, "lr_mult_list": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]},
                         log=lambda m: None)
-    groups, _ = param_groups(list(model.named_parameters()), {"regularizer": {"coeff": 1e-5}})
+    from pcls.config.schema import validate_part
+
+    groups, _ = param_groups(list(model.named_parameters()), validate_part("Optimizer", {"regularizer": {"coeff": 1e-5}}))
     rate = {id(p): g["learning_rate"] for g in groups for p in g["params"]}
     assert rate[id(model.conv1.conv.weight)] == pytest.approx(0.1)
     assert rate[id(model.fc.weight)] == 1.0

@@ -47,14 +47,21 @@ def test_by_epoch_changes_the_rate_once_per_epoch():
 
 
 def test_clip_grad_is_global_norm_clipping():
-    clip = grad_clip_from({"clip_grad": 5.0})
+    from pcls.config.schema import validate_part
+
+    clip = grad_clip_from(validate_part("Optimizer", {"clip_grad": 5.0}))
     assert isinstance(clip, paddle.nn.ClipGradByGlobalNorm) and clip.clip_norm == 5.0
 
 
 def test_amp_reads_use_fp16_test_and_use_promote():
-    amp = AmpSettings.from_config({"use_amp": True, "use_fp16_test": True, "use_promote": True}, "gpu")
+    from pcls.config.schema import validate
+
+    def section(**keys):
+        return validate({"Arch": {"name": "ResNet18"}, "AMP": keys})["AMP"]
+
+    amp = AmpSettings.from_config(section(use_amp=True, use_fp16_test=True, use_promote=True), "gpu")
     assert amp.eval_fp16 and amp.use_promote and amp.eval_autocast is not None
-    assert AmpSettings.from_config({"use_amp": True}, "gpu").eval_autocast is None  # PaddleClas: fp32 eval
+    assert AmpSettings.from_config(section(use_amp=True), "gpu").eval_autocast is None  # PaddleClas: fp32 eval
 
 
 def test_multi_scale_sampler_batches_keep_pixels_and_cover_the_epoch():

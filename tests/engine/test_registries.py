@@ -12,11 +12,12 @@ def _registries():
     from pcls.arch.registry import BACKBONES
     from pcls.data.datasets import DATASETS
     from pcls.data.transforms.registry import BATCH_OPERATORS, OPERATORS
-    from pcls.engine.model import MODEL_KINDS
+    from pcls.engine.model import MODEL_KINDS, load_plugins
     from pcls.loss.registry import LOSSES
     from pcls.optim.lr import SCHEDULES
     from pcls.optim.optimizer import OPTIMIZERS
 
+    load_plugins()  # the built-in model kinds (distillation) register themselves
     return {"backbone": (BACKBONES, "ResNet18"), "model kind": (MODEL_KINDS, "DistillationModel"),
             "loss": (LOSSES, "CELoss"), "optimizer": (OPTIMIZERS, "Momentum"), "schedule": (SCHEDULES, "Cosine"),
             "transform operator": (OPERATORS, "DecodeImage"), "batch operator": (BATCH_OPERATORS, "MixupOperator"),

@@ -35,7 +35,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, colour_data, tin
     from pcls.engine.trainer import train
 
     cfg_path = _config(colour_data, tmp_path)
-    train(load_config(str(cfg_path)), run_name="full", show_progress=False, log=lambda m: None)
+    train(load_config(str(cfg_path)), run_name="full", log=lambda m: None)
     stopped = _pcls(["train", "-c", cfg_path, "--name", "cut"], tmp_path, TINYNET_SIGNAL_AT=signal_at)
     assert stopped.returncode == expected_rc, stopped.stderr[-2000:]
     run = tmp_path / "out/cut"

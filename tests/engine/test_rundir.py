@@ -281,6 +281,19 @@ def test_resuming_a_run_that_is_still_going_is_refused(tmp_path):
     assert claim_for_resume(tmp_path / "run") == tmp_path / "run"
 
 
+def test_a_resume_through_run_directory_claims_the_run(tmp_path):
+    """pcls.train(resume=RUN) and a launched resume both take their folder from run_directory: it claims it."""
+    from pcls.engine.run_config import RunOptions, run_directory
+
+    with _held_by_another_process(tmp_path / "run") as pid:
+        (tmp_path / "run" / "latest.json").write_text("{}")
+        options = RunOptions(resume=str(tmp_path / "run"))
+        with pytest.raises(PclsError, match=f"in use by a run that is still going \\(process {pid}\\)"):
+            run_directory({}, options)
+        assert run_directory({}, options, is_main=False) == tmp_path / "run"  # a worker: its launcher claimed it
+    assert run_directory({}, options) == tmp_path / "run"
+
+
 # -- #25.12: names too long for the file system ----------------------------------------------------------
 def test_a_300_character_name_or_path_is_one_line(tmp_path):
     cfg = {"Global": {"output_dir": str(tmp_path)}, "Arch": {"name": "TinyNet"}}

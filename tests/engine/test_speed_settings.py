@@ -77,7 +77,7 @@ def test_the_training_progress_bar_runs_no_refresh_thread(tmp_path, colour_data,
     seen = []
 
     class Watch(Callback):
-        def on_batch_end(self, trainer, step):
+        def on_batch_end(self, trainer, step, batch, outputs):
             seen.append(any(isinstance(t, _RefreshThread) for t in threading.enumerate()))
 
     bar = ProgressBar()

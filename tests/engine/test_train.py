@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from pcls.config import load_config
-from pcls.engine.amp import AmpSettings
 from pcls.errors import PclsError
 from tests.engine.conftest import tiny_config, write_config
 
@@ -15,7 +14,7 @@ def test_training_learns_and_leaves_every_output(tmp_path, colour_data, tinynet)
     from pcls.engine.trainer import train
 
     cfg = load_config(str(write_config(tiny_config(colour_data, tmp_path / "out", epochs=4), tmp_path / "c.yaml")))
-    summary = train(cfg, show_progress=False, log=lambda msg: None)
+    summary = train(cfg, log=lambda msg: None)
     history = summary["final"], [json.loads(x) for x in (tmp_path / "out/TinyNet/metrics.jsonl").read_text().splitlines()]
     rows = history[1]
     assert summary["status"] == "done" and len(rows) == 4
@@ -37,7 +36,7 @@ def test_ema_and_grad_accumulation_run(tmp_path, colour_data, tinynet):
     raw["EMA"] = {"decay": 0.9}
     cfg = load_config(str(write_config(raw, tmp_path / "c.yaml")))
     lines = []
-    summary = train(cfg, show_progress=False, log=lines.append)
+    summary = train(cfg, log=lines.append)
     try:
         import visualdl  # noqa: F401
 
@@ -73,25 +72,6 @@ def test_missing_pretrained_path_fails_before_building(tmp_path, tinynet):
         check_weights_source(str(tmp_path / "nope/weights"))
 
 
-def test_amp_settings_from_config(monkeypatch):
-    on_gpu = AmpSettings.from_config({"use_amp": True, "level": "o2", "scale_loss": 128.0,
-                                      "use_dynamic_loss_scaling": True}, "gpu:0")
-    assert (on_gpu.enabled, on_gpu.level, on_gpu.dtype, on_gpu.scale_loss, on_gpu.dynamic) == \
-        (True, "O2", "float16", 128.0, True)
-    assert AmpSettings.from_config({"use_pure_fp16": True}, "gpu").level == "O2"
-    on_cpu = AmpSettings.from_config({"level": "O1"}, "cpu")
-    assert not on_cpu.enabled and "float32" in on_cpu.note and on_cpu.scaler() is None
-    assert not AmpSettings.from_config(None, "gpu").enabled
-    with pytest.raises(PclsError, match="O1 or O2"):
-        AmpSettings.from_config({"level": "O3"}, "gpu")
-    import paddle
-
-    built = {}  # paddle's GradScaler switches itself off on CPU, so check what it would be built with
-    monkeypatch.setattr(paddle.amp, "GradScaler", lambda **kw: built.update(kw) or "scaler")
-    assert on_gpu.scaler() == "scaler"
-    assert built == {"init_loss_scaling": 128.0, "use_dynamic_loss_scaling": True}
-
-
 def test_scale_lr_applies_the_linear_rule_only_when_asked(tmp_path, colour_data, tinynet):
     from pcls.engine.trainer import train
 
@@ -99,8 +79,8 @@ def test_scale_lr_applies_the_linear_rule_only_when_asked(tmp_path, colour_data,
     raw["Optimizer"]["lr"] = {"name": "Constant", "learning_rate": 0.05}
     cfg = load_config(str(write_config(raw, tmp_path / "c.yaml")))
     lines = []
-    plain = train(cfg, run_name="plain", show_progress=False, log=lines.append)
-    scaled = train(cfg, run_name="scaled", scale_lr=True, ref_batch=32, show_progress=False, log=lines.append)
+    plain = train(cfg, run_name="plain", log=lines.append)
+    scaled = train(cfg, run_name="scaled", scale_lr=True, ref_batch=32, log=lines.append)
     assert plain["final"]["lr"] == pytest.approx(0.05)
     assert scaled["final"]["lr"] == pytest.approx(0.05 * 8 / 32)  # global batch 8 (1 process x 8)
     assert any("x0.25" in line and "global batch 8" in line for line in lines)

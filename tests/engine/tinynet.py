@@ -9,6 +9,7 @@ import paddle.nn.functional as F
 
 from pcls.arch.base import Classifier
 from pcls.arch.registry import register
+from pcls.engine.callbacks import Callback, register_callback
 
 
 # fault injection for the resume tests: "KILL:14" sends SIGKILL to this process at the 14th training
@@ -54,3 +55,18 @@ class _TinyNet(Classifier):
 @register
 def TinyNet(class_num=1000, **kwargs):
     return _TinyNet(class_num, **kwargs)
+
+
+@register_callback()
+class RankMarker(Callback):
+    """A config-declared callback (Global.callbacks: [{name: RankMarker, folder: DIR}]) that leaves a file per
+    process, so a test can see it ran in every rank."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def on_train_end(self, trainer, summary):
+        from pathlib import Path
+
+        Path(self.folder).mkdir(parents=True, exist_ok=True)
+        (Path(self.folder) / f"config_rank{trainer.run.rank}").write_text(str(trainer.global_step))

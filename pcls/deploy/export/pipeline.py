@@ -103,8 +103,8 @@ def request_from_config(cfg: dict, out_dir, weights=None, **options) -> ExportRe
 
     post = resolve_postprocess(infer.get("PostProcess") or {}, cfg["Arch"].get("infer_model_name"))
     labels = read_label_file(post["class_id_map_file"]) if post.get("class_id_map_file") else None
-    image_shape = cfg["Global"].get("image_shape") or [3, 224, 224]
-    return ExportRequest(model_name=name, out_dir=Path(out_dir), weights=weights or cfg["Global"].get("pretrained_model"),
+    image_shape = cfg["Global"]["image_shape"]  # the schema's default when the config has none
+    return ExportRequest(model_name=name, out_dir=Path(out_dir), weights=weights or cfg["Global"]["pretrained_model"],
                          class_num=class_num, transform_ops=ops, labels=labels,
                          topk=int(post.get("topk", default_of("Infer.PostProcess.topk"))),
                          postprocess={k: v for k, v in post.items() if k not in ("topk", "class_id_map_file")},
