@@ -125,3 +125,46 @@ def test_a_zoo_backbone_gives_the_same_logits_after_the_switch(monkeypatch, arch
     expected = net(x).numpy()
     assert gc.gemm_conv(net) > 0
     np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stride, height, width, bias", [(1, 9, 10, True), (2, 11, 9, False), (1, 12, 12, False)])
+def test_pointwise_conv_equals_paddles_conv_with_gradients(stride, height, width, bias):
+    paddle.seed(5)
+    x = paddle.randn([3, 8, height, width])
+    w = paddle.randn([5, 8, 1, 1])
+    b = paddle.randn([5]) if bias else None
+    inputs = [t for t in (x, w, b) if t is not None]
+    for t in inputs:
+        t.stop_gradient = False
+    expected = F.conv2d(x, w, b, stride)
+    got = gc.pointwise_conv2d(x, w, b, stride)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    upstream = paddle.randn(expected.shape)
+    for g_ref, g_new in zip(paddle.grad([expected], inputs, [upstream]), paddle.grad([got], inputs, [upstream])):
+        np.testing.assert_allclose(g_new.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("setting, expected_calls", [("all", 1), ("", 0)])
+def test_the_1x1_switch_routes_large_maps_to_the_broadcast_product(monkeypatch, setting, expected_calls):
+    monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
+    monkeypatch.setenv(gc.POINTWISE_ENV, setting)
+    calls = []
+    real = gc.pointwise_conv2d
+    monkeypatch.setattr(gc, "pointwise_conv2d", lambda *a: calls.append(a[0].shape) or real(*a))
+    net = nn.Sequential(nn.Conv2D(4, 6, 1), nn.Conv2D(6, 6, 3, padding=1))  # only the 1x1 one may take it
+    paddle.seed(1)
+    x = paddle.randn([2, 4, 12, 12])  # 144 pixels: above the small-map limit
+    expected = net(x).numpy()
+    assert gc.gemm_conv(net) == 2
+    np.testing.assert_allclose(net(x).numpy(), expected, rtol=1e-5, atol=1e-4)
+    assert len(calls) == expected_calls
+
+
+def test_a_wrong_1x1_setting_is_refused_in_one_line(monkeypatch):
+    from pcls.errors import PclsError
+
+    monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
+    monkeypatch.setenv(gc.POINTWISE_ENV, "yes")
+    with pytest.raises(PclsError, match="PCLS_GEMM_CONV_1X1='yes'"):
+        gc.gemm_conv(nn.Conv2D(4, 4, 1))

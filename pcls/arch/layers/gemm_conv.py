@@ -14,6 +14,13 @@ Depthwise convolutions have the same problem one level down: Paddle's CPU kernel
 multiply-adds. On outputs of at most 4 pixels, unfolding and one broadcast multiply-sum is 2-4x faster;
 from 16 pixels on Paddle's kernel is as fast or faster (CHANGELOG #18).
 
+1x1 convolutions on larger maps (opt-in, `PCLS_GEMM_CONV_1X1=all`): one broadcast product of the [out, in]
+filter with the [N, in, H*W] batch -- no unfolding and no transposes. Measured against Paddle's kernel (fwd+bwd,
+batch 32, 1 thread, load ~10 on 2 cores, CHANGELOG #29): 0.77-1.33x, faster only where the output has fewer
+channels than the input (256->64 at 56x56: 1.33x), 0.77x at 14x14 and at 16->16 on 112x112; Paddle's per-image
+product is already large there. So it stays off by default and is kept for re-measuring each Paddle release
+(`python benchmarks/bench_conv_paths.py`).
+
 The result equals Paddle's convolution up to float summation order. Parameters, their names and the state
 dict are untouched, so checkpoints and exports do not know this path exists (export builds a fresh model).
 """
@@ -27,6 +34,8 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
+from pcls.errors import PclsError
+
 log = logging.getLogger(__name__)
 
 # Largest output map (height x width) computed as one batched product; at and below it the batched
@@ -34,6 +43,7 @@ log = logging.getLogger(__name__)
 MAX_BATCHED_PIXELS = 64
 MAX_BATCHED_DEPTHWISE_PIXELS = 4
 SWITCH_ENV = "PCLS_GEMM_CONV"  # "0" keeps Paddle's kernel everywhere (A/B benchmarks, bisecting a numeric issue)
+POINTWISE_ENV = "PCLS_GEMM_CONV_1X1"  # "all": 1x1 convolutions above MAX_BATCHED_PIXELS as one broadcast product
 
 
 def _pair(value) -> tuple:
@@ -82,6 +92,26 @@ def batched_depthwise_conv2d(x, weight, bias, stride, padding, dilation):
     return out.reshape([batch, channels, out_h, out_w])
 
 
+def pointwise_conv2d(x, weight, bias, stride):
+    """NCHW 1x1 convolution (groups=1, no padding) as one broadcast [out, in] x [N, in, H*W] product."""
+    sh, sw = _pair(stride)
+    x = x[:, :, ::sh, ::sw] if (sh, sw) != (1, 1) else x
+    batch, channels, out_h, out_w = x.shape
+    out_channels = weight.shape[0]
+    out = paddle.matmul(weight.reshape([1, out_channels, channels]), x.reshape([batch, channels, out_h * out_w]))
+    if bias is not None:
+        out = out + bias.reshape([1, out_channels, 1])
+    return out.reshape([batch, out_channels, out_h, out_w])
+
+
+def _pointwise_everywhere() -> bool:
+    value = os.environ.get(POINTWISE_ENV, "").strip().lower()
+    if value not in ("", "0", "off", "all"):
+        raise PclsError(f"{POINTWISE_ENV}={value!r} is not a setting; use 'all' (1x1 convolutions as one broadcast "
+                        "product at every map size) or unset it")
+    return value == "all"
+
+
 class BatchedGemmConv2D(nn.Conv2D):
     """An `nn.Conv2D` whose small outputs are computed by `batched_conv2d` (dense) or `batched_depthwise_conv2d`;
     only `gemm_conv` makes these."""
@@ -94,6 +124,8 @@ class BatchedGemmConv2D(nn.Conv2D):
                                     self._dilation)
         depthwise = self._groups != 1
         if out_h * out_w > (MAX_BATCHED_DEPTHWISE_PIXELS if depthwise else MAX_BATCHED_PIXELS):
+            if self._pointwise:
+                return pointwise_conv2d(x, self.weight, self.bias, self._stride)
             return super().forward(x)
         batched = batched_depthwise_conv2d if depthwise else batched_conv2d
         return batched(x, self.weight, self.bias, self._stride, self._plain_padding, self._dilation)
@@ -121,11 +153,13 @@ def gemm_conv(model: nn.Layer) -> int:
     or EMA already holding them), hooks and attribute names stay exactly as they were. Other grouped
     convolutions (and depthwise ones with a channel multiplier), subclasses, NHWC and asymmetric or "same"
     padding keep Paddle's kernel.
-    `PCLS_GEMM_CONV=0` turns the path off.
+    `PCLS_GEMM_CONV=0` turns the path off; `PCLS_GEMM_CONV_1X1=all` also computes 1x1 convolutions on larger
+    maps as one broadcast product (`pointwise_conv2d`).
     """
     if os.environ.get(SWITCH_ENV, "1").strip() == "0":
         log.info("CPU: %s=0, every convolution uses Paddle's per-image kernel", SWITCH_ENV)
         return 0
+    pointwise_everywhere = _pointwise_everywhere()
     switched = 0
     for layer in model.sublayers(include_self=True):
         if type(layer) is not nn.Conv2D or layer._data_format != "NCHW":
@@ -138,9 +172,13 @@ def gemm_conv(model: nn.Layer) -> int:
             continue
         layer.__class__ = BatchedGemmConv2D
         layer._plain_padding = padding
+        layer._pointwise = (pointwise_everywhere and layer._groups == 1 and tuple(layer._kernel_size) == (1, 1)
+                            and padding == (0, 0) and tuple(_pair(layer._dilation)) == (1, 1))
         switched += 1
     if switched:
         log.info("CPU: %d convolution(s) compute small maps (dense <= %d pixels, depthwise <= %d) batched over "
                  "the images (%s=0 to turn off)", switched, MAX_BATCHED_PIXELS, MAX_BATCHED_DEPTHWISE_PIXELS,
                  SWITCH_ENV)
+    if pointwise_everywhere:
+        log.info("CPU: %s=all, 1x1 convolutions on larger maps are one broadcast product", POINTWISE_ENV)
     return switched
