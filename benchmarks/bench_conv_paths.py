@@ -9,7 +9,8 @@ Paths, each timed on the same input, interleaved round by round (best round per 
   `PCLS_GEMM_CONV_1X1=all`);
 - depthwise: Paddle's conv2d in NCHW; Paddle's depthwise kernel in NHWC (two transposes added); a channels-last
   sum of k x k shifted multiply-adds over [N, H, W, C] (plain Paddle ops, autograd through them) -- the issue's
-  vectorise-over-channels candidate, kept here only as a measurement;
+  vectorise-over-channels candidate, kept here only as a measurement; `depthwise_split_grad` (Paddle's forward
+  kernel, its input gradient by the forward kernel, `PCLS_DEPTHWISE_GRAD=split`);
 - `--onednn`: every path also with Paddle's oneDNN kernels (FLAGS_use_onednn).
 Prints ms per forward+backward and each path's speed-up over Paddle's kernel, with the load average beside it:
 on a shared machine compare the ratios of one run, not absolute times. Asserts nothing.
@@ -59,7 +60,8 @@ def paths(kind: str):
     return {"paddle": lambda x, w: F.conv2d(x, w, padding=w.shape[2] // 2, groups=x.shape[1]),
             "paddle NHWC kernel": lambda x, w: F.conv2d(x.transpose([0, 2, 3, 1]), w, padding=w.shape[2] // 2,
                                                         groups=x.shape[1], data_format="NHWC").transpose([0, 3, 1, 2]),
-            "shifted FMA, channels last": lambda x, w: shifted_depthwise_nhwc(x, w, w.shape[2] // 2)}
+            "shifted FMA, channels last": lambda x, w: shifted_depthwise_nhwc(x, w, w.shape[2] // 2),
+            "split gradient": lambda x, w: gc.depthwise_split_grad(x, w, (w.shape[2] // 2,) * 2)}
 
 
 def forward_backward_s(fn, x, w) -> float:

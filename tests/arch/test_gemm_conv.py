@@ -161,10 +161,46 @@ def test_the_1x1_switch_routes_large_maps_to_the_broadcast_product(monkeypatch, 
     assert len(calls) == expected_calls
 
 
-def test_a_wrong_1x1_setting_is_refused_in_one_line(monkeypatch):
+@pytest.mark.parametrize("channels, kernel, padding, height, x_needs_grad", [
+    (6, 3, 1, 9, True), (6, 5, 2, 8, True), (4, 3, 0, 7, True), (4, 5, 1, 9, True), (4, 3, 1, 6, False)])
+def test_depthwise_split_gradient_equals_paddles(channels, kernel, padding, height, x_needs_grad):
+    paddle.seed(6)
+    x = paddle.randn([3, channels, height, height])
+    w = paddle.randn([channels, 1, kernel, kernel])
+    x.stop_gradient, w.stop_gradient = not x_needs_grad, False
+    inputs = [x, w] if x_needs_grad else [w]
+    expected = F.conv2d(x, w, padding=padding, groups=channels)
+    got = gc.depthwise_split_grad(x, w, (padding, padding))
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())  # the same forward kernel
+    upstream = paddle.randn(expected.shape)
+    for g_ref, g_new in zip(paddle.grad([expected], inputs, [upstream]), paddle.grad([got], inputs, [upstream])):
+        np.testing.assert_allclose(g_new.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("setting, stride, expected_calls", [("split", 1, 1), ("split", 2, 0), ("", 1, 0)])
+def test_the_depthwise_switch_splits_only_stride_1_gradients_in_training(monkeypatch, setting, stride,
+                                                                          expected_calls):
+    monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
+    monkeypatch.setenv(gc.DEPTHWISE_GRAD_ENV, setting)
+    calls = []
+    real = gc.depthwise_split_grad
+    monkeypatch.setattr(gc, "depthwise_split_grad", lambda *a: calls.append(a[0].shape) or real(*a))
+    conv = nn.Conv2D(4, 4, 3, stride=stride, padding=1, groups=4)
+    paddle.seed(2)
+    x = paddle.randn([2, 4, 12, 12])
+    expected = conv(x).numpy()
+    gc.gemm_conv(conv)
+    with paddle.no_grad():
+        conv(x)  # evaluation: Paddle's kernel, nothing to split
+    np.testing.assert_allclose(conv(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+    assert len(calls) == expected_calls
+
+
+@pytest.mark.parametrize("name, value", [("POINTWISE_ENV", "yes"), ("DEPTHWISE_GRAD_ENV", "1")])
+def test_a_wrong_opt_in_setting_is_refused_in_one_line(monkeypatch, name, value):
     from pcls.errors import PclsError
 
     monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
-    monkeypatch.setenv(gc.POINTWISE_ENV, "yes")
-    with pytest.raises(PclsError, match="PCLS_GEMM_CONV_1X1='yes'"):
+    monkeypatch.setenv(getattr(gc, name), value)
+    with pytest.raises(PclsError, match=f"{getattr(gc, name)}='{value}' is not a setting"):
         gc.gemm_conv(nn.Conv2D(4, 4, 1))

@@ -14,6 +14,15 @@ Depthwise convolutions have the same problem one level down: Paddle's CPU kernel
 multiply-adds. On outputs of at most 4 pixels, unfolding and one broadcast multiply-sum is 2-4x faster;
 from 16 pixels on Paddle's kernel is as fast or faster (CHANGELOG #18).
 
+Depthwise convolutions on larger maps keep Paddle's forward kernel, but their gradient is split: Paddle's
+`depthwise_conv2d_grad` spends about four times the forward's time on the input gradient, which for stride 1 is
+itself a depthwise convolution of the output gradient with the flipped filters -- computed by the forward kernel
+at about the forward's cost. The filter gradient still comes from Paddle's gradient kernel, asked for the
+filter alone (it skips the input part). Opt-in (`PCLS_DEPTHWISE_GRAD=split`, `depthwise_split_grad`): per layer
+the gradient kernel asked for the filter alone looked cheap (fwd+bwd 1.1-1.9x, batch 16, 1 thread, load ~11 on 2
+cores), but in a whole MobileNetV3_large_x1_0 training step at 224 px the filter-only kernel still took 70% of
+the full one, so the step was 0.96-0.98x (CHANGELOG #29): off by default, kept for re-measuring.
+
 1x1 convolutions on larger maps (opt-in, `PCLS_GEMM_CONV_1X1=all`): one broadcast product of the [out, in]
 filter with the [N, in, H*W] batch -- no unfolding and no transposes. Measured against Paddle's kernel (fwd+bwd,
 batch 32, 1 thread, load ~10 on 2 cores, CHANGELOG #29): 0.77-1.33x, faster only where the output has fewer
@@ -43,6 +52,7 @@ log = logging.getLogger(__name__)
 MAX_BATCHED_PIXELS = 64
 MAX_BATCHED_DEPTHWISE_PIXELS = 4
 SWITCH_ENV = "PCLS_GEMM_CONV"  # "0" keeps Paddle's kernel everywhere (A/B benchmarks, bisecting a numeric issue)
+DEPTHWISE_GRAD_ENV = "PCLS_DEPTHWISE_GRAD"  # "split": stride-1 depthwise gradients on larger maps split in two
 POINTWISE_ENV = "PCLS_GEMM_CONV_1X1"  # "all": 1x1 convolutions above MAX_BATCHED_PIXELS as one broadcast product
 
 
@@ -104,12 +114,41 @@ def pointwise_conv2d(x, weight, bias, stride):
     return out.reshape([batch, out_channels, out_h, out_w])
 
 
-def _pointwise_everywhere() -> bool:
-    value = os.environ.get(POINTWISE_ENV, "").strip().lower()
-    if value not in ("", "0", "off", "all"):
-        raise PclsError(f"{POINTWISE_ENV}={value!r} is not a setting; use 'all' (1x1 convolutions as one broadcast "
-                        "product at every map size) or unset it")
-    return value == "all"
+class _DepthwiseInputGrad(paddle.autograd.PyLayer):
+    """Passes a depthwise convolution's output through unchanged and gives `x` its gradient: for stride 1, the
+    correlation of the output gradient with the flipped filters, padded back to x's size (the forward kernel)."""
+
+    @staticmethod
+    def forward(ctx, x, out, weight, padding):
+        ctx.save_for_backward(weight)
+        ctx.padding = padding
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (weight,) = ctx.saved_tensor()
+        (ph, pw), (kh, kw) = ctx.padding, weight.shape[2:]
+        grad_x = F.conv2d(grad_out, weight.flip([2, 3]), padding=[kh - 1 - ph, kw - 1 - pw], groups=weight.shape[0])
+        return grad_x, grad_out
+
+
+def depthwise_split_grad(x, weight, padding):
+    """Stride-1 depthwise convolution (no bias) by Paddle's forward kernel, with its gradient split in two: the
+    filter's from Paddle's gradient kernel seeing a detached input (which skips the input part), the input's
+    from `_DepthwiseInputGrad`."""
+    out = F.conv2d(x.detach(), weight, padding=list(padding), groups=x.shape[1])
+    if x.stop_gradient:
+        return out
+    return _DepthwiseInputGrad.apply(x, out, weight.detach(), padding)
+
+
+def _opt_in(name: str, value_on: str, meaning: str) -> bool:
+    """Whether the opt-in switch `name` is set to `value_on` ("", "0" and "off" leave it off; anything else is
+    refused in one line)."""
+    value = os.environ.get(name, "").strip().lower()
+    if value not in ("", "0", "off", value_on):
+        raise PclsError(f"{name}={value!r} is not a setting; use {value_on!r} ({meaning}) or unset it")
+    return value == value_on
 
 
 class BatchedGemmConv2D(nn.Conv2D):
@@ -126,6 +165,9 @@ class BatchedGemmConv2D(nn.Conv2D):
         if out_h * out_w > (MAX_BATCHED_DEPTHWISE_PIXELS if depthwise else MAX_BATCHED_PIXELS):
             if self._pointwise:
                 return pointwise_conv2d(x, self.weight, self.bias, self._stride)
+            if self._split_grad and paddle.is_grad_enabled() and not (x.stop_gradient and self.weight.stop_gradient):
+                out = depthwise_split_grad(x, self.weight, self._plain_padding)
+                return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
             return super().forward(x)
         batched = batched_depthwise_conv2d if depthwise else batched_conv2d
         return batched(x, self.weight, self.bias, self._stride, self._plain_padding, self._dilation)
@@ -154,12 +196,14 @@ def gemm_conv(model: nn.Layer) -> int:
     convolutions (and depthwise ones with a channel multiplier), subclasses, NHWC and asymmetric or "same"
     padding keep Paddle's kernel.
     `PCLS_GEMM_CONV=0` turns the path off; `PCLS_GEMM_CONV_1X1=all` also computes 1x1 convolutions on larger
-    maps as one broadcast product (`pointwise_conv2d`).
+    maps as one broadcast product (`pointwise_conv2d`), `PCLS_DEPTHWISE_GRAD=split` splits stride-1 depthwise
+    gradients on larger maps (`depthwise_split_grad`); both are off by default (not faster, see the docstring).
     """
     if os.environ.get(SWITCH_ENV, "1").strip() == "0":
         log.info("CPU: %s=0, every convolution uses Paddle's per-image kernel", SWITCH_ENV)
         return 0
-    pointwise_everywhere = _pointwise_everywhere()
+    pointwise_everywhere = _opt_in(POINTWISE_ENV, "all", "1x1 convolutions as one broadcast product at every size")
+    split_grad = _opt_in(DEPTHWISE_GRAD_ENV, "split", "stride-1 depthwise gradients split in two on larger maps")
     switched = 0
     for layer in model.sublayers(include_self=True):
         if type(layer) is not nn.Conv2D or layer._data_format != "NCHW":
@@ -174,6 +218,9 @@ def gemm_conv(model: nn.Layer) -> int:
         layer._plain_padding = padding
         layer._pointwise = (pointwise_everywhere and layer._groups == 1 and tuple(layer._kernel_size) == (1, 1)
                             and padding == (0, 0) and tuple(_pair(layer._dilation)) == (1, 1))
+        layer._split_grad = (split_grad and depthwise and tuple(_pair(layer._stride)) == (1, 1)
+                             and tuple(_pair(layer._dilation)) == (1, 1)
+                             and all(p <= k - 1 for p, k in zip(padding, layer._kernel_size)))
         switched += 1
     if switched:
         log.info("CPU: %d convolution(s) compute small maps (dense <= %d pixels, depthwise <= %d) batched over "
@@ -181,4 +228,6 @@ def gemm_conv(model: nn.Layer) -> int:
                  SWITCH_ENV)
     if pointwise_everywhere:
         log.info("CPU: %s=all, 1x1 convolutions on larger maps are one broadcast product", POINTWISE_ENV)
+    if split_grad:
+        log.info("CPU: %s=split, stride-1 depthwise gradients on larger maps are split in two", DEPTHWISE_GRAD_ENV)
     return switched
