@@ -161,14 +161,15 @@ def test_the_1x1_switch_routes_large_maps_to_the_broadcast_product(monkeypatch, 
     assert len(calls) == expected_calls
 
 
-@pytest.mark.parametrize("channels, kernel, padding, height, x_needs_grad", [
-    (6, 3, 1, 9, True), (6, 5, 2, 8, True), (4, 3, 0, 7, True), (4, 5, 1, 9, True), (4, 3, 1, 6, False)])
-def test_depthwise_split_gradient_equals_paddles(channels, kernel, padding, height, x_needs_grad):
+@pytest.mark.parametrize("channels, kernel, padding, height, x_needs_grad, w_needs_grad", [
+    (6, 3, 1, 9, True, True), (6, 5, 2, 8, True, True), (4, 3, 0, 7, True, True), (4, 5, 1, 9, True, True),
+    (4, 3, 1, 6, False, True), (4, 3, 1, 6, True, False)])  # the first layer's input; a frozen filter
+def test_depthwise_split_gradient_equals_paddles(channels, kernel, padding, height, x_needs_grad, w_needs_grad):
     paddle.seed(6)
     x = paddle.randn([3, channels, height, height])
     w = paddle.randn([channels, 1, kernel, kernel])
-    x.stop_gradient, w.stop_gradient = not x_needs_grad, False
-    inputs = [x, w] if x_needs_grad else [w]
+    x.stop_gradient, w.stop_gradient = not x_needs_grad, not w_needs_grad
+    inputs = [t for t, needs in ((x, x_needs_grad), (w, w_needs_grad)) if needs]
     expected = F.conv2d(x, w, padding=padding, groups=channels)
     got = gc.depthwise_split_grad(x, w, (padding, padding))
     np.testing.assert_array_equal(got.numpy(), expected.numpy())  # the same forward kernel
@@ -177,7 +178,7 @@ def test_depthwise_split_gradient_equals_paddles(channels, kernel, padding, heig
         np.testing.assert_allclose(g_new.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("setting, stride, expected_calls", [("split", 1, 1), ("split", 2, 0), ("", 1, 0)])
+@pytest.mark.parametrize("setting, stride, expected_calls", [("", 1, 1), ("1", 1, 1), ("", 2, 0), ("0", 1, 0)])
 def test_the_depthwise_switch_splits_only_stride_1_gradients_in_training(monkeypatch, setting, stride,
                                                                           expected_calls):
     monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
@@ -196,7 +197,7 @@ def test_the_depthwise_switch_splits_only_stride_1_gradients_in_training(monkeyp
     assert len(calls) == expected_calls
 
 
-@pytest.mark.parametrize("name, value", [("POINTWISE_ENV", "yes"), ("DEPTHWISE_GRAD_ENV", "1")])
+@pytest.mark.parametrize("name, value", [("POINTWISE_ENV", "yes"), ("DEPTHWISE_GRAD_ENV", "split")])
 def test_a_wrong_opt_in_setting_is_refused_in_one_line(monkeypatch, name, value):
     from pcls.errors import PclsError
 

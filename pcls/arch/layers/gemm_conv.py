@@ -18,10 +18,11 @@ Depthwise convolutions on larger maps keep Paddle's forward kernel, but their gr
 `depthwise_conv2d_grad` spends about four times the forward's time on the input gradient, which for stride 1 is
 itself a depthwise convolution of the output gradient with the flipped filters -- computed by the forward kernel
 at about the forward's cost. The filter gradient still comes from Paddle's gradient kernel, asked for the
-filter alone (it skips the input part). Opt-in (`PCLS_DEPTHWISE_GRAD=split`, `depthwise_split_grad`): per layer
-the gradient kernel asked for the filter alone looked cheap (fwd+bwd 1.1-1.9x, batch 16, 1 thread, load ~11 on 2
-cores), but in a whole MobileNetV3_large_x1_0 training step at 224 px the filter-only kernel still took 70% of
-the full one, so the step was 0.96-0.98x (CHANGELOG #29): off by default, kept for re-measuring.
+filter alone (it skips the input part). Forward and filter gradient are bit-identical, the input gradient equal
+within float rounding. Measured as CPU time of whole training steps, interleaved in one process (1 thread, batch
+16, 224 px, load average ~5 on 2 cores; an A/B with no change gave 1.00x): MobileNetV3_large_x1_0 1.06x, PPLCNet_x1_0
+1.08x, PPHGNetV2_B0 1.00x (its depthwise maps are small); per layer 1.04-4.6x (CHANGELOG #29).
+`PCLS_DEPTHWISE_GRAD=0` turns it off.
 
 1x1 convolutions on larger maps (opt-in, `PCLS_GEMM_CONV_1X1=all`): one broadcast product of the [out, in]
 filter with the [N, in, H*W] batch -- no unfolding and no transposes. Measured against Paddle's kernel (fwd+bwd,
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 MAX_BATCHED_PIXELS = 64
 MAX_BATCHED_DEPTHWISE_PIXELS = 4
 SWITCH_ENV = "PCLS_GEMM_CONV"  # "0" keeps Paddle's kernel everywhere (A/B benchmarks, bisecting a numeric issue)
-DEPTHWISE_GRAD_ENV = "PCLS_DEPTHWISE_GRAD"  # "split": stride-1 depthwise gradients on larger maps split in two
+DEPTHWISE_GRAD_ENV = "PCLS_DEPTHWISE_GRAD"  # "0": Paddle's own depthwise gradient kernel on larger maps too
 POINTWISE_ENV = "PCLS_GEMM_CONV_1X1"  # "all": 1x1 convolutions above MAX_BATCHED_PIXELS as one broadcast product
 
 
@@ -121,7 +122,7 @@ class _DepthwiseInputGrad(paddle.autograd.PyLayer):
     @staticmethod
     def forward(ctx, x, out, weight, padding):
         ctx.save_for_backward(weight)
-        ctx.padding = padding
+        ctx.padding, ctx.out_needs_grad = padding, not out.stop_gradient  # a frozen filter: `out` needs none
         return out.clone()
 
     @staticmethod
@@ -129,7 +130,7 @@ class _DepthwiseInputGrad(paddle.autograd.PyLayer):
         (weight,) = ctx.saved_tensor()
         (ph, pw), (kh, kw) = ctx.padding, weight.shape[2:]
         grad_x = F.conv2d(grad_out, weight.flip([2, 3]), padding=[kh - 1 - ph, kw - 1 - pw], groups=weight.shape[0])
-        return grad_x, grad_out
+        return grad_x, grad_out if ctx.out_needs_grad else None
 
 
 def depthwise_split_grad(x, weight, padding):
@@ -142,13 +143,13 @@ def depthwise_split_grad(x, weight, padding):
     return _DepthwiseInputGrad.apply(x, out, weight.detach(), padding)
 
 
-def _opt_in(name: str, value_on: str, meaning: str) -> bool:
-    """Whether the opt-in switch `name` is set to `value_on` ("", "0" and "off" leave it off; anything else is
-    refused in one line)."""
+def _switch(name: str, value_on: str, meaning: str, default_on: bool = False) -> bool:
+    """Whether the switch `name` is on: `value_on` turns it on, "0"/"off" off, unset keeps `default_on`; anything
+    else is refused in one line."""
     value = os.environ.get(name, "").strip().lower()
     if value not in ("", "0", "off", value_on):
-        raise PclsError(f"{name}={value!r} is not a setting; use {value_on!r} ({meaning}) or unset it")
-    return value == value_on
+        raise PclsError(f"{name}={value!r} is not a setting; use {value_on!r} ({meaning}), '0' (off) or unset it")
+    return default_on if value == "" else value == value_on
 
 
 class BatchedGemmConv2D(nn.Conv2D):
@@ -195,15 +196,16 @@ def gemm_conv(model: nn.Layer) -> int:
     or EMA already holding them), hooks and attribute names stay exactly as they were. Other grouped
     convolutions (and depthwise ones with a channel multiplier), subclasses, NHWC and asymmetric or "same"
     padding keep Paddle's kernel.
-    `PCLS_GEMM_CONV=0` turns the path off; `PCLS_GEMM_CONV_1X1=all` also computes 1x1 convolutions on larger
-    maps as one broadcast product (`pointwise_conv2d`), `PCLS_DEPTHWISE_GRAD=split` splits stride-1 depthwise
-    gradients on larger maps (`depthwise_split_grad`); both are off by default (not faster, see the docstring).
+    Stride-1 depthwise gradients on larger maps are split in two (`depthwise_split_grad`; `PCLS_DEPTHWISE_GRAD=0`
+    turns that off). `PCLS_GEMM_CONV=0` turns every path off; `PCLS_GEMM_CONV_1X1=all` (opt-in: not faster, see
+    the module docstring) computes 1x1 convolutions on larger maps as one broadcast product (`pointwise_conv2d`).
     """
     if os.environ.get(SWITCH_ENV, "1").strip() == "0":
         log.info("CPU: %s=0, every convolution uses Paddle's per-image kernel", SWITCH_ENV)
         return 0
-    pointwise_everywhere = _opt_in(POINTWISE_ENV, "all", "1x1 convolutions as one broadcast product at every size")
-    split_grad = _opt_in(DEPTHWISE_GRAD_ENV, "split", "stride-1 depthwise gradients split in two on larger maps")
+    pointwise_everywhere = _switch(POINTWISE_ENV, "all", "1x1 convolutions as one broadcast product at every size")
+    split_grad = _switch(DEPTHWISE_GRAD_ENV, "1", "stride-1 depthwise gradients split in two on larger maps",
+                         default_on=True)
     switched = 0
     for layer in model.sublayers(include_self=True):
         if type(layer) is not nn.Conv2D or layer._data_format != "NCHW":
@@ -229,5 +231,6 @@ def gemm_conv(model: nn.Layer) -> int:
     if pointwise_everywhere:
         log.info("CPU: %s=all, 1x1 convolutions on larger maps are one broadcast product", POINTWISE_ENV)
     if split_grad:
-        log.info("CPU: %s=split, stride-1 depthwise gradients on larger maps are split in two", DEPTHWISE_GRAD_ENV)
+        log.info("CPU: stride-1 depthwise gradients on larger maps split in two (%s=0 to turn off)",
+                 DEPTHWISE_GRAD_ENV)
     return switched
