@@ -205,3 +205,31 @@ def test_a_wrong_opt_in_setting_is_refused_in_one_line(monkeypatch, name, value)
     monkeypatch.setenv(getattr(gc, name), value)
     with pytest.raises(PclsError, match=f"{getattr(gc, name)}='{value}' is not a setting"):
         gc.gemm_conv(nn.Conv2D(4, 4, 1))
+
+
+def _depthwise_net():
+    return nn.Sequential(nn.Conv2D(3, 8, 1), nn.ReLU(), nn.Conv2D(8, 8, 3, padding=1, groups=8), nn.ReLU(),
+                         nn.Conv2D(8, 8, 5, padding=2, groups=8), nn.AdaptiveAvgPool2D(1), nn.Flatten(), nn.Linear(8, 3))
+
+
+def _grads(net, x, y):
+    loss = F.cross_entropy(net(x), y, reduction="sum")
+    return [g.numpy() for g in paddle.grad([loss], net.parameters())]
+
+
+def test_split_depthwise_gradients_repeat_bit_for_bit_and_add_up_over_half_batches(monkeypatch):
+    """What resume equality and distributed equivalence rest on: the same batch gives the same bits every time, and
+    two half batches' gradients (two workers) add up to the whole batch's (one worker) within float rounding."""
+    monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
+    monkeypatch.delenv(gc.DEPTHWISE_GRAD_ENV, raising=False)
+    paddle.seed(7)
+    net = _depthwise_net()
+    assert gc.gemm_conv(net) == 3
+    assert sum(getattr(layer, "_split_grad", False) for layer in net.sublayers()) == 2
+    x, y = paddle.randn([8, 3, 10, 10]), paddle.randint(0, 3, [8])
+    whole = _grads(net, x, y)
+    for a, b in zip(whole, _grads(net, x, y)):
+        np.testing.assert_array_equal(a, b)
+    halves = [_grads(net, x[i:i + 4], y[i:i + 4]) for i in (0, 4)]
+    for a, h0, h1 in zip(whole, *halves):
+        np.testing.assert_allclose(h0 + h1, a, rtol=1e-5, atol=1e-5)
