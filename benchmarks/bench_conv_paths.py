@@ -12,8 +12,9 @@ Paths, each timed on the same input, interleaved round by round (best round per 
   vectorise-over-channels candidate, kept here only as a measurement; `depthwise_split_grad` (Paddle's forward
   kernel, its input gradient by the forward kernel, `PCLS_DEPTHWISE_GRAD=split`);
 - `--onednn`: every path also with Paddle's oneDNN kernels (FLAGS_use_onednn).
-Prints ms per forward+backward and each path's speed-up over Paddle's kernel, with the load average beside it:
-on a shared machine compare the ratios of one run, not absolute times. Asserts nothing.
+Prints ms per forward+backward (CPU time by default: a busy machine's wait for a core is not counted) and each
+path's speed-up over Paddle's kernel, with the load average beside it: on a shared machine compare the ratios of
+one run, not absolute times. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -64,15 +65,15 @@ def paths(kind: str):
             "split gradient": lambda x, w: gc.depthwise_split_grad(x, w, (w.shape[2] // 2,) * 2)}
 
 
-def forward_backward_s(fn, x, w) -> float:
+def forward_backward_s(fn, x, w, clock=time.process_time) -> float:
     import paddle
 
     x.clear_gradient()
     w.clear_gradient()
-    start = time.perf_counter()
+    start = clock()
     out = fn(x, w)
     paddle.autograd.backward([out], [paddle.ones_like(out)])
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def main() -> int:
@@ -82,11 +83,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kinds", default="1x1,depthwise")
     parser.add_argument("--onednn", action="store_true", help="also time every path with FLAGS_use_onednn on")
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="cpu: this process's CPU time (robust on a shared machine at 1 thread; with more "
+                             "threads it counts OpenMP spinning); wall: elapsed time")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     import paddle
 
     paddle.base.core.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     paddle.seed(0)
     rows = []
     for kind in [k for k in args.kinds.split(",") if k]:
@@ -105,9 +110,10 @@ def main() -> int:
                 for name, fn, onednn in candidates:
                     paddle.set_flags({"FLAGS_use_onednn": onednn})
                     label = name + (" +oneDNN" if onednn else "")
-                    best[label] = min(best.get(label, float("inf")), forward_backward_s(fn, x, w))
+                    best[label] = min(best.get(label, float("inf")), forward_backward_s(fn, x, w, clock))
             paddle.set_flags({"FLAGS_use_onednn": False})
             row = {"kind": kind, "shape": list(shape), "batch_size": args.batch_size, "threads": args.threads,
+                   "clock": args.clock,
                    "ms": {k: round(1000 * v, 1) for k, v in best.items()},
                    "speedup": {k: round(best["paddle"] / v, 2) for k, v in best.items()},
                    "load": " ".join(f"{v:.1f}" for v in os.getloadavg())}
