@@ -11,7 +11,8 @@ Every model and size is trained in two settings, interleaved round by round:
   dygraph conv is that kernel). PaddleClas itself is not installed here (the project does not vendor it),
   so this stands in for it; the issue measured PaddleClas at about pcls's old speed;
 - "pcls": no settings, the defaults a user gets;
-plus one "pcls, N threads" setting per `--threads` value;
+plus one "pcls, N threads" setting per `--threads` value and one "pcls, NAME=VALUE" setting per `--ab NAME=VALUE`
+(e.g. `--ab PCLS_DEPTHWISE_GRAD=0`: the defaults with one path switched off);
 plus, with `--paddleclas-python PATH` (the python of a separate environment holding PaddleClas 2.6 and its own
 Paddle; pcls never imports it), "PaddleClas": PaddleClas's own `tools/train.py` on the same generated data and
 config, as its users run it (its environment and thread defaults, nothing of pcls's). `tools/train.py` is in
@@ -228,6 +229,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--eval", action="store_true", help="evaluate every epoch (on the generated val list)")
     parser.add_argument("--threads", default="", help="extra pcls settings with PCLS_NUM_THREADS, e.g. 1,2")
+    parser.add_argument("--ab", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra pcls setting with this environment variable (repeatable)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of every setting")
     parser.add_argument("--paddleclas-python", default="",
                         help="python of a separate environment with PaddleClas 2.6: run its tools/train.py too")
@@ -239,7 +242,8 @@ def main() -> int:
     models = [m for m in args.models.split(",") if m]
     sizes = [int(s) for s in args.sizes.split(",") if s]
     settings = ([] if args.no_baseline else [BASELINE]) + [DEFAULT] + [
-        (f"pcls, {t} threads", {"PCLS_NUM_THREADS": t}) for t in args.threads.split(",") if t]
+        (f"pcls, {t} threads", {"PCLS_NUM_THREADS": t}) for t in args.threads.split(",") if t] + [
+        (f"pcls, {pair}", dict([pair.split("=", 1)])) for pair in args.ab]
     if args.paddleclas_python:
         settings.insert(0, (PADDLECLAS, {"script": paddleclas_train_script(args.paddleclas_python,
                                                                            args.paddleclas_root)}))
@@ -264,6 +268,7 @@ def main() -> int:
                                   f"{100 * row['fraction']:.1f}% of matmul  cpu {row['cpu_utilisation']:.2f}{top1}  "
                                   f"[{row['load']}]", flush=True)
     references = ([PADDLECLAS] if args.paddleclas_python else []) + ([] if args.no_baseline else [BASELINE[0]])
+    references = references or [DEFAULT[0]]  # only pcls settings: each --ab/--threads one against the defaults
     result = {"matmul_gflops": {k: round(v, 1) for k, v in peak.items()}, "runs": rows,
               "speedups": [row for ref in references for row in speedups(rows, ref)],
               "load_after": load_line()}
