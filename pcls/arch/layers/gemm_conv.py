@@ -20,15 +20,15 @@ itself a depthwise convolution of the output gradient with the flipped filters -
 at about the forward's cost. The filter gradient still comes from Paddle's gradient kernel, asked for the
 filter alone (it skips the input part). Forward and filter gradient are bit-identical, the input gradient equal
 within float rounding. Measured as CPU time of whole training steps, interleaved in one process (1 thread, batch
-16, 224 px, load average ~5 on 2 cores; an A/B with no change gave 1.00x): MobileNetV3_large_x1_0 1.06x, PPLCNet_x1_0
-1.08x, PPHGNetV2_B0 1.00x (its depthwise maps are small); per layer 1.04-4.6x (CHANGELOG #29).
+16, 224 px, load average ~5 on 2 cores; an A/B with no change gave 1.00x): MobileNetV3_large_x1_0 1.05-1.07x,
+PPLCNet_x1_0 1.08x, PPHGNetV2_B0 1.00x (its depthwise maps are small); per layer 1.03-1.99x (CHANGELOG #29).
+At stride 2 Paddle's gradient kernel is as fast as the split, so those layers keep it.
 `PCLS_DEPTHWISE_GRAD=0` turns it off.
 
 1x1 convolutions on larger maps (opt-in, `PCLS_GEMM_CONV_1X1=all`): one broadcast product of the [out, in]
 filter with the [N, in, H*W] batch -- no unfolding and no transposes. Measured against Paddle's kernel (fwd+bwd,
-batch 32, 1 thread, load ~10 on 2 cores, CHANGELOG #29): 0.77-1.33x, faster only where the output has fewer
-channels than the input (256->64 at 56x56: 1.33x), 0.77x at 14x14 and at 16->16 on 112x112; Paddle's per-image
-product is already large there. So it stays off by default and is kept for re-measuring each Paddle release
+CPU time, batch 16, 1 thread, CHANGELOG #29): 0.77-1.01x (0.77x at 14x14); Paddle's per-image product is
+already large there. So it stays off by default and is kept for re-measuring each Paddle release
 (`python benchmarks/bench_conv_paths.py`).
 
 The result equals Paddle's convolution up to float summation order. Parameters, their names and the state
