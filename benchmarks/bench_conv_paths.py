@@ -9,7 +9,7 @@ Paths, each timed on the same input, interleaved round by round (best round per 
   `PCLS_GEMM_CONV_1X1=all`);
 - depthwise: Paddle's conv2d in NCHW; Paddle's depthwise kernel in NHWC (two transposes added); a channels-last
   sum of k x k shifted multiply-adds over [N, H, W, C] (plain Paddle ops, autograd through them) -- the issue's
-  vectorise-over-channels candidate, kept here only as a measurement; `depthwise_split_grad` (Paddle's forward
+  vectorise-over-channels candidate, kept here only as a measurement; `split_grad_conv2d` (Paddle's forward
   kernel, its input gradient by the forward kernel, `PCLS_DEPTHWISE_GRAD=split`);
 - `--onednn`: every path also with Paddle's oneDNN kernels (FLAGS_use_onednn).
 Prints ms per forward+backward (CPU time by default: a busy machine's wait for a core is not counted) and each
@@ -62,7 +62,7 @@ def paths(kind: str):
             "paddle NHWC kernel": lambda x, w: F.conv2d(x.transpose([0, 2, 3, 1]), w, padding=w.shape[2] // 2,
                                                         groups=x.shape[1], data_format="NHWC").transpose([0, 3, 1, 2]),
             "shifted FMA, channels last": lambda x, w: shifted_depthwise_nhwc(x, w, w.shape[2] // 2),
-            "split gradient": lambda x, w: gc.depthwise_split_grad(x, w, (w.shape[2] // 2,) * 2)}
+            "split gradient": lambda x, w: gc.split_grad_conv2d(x, w, (w.shape[2] // 2,) * 2, x.shape[1])}
 
 
 def forward_backward_s(fn, x, w, clock=time.process_time) -> float:

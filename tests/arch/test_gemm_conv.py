@@ -171,7 +171,7 @@ def test_depthwise_split_gradient_equals_paddles(channels, kernel, padding, heig
     x.stop_gradient, w.stop_gradient = not x_needs_grad, not w_needs_grad
     inputs = [t for t, needs in ((x, x_needs_grad), (w, w_needs_grad)) if needs]
     expected = F.conv2d(x, w, padding=padding, groups=channels)
-    got = gc.depthwise_split_grad(x, w, (padding, padding))
+    got = gc.split_grad_conv2d(x, w, (padding, padding), channels)
     np.testing.assert_array_equal(got.numpy(), expected.numpy())  # the same forward kernel
     upstream = paddle.randn(expected.shape)
     for g_ref, g_new in zip(paddle.grad([expected], inputs, [upstream]), paddle.grad([got], inputs, [upstream])):
@@ -184,8 +184,8 @@ def test_the_depthwise_switch_splits_only_stride_1_gradients_in_training(monkeyp
     monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
     monkeypatch.setenv(gc.DEPTHWISE_GRAD_ENV, setting)
     calls = []
-    real = gc.depthwise_split_grad
-    monkeypatch.setattr(gc, "depthwise_split_grad", lambda *a: calls.append(a[0].shape) or real(*a))
+    real = gc.split_grad_conv2d
+    monkeypatch.setattr(gc, "split_grad_conv2d", lambda *a: calls.append(a[0].shape) or real(*a))
     conv = nn.Conv2D(4, 4, 3, stride=stride, padding=1, groups=4)
     paddle.seed(2)
     x = paddle.randn([2, 4, 12, 12])
@@ -233,3 +233,28 @@ def test_split_depthwise_gradients_repeat_bit_for_bit_and_add_up_over_half_batch
     halves = [_grads(net, x[i:i + 4], y[i:i + 4]) for i in (0, 4)]
     for a, h0, h1 in zip(whole, *halves):
         np.testing.assert_allclose(h0 + h1, a, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernel, padding, bias", [((3, 3), (1, 1), False), ((5, 5), (2, 2), True),
+                                                   ((3, 1), (1, 0), False), ((3, 3), (0, 0), True)])
+def test_dense_split_gradient_equals_paddles(monkeypatch, kernel, padding, bias):
+    monkeypatch.delenv(gc.SWITCH_ENV, raising=False)
+    monkeypatch.setenv(gc.DENSE_GRAD_ENV, "1")
+    monkeypatch.setattr(gc, "MIN_SPLIT_DENSE_PIXELS", 16)
+    calls = []
+    real = gc.split_grad_conv2d
+    monkeypatch.setattr(gc, "split_grad_conv2d", lambda *a: calls.append(a[3]) or real(*a))
+    paddle.seed(8)
+    conv = nn.Conv2D(5, 7, kernel, padding=list(padding), bias_attr=None if bias else False)
+    x = paddle.randn([3, 5, 12, 11])  # every output above the small-map limit
+    x.stop_gradient = False
+    expected = conv(x)
+    inputs = [x] + conv.parameters()
+    upstream = paddle.randn(expected.shape)
+    reference = paddle.grad([expected], inputs, [upstream])
+    gc.gemm_conv(conv)
+    got = conv(x)
+    assert calls == [1]
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    for g_ref, g_new in zip(reference, paddle.grad([got], inputs, [upstream])):
+        np.testing.assert_allclose(g_new.numpy(), g_ref.numpy(), rtol=1e-5, atol=1e-5)

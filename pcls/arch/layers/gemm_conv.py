@@ -54,6 +54,8 @@ MAX_BATCHED_PIXELS = 64
 MAX_BATCHED_DEPTHWISE_PIXELS = 4
 SWITCH_ENV = "PCLS_GEMM_CONV"  # "0" keeps Paddle's kernel everywhere (A/B benchmarks, bisecting a numeric issue)
 DEPTHWISE_GRAD_ENV = "PCLS_DEPTHWISE_GRAD"  # "0": Paddle's own depthwise gradient kernel on larger maps too
+DENSE_GRAD_ENV = "PCLS_DENSE_GRAD"  # "1": the same split for stride-1 dense k x k convolutions on large maps
+MIN_SPLIT_DENSE_PIXELS = 28 * 28  # per layer 1.09x at 28x28, 1.24x at 56x56, 0.90x at 14x14 (CPU time, 1 thread)
 POINTWISE_ENV = "PCLS_GEMM_CONV_1X1"  # "all": 1x1 convolutions above MAX_BATCHED_PIXELS as one broadcast product
 
 
@@ -115,32 +117,37 @@ def pointwise_conv2d(x, weight, bias, stride):
     return out.reshape([batch, out_channels, out_h, out_w])
 
 
-class _DepthwiseInputGrad(paddle.autograd.PyLayer):
-    """Passes a depthwise convolution's output through unchanged and gives `x` its gradient: for stride 1, the
-    correlation of the output gradient with the flipped filters, padded back to x's size (the forward kernel)."""
+class _InputGradByForwardKernel(paddle.autograd.PyLayer):
+    """Passes a stride-1 convolution's output through unchanged and gives `x` its gradient: the correlation of the
+    output gradient with the flipped filters (in and out channels swapped when dense), padded back to x's size --
+    Paddle's forward kernel."""
 
     @staticmethod
-    def forward(ctx, x, out, weight, padding):
+    def forward(ctx, x, out, weight, padding, groups):
         ctx.save_for_backward(weight)
-        ctx.padding, ctx.out_needs_grad = padding, not out.stop_gradient  # a frozen filter: `out` needs none
+        ctx.padding, ctx.groups = padding, groups
+        ctx.out_needs_grad = not out.stop_gradient  # a frozen filter: `out` needs none
         return out.clone()
 
     @staticmethod
     def backward(ctx, grad_out):
         (weight,) = ctx.saved_tensor()
         (ph, pw), (kh, kw) = ctx.padding, weight.shape[2:]
-        grad_x = F.conv2d(grad_out, weight.flip([2, 3]), padding=[kh - 1 - ph, kw - 1 - pw], groups=weight.shape[0])
+        flipped = weight.flip([2, 3])
+        if ctx.groups == 1:
+            flipped = flipped.transpose([1, 0, 2, 3])
+        grad_x = F.conv2d(grad_out, flipped, padding=[kh - 1 - ph, kw - 1 - pw], groups=ctx.groups)
         return grad_x, grad_out if ctx.out_needs_grad else None
 
 
-def depthwise_split_grad(x, weight, padding):
-    """Stride-1 depthwise convolution (no bias) by Paddle's forward kernel, with its gradient split in two: the
-    filter's from Paddle's gradient kernel seeing a detached input (which skips the input part), the input's
-    from `_DepthwiseInputGrad`."""
-    out = F.conv2d(x.detach(), weight, padding=list(padding), groups=x.shape[1])
+def split_grad_conv2d(x, weight, padding, groups):
+    """Stride-1 dense (groups=1) or depthwise (groups=channels) convolution without bias by Paddle's forward
+    kernel, with its gradient split in two: the filter's from Paddle's gradient kernel seeing a detached input
+    (which skips the input part), the input's from `_InputGradByForwardKernel`."""
+    out = F.conv2d(x.detach(), weight, padding=list(padding), groups=groups)
     if x.stop_gradient:
         return out
-    return _DepthwiseInputGrad.apply(x, out, weight.detach(), padding)
+    return _InputGradByForwardKernel.apply(x, out, weight.detach(), padding, groups)
 
 
 def _switch(name: str, value_on: str, meaning: str, default_on: bool = False) -> bool:
@@ -166,8 +173,9 @@ class BatchedGemmConv2D(nn.Conv2D):
         if out_h * out_w > (MAX_BATCHED_DEPTHWISE_PIXELS if depthwise else MAX_BATCHED_PIXELS):
             if self._pointwise:
                 return pointwise_conv2d(x, self.weight, self.bias, self._stride)
-            if self._split_grad and paddle.is_grad_enabled() and not (x.stop_gradient and self.weight.stop_gradient):
-                out = depthwise_split_grad(x, self.weight, self._plain_padding)
+            if (self._split_grad and out_h * out_w >= (1 if depthwise else MIN_SPLIT_DENSE_PIXELS)
+                    and paddle.is_grad_enabled() and not (x.stop_gradient and self.weight.stop_gradient)):
+                out = split_grad_conv2d(x, self.weight, self._plain_padding, self._groups)
                 return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
             return super().forward(x)
         batched = batched_depthwise_conv2d if depthwise else batched_conv2d
@@ -196,7 +204,7 @@ def gemm_conv(model: nn.Layer) -> int:
     or EMA already holding them), hooks and attribute names stay exactly as they were. Other grouped
     convolutions (and depthwise ones with a channel multiplier), subclasses, NHWC and asymmetric or "same"
     padding keep Paddle's kernel.
-    Stride-1 depthwise gradients on larger maps are split in two (`depthwise_split_grad`; `PCLS_DEPTHWISE_GRAD=0`
+    Stride-1 depthwise gradients on larger maps are split in two (`split_grad_conv2d`; `PCLS_DEPTHWISE_GRAD=0`
     turns that off). `PCLS_GEMM_CONV=0` turns every path off; `PCLS_GEMM_CONV_1X1=all` (opt-in: not faster, see
     the module docstring) computes 1x1 convolutions on larger maps as one broadcast product (`pointwise_conv2d`).
     """
@@ -206,6 +214,7 @@ def gemm_conv(model: nn.Layer) -> int:
     pointwise_everywhere = _switch(POINTWISE_ENV, "all", "1x1 convolutions as one broadcast product at every size")
     split_grad = _switch(DEPTHWISE_GRAD_ENV, "1", "stride-1 depthwise gradients split in two on larger maps",
                          default_on=True)
+    split_dense = _switch(DENSE_GRAD_ENV, "1", "stride-1 dense gradients split in two on large maps")
     switched = 0
     for layer in model.sublayers(include_self=True):
         if type(layer) is not nn.Conv2D or layer._data_format != "NCHW":
@@ -220,8 +229,8 @@ def gemm_conv(model: nn.Layer) -> int:
         layer._plain_padding = padding
         layer._pointwise = (pointwise_everywhere and layer._groups == 1 and tuple(layer._kernel_size) == (1, 1)
                             and padding == (0, 0) and tuple(_pair(layer._dilation)) == (1, 1))
-        layer._split_grad = (split_grad and depthwise and tuple(_pair(layer._stride)) == (1, 1)
-                             and tuple(_pair(layer._dilation)) == (1, 1)
+        layer._split_grad = ((split_grad if depthwise else split_dense and max(layer._kernel_size) > 1)
+                             and tuple(_pair(layer._stride)) == (1, 1) and tuple(_pair(layer._dilation)) == (1, 1)
                              and all(p <= k - 1 for p, k in zip(padding, layer._kernel_size)))
         switched += 1
     if switched:
@@ -233,4 +242,7 @@ def gemm_conv(model: nn.Layer) -> int:
     if split_grad:
         log.info("CPU: stride-1 depthwise gradients on larger maps split in two (%s=0 to turn off)",
                  DEPTHWISE_GRAD_ENV)
+    if split_dense:
+        log.info("CPU: stride-1 dense gradients on maps of %d+ pixels split in two (%s)", MIN_SPLIT_DENSE_PIXELS,
+                 DENSE_GRAD_ENV)
     return switched
