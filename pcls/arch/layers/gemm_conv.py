@@ -22,7 +22,8 @@ filter alone (it skips the input part). Forward and filter gradient are bit-iden
 within float rounding. Measured as CPU time of whole training steps, interleaved in one process (1 thread, batch
 16, 224 px, load average ~5 on 2 cores; an A/B with no change gave 1.00x): MobileNetV3_large_x1_0 1.05-1.07x,
 PPLCNet_x1_0 1.08x, PPHGNetV2_B0 1.00x (its depthwise maps are small); per layer 1.03-1.99x (CHANGELOG #29).
-At stride 2 Paddle's gradient kernel is as fast as the split, so those layers keep it.
+At stride 2 Paddle's gradient kernel is as fast as the split, so those layers keep it. The same split for dense
+convolutions is opt-in (`PCLS_DENSE_GRAD=1`, see DENSE_GRAD_ENV): slower with 2 threads.
 `PCLS_DEPTHWISE_GRAD=0` turns it off.
 
 1x1 convolutions on larger maps (opt-in, `PCLS_GEMM_CONV_1X1=all`): one broadcast product of the [out, in]
@@ -54,7 +55,10 @@ MAX_BATCHED_PIXELS = 64
 MAX_BATCHED_DEPTHWISE_PIXELS = 4
 SWITCH_ENV = "PCLS_GEMM_CONV"  # "0" keeps Paddle's kernel everywhere (A/B benchmarks, bisecting a numeric issue)
 DEPTHWISE_GRAD_ENV = "PCLS_DEPTHWISE_GRAD"  # "0": Paddle's own depthwise gradient kernel on larger maps too
-DENSE_GRAD_ENV = "PCLS_DENSE_GRAD"  # "1": the same split for stride-1 dense k x k convolutions on large maps
+# "1": the same split for stride-1 dense k x k convolutions on large maps. Opt-in: whole steps at 1 thread 1.01x
+# (ResNet50_vd) and 1.04-1.06x (ResNet18_vd) at 224 px, but `pcls train` with its default 2 threads 0.78x
+# (ResNet18_vd 224 px, load ~3): Paddle's gradient kernel uses the second thread better (CHANGELOG #29).
+DENSE_GRAD_ENV = "PCLS_DENSE_GRAD"
 MIN_SPLIT_DENSE_PIXELS = 28 * 28  # per layer 1.09x at 28x28, 1.24x at 56x56, 0.90x at 14x14 (CPU time, 1 thread)
 POINTWISE_ENV = "PCLS_GEMM_CONV_1X1"  # "all": 1x1 convolutions above MAX_BATCHED_PIXELS as one broadcast product
 
