@@ -164,8 +164,8 @@ def _switch(name: str, value_on: str, meaning: str, default_on: bool = False) ->
 
 
 class BatchedGemmConv2D(nn.Conv2D):
-    """An `nn.Conv2D` whose small outputs are computed by `batched_conv2d` (dense) or `batched_depthwise_conv2d`;
-    only `gemm_conv` makes these."""
+    """An `nn.Conv2D` whose small outputs are computed by `batched_conv2d` (dense) or `batched_depthwise_conv2d`,
+    and whose larger stride-1 ones may take `split_grad_conv2d` or `pointwise_conv2d`; only `gemm_conv` makes these."""
 
     def forward(self, x):
         height, width = x.shape[2], x.shape[3]
@@ -209,8 +209,9 @@ def gemm_conv(model: nn.Layer) -> int:
     convolutions (and depthwise ones with a channel multiplier), subclasses, NHWC and asymmetric or "same"
     padding keep Paddle's kernel.
     Stride-1 depthwise gradients on larger maps are split in two (`split_grad_conv2d`; `PCLS_DEPTHWISE_GRAD=0`
-    turns that off). `PCLS_GEMM_CONV=0` turns every path off; `PCLS_GEMM_CONV_1X1=all` (opt-in: not faster, see
-    the module docstring) computes 1x1 convolutions on larger maps as one broadcast product (`pointwise_conv2d`).
+    turns that off). `PCLS_GEMM_CONV=0` turns every path off. Opt-in, not faster by default (module docstring):
+    `PCLS_DENSE_GRAD=1` splits stride-1 dense k x k gradients on large maps too; `PCLS_GEMM_CONV_1X1=all` computes
+    1x1 convolutions on larger maps as one broadcast product (`pointwise_conv2d`).
     """
     if os.environ.get(SWITCH_ENV, "1").strip() == "0":
         log.info("CPU: %s=0, every convolution uses Paddle's per-image kernel", SWITCH_ENV)
