@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py                     # ResNet18_vd, MobileNetV3_small_x1_0 at 32 and 224 px
     python benchmarks/bench_train.py --models ResNet18_vd --sizes 32 --rounds 2 --epochs 6 --eval
     python benchmarks/bench_train.py --threads 1,2 --json
+    python benchmarks/bench_train.py --paddleclas-python /work/yardstick/venv/bin/python --paddleclas-root ~/PaddleClas
 
 Every model and size is trained in two settings, interleaved round by round:
 - "paddle kernels, 1 thread": `PCLS_GEMM_CONV=0 PCLS_NUM_THREADS=1` -- Paddle's per-image conv kernel on one
@@ -10,7 +11,15 @@ Every model and size is trained in two settings, interleaved round by round:
   dygraph conv is that kernel). PaddleClas itself is not installed here (the project does not vendor it),
   so this stands in for it; the issue measured PaddleClas at about pcls's old speed;
 - "pcls": no settings, the defaults a user gets;
-plus one "pcls, N threads" setting per `--threads` value.
+plus one "pcls, N threads" setting per `--threads` value and one "pcls, NAME=VALUE" setting per `--ab NAME=VALUE`
+(e.g. `--ab PCLS_DEPTHWISE_GRAD=0`: the defaults with one path switched off);
+plus, with `--paddleclas-python PATH` (the python of a separate environment holding PaddleClas 2.6 and its own
+Paddle; pcls never imports it), "PaddleClas": PaddleClas's own `tools/train.py` on the same generated data and
+config, as its users run it (its environment and thread defaults, nothing of pcls's). `tools/train.py` is in
+PaddleClas's source tree, not in the `paddleclas` package on PyPI (wheel and sdist 2.6.0 ship only ppcls/arch
+and ppcls/utils), so `--paddleclas-root DIR` names that tree unless the installed package has it. Its training
+images/s is the last `ips: ... samples/s` it logs in each epoch (PaddleClas's own running mean); speed-ups
+are then also given over PaddleClas.
 
 For each, one `pcls train` process trains `--epochs` epochs (default 1) without evaluation, or with evaluation
 every epoch under `--eval`, on the built-in shapes dataset rendered at that size (1,400 training images at
@@ -30,6 +39,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -89,6 +99,26 @@ def make_data(root: Path, size: int, images: int) -> dict:
 
 BASELINE = ("paddle kernels, 1 thread", {"PCLS_GEMM_CONV": "0", "PCLS_NUM_THREADS": "1"})
 DEFAULT = ("pcls", {})
+PADDLECLAS = "PaddleClas"
+PADDLECLAS_IPS = re.compile(r"\[Train\]\[Epoch (\d+)/\d+\]\[Iter: \d+/\d+\].*?ips: ([0-9.]+) samples/s")
+
+
+def paddleclas_train_script(python: str, root: str) -> Path:
+    """PaddleClas's tools/train.py: under `root`, else beside the package `python` imports."""
+    if root:
+        base = Path(root).expanduser()
+    else:
+        probe = subprocess.run([python, "-c", "import os, paddleclas; print(os.path.dirname(paddleclas.__file__))"],
+                               capture_output=True, text=True)
+        if probe.returncode != 0:
+            raise SystemExit(f"--paddleclas-python {python}: cannot import paddleclas there "
+                             f"({(probe.stderr.strip().splitlines() or ['no output'])[-1]})")
+        base = Path(probe.stdout.strip())
+    script = base / "tools" / "train.py"
+    if not script.is_file():
+        raise SystemExit(f"PaddleClas's training entry {script} does not exist (the PyPI package ships only "
+                         "ppcls/arch and ppcls/utils); pass --paddleclas-root with a PaddleClas 2.6 source tree")
+    return script
 
 
 def train_config(data: dict, model: str, out: Path, batch_size: int, epochs: int, evaluate: bool) -> dict:
@@ -119,43 +149,71 @@ def train_config(data: dict, model: str, out: Path, batch_size: int, epochs: int
     return json.loads(json.dumps(cfg))  # unshared copies: a dict used twice would be written as a YAML alias
 
 
+def run_paddleclas(tmp: Path, cfg: dict, size: int, script: Path, python: str):
+    """PaddleClas's tools/train.py on `cfg` (its own keys added); (process, wall s, cpu s, images/s, val top-1)."""
+    cfg = json.loads(json.dumps(cfg))
+    cfg["Global"].update({"checkpoints": None, "pretrained_model": None, "use_visualdl": False, "print_batch_step": 1,
+                          "image_shape": [3, size, size], "save_inference_dir": str(tmp / "paddleclas-inference"),
+                          "output_dir": str(tmp / "paddleclas-out")})
+    cfg["DataLoader"]["Train"]["loader"]["use_shared_memory"] = True
+    cfg_path = tmp / "paddleclas.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PCLS_") and k != "PYTHONPATH"}
+    proc, wall, cpu = timed_run([python, str(script), "-c", str(cfg_path)], script.parent.parent, env)
+    last_ips = {}
+    for epoch, ips in PADDLECLAS_IPS.findall(proc.stdout + proc.stderr):
+        last_ips[epoch] = float(ips)  # a running mean over the epoch: its last value is the epoch's
+    if proc.returncode != 0 or not last_ips:
+        raise SystemExit(f"PaddleClas failed (exit {proc.returncode}, {len(last_ips)} epoch(s) logged):\n"
+                         f"{(proc.stdout + proc.stderr)[-2000:]}")
+    top1 = re.findall(r"\[Eval\]\[Epoch \d+\]\[Avg\].*?top1: ([0-9.]+)", proc.stdout + proc.stderr)
+    return proc, wall, cpu, sum(last_ips.values()) / len(last_ips), float(top1[-1]) if top1 else None
+
+
 def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, macs: float, peak: float) -> dict:
     label, settings_env = setting
     out = tmp / "out"
-    cfg_path = tmp / f"{model}-{size}.yaml"
-    cfg_path.write_text(yaml.safe_dump(train_config(data, model, out, args.batch_size, args.epochs, args.eval)))
-    env = {**os.environ, **settings_env}
+    cfg = train_config(data, model, out, args.batch_size, args.epochs, args.eval)
     load = load_line()
-    cmd = [sys.executable, "-m", "pcls", "train", "-c", str(cfg_path), "--json", "--exist-ok", "--name", "bench"]
-    proc, wall, cpu = timed_run(cmd, tmp, env)
-    if proc.returncode != 0:
-        raise SystemExit(f"{model} at {size} px failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    summary = json.loads(proc.stdout)
-    epochs = [json.loads(line) for line in Path(summary["files"]["metrics_jsonl"]).read_text().splitlines()
-              if line.strip()]
-    ips = sum(row["images_per_s"] for row in epochs) / len(epochs)
+    if label == PADDLECLAS:
+        proc, wall, cpu, ips, top1 = run_paddleclas(tmp, cfg, size, settings_env["script"], args.paddleclas_python)
+    else:
+        cfg_path = tmp / f"{model}-{size}.yaml"
+        cfg_path.write_text(yaml.safe_dump(cfg))
+        env = {**os.environ, **settings_env}
+        cmd = [sys.executable, "-m", "pcls", "train", "-c", str(cfg_path), "--json", "--exist-ok", "--name", "bench"]
+        proc, wall, cpu = timed_run(cmd, tmp, env)
+        if proc.returncode != 0:
+            raise SystemExit(f"{model} at {size} px failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+        summary = json.loads(proc.stdout)
+        epochs = [json.loads(line) for line in Path(summary["files"]["metrics_jsonl"]).read_text().splitlines()
+                  if line.strip()]
+        ips, top1 = sum(row["images_per_s"] for row in epochs) / len(epochs), epochs[-1].get("val_top1")
     lines = sum(1 for line in Path(data["train_list"]).read_text().splitlines() if line.strip())
     images = lines // args.batch_size * args.batch_size * args.epochs  # drop_last
     gflops = macs * 2 * 3 * ips / 1e9
+    settings_env = {k: str(v) for k, v in settings_env.items()}
     return {"model": model, "size": size, "setting": label, "env": settings_env, "batch_size": args.batch_size,
             "epochs": args.epochs, "eval": args.eval, "images_per_s": round(ips, 1),
             "end_to_end_images_per_s": round(images / wall, 1), "wall_s": round(wall, 1),
-            "val_top1": epochs[-1].get("val_top1"), "cpu_utilisation": round(cpu / wall, 2),
+            "val_top1": top1, "cpu_utilisation": round(cpu / wall, 2),
             "gmacs_per_image": round(macs / 1e9, 4), "gflops": round(gflops, 2), "matmul_gflops": round(peak, 1),
             "fraction": round(gflops / peak, 4), "load": load}
 
 
-def speedups(rows: list) -> list:
-    """Each setting's mean images/s (training and end to end) over the paddle-kernel setting's, per model/size."""
+def speedups(rows: list, reference: str = BASELINE[0]) -> list:
+    """Each setting's mean images/s (training and end to end) over the `reference` setting's, per model/size."""
     out = []
     for key in dict.fromkeys((r["model"], r["size"]) for r in rows):
         group = [r for r in rows if (r["model"], r["size"]) == key]
-        base = [r for r in group if r["setting"] == BASELINE[0]]
-        for label in dict.fromkeys(r["setting"] for r in group if r["setting"] != BASELINE[0]):
+        base = [r for r in group if r["setting"] == reference]
+        for label in dict.fromkeys(r["setting"] for r in group if r["setting"] != reference):
             mine = [r for r in group if r["setting"] == label]
+            if not base:
+                continue
             ratio = {m: (sum(r[m] for r in mine) / len(mine)) / (sum(r[m] for r in base) / len(base))
                      for m in ("images_per_s", "end_to_end_images_per_s")}
-            out.append({"model": key[0], "size": key[1], "setting": label,
+            out.append({"model": key[0], "size": key[1], "setting": label, "over": reference,
                         "training_speedup": round(ratio["images_per_s"], 2),
                         "end_to_end_speedup": round(ratio["end_to_end_images_per_s"], 2)})
     return out
@@ -171,13 +229,24 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--eval", action="store_true", help="evaluate every epoch (on the generated val list)")
     parser.add_argument("--threads", default="", help="extra pcls settings with PCLS_NUM_THREADS, e.g. 1,2")
+    parser.add_argument("--ab", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra pcls setting with this environment variable (repeatable)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of every setting")
+    parser.add_argument("--paddleclas-python", default="",
+                        help="python of a separate environment with PaddleClas 2.6: run its tools/train.py too")
+    parser.add_argument("--paddleclas-root", default="", help="PaddleClas source tree holding tools/train.py")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the paddle-kernel stand-in (e.g. when PaddleClas itself is measured)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    settings = [BASELINE, DEFAULT] + [(f"pcls, {t} threads", {"PCLS_NUM_THREADS": t})
-                                      for t in args.threads.split(",") if t]
+    settings = ([] if args.no_baseline else [BASELINE]) + [DEFAULT] + [
+        (f"pcls, {t} threads", {"PCLS_NUM_THREADS": t}) for t in args.threads.split(",") if t] + [
+        (f"pcls, {pair}", dict([pair.split("=", 1)])) for pair in args.ab]
+    if args.paddleclas_python:
+        settings.insert(0, (PADDLECLAS, {"script": paddleclas_train_script(args.paddleclas_python,
+                                                                           args.paddleclas_root)}))
     peak = {"all_cores": matmul_gflops(), "one_core": matmul_gflops(1)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="pcls-bench-train-") as tmp_name:
@@ -198,14 +267,17 @@ def main() -> int:
                                   f"{row['gflops']:>6.1f} GFLOP/s = "
                                   f"{100 * row['fraction']:.1f}% of matmul  cpu {row['cpu_utilisation']:.2f}{top1}  "
                                   f"[{row['load']}]", flush=True)
-    result = {"matmul_gflops": {k: round(v, 1) for k, v in peak.items()}, "runs": rows, "speedups": speedups(rows),
+    references = ([PADDLECLAS] if args.paddleclas_python else []) + ([] if args.no_baseline else [BASELINE[0]])
+    references = references or [DEFAULT[0]]  # only pcls settings: each --ab/--threads one against the defaults
+    result = {"matmul_gflops": {k: round(v, 1) for k, v in peak.items()}, "runs": rows,
+              "speedups": [row for ref in references for row in speedups(rows, ref)],
               "load_after": load_line()}
     if args.json:
         print(json.dumps(result, indent=1))
     else:
         for row in result["speedups"]:
             print(f"{row['model']:<24} {row['size']:>4}px  {row['setting']:<24} x{row['training_speedup']:.2f} training"
-                  f" images/s, x{row['end_to_end_speedup']:.2f} end to end, over {BASELINE[0]}")
+                  f" images/s, x{row['end_to_end_speedup']:.2f} end to end, over {row['over']}")
         print(f"float32 matmul (numpy 2048x2048): {peak['all_cores']:.1f} GFLOP/s all cores, "
               f"{peak['one_core']:.1f} one core; {result['load_after']}")
     return 0
