@@ -109,33 +109,37 @@ _DATASET = Section(
     }
 )
 
-_LOADER_SPLIT = Section(
-    fill=False,
-    fields={
-        "dataset": _DATASET,
-        "sampler": Section(
-            {
-                "name": f("str", default="DistributedBatchSampler",
-                          choices=("DistributedBatchSampler", "BatchSampler", "MultiScaleSampler", "RASampler")),
-                "num_repeats": f("int", default=3, minimum=1),  # RASampler: copies of each image per epoch
-                "batch_size": f("int", default=64, minimum=1),
-                "drop_last": f("bool", default=False),
-                "shuffle": f("bool", default=True),
-                # MultiScaleSampler: a batch size and an image size per batch, drawn from `scales`
-                "scales": f("list", "none"),
-                "first_bs": f("int", "none", minimum=1),
-                "divided_factor": f("int", "list", default=32),
-                "is_training": f("bool", "none"),
-            }
-        ),
-        "loader": Section(
-            {
-                "num_workers": f("int", default=0),
-                "use_shared_memory": f("bool", default=True),
-            }
-        ),
-    },
-)
+def _loader_split(shuffle: bool) -> Section:
+    """DataLoader.Train / DataLoader.Eval: the same keys; only the sampler's `shuffle` default differs (training
+    draws a new order each epoch, evaluation reads the list in order)."""
+    return Section(
+        fill=False,
+        fields={
+            "dataset": _DATASET,
+            "sampler": Section(
+                {
+                    "name": f("str", default="DistributedBatchSampler",
+                              choices=("DistributedBatchSampler", "BatchSampler", "MultiScaleSampler", "RASampler")),
+                    "num_repeats": f("int", default=3, minimum=1),  # RASampler: copies of each image per epoch
+                    "batch_size": f("int", default=64, minimum=1),
+                    "drop_last": f("bool", default=False),
+                    "shuffle": f("bool", default=shuffle),
+                    # MultiScaleSampler: a batch size and an image size per batch, drawn from `scales`
+                    "scales": f("list", "none"),
+                    "first_bs": f("int", "none", minimum=1),
+                    "divided_factor": f("int", "list", default=32),
+                    "is_training": f("bool", "none"),
+                }
+            ),
+            "loader": Section(
+                {
+                    "num_workers": f("int", default=0),
+                    "use_shared_memory": f("bool", default=True),
+                }
+            ),
+        },
+    )
+
 
 _BACKBONE_ARGS = {
     "name": f("str", default=REQUIRED),
@@ -257,7 +261,7 @@ SCHEMA = Section(
                           "epsilon": f("float", default=1e-8), "multi_precision": _MULTI_PRECISION},
             },
         ),
-        "DataLoader": Section(fill=False, fields={"Train": _LOADER_SPLIT, "Eval": _LOADER_SPLIT}),
+        "DataLoader": Section(fill=False, fields={"Train": _loader_split(shuffle=True), "Eval": _loader_split(shuffle=False)}),
         "Infer": Section(fill=False, fields=
             {
                 "infer_imgs": f("str", "list", "none", note=_INFER_IMGS_NOTE),

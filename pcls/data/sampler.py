@@ -191,6 +191,6 @@ def build_sampler(cfg: dict, dataset_len: int, *, train: bool, num_replicas: int
 
     if "name" in cfg:
         SAMPLERS.get(cfg["name"])  # an unknown sampler: the registry's message says what pcls supports
-    cfg = validate_part("DataLoader.Train.sampler", cfg)
+    cfg = validate_part(f"DataLoader.{'Train' if train else 'Eval'}.sampler", cfg)
     builder = SAMPLERS.get(cfg["name"])
     return builder(cfg, dataset_len, train=train, num_replicas=num_replicas, rank=rank, seed=seed)

@@ -107,3 +107,16 @@ def test_sampler_drop_last_and_resume():
     assert list(s) == full  # the skip applies to one pass only
     with pytest.raises(PclsError):
         s.set_start_batch(4)
+
+
+def test_an_eval_sampler_reads_in_order_unless_told_and_a_train_sampler_shuffles():
+    """The schema's sampler defaults differ per split: DataLoader.Eval reads its list in order (PaddleClas's
+    DistributedBatchSampler default), DataLoader.Train draws a new order each epoch."""
+    from pcls.data.sampler import build_sampler
+
+    eval_order = [i for batch in build_sampler({"batch_size": 4}, 40, train=False) for i in batch]
+    assert eval_order == list(range(40))
+    train_order = [i for batch in build_sampler({"batch_size": 4}, 40, train=True, seed=3) for i in batch]
+    assert sorted(train_order) == list(range(40)) and train_order != list(range(40))
+    told = [i for batch in build_sampler({"batch_size": 4, "shuffle": True}, 40, train=False, seed=3) for i in batch]
+    assert told != list(range(40))
