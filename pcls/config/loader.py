@@ -89,7 +89,8 @@ def load_config(source, overrides: Iterable[str] = (), is_recipe: bool = False, 
     apply_overrides(raw, list(overrides))
     config = validate(raw) if validate_schema else raw
     config["_source"] = str(path)
-    if (config.get("Global") or {}).get("use_dali"):
+    glob = config.get("Global")
+    if isinstance(glob, dict) and glob.get("use_dali"):  # unvalidated (recipes show): Global may be anything
         log.warning("%s: Global.use_dali: DALI is not part of pcls; images are decoded by pcls's own loader "
                     "(OpenCV), with the same operators", path)
     return config

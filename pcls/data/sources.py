@@ -25,6 +25,12 @@ def how_to_make(dataset: Optional[str], image_root: Optional[str] = None) -> Opt
         return (f"ImageNet-1k cannot be downloaded by pcls (image-net.org needs an account): put ILSVRC2012 in "
                 f"{folder} with train_list.txt and val_list.txt ('relative/path.JPEG label' lines; "
                 f"'pcls data index DIR' writes them from class folders)")
+    if dataset and dataset.startswith("PULC-"):
+        task = dataset[len("PULC-"):]
+        folder = _folder(image_root, f"dataset/{task}")
+        return (f"PaddleClas's PULC {task} dataset cannot be downloaded by pcls: get it as PaddleClas's PULC {task} "
+                f"page says and put it in {folder} with the list files the config names, or train on your own "
+                f"images with the same lists ('pcls data index DIR' writes them from class folders)")
     return None
 
 

@@ -238,15 +238,14 @@ def gemm_conv(model: nn.Layer) -> int:
                              and tuple(_pair(layer._stride)) == (1, 1) and tuple(_pair(layer._dilation)) == (1, 1)
                              and all(p <= k - 1 for p, k in zip(padding, layer._kernel_size)))
         switched += 1
-    if switched:
+    if switched:  # one line: a run's preamble stays short (the CLI shows it above any error)
+        split = " and split stride-1 depthwise gradients in two on larger maps (%s=0 to turn that off)" % \
+            DEPTHWISE_GRAD_ENV if split_grad else ""
         log.info("CPU: %d convolution(s) compute small maps (dense <= %d pixels, depthwise <= %d) batched over "
-                 "the images (%s=0 to turn off)", switched, MAX_BATCHED_PIXELS, MAX_BATCHED_DEPTHWISE_PIXELS,
-                 SWITCH_ENV)
+                 "the images (%s=0 to turn off)%s", switched, MAX_BATCHED_PIXELS, MAX_BATCHED_DEPTHWISE_PIXELS,
+                 SWITCH_ENV, split)
     if pointwise_everywhere:
         log.info("CPU: %s=all, 1x1 convolutions on larger maps are one broadcast product", POINTWISE_ENV)
-    if split_grad:
-        log.info("CPU: stride-1 depthwise gradients on larger maps split in two (%s=0 to turn off)",
-                 DEPTHWISE_GRAD_ENV)
     if split_dense:
         log.info("CPU: stride-1 dense gradients on maps of %d+ pixels split in two (%s)", MIN_SPLIT_DENSE_PIXELS,
                  DENSE_GRAD_ENV)
