@@ -4,6 +4,7 @@ apply `-o` overrides, validate against the schema."""
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from pathlib import Path
 from typing import Iterable, Optional
@@ -27,8 +28,21 @@ def load_yaml_file(path) -> dict:
         raise PclsError(f"config file not found: {path}")
     if not path.is_file():
         raise PclsError(f"config path is not a file: {path}")
+    if path.resolve().parent == recipes_dir().resolve():
+        # a built-in recipe or base ships with pcls: parsed once per process (`recipes list` reads every recipe
+        # and each one's base again), not measured against the YAML limits, and copied for the caller to change
+        return copy.deepcopy(_shipped_yaml(str(path.resolve()), path.stat().st_mtime))
+    return _parse_yaml_file(path, measure=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _shipped_yaml(path: str, mtime: float) -> dict:
+    return _parse_yaml_file(Path(path), measure=False)
+
+
+def _parse_yaml_file(path: Path, measure: bool) -> dict:
     try:
-        data = load_yaml_text(path.read_text(encoding="utf-8"), str(path))
+        data = load_yaml_text(path.read_text(encoding="utf-8"), str(path), measure=measure)
     except UnicodeDecodeError:
         raise PclsError(f"{path}: not a text file (expected a YAML config)") from None
     if data is None:

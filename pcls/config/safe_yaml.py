@@ -21,9 +21,10 @@ MAX_YAML_DEPTH = 64  # nesting levels; configs nest < 10
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is there
 
 
-def load_yaml_text(text: str, source: str):
+def load_yaml_text(text: str, source: str, measure: bool = True):
     """The Python value of one YAML document (None when empty); `source` names it in messages ("file.yaml",
-    "-o Global.x=..."). Raises PclsError for invalid YAML and for a document beyond the limits above."""
+    "-o Global.x=..."). Raises PclsError for invalid YAML and for a document beyond the limits above
+    (`measure=False` skips that walk: for the files pcls itself ships)."""
     loader = _LOADER(text)
     try:
         try:
@@ -37,7 +38,8 @@ def load_yaml_text(text: str, source: str):
             raise PclsError(f"{source}: YAML nested too deep (more than {MAX_YAML_DEPTH} levels)") from None
         if node is None:
             return None
-        _measure(node, source)
+        if measure:
+            _measure(node, source)
         try:
             return loader.construct_document(node)
         except yaml.YAMLError as err:

@@ -14,9 +14,17 @@ def complete_recipe_names(incomplete: str) -> list:
 
 def recipe_summary(name: str) -> dict:
     """What `pcls recipes list` shows of one recipe (loads and validates it; no paddle)."""
+    import logging
+
     from pcls.config import load_config
 
-    cfg = load_config(name, is_recipe=True)
+    schema_log = logging.getLogger("pcls.config.schema")
+    level = schema_log.level
+    schema_log.setLevel(logging.WARNING)  # a listing is not a run: the schema's notes on keys are for runs
+    try:
+        cfg = load_config(name, is_recipe=True)
+    finally:
+        schema_log.setLevel(level)
     reference = cfg.get("Reference") or {}
     train = (cfg.get("DataLoader") or {}).get("Train") or {}
     return {
