@@ -29,7 +29,7 @@ def stage_status(title: str):
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
-        target: Annotated[str, typer.Argument(help="An exported model folder, a zoo/backbone name, or 'data' "
+        target: Annotated[str, typer.Argument(help="An exported model folder, a training run folder, a zoo/backbone name, or 'data' "
                                               "(benchmark the data pipeline of -c CONFIG).")] = "./inference",
         batch_sizes: Annotated[str, typer.Option("--batch-sizes", help="Comma-separated batch sizes.")] = "1,4,8",
         threads: Annotated[int, typer.Option("--threads", help="CPU threads for the model.")] = 2,

@@ -123,8 +123,8 @@ def register(app: typer.Typer) -> None:
     @app.command("predict")
     def predict(
         inputs: Annotated[List[str], typer.Argument(help="Image files, folders (recursive), globs or list files.")],
-        model: Annotated[str, typer.Option("--model", help="An exported model folder, or a zoo name (exported "
-                                           "from its pretrained weights on first use).")] = "./inference",
+        model: Annotated[str, typer.Option("--model", help="An exported model folder, a training run folder or a "
+                                           "zoo name (either exported once into the cache on first use).")] = "./inference",
         topk: Annotated[Optional[int], typer.Option("--topk", min=1, help="How many classes per image.")] = None,
         batch_size: Annotated[int, typer.Option("--batch-size", help="Images per model call.")] = 8,
         runtime: Annotated[str, typer.Option("--runtime", help="auto (on CPU the runtime the export measured "

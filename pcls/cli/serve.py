@@ -13,8 +13,8 @@ SERVE_EXTRA_HINT = "pcls serve needs FastAPI and uvicorn: pip install 'pcls[serv
 
 
 def resolve_model(model: str) -> Path:
-    """MODEL as an export folder: as given, or a zoo name exported once into the cache (as `pcls predict` does).
-    The one place serve turns a name into an export."""
+    """MODEL as an export folder: as given, or a run folder or zoo name exported once into the cache (as
+    `pcls predict` does). The one place serve turns a name into an export."""
     from pcls.deploy.zoo_export import prepared_model_dir
 
     return prepared_model_dir(model)
@@ -23,8 +23,8 @@ def resolve_model(model: str) -> Path:
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
-        model: Annotated[str, typer.Argument(help="An exported model folder, or a zoo name (exported from its "
-                                             "pretrained weights on first use).")] = "./inference",
+        model: Annotated[str, typer.Argument(help="An exported model folder, a training run folder or a zoo "
+                                             "name (either exported once into the cache on first use).")] = "./inference",
         host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 listens on every interface.")]
         = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8080,

@@ -95,10 +95,12 @@ def _workdir():
 
 
 def _model_dir_for(target: str, weights: Optional[str], fmt: str, workdir: Path) -> Path:
-    """`target` when it is an export folder, else the zoo/backbone name `target` exported into `workdir` now."""
+    """`target` when it is an export folder, the cached export of a run folder, else the zoo/backbone name `target`
+    exported into `workdir` now."""
     from pcls.deploy.export import ExportRequest, export
+    from pcls.deploy.zoo_export import exported_run_dir
 
-    folder = export_folder(target)
+    folder = exported_run_dir(target) or export_folder(target)
     if folder is not None:
         return folder
     folder = workdir / target
@@ -123,7 +125,7 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
               precision: str = "fp32", compare: bool = False, weights: Optional[str] = None,
               images: Optional[str] = None, warmup: int = 5, iters: int = 30, end_to_end: bool = True,
               bare: bool = True, progress: Progress = None) -> dict:
-    """Latency and throughput of `target` (an export folder or a zoo/backbone name) per runtime and batch size.
+    """Latency and throughput of `target` (an export folder, a run folder or a zoo/backbone name) per runtime and batch size.
     `progress(stage)` is told what is being timed."""
     from pcls.deploy.predictor import Predictor
     from pcls.deploy.runtimes import RuntimeSettings, create_runner

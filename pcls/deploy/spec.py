@@ -140,7 +140,8 @@ def export_folder(target: str) -> Optional[Path]:
     if looks_like_path and not path.exists():
         raise PclsError(f"model folder {target} not found: export one with 'pcls export', or give a zoo model name")
     if path.exists() and not (path / SPEC_FILE).exists():
-        raise PclsError(f"{path} is not an exported model folder (no {SPEC_FILE}); create one with 'pcls export'")
+        raise PclsError(f"{path} is not an exported model folder (no {SPEC_FILE}) nor a training run (no config.yaml "
+                        f"or weights); create an export with 'pcls export'")
     return None
 
 
