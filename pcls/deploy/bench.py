@@ -125,8 +125,8 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
               precision: str = "fp32", compare: bool = False, weights: Optional[str] = None,
               images: Optional[str] = None, warmup: int = 5, iters: int = 30, end_to_end: bool = True,
               bare: bool = True, progress: Progress = None) -> dict:
-    """Latency and throughput of `target` (an export folder, a run folder or a zoo/backbone name) per runtime and batch size.
-    `progress(stage)` is told what is being timed."""
+    """Latency and throughput of `target` (an export folder, a run folder or a zoo/backbone name) per runtime and
+    batch size. `progress(stage)` is told what is being timed."""
     from pcls.deploy.predictor import Predictor
     from pcls.deploy.runtimes import RuntimeSettings, create_runner
 

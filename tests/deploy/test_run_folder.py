@@ -1,4 +1,4 @@
-"""A training run folder as MODEL (#27): `pcls.Predictor(RUN)`, `pcls predict --model RUN`, `pcls serve RUN` export it
+"""A training run folder as MODEL (#27): `pcls.Predictor(RUN)`, `pcls predict/serve/bench RUN` export it
 once into $PCLS_HOME/inference/runs/ (again only when its weights or config change) and agree with an explicit
 `pcls export -c RUN/config.yaml --weights RUN/best_model` of it; a run without weights or config is one line."""
 
@@ -70,9 +70,12 @@ def test_a_run_folder_predicts_as_its_explicit_export_and_is_exported_once(train
     assert [r["class_ids"][0] for r in mine] == [r["class_ids"][0] for r in theirs]
     np.testing.assert_allclose([r["scores"] for r in mine], [r["scores"] for r in theirs], atol=1e-5)
 
+    from pcls.deploy.bench import run_bench
     from pcls.deploy.zoo_export import prepared_model_dir
 
     assert prepared_model_dir(run) == first.model_dir and len(exports) == 2  # reused: only the explicit one added
+    timed = run_bench(str(run), batch_sizes=(1,), threads=1, warmup=1, iters=2, end_to_end=False, bare=False)
+    assert timed["model_dir"] == str(first.model_dir) and len(exports) == 2  # bench too
 
 
 def test_a_retrained_run_is_exported_again(trained_run, exports, tmp_path):
@@ -87,6 +90,16 @@ def test_a_retrained_run_is_exported_again(trained_run, exports, tmp_path):
     after = prepared_model_dir(run)
     assert after != before and exports == [before, after]
     assert prepared_model_dir(run) == after and len(exports) == 2
+
+
+def test_concurrent_first_uses_export_once(trained_run, exports):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pcls.deploy.zoo_export import prepared_model_dir
+
+    with ThreadPoolExecutor(3) as pool:
+        dirs = list(pool.map(prepared_model_dir, [trained_run["run"]] * 3))
+    assert len(set(dirs)) == 1 and exports == dirs[:1]
 
 
 def test_run_folders_without_weights_or_config_are_one_line(trained_run, exports, tmp_path):
