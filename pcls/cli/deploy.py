@@ -177,8 +177,9 @@ def register(app: typer.Typer) -> None:
             print_json({"model": str(model_dir), "results": results, "failures": failures,
                         "skipped_not_images": [f for f, _ in skipped]})
         else:
-            out.print(table(f"{len(results)} predicted with {model_dir}", ["file", "top-k (label: score)"], [
-                (r["file"], _result_text(r)) for r in results]))
+            shown = "attributes" if any("attributes" in r for r in results) else "top-k (label: score)"
+            out.print(table(f"{len(results)} predicted with {model_dir}", ["file", shown],
+                            [(r["file"], _result_text(r)) for r in results]))
             if failures:
                 out.print(table(f"{len(failures)} not predicted", ["file", "why"],
                                 [(f["file"], f["error"]) for f in failures]))

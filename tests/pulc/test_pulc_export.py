@@ -117,3 +117,39 @@ def test_a_hand_edited_input_size_is_refused_in_one_line(person_export, tmp_path
     (folder / SPEC_FILE).write_text(yaml.safe_dump(spec))
     with pytest.raises(PclsError, match=r"Global.input_size must be an integer or \[height, width\]"):
         read_spec(folder)
+
+
+def test_smoke_run_to_predict_and_eval_on_the_command_line(tmp_path, monkeypatch):
+    """The README's path for an attribute task: predict shows the decoded attributes (table, CSV per class),
+    eval's table shows ATTRMetric's figures (JSON the same)."""
+    import csv
+    import json
+
+    from typer.testing import CliRunner
+
+    from pcls.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def ok(*args):
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    ok("train", "--recipe", "pulc-person_attribute", "--smoke", "--keep-checkpoints", "-o", "Global.output_dir=out")
+    run = "out/smoke/pulc-person_attribute"
+    ok("export", "--recipe", "pulc-person_attribute", "--weights", f"{run}/best_model", "--out", "pa")
+    image = _image(tmp_path / "wide.png", 375, 500, 3)
+    table = ok("predict", str(image), "--model", "pa", "--csv", "p.csv")
+    from pcls.deploy.predictor import Predictor
+
+    want = Predictor("pa", runtime="paddle", threads=1).predict([image])[0]
+    assert want["attributes"][0] in table and "HoldObjectsInFront" in table
+    rows = list(csv.DictReader(open("p.csv")))
+    assert [(int(r["class_id"]), r["label"]) for r in rows] == [(i, str(i)) for i in want["class_ids"]]
+    evaluated = ok("eval", "-c", f"{run}/config.yaml", "--weights", f"{run}/best_model", "--device", "cpu")
+    as_json = json.loads(ok("eval", "-c", f"{run}/config.yaml", "--weights", f"{run}/best_model", "--device", "cpu",
+                            "--json"))
+    for key in ("label_mA", "instance_acc", "instance_f1"):
+        assert key in evaluated and f"{as_json[key]:.4f}" in evaluated
