@@ -88,6 +88,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(result)
             return
+        from pcls.deploy.spec import size_text
+
         f = _number
         rows = [(r["runtime"], r["batch_size"], f(r["p50_ms"], ".2f"), f(r["p90_ms"], ".2f"), f(r["p99_ms"], ".2f"),
                  f(r["images_per_s"]), f(r.get("end_to_end_images_per_s")),
@@ -95,7 +97,7 @@ def register(app: typer.Typer) -> None:
                  f(r.get("bare_paddle_mean_ms"), ".2f"),
                  None if r["documented_ms"] is None else f"{r['documented_ms']} ({r['documented_key']})")
                 for r in result["rows"]]
-        title = (f"{result['model']} {result['input_size']}px on {result['gpu'] or result['device']}, "
+        title = (f"{result['model']} {size_text(result['input_size'])}px on {result['gpu'] or result['device']}, "
                  f"{result['threads']} threads, {result['precision']}{' TensorRT' if result['trt'] else ''}")
         out.print(table(title, ["runtime", "batch", "p50 ms", "p90 ms", "p99 ms", "model img/s", "e2e img/s",
                                 "e2e % of model", "bare paddle ms", "documented ms"], rows))
@@ -112,6 +114,7 @@ def _number(value, spec=".1f"):
 
 def _bench_formats(target, threads, weights, images, val, root, iters, warmup, as_json):
     from pcls.deploy.bench import run_formats
+    from pcls.deploy.spec import size_text
 
     with stage_status(f"bench {target}") as progress:
         result = run_formats(target, threads=threads, weights=weights, images=images, val=val, root=root,
@@ -122,7 +125,7 @@ def _bench_formats(target, threads, weights, images, val, root, iters, warmup, a
     f = _number
     rows = [(r["format"], r["precision"], f(r["size_mb"]), f(r["ms_per_img_b1"], ".2f"), f(r["ms_per_img_b8"], ".2f"),
              f(r["end_to_end_images_per_s"]), f(r["top1"], ".2f")) for r in result["rows"]]
-    out.print(table(f"{result['model']} {result['input_size']}px, {result['threads']} threads (CPU)",
+    out.print(table(f"{result['model']} {size_text(result['input_size'])}px, {result['threads']} threads (CPU)",
                     ["format", "precision", "size MB", "ms/img b1", "ms/img b8", "e2e img/s",
                      f"top-1 % ({result['val']})" if result["val"] else "top-1 %"], rows))
     _print_rejected(result)

@@ -172,13 +172,14 @@ def register(app: typer.Typer) -> None:
                     results.append({"file": str(item), **outcome})
                 bar.advance(task)
         if csv_path:
-            _write_csv(csv_path, results, failures)
+            _write_csv(csv_path, results, failures, predictor.labels)
         if as_json:
             print_json({"model": str(model_dir), "results": results, "failures": failures,
                         "skipped_not_images": [f for f, _ in skipped]})
         else:
-            out.print(table(f"{len(results)} predicted with {model_dir}", ["file", "top-k (label: score)"], [
-                (r["file"], "; ".join(f"{lab}: {s:.4f}" for lab, s in zip(r["labels"], r["scores"]))) for r in results]))
+            shown = "attributes" if any("attributes" in r for r in results) else "top-k (label: score)"
+            out.print(table(f"{len(results)} predicted with {model_dir}", ["file", shown],
+                            [(r["file"], _result_text(r)) for r in results]))
             if failures:
                 out.print(table(f"{len(failures)} not predicted", ["file", "why"],
                                 [(f["file"], f["error"]) for f in failures]))
@@ -209,17 +210,25 @@ def _check_csv_path(path: str) -> None:
     os.unlink(probe)
 
 
-def _write_csv(path, results, failures) -> None:
+def _result_text(result: dict) -> str:
+    """A table cell: an attribute model's decoded phrases, else each picked class with its score."""
+    if "attributes" in result:
+        return "; ".join(result["attributes"])
+    return "; ".join(f"{label}: {score:.4f}" for label, score in zip(result["labels"], result["scores"]))
+
+
+def _write_csv(path, results, failures, labels=None) -> None:
     import csv
     import io
 
+    from pcls.deploy.postprocess import scored_classes
     from pcls.utils.io import atomic_write_text
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["file", "rank", "class_id", "label", "score", "error"])
     for r in results:
-        for rank, (cid, lab, score) in enumerate(zip(r["class_ids"], r["labels"], r["scores"]), 1):
+        for rank, (cid, lab, score) in enumerate(scored_classes(r, labels), 1):
             writer.writerow([r["file"], rank, cid, lab, f"{score:.6f}", ""])
     for f in failures:
         writer.writerow([f["file"], "", "", "", "", f["error"]])

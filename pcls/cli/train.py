@@ -160,7 +160,8 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(result)
             return
-        ks = [k for k in result if k.startswith("top") or k in ("hamming_distance", "accuracy_score", "mAP")]
+        # every metric the config's Metric.Eval gives (top-k, mAP, ATTRMetric's label_mA/instance_*, TprAtFpr's tpr)
+        ks = [k for k, v in result.items() if isinstance(v, float) and k != "loss"]
         out.print(table(f"{result['model']} on {result['samples']} images", ["metric", "value"],
                         [(k, metric_text(k, result[k])) for k in ks] + [("loss", f"{result['loss']:.4f}")]))
         per_class = result["per_class"]

@@ -144,7 +144,7 @@ def run_bench(target: str, *, batch_sizes=(1, 4, 8), threads: int = 2, device: s
         if compare and not (model_dir / ONNX_FILE).exists():
             raise PclsError(f"{model_dir} has no ONNX model; export with --format onnx to compare runtimes")
         spec = read_spec(model_dir)
-        size, name = int(spec["Global"]["input_size"]), spec["Global"]["model_name"]
+        size, name = spec["Global"]["input_size"], spec["Global"]["model_name"]
         gpu = cuda_device_name() if kind == "gpu" else None
         paths = _end_to_end_images(images, workdir) if end_to_end else []
         rows = []
@@ -201,7 +201,7 @@ def run_formats(target: str, *, threads: int = 2, weights: Optional[str] = None,
         workdir = Path(tmp)
         model_dir = _model_dir_for(target, weights, "onnx", workdir)
         spec = read_spec(model_dir)
-        size = int(spec["Global"]["input_size"])
+        size = spec["Global"]["input_size"]  # int, or [height, width]
         present = _formats_in(model_dir)
         runners = {(rt, prec): create_runner(model_dir, RuntimeSettings(runtime=rt, precision=prec, threads=threads)
                                              .validate(), size) for rt, prec in present}

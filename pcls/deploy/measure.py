@@ -9,6 +9,8 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
+from pcls.deploy.spec import input_hw
+
 
 def _percentiles(samples_s: List[float]) -> dict:
     ms = np.asarray(samples_s) * 1000.0
@@ -22,7 +24,8 @@ def time_models(runners: Dict[object, Callable], input_size: int, batch_size: in
 
     Several runners are timed in alternating rounds, so drift in the machine's load affects them alike.
     """
-    batch = np.random.default_rng(0).standard_normal((batch_size, 3, input_size, input_size)).astype("float32")
+    height, width = input_hw(input_size)
+    batch = np.random.default_rng(0).standard_normal((batch_size, 3, height, width)).astype("float32")
     samples = {name: [] for name in runners}
     for run_batch in runners.values():
         for _ in range(warmup):

@@ -179,14 +179,20 @@ def _from_paddlex_op(op) -> dict:
     return {name: args or None}
 
 
-def _input_size(ops: list) -> Optional[int]:
-    """The model's input side from the last crop or fixed resize (official folders do not state it)."""
+def _input_size(ops: list):
+    """The model's input size from the last crop or fixed resize (official folders do not state it): an int when
+    square, [height, width] from an operator's [w, h] else (PULC's 256x192 attribute models)."""
     size = None
     for op in ops:
         name, args = _op(op)
         value = args.get("size") if name in ("CropImage", "ResizeImage") else None
         if value is not None:
             size = value
-    if isinstance(size, (list, tuple)):
-        size = size[0] if len(set(size)) == 1 else None
-    return int(size) if isinstance(size, int) or (isinstance(size, str) and re.fullmatch(r"\d+", size)) else None
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        width, height = (_side(v) for v in size)
+        return None if None in (width, height) else width if width == height else [height, width]
+    return _side(size)
+
+
+def _side(value) -> Optional[int]:
+    return int(value) if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"\d+", value)) else None

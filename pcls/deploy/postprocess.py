@@ -17,7 +17,7 @@ Each result is {"class_ids", "scores", "labels"} per image, best first.
 from __future__ import annotations
 
 import inspect
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -196,6 +196,15 @@ class TableAttribute(_Attributes):
         return [self._result(row, self.thresholds, [yes if score > limit else no for (_, yes, no), score, limit
                                                     in zip(self.QUALITIES, row, self.thresholds)])
                 for row in scores]
+
+
+def scored_classes(result: dict, labels: Optional[list] = None) -> List[Tuple[int, str, float]]:
+    """(class id, name, score) of each class a post-processed result picks. An attribute result's `labels` are
+    phrases about the whole image (its `attributes`), not one name per class: its classes are named from the
+    model's `labels`, else by id."""
+    if "attributes" in result:
+        return [(i, _name(labels, i), s) for i, s in zip(result["class_ids"], result["scores"])]
+    return list(zip(result["class_ids"], result["labels"], result["scores"]))
 
 
 def resolve_postprocess(post: dict, infer_model_name: Optional[str] = None) -> dict:

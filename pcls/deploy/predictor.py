@@ -19,7 +19,7 @@ import numpy as np
 from pcls.deploy.gpu import parse_device, require_cuda
 from pcls.deploy.postprocess import build_postprocess
 from pcls.deploy.runtimes import RuntimeSettings, choose_runtime, cpu_threads, create_runner
-from pcls.deploy.spec import read_spec
+from pcls.deploy.spec import input_hw, read_spec, size_text, spec_input_size
 from pcls.errors import PclsError
 
 __all__ = ["Predictor", "RuntimeSettings"]
@@ -54,9 +54,10 @@ class Predictor:
         self.settings = RuntimeSettings(runtime=self.runtime, device=device, gpu_id=gpu_id, trt=trt, precision=precision,
                                         threads=threads or cpu_threads(), max_batch_size=self.batch_size,
                                         trt_batch_sizes=tuple(trt_batch_sizes)).validate()
-        self.input_size = int(self.spec["Global"]["input_size"])
+        self.input_size = spec_input_size(self.spec["Global"]["input_size"])  # int, or [height, width]
+        self.input_hw = input_hw(self.input_size)
         self.class_num = self.spec["Global"].get("class_num")
-        self.run_batch = create_runner(self.model_dir, self.settings, self.input_size)
+        self.run_batch = create_runner(self.model_dir, self.settings, self.input_hw)
         self.preprocess = build_transforms(self.spec["PreProcess"]["transform_ops"], to_chw=True)
         self.workers = workers or cpu_threads(cap=4)
 
@@ -66,11 +67,11 @@ class Predictor:
         if isinstance(item, Path):
             item = str(item)
         array = np.asarray(self.preprocess(item, np.random.default_rng(0)), dtype=np.float32)
-        if array.shape[-2:] != (self.input_size, self.input_size):
+        if array.shape[-2:] != self.input_hw:
             # an export written before exports added resize + crop to such pipelines takes its own size only
-            raise PclsError(f"is {array.shape[-1]}x{array.shape[-2]} after the export's pre-processing, but the "
-                            f"model takes {self.input_size}x{self.input_size}; export the model again (exports "
-                            "now add resize + center-crop) to predict images of any size")
+            raise PclsError(f"is {array.shape[-2]}x{array.shape[-1]} (height x width) after the export's "
+                            f"pre-processing, but the model takes {size_text(self.input_size)}; export the model "
+                            "again (exports now add resize + center-crop) to predict images of any size")
         return array
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

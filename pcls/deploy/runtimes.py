@@ -13,7 +13,9 @@ import numpy as np
 
 from pcls.deploy.converters.trt import WORKSPACE_BYTES, convert_trt, plan_trt_conversion, shape_range
 from pcls.deploy.gpu import require_cuda, tensorrt_versions
-from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE, ORT_TRT_CACHE, TRT_DIR_PREFIX, model_files, read_spec
+from pcls.deploy.spec import (
+    INT8_ONNX_FILE, ONNX_FILE, ORT_TRT_CACHE, TRT_DIR_PREFIX, input_hw, model_files, read_spec,
+)
 from pcls.errors import PclsError
 
 PRECISIONS = {"fp32": "Float32", "fp16": "Half", "int8": "Int8"}
@@ -98,7 +100,7 @@ def paddle_config_plan(settings: RuntimeSettings, input_size: int, graph_format:
                 cache_dir is not None,  # use_static: serialise the engine into the optim cache dir
                 settings.precision == "int8",  # use_calib_mode
             )))
-            shape = [3, input_size, input_size]
+            shape = [3, *input_hw(input_size)]
             plan.append(("set_trt_dynamic_shape_info", (
                 {"x": [low, *shape]}, {"x": [high, *shape]}, {"x": [opt, *shape]},
             )))

@@ -7,7 +7,7 @@ builds it with the same operator classes as `pcls eval`: one implementation, ser
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -33,6 +33,27 @@ EXPORT_FILE_NAMES = frozenset({SPEC_FILE, LABELS_FILE, ONNX_FILE, INT8_ONNX_FILE
 IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "zoo" / "imagenet1k_labels.txt"
 
 
+def input_hw(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
+    """A model input size as (height, width): `Global.input_size` is an int for a square input, [h, w] else."""
+    if isinstance(size, (list, tuple)):
+        height, width = size
+        return int(height), int(width)
+    return int(size), int(size)
+
+
+def spec_input_size(size: Union[int, Sequence[int]]) -> Union[int, list]:
+    """`Global.input_size` as inference.yml writes it: an int when square (what every reader, PaddleX's too,
+    expects), [h, w] only for a non-square input (PULC's 256x192 attribute models)."""
+    height, width = input_hw(size)
+    return height if height == width else [height, width]
+
+
+def size_text(size: Union[int, Sequence[int]]) -> str:
+    """'224' or '256x192' (height x width) for messages and tables."""
+    height, width = input_hw(size)
+    return str(height) if height == width else f"{height}x{width}"
+
+
 def read_label_file(path) -> list:
     """Labels from a PaddleClas class_id_map file ('id name' per line) or plain one-name-per-line text."""
     path = Path(path)
@@ -56,7 +77,7 @@ def read_label_file(path) -> list:
     return plain
 
 
-def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list, class_num: int,
+def write_spec(out_dir, *, model_name: str, input_size: Union[int, Sequence[int]], transform_ops: list, class_num: int,
                label_names: Optional[list], topk: int, batch_size: Optional[int], fmt: str,
                precision: str = "fp32", source_weights: Optional[str] = None, extra: Optional[dict] = None,
                postprocess: Optional[dict] = None) -> dict:
@@ -70,7 +91,7 @@ def write_spec(out_dir, *, model_name: str, input_size: int, transform_ops: list
             EXPORT_MARKER: EXPORT_FORMAT_VERSION,
             "files": files,
             "model_name": model_name,
-            "input_size": int(input_size),
+            "input_size": spec_input_size(input_size),
             "batch_size": batch_size,  # None: dynamic
             "format": fmt,
             "precision": precision,
@@ -167,7 +188,7 @@ def read_spec(model_dir) -> dict:
 
 # The fields prediction reads, with the type each must have: a hand-edited spec fails here in one line, not later
 # in a traceback.
-SPEC_TYPES = {("Global", "input_size"): int, ("Global", "files"): list, ("Global", "class_num"): int,
+SPEC_TYPES = {("Global", "files"): list, ("Global", "class_num"): int,
               ("Global", "batch_size"): int, ("PreProcess", "transform_ops"): list, ("PostProcess", "topk"): int}
 
 
@@ -179,3 +200,9 @@ def _check_types(spec: dict, path: Path) -> None:
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             raise PclsError(f"{path}: {section}.{key} must be {'a list' if kind is list else 'an integer'}, got "
                             f"{_short(value)}; fix it or re-export the model")
+    size = spec["Global"]["input_size"]
+    square = isinstance(size, int) and not isinstance(size, bool)
+    pair = isinstance(size, list) and len(size) == 2 and all(type(v) is int for v in size)
+    if not (square or pair) or min(input_hw(size)) < 1:
+        raise PclsError(f"{path}: Global.input_size must be an integer or [height, width], got {_short(size)}; "
+                        "fix it or re-export the model")

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pcls.data.decode import DecodeError, ImageTooLarge
-from pcls.deploy.postprocess import build_postprocess
+from pcls.deploy.postprocess import build_postprocess, scored_classes
 from pcls.errors import PclsError
 from pcls.serve.batching import BatchQueue, QueueFull
 from pcls.serve.errors import ServeError, error_body, success_body
@@ -105,9 +105,9 @@ class Service:
         """One call per predictor at the largest batch, so the first request pays no allocation cost."""
         import numpy as np
 
-        size = self.predictors[0].input_size
+        height, width = self.predictors[0].input_hw
         for predictor in self.predictors:
-            predictor.infer(np.zeros((self.queue.max_batch, 3, size, size), np.float32))
+            predictor.infer(np.zeros((self.queue.max_batch, 3, height, width), np.float32))
 
     def topk(self, requested: Optional[int]) -> int:
         if requested is None:
@@ -149,7 +149,8 @@ class Service:
     def card(self) -> dict:
         first = self.predictors[0]
         return {"name": self.spec["Global"].get("model_name"), "classes": self.labels or self.class_num,
-                "class_num": self.class_num, "input_size": first.input_size, "runtime": first.runtime,
+                "class_num": self.class_num, "input_size": first.input_size,  # int, or [h, w]
+                "runtime": first.runtime,
                 "device": first.settings.device, "precision": first.settings.precision,
                 "topk": self.default_topk, "max_batch": self.queue.max_batch,
                 "max_wait_ms": self.settings.max_wait_ms, "workers": len(self.predictors)}  # no server paths
@@ -253,10 +254,12 @@ def create_app(predictors: Sequence, settings: Optional[ServeSettings] = None) -
 
         async def work():
             result = await service.classify(await image_bytes(body.image, settings), topk)
-            return [{"id": i, "name": n, "score": s}
-                    for i, n, s in zip(result["class_ids"], result["labels"], result["scores"])]
+            # PaddleX's fields, then what the model's post-process adds (PULC attributes: `attributes`, `output`)
+            extra = {k: v for k, v in result.items() if k not in ("class_ids", "labels", "scores")}
+            return {"categories": [{"id": i, "name": n, "score": s}
+                                   for i, n, s in scored_classes(result, service.labels)], "image": None, **extra}
 
-        return success_body({"categories": await service.within_timeout(work()), "image": None})
+        return success_body(await service.within_timeout(work()))
 
     @app.post("/predict", summary="Classify uploaded images (multipart); rows as `pcls predict --json` prints")
     async def predict(files: List[UploadFile] = File(..., description="One or more image files"),

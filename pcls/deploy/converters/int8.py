@@ -16,7 +16,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 
 from pcls.deploy.measure import top1
-from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE
+from pcls.deploy.spec import INT8_ONNX_FILE, ONNX_FILE, input_hw, size_text
 from pcls.errors import PclsError
 from pcls.utils.quiet import quiet
 
@@ -88,8 +88,9 @@ def export_int8(model_dir: Path, ops: list, size: int, request) -> dict:
     """Write `inference.int8.onnx` beside the fp32 ONNX model; refuse it (nothing written) when top-1 on
     `request.val` drops by more than `request.max_drop` points. Returns what inference.yml records."""
     calib, _ = load_images(request.calib, request.root, ops, limit=request.calib_count, labelled=False)
-    if calib.shape[-1] != size:
-        raise PclsError(f"calibration images come out {calib.shape[-1]} px but the model takes {size} px")
+    if tuple(calib.shape[-2:]) != input_hw(size):
+        raise PclsError(f"calibration images come out {size_text(calib.shape[-2:])} px but the model takes "
+                        f"{size_text(size)} px")
     target = model_dir / INT8_ONNX_FILE
     quantize_onnx(model_dir / ONNX_FILE, target, calib)
     info = {"file": INT8_ONNX_FILE, "method": "onnxruntime static QDQ, symmetric int8, per-channel, MinMax",

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import List, Sequence
 
 from pcls.deploy.gpu import require_cuda, require_tensorrt, visible_devices_for
-from pcls.deploy.spec import MODEL_PREFIX, TRT_DIR_PREFIX, model_files
+from pcls.deploy.spec import MODEL_PREFIX, TRT_DIR_PREFIX, input_hw, model_files
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text
 from pcls.utils.quiet import quiet
@@ -107,8 +107,8 @@ def plan_trt_conversion(model_dir, input_size: int, precision: str, batch_sizes:
         raise PclsError(f"{graph} is a legacy (.pdmodel) export: it runs TensorRT through the subgraph API, "
                         "not a conversion; re-export with pcls to use the Paddle 3 path")
     low, mid, high = shape_range(batch_sizes)
-    size = int(input_size)
-    shapes = tuple((b, 3, size, size) for b in (low, mid, high))
+    height, width = input_hw(input_size)
+    shapes = tuple((b, 3, height, width) for b in (low, mid, high))
     key = {"precision": precision, "min": list(shapes[0]), "opt": list(shapes[1]), "max": list(shapes[2]),
            "min_subgraph_size": int(min_subgraph_size),
            "tensorrt": versions.get("tensorrt"), "paddle": versions.get("paddle")}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -39,7 +39,9 @@ from pcls.deploy.export.preprocess import input_size_of, taking_any_image, with_
 from pcls.deploy.export.runtime_choice import choose_cpu_runtime
 from pcls.deploy.export.verify import check, check_finite_weights, relative_diff, run_onnx, run_paddle_inference
 from pcls.deploy.gpu import require_cuda, require_tensorrt, tensorrt_versions
-from pcls.deploy.spec import IMAGENET_LABELS, MODEL_PREFIX, read_label_file, write_spec
+from pcls.deploy.spec import (
+    IMAGENET_LABELS, MODEL_PREFIX, input_hw, read_label_file, size_text, spec_input_size, write_spec,
+)
 from pcls.errors import PclsError
 from pcls.utils.quiet import quiet
 from pcls.zoo.catalog import eval_transform_ops
@@ -58,7 +60,7 @@ class ExportRequest:
     labels: Optional[list] = None
     topk: int = default_of("Infer.PostProcess.topk")
     postprocess: Optional[dict] = None  # Infer.PostProcess beyond top-k (pcls.deploy.postprocess)
-    input_size: Optional[int] = None
+    input_size: Union[int, list, None] = None  # int: square; [height, width] (Global.image_shape's last two)
     image_size: Optional[int] = None  # --image-size with a config: its pipeline's sizes are rescaled to this
     multilabel: bool = False  # Global.use_multilabel: sigmoid outputs (MultiLabelThreshOutput)
     channels: int = 3  # Global.image_channel: 4 for PaddleClas's NHWC fp16 configs (NormalizeImage channel_num 4)
@@ -108,7 +110,7 @@ def request_from_config(cfg: dict, out_dir, weights=None, **options) -> ExportRe
                          class_num=class_num, transform_ops=ops, labels=labels,
                          topk=int(post.get("topk", default_of("Infer.PostProcess.topk"))),
                          postprocess={k: v for k, v in post.items() if k not in ("topk", "class_id_map_file")},
-                         input_size=int(image_shape[-1]), channels=int(cfg["Global"]["image_channel"]),
+                         input_size=spec_input_size(image_shape[-2:]), channels=int(cfg["Global"]["image_channel"]),
                          multilabel=bool(cfg["Global"]["use_multilabel"]),
                          model_kwargs=arch, **options)
 
@@ -177,8 +179,8 @@ def _validate(request: ExportRequest) -> None:
     if request.batch_size is not None and request.batch_size < 1:
         raise PclsError(f"--batch must be a positive integer or 'dynamic', got {request.batch_size}")
     for size in (request.input_size, request.image_size):
-        if size is not None and size < 8:
-            raise PclsError(f"--image-size must be >= 8 pixels, got {size}")
+        if size is not None and min(input_hw(size)) < 8:
+            raise PclsError(f"--image-size must be >= 8 pixels, got {size_text(size)}")
     if request.trt is not None:
         check_trt_precision(request.trt)
         require_cuda(None, drop=("--trt",))
@@ -197,16 +199,20 @@ def _validate(request: ExportRequest) -> None:
             raise PclsError(f"{option} list file {path} not found")
 
 
-def _preprocessing(request: ExportRequest, model) -> Tuple[list, int, Optional[str]]:
-    """(operator list, model input size, note): the config's or the zoo's pipeline, rescaled to --image-size,
-    made to take any image."""
+def _preprocessing(request: ExportRequest, model) -> Tuple[list, Tuple[int, int], Optional[str]]:
+    """(operator list, model input (height, width), note): the config's or the zoo's pipeline, rescaled to
+    --image-size, made to take any image."""
     if request.transform_ops:
         ops = request.transform_ops
         if request.image_size:
             ops = with_image_size(ops, request.image_size)
     else:
+        if request.input_size is not None and len(set(input_hw(request.input_size))) > 1:
+            raise PclsError(f"Global.image_shape is {size_text(request.input_size)} (height x width) but the config "
+                            "has no transforms to resize images to it; add Infer.transforms with a ResizeImage")
         ops = eval_transform_ops(model.pretrained_cfg, request.input_size)
-    size = input_size_of(ops) or request.image_size or request.input_size or int(model.pretrained_cfg["input_size"])
+    size = input_size_of(ops) or input_hw(request.image_size or request.input_size
+                                          or int(model.pretrained_cfg["input_size"]))
     ops, note = taking_any_image(ops, size)
     return ops, size, note
 
@@ -281,21 +287,21 @@ def _export(request: ExportRequest, say: Callable[[str], None]) -> ExportReport:
                         notes=notes)
 
 
-def _write_verified(request: ExportRequest, model, staging: Path, size: int, half: bool, notes: list,
+def _write_verified(request: ExportRequest, model, staging: Path, size: Tuple[int, int], half: bool, notes: list,
                     say: Callable[[str], None]) -> dict:
     """Save the inference graph (and ONNX) into `staging`, each checked against the dygraph model's output on a
     random batch; the relative differences by runtime."""
     import paddle
 
     layer = _export_layer(model, request.multilabel)
-    shape = (request.batch_size or 2, request.channels, size, size)
+    shape = (request.batch_size or 2, request.channels, *size)
     sample = np.random.default_rng(0).standard_normal(shape).astype("float32")
     with paddle.no_grad():
         expected = layer(paddle.to_tensor(sample)).numpy()  # the training-time form is the yardstick
     if callable(getattr(model, "rep", None)):
         model.rep()  # re-parameterise (RepVGG): fuse branches for deployment; verified against `expected`
         notes.append("re-parameterised (branches fused) before export")
-    spec = paddle.static.InputSpec([request.batch_size, request.channels, size, size], "float32", "x")
+    spec = paddle.static.InputSpec([request.batch_size, request.channels, *size], "float32", "x")
     say("saving the inference graph")
     with quiet():  # Paddle prints PIR notices the user cannot act on
         paddle.jit.save(layer, str(staging / MODEL_PREFIX), input_spec=[spec])
@@ -320,7 +326,7 @@ def _int8_note(info: dict) -> str:
             f"images (drop {info['top1_fp32'] - info['top1_int8']:.2f} points, limit {info['max_drop']})")
 
 
-def _convert_in_place(out_dir: Path, size: int, request: ExportRequest) -> None:
+def _convert_in_place(out_dir: Path, size: Tuple[int, int], request: ExportRequest) -> None:
     """Convert the placed export for TensorRT inside it: the converter records each engine file's absolute path
     in the converted program, so a converted folder must never be moved afterwards."""
     plan = plan_trt_conversion(out_dir, size, request.trt, request.trt_batch_sizes, tensorrt_versions())
