@@ -265,7 +265,8 @@ SCHEMA = Section(
         "Infer": Section(fill=False, fields=
             {
                 "infer_imgs": f("str", "list", "none", note=_INFER_IMGS_NOTE),
-                "batch_size": f("int", default=10, minimum=1),
+                "batch_size": f("int", default=10, minimum=1, note="Infer.batch_size is the batch of PaddleClas's "
+                                "infer script; pcls predict batches by --batch-size"),
                 "transforms": _OPS,
                 "PostProcess": Section(
                     {
