@@ -410,9 +410,11 @@ def build_dataloader(section: dict, *, train: bool, seed: int = 0, class_num: Op
     dataset = build_dataset(dataset_cfg, transforms=transforms, allow_unlabeled=allow_unlabeled)
     if limit is not None:
         dataset.truncate(int(limit))
-    # Arch.class_num (the model's) and the dataset section's own class_num (PaddleClas's key): labels fit both
-    for count in {class_num, dataset_cfg.get("class_num")} - {None}:
-        dataset.check_labels(int(count))
+    # the model's class count (Arch.class_num) and the dataset section's own (PaddleClas's key): labels fit both
+    for count, setting in ((class_num, "Arch.class_num"),
+                           (dataset_cfg.get("class_num"), f"DataLoader.{split}.dataset.class_num")):
+        if count is not None:
+            dataset.check_labels(int(count), setting)
     if batch_ops and (dataset.labels < 0).any():
         raise PclsError(f"{dataset.source}: Mixup/Cutmix need labels, but the list has unlabeled lines")
     sampler = build_sampler(sampler_cfg, len(dataset), train=train, num_replicas=num_replicas, rank=rank, seed=seed)
