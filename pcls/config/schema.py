@@ -265,8 +265,7 @@ SCHEMA = Section(
         "Infer": Section(fill=False, fields=
             {
                 "infer_imgs": f("str", "list", "none", note=_INFER_IMGS_NOTE),
-                "batch_size": f("int", default=10, minimum=1, note="Infer.batch_size is the batch of PaddleClas's "
-                                "infer script; pcls predict batches by --batch-size"),
+                "batch_size": f("int", default=10, minimum=1),
                 "transforms": _OPS,
                 "PostProcess": Section(
                     {

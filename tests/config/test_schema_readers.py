@@ -72,6 +72,8 @@ _NOT_READ_HERE = {
     **{f"DataLoader.{split}.loader.use_shared_memory": "PaddleClas's switch for how workers hand batches over; "
        "pcls's workers send each batch through a pipe, so either value runs the same (pcls/data/loader.py)"
        for split in ("Train", "Eval")},
+    "Infer.batch_size": "the batch of PaddleClas's infer script; pcls predict takes --batch-size (every published "
+                        "config sets it, so a note would be a line on every run)",
     "Arch.use_sync_bn": "read only by a multi-process run (pcls/engine/components.py, world > 1), which a test "
                         "process does not start",
 }
