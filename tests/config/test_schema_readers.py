@@ -83,7 +83,6 @@ _NOT_READ_HERE = {
 def _drive(tmp_path):
     """The real work whose reads are traced: every part of pcls that takes a validated config section."""
     import paddle
-
     import yaml
     from typer.testing import CliRunner
 
