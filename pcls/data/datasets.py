@@ -87,14 +87,15 @@ class ImageDataset:
             return len(self.class_names)
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
-    def check_labels(self, class_num: int) -> None:
-        """Every label < class_num (unlabeled -1 allowed), else an error naming the first bad sample."""
+    def check_labels(self, class_num: int, setting: str = "Arch.class_num") -> None:
+        """Every label < class_num (unlabeled -1 allowed), else an error naming the first bad sample and the
+        `setting` that gave class_num."""
         bad = np.nonzero(self.labels >= class_num)[0]
         if bad.size:
             i = int(bad[0])
             raise PclsError(
                 f"{self.source}: sample {i + 1} ({self.paths[i]}) has label {int(self.labels[i])}, "
-                f"out of range for class_num {class_num}; set Arch.class_num to {int(self.labels.max()) + 1} "
+                f"out of range for class_num {class_num}; set {setting} to {int(self.labels.max()) + 1} "
                 "or fix the list"
             )
 
@@ -178,9 +179,9 @@ class CustomLabelDataset(ImageDataset):
     def num_classes(self) -> int:
         return {"random_rot90_orientation": 4, "blur_image": 2}.get(self.label_key, 0)
 
-    def check_labels(self, class_num: int) -> None:
+    def check_labels(self, class_num: int, setting: str = "Arch.class_num") -> None:
         if self.num_classes and self.num_classes != class_num:
-            raise PclsError(f"CustomLabelDataset: {self.label_key} makes {self.num_classes} classes but class_num "
+            raise PclsError(f"CustomLabelDataset: {self.label_key} makes {self.num_classes} classes but {setting} "
                             f"is {class_num}")
 
     def read(self, index: int, rng):

@@ -403,14 +403,18 @@ def build_dataloader(section: dict, *, train: bool, seed: int = 0, class_num: Op
     sampler_cfg = _section(section, "sampler", False)
     from pcls.config.schema import validate_part  # the schema's defaults for what a section leaves out
 
-    loader_cfg = validate_part("DataLoader.Train.loader", _section(section, "loader", False))
+    split = "Train" if train else "Eval"
+    loader_cfg = validate_part(f"DataLoader.{split}.loader", _section(section, "loader", False))
     transforms = build_transforms(dataset_cfg.get("transform_ops") or [], to_chw=True)
     batch_ops = build_batch_transforms(dataset_cfg.get("batch_transform_ops") or [], class_num=class_num)
     dataset = build_dataset(dataset_cfg, transforms=transforms, allow_unlabeled=allow_unlabeled)
     if limit is not None:
         dataset.truncate(int(limit))
-    if class_num is not None:
-        dataset.check_labels(int(class_num))
+    # the model's class count (Arch.class_num) and the dataset section's own (PaddleClas's key): labels fit both
+    for count, setting in ((class_num, "Arch.class_num"),
+                           (dataset_cfg.get("class_num"), f"DataLoader.{split}.dataset.class_num")):
+        if count is not None:
+            dataset.check_labels(int(count), setting)
     if batch_ops and (dataset.labels < 0).any():
         raise PclsError(f"{dataset.source}: Mixup/Cutmix need labels, but the list has unlabeled lines")
     sampler = build_sampler(sampler_cfg, len(dataset), train=train, num_replicas=num_replicas, rank=rank, seed=seed)

@@ -44,7 +44,7 @@ class MultiLabelDataset(ListDataset):
     def num_classes(self) -> int:
         return int(self.labels.shape[1])
 
-    def check_labels(self, class_num: int) -> None:
+    def check_labels(self, class_num: int, setting: str = "Arch.class_num") -> None:
         if self.labels.shape[1] != class_num:
             raise PclsError(f"{self.source}: lines have {self.labels.shape[1]} labels but class_num is {class_num}; "
-                            f"set Arch.class_num to {self.labels.shape[1]} or fix the list")
+                            f"set {setting} to {self.labels.shape[1]} or fix the list")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import ChainMap
 from pathlib import Path
 
 import paddle
@@ -182,7 +183,8 @@ def evaluate(cfg=None, *, model=None, data=None, root=".", class_num=None, batch
     arch = dict(cfg["Arch"])
     class_num = int(arch["class_num"])
     bundle = build_dataloader(cfg["DataLoader"]["Eval"], train=False, class_num=class_num)
-    model = build_model({**arch, "pretrained": False}, {**g, "pretrained_model": None})
+    # Global seen through an overlay, not copied: the model reads what it needs of it, its weights come below
+    model = build_model({**arch, "pretrained": False}, ChainMap({"pretrained_model": None}, g))
     load_weights(model, weights, reinit_classifier=False)  # a random classifier would make the numbers meaningless
     if on_cpu:  # the same CPU settings as training (pcls/engine/cpu.py, pcls/arch/layers/gemm_conv.py)
         from pcls.arch.layers.gemm_conv import gemm_conv

@@ -52,6 +52,7 @@ def write_result(run_dir, cfg: dict, *, recipe: Optional[str], top1: Optional[fl
         "top1": top1,
         "top5": top5,
         "documented_top1": reference.get("top1"),
+        "documented_top5": reference.get("top5"),
         "documented": reference.get("documented"),
         "delta": None if top1 is None or reference.get("top1") is None else top1 - reference["top1"],
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),

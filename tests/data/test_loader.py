@@ -102,8 +102,10 @@ def test_bad_images_are_skipped_counted_and_reported(tmp_path, demo, caplog):
 
 
 def test_errors_before_training(tmp_path, demo):
-    with pytest.raises(PclsError, match="out of range for class_num 5"):
+    with pytest.raises(PclsError, match="out of range for class_num 5; set Arch.class_num"):
         build_dataloader(section(demo), train=True, class_num=5)
+    with pytest.raises(PclsError, match="out of range for class_num 5; set DataLoader.Train.dataset.class_num"):
+        build_dataloader(section(demo, class_num=5), train=True)  # PaddleClas's per-dataset key, read too
     bad = tmp_path / "bad.txt"
     bad.write_text("a.jpg 0\nb.jpg\n")
     with pytest.raises(PclsError, match=r"bad.txt:2"):

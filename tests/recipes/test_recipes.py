@@ -172,6 +172,13 @@ def test_table_shows_achieved_and_delta_from_runs(tmp_path):
     assert any(r["achieved_top1"] == pytest.approx(0.9302) for r in rows)
 
 
+def test_the_result_record_carries_the_documented_top5(tmp_path):
+    cfg = load_config("zoo-swintransformerv2", is_recipe=True)
+    record = write_result(tmp_path, cfg, recipe="zoo-swintransformerv2", top1=0.5, top5=0.8, world_size=1,
+                          epochs_run=1, device="cpu")
+    assert record["documented_top5"] == cfg["Reference"]["top5"] is not None
+
+
 def test_deviation_is_reported(tmp_path):
     cfg = load_config("imagenet-aug-baseline", is_recipe=True)
     record = write_result(tmp_path, cfg, recipe="imagenet-aug-baseline", top1=0.5, top5=None, world_size=1,
