@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-# the one reader of Arch.models lives with the schema that checks it; exported here for distillation's users
-from pcls.config.members import distill_members, frozen_labels, student_label, student_section  # noqa: F401
+# only for pcls/deploy/export/pipeline.py, which should import it from pcls.config.members (then drop this)
+from pcls.config.members import student_section  # noqa: F401
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text
 

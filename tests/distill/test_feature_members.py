@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pcls.distill.config import student_section
+from pcls.config.members import student_section
 
 paddle = pytest.importorskip("paddle")
 CONFIGS = Path(__file__).parents[1] / "recipes" / "paddleclas_configs" / "ImageNet" / "Distillation"
