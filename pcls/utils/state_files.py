@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import pickle
-import reprlib
 from pathlib import Path
 
 import numpy as np
 
-from pcls.errors import PclsError
+from pcls.errors import PclsError, clip, short_repr
 
 STRUCTURED_NAMES_KEY = "StructuredToParameterName@@"  # paddle.save's map of structured -> parameter names
 PICKLE_PROTOCOL = 4  # paddle.save's default; numpy 1.x and every Python 3 PaddleClas runs on read it
@@ -69,9 +68,10 @@ class _StateUnpickler(pickle._Unpickler):
         self._path = path
         self._allowed = _allowed_globals()
         self._byte_limit = 2 * file_size + EXTRA_BYTES
-        self._measure = {}  # id(obj) -> (nodes, depth, bytes) of containers and arrays built so far
+        # id(obj) -> (obj, nodes, depth, bytes) of containers and arrays built so far; holding obj keeps it alive,
+        # so that its id is never reused during the load
+        self._measure = {}
         self._used = set()  # ids of containers already placed into another (no longer allowed to change)
-        self._keep = []  # the measured objects, alive so that their ids are never reused during the load
 
     def find_class(self, module, name):
         target = self._allowed.get((module, name))
@@ -90,7 +90,7 @@ class _StateUnpickler(pickle._Unpickler):
     def _size_of(self, obj):
         found = self._measure.get(id(obj))
         if found is not None:
-            return found
+            return found[1:]
         if isinstance(obj, (str, bytes, bytearray)):
             return 1, 0, len(obj)
         return 1, 0, 0
@@ -103,8 +103,7 @@ class _StateUnpickler(pickle._Unpickler):
                            f"they are used)")
         if size > self._byte_limit:
             raise _Refused(f"its parts add up to more than {self._byte_limit:,} bytes, far more than the file holds")
-        self._measure[id(obj)] = (nodes, depth, size)
-        self._keep.append(obj)
+        self._measure[id(obj)] = (obj, nodes, depth, size)
 
     def _built(self, obj, parts) -> None:
         """`obj` was just made of `parts`: measure it."""
@@ -218,7 +217,7 @@ def _check_shape(self, shape) -> None:
     for n in shape:
         count *= n
         if count > self._byte_limit:
-            raise _Refused(f"an array of shape {_short(shape)} is larger than the file could hold")
+            raise _Refused(f"an array of shape {short_repr(shape, 60)} is larger than the file could hold")
 
 
 for _op in (pickle.TUPLE, pickle.TUPLE1, pickle.TUPLE2, pickle.TUPLE3, pickle.LIST):
@@ -236,14 +235,6 @@ for _op in (pickle.EMPTY_SET, pickle.ADDITEMS, pickle.FROZENSET):
     _StateUnpickler.dispatch[_op[0]] = _refuse("it holds a set, which state files never do")
 for _op in (pickle.NEWOBJ, pickle.NEWOBJ_EX, pickle.OBJ, pickle.INST):
     _StateUnpickler.dispatch[_op[0]] = _refuse("it constructs objects directly, which state files never do")
-
-
-def _short(value, limit: int = 60) -> str:
-    """repr(value) cut to `limit` characters: a hostile value's repr can be as large as it likes."""
-    if isinstance(value, (tuple, list, dict)) and len(value) > 8:
-        return f"<{type(value).__name__} of {len(value)} items>"
-    text = value if isinstance(value, str) else reprlib.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _unpickle(path: Path, what: str):
@@ -264,7 +255,7 @@ def _unpickle(path: Path, what: str):
             raise PclsError(f"refusing to load {path}: it nests too deeply for a {what} file") from None
         except Exception as err:  # a truncated or foreign file fails in many ways; all mean the same here
             raise PclsError(
-                f"{path} is not a readable {what} file ({type(err).__name__}: {_short(str(err), 120)}); "
+                f"{path} is not a readable {what} file ({type(err).__name__}: {clip(err, 120)}); "
                 f"static-graph parameter files are not loadable as a dygraph state dict"
             ) from None
 
@@ -315,14 +306,14 @@ def _as_state(obj, path: Path) -> dict:
     state = {}
     for key, value in obj.items():
         if not isinstance(key, str):  # checked first: comparing or printing a hostile key can take forever
-            raise PclsError(f"{path} has a key that is a {type(key).__name__} ({_short(key)}), not a name; "
+            raise PclsError(f"{path} has a key that is a {type(key).__name__} ({short_repr(key, 60)}), not a name; "
                             f"it is not a state dict")
         if key == STRUCTURED_NAMES_KEY:
             continue
         if isinstance(value, np.generic):
             value = np.asarray(value)
         if not isinstance(value, np.ndarray):
-            raise PclsError(f"{path}: entry '{_short(key)}' is a {type(value).__name__}, not a numeric array")
+            raise PclsError(f"{path}: entry '{clip(key, 60)}' is a {type(value).__name__}, not a numeric array")
         state[key] = _numeric(value, path, key)
     return state
 
@@ -334,7 +325,7 @@ NUMERIC_KINDS = "biuf"
 
 def _numeric(array: np.ndarray, path: Path, where: str) -> np.ndarray:
     if array.dtype.kind not in NUMERIC_KINDS:
-        raise PclsError(f"{path}: entry '{_short(where)}' has dtype {array.dtype} ({array.dtype.name}); a weights or "
+        raise PclsError(f"{path}: entry '{clip(where, 60)}' has dtype {array.dtype} ({array.dtype.name}); a weights or "
                         f"state file holds real numbers only (float, integer or bool arrays)")
     return array
 
@@ -347,7 +338,7 @@ def _check_tree(value, path: Path, where: str) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, (str, int)):
-                raise PclsError(f"{path}: a key under '{_short(where)}' is a {type(key).__name__}, not a string")
+                raise PclsError(f"{path}: a key under '{clip(where, 60)}' is a {type(key).__name__}, not a string")
             _check_tree(item, path, f"{where}.{key}" if where else str(key))
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
@@ -355,7 +346,7 @@ def _check_tree(value, path: Path, where: str) -> None:
     elif isinstance(value, (np.ndarray, np.generic)):
         _numeric(np.asarray(value), path, where)
     elif not isinstance(value, _PLAIN):
-        raise PclsError(f"{path}: entry '{_short(where)}' is a {type(value).__name__}; a state file holds only "
+        raise PclsError(f"{path}: entry '{clip(where, 60)}' is a {type(value).__name__}; a state file holds only "
                         f"arrays, numbers, strings, lists and dicts")
 
 
@@ -364,7 +355,7 @@ def _load_safetensors(path: Path) -> dict:
     try:
         state = dict(safetensors_numpy.load_file(str(path)))
     except Exception as err:  # the Rust loader raises its own error type
-        raise PclsError(f"{path} is not a readable .safetensors file ({_short(str(err), 120)})") from None
+        raise PclsError(f"{path} is not a readable .safetensors file ({clip(err, 120)})") from None
     return {key: _numeric(value, path, key) for key, value in state.items()}
 
 
