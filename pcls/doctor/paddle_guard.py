@@ -11,12 +11,9 @@ itself: every later import costs nothing.
 
 from __future__ import annotations
 
-import ast
-import importlib.abc
 import re
 import sys
 from pathlib import Path
-from typing import Optional
 
 from pcls.errors import PclsError
 
@@ -34,6 +31,7 @@ class PaddleTooOld(PclsError, ImportError):
 def read_version_file(package_dir) -> dict:
     """The module-level constants of `<paddle>/version/__init__.py` (full_version, cuda_version, cudnn_version,
     nccl_version, tensorrt_version, compiled_cuda_archs, ...), parsed as literals; {} when the file is unreadable."""
+    import ast  # only when Paddle is imported: `import pcls` imports this module
     try:
         text = (Path(package_dir) / "version" / "__init__.py").read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -47,7 +45,7 @@ def read_version_file(package_dir) -> dict:
     return fields
 
 
-def too_old_message(version: str) -> Optional[str]:
+def too_old_message(version: str) -> str | None:
     """The one line for a Paddle version pcls cannot use, or None. Development builds ("0.0.0") pass."""
     match = re.match(r"(\d+)", str(version))
     if match is None or int(match.group(1)) == 0 or int(match.group(1)) >= MIN_MAJOR:
@@ -55,7 +53,9 @@ def too_old_message(version: str) -> Optional[str]:
     return f"pcls needs PaddlePaddle >= {MIN_MAJOR}.0 but {version} is installed; {INSTALL_HINT}"
 
 
-class _CheckedLoader(importlib.abc.Loader):
+# The two classes below follow the finder/loader protocols without subclassing `importlib.abc`: importing that
+# (it pulls in importlib.resources, tempfile, ...) would cost ~12 ms on every `import pcls` and `pcls --help`.
+class _CheckedLoader:
     """Paddle's own loader, with the version check run before Paddle's code."""
 
     def __init__(self, loader, package_dir: Path, guard: "_PaddleImportGuard"):
@@ -83,7 +83,7 @@ class _CheckedLoader(importlib.abc.Loader):
         self._guard.remove()
 
 
-class _PaddleImportGuard(importlib.abc.MetaPathFinder):
+class _PaddleImportGuard:
     def find_spec(self, name, path=None, target=None):
         if name != "paddle":
             return None
