@@ -158,7 +158,9 @@ def test_export_cli_errors_are_one_line():
 
 
 def test_legacy_trt_fp16_plan_asks_for_a_static_half_precision_subgraph_engine():
-    """Legacy .pdmodel exports keep Paddle 2's subgraph API, with the engine serialised into a cache folder."""
+    """Legacy .pdmodel exports keep Paddle 2's subgraph API, with the engine serialised into a cache folder: the
+    Config.enable_tensorrt_engine / set_trt_dynamic_shape_info bindings of paddle/fluid/pybind/inference_api.cc.
+    Only the plan is checked (no GPU Config is applied here)."""
     settings = RuntimeSettings(device="gpu", trt=True, precision="fp16", max_batch_size=8)
     plan = dict(paddle_config_plan(settings, 224, graph_format="legacy", cache_dir="/m/trt_legacy_fp16"))
     assert plan["enable_use_gpu"] == (500, 0)

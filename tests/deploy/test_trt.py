@@ -263,7 +263,8 @@ def test_visible_devices_map_through_an_existing_cuda_visible_devices():
 
 
 def test_fp16_on_gpu_without_tensorrt_passes_the_precision_to_enable_use_gpu():
-    """Paddle 3.3: enable_use_gpu(memory_pool_init_size_mb, device_id=0, precision_mode=Float32)."""
+    """Paddle 3.3: enable_use_gpu(memory_pool_init_size_mb, device_id=0, precision_mode=Float32), the binding in
+    paddle/fluid/pybind/inference_api.cc (Config stands in for it; no GPU predictor is created here)."""
     import paddle.inference as pi
 
     assert "precision_mode" in pi.Config.enable_use_gpu.__doc__  # the installed binding's signature
@@ -308,6 +309,8 @@ def test_tensorrt_import_problems_are_one_line_each(monkeypatch):
 
 
 def test_onnx_runtime_tensorrt_provider_caches_its_engine_in_the_export(tmp_path):
+    """The provider options of onnxruntime's TensorRT execution provider (its trt_* option names); only the
+    options are checked: no ONNX Runtime GPU session is created here."""
     providers = onnx_providers(RuntimeSettings(device="gpu", trt=True, precision="fp16"), tmp_path)
     name, options = providers[0]
     assert name == "TensorrtExecutionProvider"
@@ -382,12 +385,20 @@ def test_export_converts_inside_the_placed_export_and_never_moves_it(tmp_path, t
     assert recorded["key"] == plan.digest and is_current(plan)  # predict reuses it
 
 
-def test_a_symlinked_conversion_folder_is_refused_and_its_target_untouched(tmp_path, tensorrt):
+@pytest.mark.parametrize("link", ["trt_fp16", "trt_fp16/inference"])
+def test_a_symlinked_conversion_folder_is_refused_and_its_target_untouched(tmp_path, tensorrt, link):
+    """Neither the conversion folder nor the converter's engine folder may be a link: the stale-file cleanup
+    (marker, converted program, engine_*.trt/.pir) would otherwise delete files in the folder it points to."""
     export_dir = fake_export(tmp_path / "e")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    (export_dir / "trt_fp16").mkdir()
-    (export_dir / "trt_fp16" / "inference").symlink_to(elsewhere)
+    kept = {name: f"user {name}" for name in (KEY_FILE, "inference.json", "inference.pdiparams",
+                                              "engine_1_1.trt", "engine_1_1.pir")}
+    for name, text in kept.items():
+        (elsewhere / name).write_text(text)
+    (export_dir / link).parent.mkdir(exist_ok=True)
+    (export_dir / link).symlink_to(elsewhere)
     with pytest.raises(PclsError, match="symbolic link"):
         convert_trt(plan_trt_conversion(export_dir, 32, "fp16", (1, 2), VERSIONS))
-    assert not tensorrt.calls and not list(elsewhere.iterdir())
+    assert not tensorrt.calls
+    assert {p.name: p.read_text() for p in elsewhere.iterdir()} == kept
