@@ -35,35 +35,22 @@ from pcls.engine.evaluator import run_eval
 from pcls.engine.run_config import RunConfig, RunOptions, run_directory, validated
 from pcls.errors import PclsError
 from pcls.utils.logs import forward_logs
+from pcls.utils.signals import SignalScope
 from pcls.utils.text import count
 
 log = logging.getLogger(__name__)
 
 
-class _StopFlag:
+class _StopFlag(SignalScope):
     """First Ctrl-C (or SIGTERM): finish the current update, save, exit cleanly. Second Ctrl-C: abort."""
 
     def __init__(self):
         self.raised = False
-        self._previous = {}
-
-    def __enter__(self):
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.getsignal(sig)
-                signal.signal(sig, self._handle)
-        return self
 
     def _handle(self, signum, frame):
         if self.raised and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.raised = True
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 class Trainer:
