@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pcls.errors import PclsError
-from pcls.utils.io import atomic_write_text
+from pcls.utils.io import atomic_write_text, open_no_follow
 
 MANIFEST_NAME = "manifest.json"
 DEFAULT_HOME = Path("~/.cache/pcls")
@@ -181,7 +181,7 @@ def file_lock(path, poll_message=None):
     target = lock_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_no_follow(target, os.O_RDWR | os.O_CREAT)  # never a link: the lock is unlinked on release
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from pcls.errors import PclsError
-from pcls.utils.io import atomic_write_text
+from pcls.utils.io import atomic_write_text, open_no_follow
 from pcls.zoo import catalog
 from pcls.zoo.cache import (file_lock, mirrored, offline, read_record, sha256_file, static_dir, verify_cached,
                              weights_path, write_record)
@@ -348,7 +348,8 @@ def _receive(response, part: Path, start: int, pace: _Pace, bar, resume: _Resume
     if total is not None:
         _check_free_space(part, total - start, url)
     bar.begin(total, start)
-    with open(part, mode) as fh:
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
+    with os.fdopen(open_no_follow(part, flags), mode) as fh:  # a link at `.part` would write into what it names
         for chunk in response.iter_raw():  # as received, so a cut keeps every byte that arrived
             fh.write(chunk)
             bar.advance(len(chunk))

@@ -282,3 +282,34 @@ def test_a_read_only_cache_is_verified_without_writing(file_server, pcls_home, m
     (dest.parent / "manifest.json").unlink()  # an unrecorded file is verified against nothing, and not recorded
     dest.write_bytes(body)
     assert fetch(file_server.url("/w/ro.pdparams"), dest, progress=False) == dest
+
+
+def test_a_link_at_the_partial_file_is_refused_and_its_target_untouched(file_server, pcls_home, tmp_path):
+    """`<dest>.part` is opened without following a link: a link there never makes a download write (or append)
+    into the file it names, and only the link itself is removed."""
+    file_server.files["/w/l.pdparams"] = _payload(50_000, seed=5)
+    dest = pcls_home / "weights" / "l.pdparams"
+    dest.parent.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"keep me")
+    (dest.parent / "l.pdparams.part").symlink_to(victim)
+
+    with pytest.raises(PclsError, match="symbolic link"):
+        fetch(file_server.url("/w/l.pdparams"), dest, progress=False)
+
+    assert victim.read_bytes() == b"keep me"
+    assert not dest.exists()
+    assert _leftovers(dest.parent) == []
+
+
+def test_a_link_at_the_lock_file_is_refused(pcls_home, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(b"keep me")
+    dest = pcls_home / "weights" / "k.pdparams"
+    dest.parent.mkdir(parents=True)
+    (dest.parent / "k.pdparams.lock").symlink_to(victim)
+
+    with pytest.raises(PclsError, match="symbolic link"):
+        with file_lock(dest):
+            pass
+    assert victim.read_bytes() == b"keep me"
