@@ -22,7 +22,7 @@ from pcls.deploy.runtimes import RuntimeSettings, choose_runtime, cpu_threads, c
 from pcls.deploy.spec import input_hw, read_spec, size_text, spec_input_size
 from pcls.errors import PclsError
 
-__all__ = ["Predictor", "RuntimeSettings"]
+__all__ = ["Predictor"]
 
 
 class Predictor:

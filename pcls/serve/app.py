@@ -63,7 +63,8 @@ class ServeSettings:
 
 def load_predictors(model_dir, workers: int = 1, max_batch: int = 8, **predictor_options) -> list:
     """`workers` model instances of one export, each with its share of the CPU threads."""
-    from pcls.deploy.predictor import Predictor, cpu_threads
+    from pcls.deploy.predictor import Predictor
+    from pcls.deploy.runtimes import cpu_threads
 
     if workers < 1:
         raise PclsError(f"--workers must be >= 1, got {workers}")
