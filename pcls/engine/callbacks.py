@@ -74,10 +74,6 @@ class Callback:
     #: None: state_dict() holds plain values (the checkpoint's JSON); a suffix: arrays, in that file
     state_file: str = None
 
-    @property
-    def key(self) -> str:
-        return self.name or type(self).__name__
-
     def state_dict(self) -> dict:
         return {}
 
@@ -281,6 +277,9 @@ class Checkpointer(Callback):
     """`latest` after every epoch (and every `Global.save_steps` updates mid-epoch, and on interrupt),
     `epoch_N` every `save_interval` epochs and at the end."""
 
+    def __init__(self):
+        self.interrupted = False
+
     def on_batch_end(self, trainer, step, batch, outputs):
         run = trainer.run
         mid_epoch = step.batch < trainer.parts.batches_per_epoch
@@ -291,9 +290,6 @@ class Checkpointer(Callback):
         trainer.request_checkpoint("latest")
         if trainer.epoch % trainer.run.save_interval == 0 or trainer.epoch == trainer.run.epochs:
             trainer.request_checkpoint(f"epoch_{trainer.epoch}")
-
-    def __init__(self):
-        self.interrupted = False
 
     def on_interrupt(self, trainer):
         if trainer.batch_in_epoch:  # stopped inside an epoch: keep that position
