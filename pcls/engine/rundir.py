@@ -166,6 +166,8 @@ def _entry_problem(path: Path, root: Path, entry: str):
     relative = PurePosixPath(entry.rstrip("/"))
     if "\0" in entry or not relative.parts or relative.is_absolute() or any(p in (".", "..") for p in relative.parts):
         return "is not a path inside the run folder"
+    if relative.name in (LOCK_NAME, LEDGER_NAME):  # removing the lock would let a second run in
+        return "is pcls's own bookkeeping, never a file a run wrote"
     if folder and (len(relative.parts) != 1 or not any(relative.match(name) for name in RUN_FOLDERS)):
         return "is not a folder pcls creates"
     for depth in range(1, len(relative.parts) + 1):

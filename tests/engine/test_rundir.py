@@ -134,7 +134,8 @@ def _finished_run(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("forged", ["../../v/victim.txt", "{victim}", "../../v/log/", "log/../../../v/victim.txt",
-                                    "ln.txt", "lndir/victim.txt", "sub", "sub/", "log/x/", ".", "n" * 300])
+                                    "ln.txt", "lndir/victim.txt", "sub", "sub/", "log/x/", ".", "n" * 300,
+                                    ".pcls-lock", ".pcls-written", "log/.pcls-written"])
 def test_a_forged_ledger_entry_refuses_the_whole_clear(tmp_path, forged):
     victims = tmp_path / "v"
     (victims / "log").mkdir(parents=True)
