@@ -67,7 +67,8 @@ def _polynomial(learning_rate, decay_steps, end_lr, power, **_):
 def _piecewise(values, decay_epochs, steps_per_epoch, **_):
     if len(values) not in (len(decay_epochs), len(decay_epochs) + 1):
         raise PclsError(
-            f"Optimizer.lr: Piecewise needs one more value than decay_epochs, got values {values} "
+            f"Optimizer.lr: Piecewise needs one more value than decay_epochs (or as many: the last value then "
+            f"stays), got values {values} "
             f"and decay_epochs {decay_epochs}"
         )
     boundaries = [int(e * steps_per_epoch) for e in decay_epochs]
