@@ -148,8 +148,7 @@ def save_checkpoint(prefix, weights: dict, optimizer_state: dict = None, state: 
     files = {".pdparams": state_with_names(weights)}
     if optimizer_state is not None:
         files[".pdopt"] = optimizer_state
-    for suffix, extra in (extra_files or {}).items():
-        files[suffix] = extra
+    files.update(extra_files or {})
     state = dict(state or {})
     state["version"] = STATE_VERSION
     json_path = prefix.with_name(prefix.name + ".json")
