@@ -207,3 +207,21 @@ def test_apply_overrides_creates_missing_sections():
     config = {}
     apply_overrides(config, ["Global.epochs=3"])
     assert config == {"Global": {"epochs": 3}}
+
+
+def test_a_shipped_recipe_is_parsed_once_and_each_caller_gets_its_own_copy(monkeypatch):
+    from pcls.config import loader
+    from pcls.config.recipe_files import recipe_path
+
+    path = recipe_path("demo")
+    parsed = []
+    real = loader._parse_yaml_file
+    monkeypatch.setattr(loader, "_parse_yaml_file", lambda p, measure: parsed.append((p, measure)) or real(p, measure))
+    loader._shipped_yaml.cache_clear()
+    first = loader.load_yaml_file(path)
+    first["Global"]["epochs"] = -1
+    first.setdefault("Arch", {})["name"] = "changed"
+    second = loader.load_yaml_file(path)
+    assert parsed == [(Path(str(Path(path).resolve())), False)]  # once, and not measured (pcls ships it)
+    assert second["Global"]["epochs"] != -1 and second.get("Arch", {}).get("name") != "changed"
+    assert second == yaml.safe_load(Path(path).read_text())
