@@ -266,3 +266,57 @@ def test_sigterm_during_export_leaves_no_temp_folder(in_tmp):
                progress=terminate_at)
     assert signal.getsignal(signal.SIGTERM) is before  # the previous handler is back
     assert not (in_tmp / "out").exists() and not [p for p in in_tmp.iterdir() if p.name.startswith(".")]
+
+
+def _previous_export(folder: Path, **foreign) -> Path:
+    """An export folder as move_into_place finds it: pcls's inference.yml beside `foreign` user files."""
+    folder.mkdir()
+    (folder / "inference.yml").write_text("old")
+    for name, text in foreign.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_a_linked_conversion_folder_in_a_replaced_export_is_unlinked_not_emptied(tmp_path):
+    from pcls.deploy.export.placement import move_into_place
+
+    out = _previous_export(tmp_path / "inf")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "engine_1_1.trt").write_text("user data")
+    (out / "trt_fp16").symlink_to(elsewhere)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "inference.yml").write_text("new")
+    move_into_place(staging, out, {"inference.yml", "trt_fp16"})
+    assert sorted(p.name for p in out.iterdir()) == ["inference.yml"] and (out / "inference.yml").read_text() == "new"
+    assert (elsewhere / "engine_1_1.trt").read_text() == "user data"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere", "inf"]
+
+
+def test_a_user_file_that_cannot_be_moved_back_is_kept_not_deleted_with_the_staging_folder(tmp_path, monkeypatch):
+    """The swap fails after the user's files were moved into staging, and one of them cannot go back: it is
+    kept in pcls's backup folder (named in the error), never left in staging, which the export removes."""
+    import shutil
+
+    from pcls.deploy.export.placement import move_into_place
+    from pcls.errors import PclsError
+
+    out = _previous_export(tmp_path / "inf", **{"notes.md": "mine", "keep.txt": "also mine"})
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "inference.yml").write_text("new")
+    real_rename = Path.rename
+
+    def rename(self, target):
+        if Path(target) in (out, out / "notes.md") and self.parent == staging or self == staging:
+            raise OSError(5, "Input/output error")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(PclsError, match="notes.md could not be moved back") as err:
+        move_into_place(staging, out, {"inference.yml"})
+    shutil.rmtree(staging)  # what the export does next
+    kept = Path(str(err.value).rsplit("they are in ", 1)[1])
+    assert (kept / "notes.md").read_text() == "mine" and kept.parent.parent == tmp_path
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"inference.yml": "old", "keep.txt": "also mine"}

@@ -144,9 +144,28 @@ def move_into_place(staging: Path, out_dir: Path, owned: Optional[set]) -> None:
     except BaseException:
         if backup.exists() and not out_dir.exists():
             backup.rename(out_dir)
-        for name in moved:  # give the user's files back before the staging folder is removed
-            (staging / name).rename(out_dir / name)
+        kept = _give_back(moved, staging, out_dir, backup_root)
         with contextlib.suppress(OSError):
             backup_root.rmdir()  # only when empty: a backup that could not be restored is kept
+        if kept is not None:
+            raise PclsError(f"the export to {out_dir} failed and {', '.join(sorted(p.name for p in kept.iterdir()))} "
+                            f"could not be moved back there; they are in {kept}") from None
         raise
     shutil.rmtree(backup_root, ignore_errors=True)  # holds only what the previous export wrote
+
+
+def _give_back(moved: list, staging: Path, out_dir: Path, backup_root: Path) -> Optional[Path]:
+    """Move the user's files back from `staging` (which the caller removes) into `out_dir`. Those that cannot go
+    back are moved into a kept folder inside `backup_root` instead: that folder, or None when all went back."""
+    stranded = []
+    for name in moved:
+        try:
+            (staging / name).rename(out_dir / name)
+        except OSError:
+            stranded.append(name)
+    if not stranded:
+        return None
+    keep = Path(tempfile.mkdtemp(prefix="not-moved-back.", dir=backup_root))
+    for name in stranded:
+        (staging / name).rename(keep / name)
+    return keep
