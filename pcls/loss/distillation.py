@@ -22,7 +22,8 @@ from pcls.loss.registry import register_loss
 _EPS = 1e-7
 
 
-def _pairs(model_name_pairs, what):
+def checked_pairs(model_name_pairs, what):
+    """`model_name_pairs` as (student, teacher) tuples; a PclsError naming Loss.<what> when malformed."""
     if not model_name_pairs or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in model_name_pairs):
         raise PclsError(f"Loss.{what}.model_name_pairs must be a list of [student, teacher] pairs, "
                         f"got {model_name_pairs!r}")
@@ -75,10 +76,14 @@ def soft_ce(student_logits, teacher_prob):
     return -(teacher_prob * F.log_softmax(student_logits, axis=-1)).sum(axis=-1).mean()
 
 
+def kl_terms(p_log, q_log):
+    """The per-class terms q_ic (log q_ic - log p_ic) of KL(q_i || p_i), from log-probabilities."""
+    return paddle.exp(q_log) * (q_log - p_log)
+
+
 def kl_div(p_log, q_log):
     """mean_i KL(q_i || p_i) from log-probabilities (KL(target || prediction))."""
-    q = paddle.exp(q_log)
-    return (q * (q_log - p_log)).sum(axis=-1).mean()
+    return kl_terms(p_log, q_log).sum(axis=-1).mean()
 
 
 def js_div(p_log, q_log):
@@ -93,13 +98,12 @@ class PairLoss(nn.Layer):
     model's output entry `key` (logits, or a return pattern's feature map)."""
 
     label = "loss"
-    checked_pairs = staticmethod(_pairs)
 
     def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None):
         super().__init__()
         self.key = key or "logits"
         self.target = None
-        self.pairs = _pairs(model_name_pairs, type(self).__name__)
+        self.pairs = checked_pairs(model_name_pairs, type(self).__name__)
         self.temperature = float(temperature)
         if self.temperature <= 0:
             raise PclsError(f"Loss.{type(self).__name__}.temperature must be > 0, got {temperature}")
@@ -177,7 +181,7 @@ class DistillationDMLLoss(PairLoss):
     def pair_loss(self, a, b):
         T = self.temperature
         a_log, b_log = F.log_softmax(a / T, axis=-1), F.log_softmax(b / T, axis=-1)
-        terms = (paddle.exp(b_log) * (b_log - a_log) + paddle.exp(a_log) * (a_log - b_log)) / 2
+        terms = (kl_terms(a_log, b_log) + kl_terms(b_log, a_log)) / 2
         if self.weight_ratio:
             labels, ratio = split_ratio_target(self.target, "DistillationDMLLoss")
             terms = terms * ratio_weights(labels, ratio)

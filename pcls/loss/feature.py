@@ -21,7 +21,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from pcls.errors import PclsError
-from pcls.loss.distillation import PairLoss, member_entry
+from pcls.loss.distillation import PairLoss, checked_pairs, member_entry
 from pcls.loss.registry import register_loss
 
 
@@ -80,7 +80,7 @@ class DistillationPairLoss(nn.Layer):
             self.base = BASE_LOSSES[base_loss_name](**kwargs)
         except TypeError as err:
             raise PclsError(f"Loss.DistillationPairLoss ({base_loss_name}): bad parameter ({err})") from err
-        self.pairs = PairLoss.checked_pairs(model_name_pairs, "DistillationPairLoss")
+        self.pairs = checked_pairs(model_name_pairs, "DistillationPairLoss")
         self.s_key, self.t_key = s_key or key or "logits", t_key or key or "logits"
         self.label = name
 

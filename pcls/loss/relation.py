@@ -11,7 +11,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 
 from pcls.errors import PclsError
-from pcls.loss.distillation import PairLoss, member_entry
+from pcls.loss.distillation import checked_pairs, member_entry
 from pcls.loss.registry import register_loss
 
 
@@ -54,7 +54,7 @@ class DistillationRKDLoss(nn.Layer):
     def __init__(self, model_name_pairs=(("Student", "Teacher"),), target_size=None, student_keepkeys=None,
                  teacher_keepkeys=None, key=None, name="loss_rkd"):
         super().__init__()
-        self.pairs = PairLoss.checked_pairs(model_name_pairs, "DistillationRKDLoss")
+        self.pairs = checked_pairs(model_name_pairs, "DistillationRKDLoss")
         self.student_keys = list(student_keepkeys or [key or "logits"])
         self.teacher_keys = list(teacher_keepkeys or self.student_keys)
         if len(self.student_keys) != len(self.teacher_keys):

@@ -14,7 +14,7 @@ import paddle
 import paddle.nn.functional as F
 
 from pcls.errors import PclsError
-from pcls.loss.distillation import PairLoss
+from pcls.loss.distillation import PairLoss, soft_ce
 from pcls.loss.registry import register_loss
 
 
@@ -120,7 +120,7 @@ class DistillationSKDLoss(_TargetPairLoss):
         T = self.temperature
         gt = self.gt(t).reshape([-1, 1])
         s_n, t_n = self.sphere(s), self.sphere(t)
-        kd = -(F.softmax(t_n / T, axis=-1) * F.log_softmax(s_n / T, axis=-1)).sum(axis=-1).mean() * T * T
+        kd = soft_ce(s_n / T, F.softmax(t_n / T, axis=-1)) * T * T
         return self.alpha * kd + (1 - self.alpha) * F.cross_entropy(s_n, gt)
 
 
