@@ -231,6 +231,11 @@ def test_mgd_masks_whole_channels():
                                     lambda_mgd=0.9999)
     assert masked == pytest.approx(float(base(paddle.zeros([2, 3, 4, 4]), paddle.to_tensor(t_map))), abs=1e-9)
     assert not grad.any()
+    # at lambda_mgd 0.5 each (sample, channel) map is dropped or kept whole: its gradient is all zero or nowhere zero
+    _, _, grad = _pair_loss("MGDLoss", s_map, t_map, student_channels=3, teacher_channels=3, lambda_mgd=0.5)
+    dropped = (grad == 0).reshape(2 * 3, -1)
+    assert ((dropped.all(axis=1)) | (~dropped).all(axis=1)).all(), dropped
+    assert 0 < dropped.all(axis=1).sum() < 6  # seed 3: some maps dropped, some kept
 
 
 def test_pefd_aligns_the_projector_ensemble_with_the_teacher():
