@@ -16,7 +16,8 @@ import stat
 
 import numpy as np
 
-from pcls.errors import PclsError, short_repr
+from pcls.utils.env import env_number
+
 
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # Pillow's MAX_IMAGE_PIXELS: 1024 * 1024 * 1024 // 4 // 3
 MAX_PIXELS_ENV = "PCLS_MAX_IMAGE_PIXELS"
@@ -42,25 +43,12 @@ class ImageTooLarge(Refused):
 
 def max_image_pixels() -> int:
     """The pixel limit: $PCLS_MAX_IMAGE_PIXELS (a positive integer) or Pillow's default."""
-    return _positive_int_env(MAX_PIXELS_ENV, DEFAULT_MAX_IMAGE_PIXELS, "a positive number of pixels")
+    return env_number(MAX_PIXELS_ENV, DEFAULT_MAX_IMAGE_PIXELS, "a positive number of pixels", integer=True)
 
 
 def max_file_bytes() -> int:
     """The size limit for one image file: $PCLS_MAX_FILE_BYTES (a positive integer) or 256 MB."""
-    return _positive_int_env(MAX_FILE_BYTES_ENV, DEFAULT_MAX_FILE_BYTES, "a positive number of bytes")
-
-
-def _positive_int_env(name: str, default: int, what: str) -> int:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise PclsError(f"{name} must be {what}, got {short_repr(text)}")
-    return value
+    return env_number(MAX_FILE_BYTES_ENV, DEFAULT_MAX_FILE_BYTES, "a positive number of bytes", integer=True)
 
 
 _FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
-import os
 import queue
 import random
 import signal
@@ -31,6 +29,8 @@ from pcls.data.decode import check_output_size
 from pcls.data.sampler import DistributedBatchSampler, build_sampler
 from pcls.data.transforms import build_batch_transforms, build_transforms
 from pcls.errors import PclsError, clip, short_repr
+from pcls.utils.env import env_number
+from pcls.utils.signals import SignalScope
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class _WorkerProcesses:
             process.join(timeout=5)
 
 
-class _Signals:
+class _Signals(SignalScope):
     """SIGINT/SIGTERM while batches are being loaded or used. A Python handler already installed (the trainer's:
     finish the update, save, stop) still gets the signal. With none (eval, bench), the loader ends the run at
     its next step with one line (`check`): raising inside the handler could unwind through Paddle's C++ frames,
@@ -216,14 +216,7 @@ class _Signals:
     period, so a stuck worker can never make a run ignore signals."""
 
     def __init__(self):
-        self.previous, self.received, self.unhandled = {}, None, None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.previous[sig] = signal.getsignal(sig)
-                signal.signal(sig, self._handle)
-        return self
+        self.received, self.unhandled = None, None
 
     def _handle(self, signum, frame):
         previous = self.previous.get(signum)
@@ -243,8 +236,7 @@ class _Signals:
             raise PclsError(f"stopped by {signal.Signals(self.unhandled).name}", exit_code=128 + self.unhandled)
 
     def __exit__(self, exc_type, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+        super().__exit__(exc_type, *exc)
         if self.unhandled and exc_type is GeneratorExit:  # the consumer stopped iterating: the signal is its own
             signal.raise_signal(self.unhandled)
 
@@ -355,16 +347,7 @@ class EpochLoader:
 
 def loader_timeout() -> float:
     """Seconds the loader waits for one batch: $PCLS_LOADER_TIMEOUT (a positive number) or the default."""
-    text = os.environ.get(LOADER_TIMEOUT_ENV, "").strip()
-    if not text:
-        return DEFAULT_LOADER_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not (value > 0 and math.isfinite(value)):
-        raise PclsError(f"{LOADER_TIMEOUT_ENV} must be a positive number of seconds, got {short_repr(text)}")
-    return value
+    return env_number(LOADER_TIMEOUT_ENV, DEFAULT_LOADER_TIMEOUT, "a positive number of seconds")
 
 
 @dataclass

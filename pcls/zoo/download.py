@@ -7,7 +7,6 @@ import errno
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import socket
@@ -18,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from pcls.errors import PclsError
+from pcls.utils.env import env_number
 from pcls.utils.io import atomic_write_text, open_no_follow
 from pcls.zoo import catalog
 from pcls.zoo.cache import (file_lock, mirrored, offline, read_record, sha256_file, static_dir, verify_cached,
@@ -49,22 +49,10 @@ class DownloadInterrupted(PclsError):
 
 def download_limits() -> tuple:
     """(deadline in seconds, minimum rate in bytes/s) from $PCLS_DOWNLOAD_DEADLINE and $PCLS_DOWNLOAD_MIN_RATE."""
-    return (_number_env(DEADLINE_ENV, DEFAULT_DEADLINE_S, "seconds", zero_ok=False),
-            _number_env(MIN_RATE_ENV, DEFAULT_MIN_RATE, "bytes per second", zero_ok=True))
-
-
-def _number_env(name: str, default: float, unit: str, zero_ok: bool) -> float:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
-        raise PclsError(f"{name}={text[:40]!r} is not a {'non-negative' if zero_ok else 'positive'} number of "
-                        f"{unit}; set it like {name}={default:g}")
-    return value
+    return (env_number(DEADLINE_ENV, DEFAULT_DEADLINE_S,
+                       f"a positive number of seconds (default {DEFAULT_DEADLINE_S:g})"),
+            env_number(MIN_RATE_ENV, DEFAULT_MIN_RATE, f"a non-negative number of bytes per second (default "
+                       f"{DEFAULT_MIN_RATE:g})", zero_ok=True))
 
 
 def fetch(url: str, dest, expected_sha256=None, expected_size=None, progress=True, expected_md5=None,
