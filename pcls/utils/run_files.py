@@ -11,9 +11,14 @@ from pcls.errors import PclsError
 WEIGHT_SUFFIXES = (".pdparams", ".safetensors")
 
 
+def file_of(prefix: Path, suffixes=WEIGHT_SUFFIXES) -> Optional[Path]:
+    """The first `prefix` + suffix (in the order of `suffixes`) that is a file, or None."""
+    return next((p for p in (prefix.with_name(prefix.name + s) for s in suffixes) if p.is_file()), None)
+
+
 def has_files(prefix: Path, suffixes) -> bool:
     """Whether `prefix` + any of `suffixes` is a file."""
-    return any(prefix.with_name(prefix.name + s).is_file() for s in suffixes)
+    return file_of(prefix, suffixes) is not None
 
 
 def find_in_run(folder, stem: str, suffixes=WEIGHT_SUFFIXES) -> Optional[Path]:

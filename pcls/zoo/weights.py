@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from pcls.errors import PclsError, did_you_mean
-from pcls.utils.run_files import WEIGHT_SUFFIXES, find_in_run
+from pcls.utils.run_files import WEIGHT_SUFFIXES, file_of, find_in_run
 from pcls.utils.state_files import load_state_file
 from pcls.zoo import catalog
 from pcls.zoo.cache import pcls_home, static_dir, weights_dir
@@ -41,12 +41,12 @@ def resolve_weights(source, arch: str | None = None) -> Path:
         return fetch(text, dest, check=weights_check(dest))
     path = Path(text).expanduser()
     if path.is_dir():  # PaddleClas writes best_model.pdparams beside a best_model/ folder: the prefix wins
-        for suffix in WEIGHT_SUFFIXES:
-            if path.with_name(path.name + suffix).is_file():
-                return path.with_name(path.name + suffix)
+        beside = file_of(path)
+        if beside is not None:
+            return beside
         best = find_in_run(path, "best_model")  # a run folder, pcls's or PaddleClas's layout: its best weights
         if best is not None:
-            return next(best.with_name(best.name + s) for s in WEIGHT_SUFFIXES if best.with_name(best.name + s).is_file())
+            return file_of(best)
     zoo_name = text in catalog.load_catalog()
     if path.is_file() or (path.exists() and not zoo_name):  # a zoo name beats a same-named folder
         return _checked_local(path)
@@ -59,9 +59,9 @@ def resolve_weights(source, arch: str | None = None) -> Path:
                 f"extracts it to {static_dir(text)}"
             )
         return download_weights(text)
-    for suffix in WEIGHT_SUFFIXES:
-        if path.with_name(path.name + suffix).is_file():
-            return path.with_name(path.name + suffix)
+    beside = file_of(path)
+    if beside is not None:
+        return beside
     if "/" in text or path.suffix in WEIGHT_SUFFIXES or path.suffix == ".tar":
         raise PclsError(f"weights file {text} not found (also looked for {text}.pdparams)")
     raise PclsError(
