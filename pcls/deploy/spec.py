@@ -6,6 +6,7 @@ builds it with the same operator classes as `pcls eval`: one implementation, ser
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
@@ -27,7 +28,9 @@ ORT_TRT_CACHE = "ort_trt_cache"  # ONNX Runtime's TensorRT engines
 # ONNX Runtime's engine cache) are recognised by these names.
 EXPORT_MARKER = "pcls_export"
 EXPORT_FORMAT_VERSION = 1
-GENERATED_DIR_PREFIXES = (TRT_DIR_PREFIX, ORT_TRT_CACHE)
+# exactly the names pcls writes there (a conversion, its lock, a legacy engine cache, ORT's cache): a user's
+# `trt_notes.txt` beside them is not pcls's to replace
+GENERATED_NAME = re.compile(rf"{TRT_DIR_PREFIX}(legacy_)?(fp32|fp16|int8)(\.lock)?|{ORT_TRT_CACHE}")
 EXPORT_FILE_NAMES = frozenset({SPEC_FILE, LABELS_FILE, ONNX_FILE, INT8_ONNX_FILE, f"{MODEL_PREFIX}.json",
                                f"{MODEL_PREFIX}.pdmodel", f"{MODEL_PREFIX}.pdiparams"})
 IMAGENET_LABELS = Path(__file__).resolve().parents[1] / "zoo" / "imagenet1k_labels.txt"
@@ -131,7 +134,7 @@ def export_owned_names(model_dir) -> Optional[set]:
         names = (set(files) & EXPORT_FILE_NAMES) | {SPEC_FILE}
     else:
         names = EXPORT_FILE_NAMES
-    generated = {p.name for p in model_dir.iterdir() if p.name.startswith(GENERATED_DIR_PREFIXES)}
+    generated = {p.name for p in model_dir.iterdir() if GENERATED_NAME.fullmatch(p.name)}
     return names | generated
 
 

@@ -64,10 +64,12 @@ def test_a_previous_export_is_replaced_but_files_pcls_did_not_write_survive(in_t
     assert invoke(*export_args("inf", "--format", "onnx")).exit_code == 0
     (in_tmp / "inf" / "notes.md").write_text("my notes")
     (in_tmp / "inf" / "trt_fp16").mkdir()  # a conversion pcls made later: stale after a re-export
+    (in_tmp / "inf" / "trt_notes.txt").write_text("mine")  # only the names pcls writes are pcls's
     result = invoke(*export_args("inf"))
     assert result.exit_code == 0, result.output
     names = {p.name for p in (in_tmp / "inf").iterdir()}
     assert "notes.md" in names and "inference.onnx" not in names and "trt_fp16" not in names
+    assert (in_tmp / "inf" / "trt_notes.txt").read_text() == "mine"
     spec = yaml.safe_load((in_tmp / "inf" / "inference.yml").read_text())
     assert spec["Global"]["pcls_export"] == 1 and "inference.json" in spec["Global"]["files"]
     assert not [p for p in in_tmp.iterdir() if p.name.startswith(".")]
