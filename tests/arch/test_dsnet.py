@@ -24,7 +24,8 @@ def test_bilinear_resize_equals_paddle_interpolate(src, dst):
 
 def test_bilinear_resize_runs_in_paddle_inference(tmp_path):
     from pcls.arch.layers.resize import bilinear_resize
-    from pcls.deploy.export import MODEL_PREFIX, _run_paddle_inference
+    from pcls.deploy.export.verify import run_paddle_inference
+    from pcls.deploy.spec import MODEL_PREFIX
 
     class DownUp(paddle.nn.Layer):
         def forward(self, x):
@@ -35,7 +36,7 @@ def test_bilinear_resize_runs_in_paddle_inference(tmp_path):
     expected = layer(paddle.to_tensor(x)).numpy()
     spec = paddle.static.InputSpec([None, 4, 7, 7], "float32", "x")
     paddle.jit.save(layer, os.path.join(tmp_path, MODEL_PREFIX), input_spec=[spec])
-    np.testing.assert_allclose(_run_paddle_inference(Path(tmp_path), x), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(run_paddle_inference(Path(tmp_path), x), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("size", [96, 160])

@@ -3,9 +3,5 @@ filesystem errors), `verify` (the self-check), `preprocess` (the serialised pipe
 runtime recorded). Converters (ONNX, fp16, int8, TensorRT) live in `pcls.deploy.converters`."""
 
 from pcls.deploy.export.pipeline import ExportReport, ExportRequest, build_model, export, request_from_config
-from pcls.deploy.export.verify import run_paddle_inference
-from pcls.deploy.spec import MODEL_PREFIX
 
-_run_paddle_inference = run_paddle_inference  # the name tests/arch/test_dsnet.py imports
-
-__all__ = ["ExportReport", "ExportRequest", "MODEL_PREFIX", "build_model", "export", "request_from_config"]
+__all__ = ["ExportReport", "ExportRequest", "build_model", "export", "request_from_config"]
