@@ -185,8 +185,9 @@ class CustomLabelDataset(ImageDataset):
                             f"is {class_num}")
 
     def read(self, index: int, rng):
-        with open(self.paths[index], "rb") as fh:
-            data = fh.read()
+        from pcls.data.decode import read_image_file
+
+        data = read_image_file(self.paths[index])  # the file checks every dataset's reads get (a FIFO, a huge file)
         label = None
         for op in self.transforms.ops:
             if getattr(op, "label_key", None) == self.label_key:

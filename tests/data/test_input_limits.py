@@ -357,3 +357,23 @@ def test_sigterm_during_pcls_eval_is_one_line(tmp_path):
     assert run.returncode == 128 + signal.SIGTERM, run.stderr[-3000:]
     assert errors == ["error: stopped by SIGTERM"], run.stderr[-3000:]
     assert "FatalError" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_custom_label_dataset_reads_through_the_image_file_checks(tmp_path, monkeypatch):
+    """CustomLabelDataset (labels made by a transform) reads its files as every dataset does: a file above
+    PCLS_MAX_FILE_BYTES is refused before it is read, and a FIFO never blocks the read."""
+    from pcls.data.datasets import build_dataset
+    from pcls.data.decode import FileRefused
+
+    (tmp_path / "big.jpg").write_bytes(b"x" * 100)
+    os.mkfifo(tmp_path / "fifo.jpg")
+    (tmp_path / "images.txt").write_text("big.jpg\nfifo.jpg\n")
+    ops = build_transforms([{"DecodeImage": {"to_rgb": True, "channel_first": False}}, {"RandomRot90": None}])
+    dataset = build_dataset({"name": "CustomLabelDataset", "image_root": str(tmp_path),
+                             "sample_list_path": str(tmp_path / "images.txt"),
+                             "label_key": "random_rot90_orientation"}, transforms=ops)
+    monkeypatch.setenv("PCLS_MAX_FILE_BYTES", "10")
+    with pytest.raises(FileRefused, match="100"):
+        dataset.read(0, None)
+    with pytest.raises(FileRefused, match="FIFO"):
+        dataset.read(1, None)
