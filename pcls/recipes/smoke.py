@@ -69,9 +69,10 @@ def write_smoke_data(root: Path, side: int, class_num: int, with_unlabeled: bool
 
 def _no_pretrained(section: dict) -> None:
     """No weights for the model and its members, nested ones too (AFD's AttentionModel holds a backbone)."""
+    from pcls.config.members import member_sections
+
     section["pretrained"] = False
-    for item in section.get("models") or []:
-        (_, member), = item.items()
+    for _, member in member_sections(section, copy=False):
         _no_pretrained(member)
 
 
