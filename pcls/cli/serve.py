@@ -2,7 +2,6 @@
 
 import os
 import signal
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -10,14 +9,6 @@ import typer
 from pcls.cli.common import console, fail
 
 SERVE_EXTRA_HINT = "pcls serve needs FastAPI and uvicorn: pip install 'pcls[serve]'"
-
-
-def resolve_model(model: str) -> Path:
-    """MODEL as an export folder: as given, or a run folder or zoo name exported once into the cache (as
-    `pcls predict` does). The one place serve turns a name into an export."""
-    from pcls.deploy.zoo_export import prepared_model_dir
-
-    return prepared_model_dir(model)
 
 
 def register(app: typer.Typer) -> None:
@@ -68,7 +59,9 @@ def register(app: typer.Typer) -> None:
         if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
             console.print(f"note: listening on {host} without --api-key: anyone who reaches it can use the model",
                           style="yellow")
-        model_dir = resolve_model(model)
+        from pcls.deploy.zoo_export import prepared_model_dir  # a run folder or zoo name: exported once, as predict
+
+        model_dir = prepared_model_dir(model)
         with console.status(f"loading {model_dir}"):
             predictors = load_predictors(model_dir, workers=workers, max_batch=max_batch, runtime=runtime,
                                          device=device, threads=threads)

@@ -123,11 +123,11 @@ def test_run_folders_without_weights_or_config_are_one_line(trained_run, exports
 
 def test_pcls_serve_takes_a_run_folder(trained_run, exports):
     pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'pcls[serve]')")
-    from pcls.cli.serve import resolve_model
     from pcls.deploy.predictor import Predictor
+    from pcls.deploy.zoo_export import prepared_model_dir
     from tests.serve.conftest import run, served
 
-    model_dir = resolve_model(str(trained_run["run"]))
+    model_dir = prepared_model_dir(str(trained_run["run"]))  # what `pcls serve MODEL` calls
     image = images(trained_run["data"], 1)[0]
     want = Predictor(model_dir, runtime="paddle", threads=1).predict([image])[0]
 
