@@ -164,10 +164,7 @@ class CustomLabelDataset(ImageDataset):
         root = Path(image_root) if image_root is not None else Path(".")
         if not root.is_dir():
             raise PclsError(f"image_root {root} is not a directory")
-        try:
-            lines = Path(sample_list_path).read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as err:
-            raise PclsError(f"cannot read sample_list_path {sample_list_path}: {err}") from err
+        lines = read_text(sample_list_path, "sample_list_path file").splitlines()
         samples = [(str(root / line.strip()), -1) for line in lines if line.strip()]
         if not samples:
             raise PclsError(f"sample_list_path {sample_list_path} lists no images")

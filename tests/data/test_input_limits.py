@@ -16,6 +16,7 @@ import pytest
 from pcls.data.datasets import ListDataset
 from pcls.data.decode import ImageTooLarge
 from pcls.data.transforms import build_transforms
+from pcls.errors import PclsError
 from tests.data.conftest import predict_folder_peak
 
 CAP_BYTES = 1536 * 1024 * 1024  # the address space a capped child may use: imports need ~0.5 GB, a bomb 3+ GB
@@ -377,3 +378,18 @@ def test_custom_label_dataset_reads_through_the_image_file_checks(tmp_path, monk
         dataset.read(0, None)
     with pytest.raises(FileRefused, match="FIFO"):
         dataset.read(1, None)
+
+
+def test_custom_label_dataset_names_the_line_of_a_non_utf8_sample_list(tmp_path):
+    from pcls.data.datasets import build_dataset
+
+    (tmp_path / "images.txt").write_bytes(b"a.jpg\nb\xff.jpg\n")
+    ops = build_transforms([{"DecodeImage": {"to_rgb": True, "channel_first": False}}, {"RandomRot90": None}])
+    with pytest.raises(PclsError, match=r"images.txt:2: byte 0xff at column 2 is not UTF-8; a sample_list_path file"):
+        build_dataset({"name": "CustomLabelDataset", "image_root": str(tmp_path),
+                       "sample_list_path": str(tmp_path / "images.txt"),
+                       "label_key": "random_rot90_orientation"}, transforms=ops)
+    with pytest.raises(PclsError, match="cannot read sample_list_path file .*missing.txt"):
+        build_dataset({"name": "CustomLabelDataset", "image_root": str(tmp_path),
+                       "sample_list_path": str(tmp_path / "missing.txt"),
+                       "label_key": "random_rot90_orientation"}, transforms=ops)
