@@ -89,13 +89,10 @@ class Components:
     topk_eval: List[int]
     train_key: Optional[str]
     eval_key: Optional[str]
-    schedule: Any
-    scheduler: Any
     optimizer: Any
     amp: Any
     updater: Any  # pcls.engine.updater.Updater: accumulation, no_sync, scaler, optimizer and schedule steps
     batches_per_epoch: int
-    updates_per_epoch: int
     callbacks: list = field(default_factory=list)  # EMA's, and those the model kind brings (distillation)
     multilabel: bool = False  # Global.use_multilabel: MultiLabelMeter instead of top-k accuracy
     metric_train: Optional[list] = None  # the config's Metric lists, for the meters
@@ -190,7 +187,7 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
         log.info("--scale-lr: learning rates x%g (linear rule: global batch %d / reference batch %d)",
                  lr_scale, global_batch, run.options.ref_batch)
     schedule = build_schedule(run.optimizer["lr"], run.epochs, updates, lr_scale)
-    scheduler = paddle_scheduler(schedule, start_step)
+    scheduler = paddle_scheduler(schedule, start_step)  # the updater steps it
     params = list(net.named_parameters())
     for i, layer in enumerate(train_loss.layers()):
         params += [(f"loss{i}.{n}", p) for n, p in layer.named_parameters()]
@@ -208,8 +205,7 @@ def build_components(run: RunConfig, start_step: int = 0) -> Components:
         train_loss=train_loss, eval_loss=eval_loss,
         topk_train=metric_topk(run.metric_train, run.class_num), topk_eval=metric_topk(run.metric_eval, run.class_num),
         train_key=metric_model_key(run.metric_train), eval_key=metric_model_key(run.metric_eval),
-        schedule=schedule, scheduler=scheduler, optimizer=optimizer, amp=amp, updater=updater,
-        batches_per_epoch=batches, updates_per_epoch=updates,
+        optimizer=optimizer, amp=amp, updater=updater, batches_per_epoch=batches,
         multilabel=run.multilabel, metric_train=run.metric_train, metric_eval=run.metric_eval,
         callbacks=([Ema(run.ema_decay)] if run.ema_decay is not None else []) + model_callbacks(run)
         + _train_mode_callbacks(run),
