@@ -169,15 +169,15 @@ class CustomLabelDataset(ImageDataset):
         if not samples:
             raise PclsError(f"sample_list_path {sample_list_path} lists no images")
         super().__init__(samples, transforms, source=str(sample_list_path))
-        self.label_key = label_key
+        self.label_key, self.num_labels = label_key, makers[0].num_labels
         self.made = {}  # index -> the label its last read made (read() runs just before label())
 
     @property
     def num_classes(self) -> int:
-        return {"random_rot90_orientation": 4, "blur_image": 2}.get(self.label_key, 0)
+        return self.num_labels
 
     def check_labels(self, class_num: int, setting: str = "Arch.class_num") -> None:
-        if self.num_classes and self.num_classes != class_num:
+        if self.num_classes != class_num:
             raise PclsError(f"CustomLabelDataset: {self.label_key} makes {self.num_classes} classes but {setting} "
                             f"is {class_num}")
 

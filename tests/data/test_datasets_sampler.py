@@ -120,3 +120,20 @@ def test_an_eval_sampler_reads_in_order_unless_told_and_a_train_sampler_shuffles
     assert sorted(train_order) == list(range(40)) and train_order != list(range(40))
     told = [i for batch in build_sampler({"batch_size": 4, "shuffle": True}, 40, train=False, seed=3) for i in batch]
     assert told != list(range(40))
+
+
+@pytest.mark.parametrize("op, label_key, classes", [("RandomRot90", "random_rot90_orientation", 4),
+                                                    ("BlurImage", "blur_image", 2)])
+def test_custom_label_dataset_has_as_many_classes_as_its_label_maker_makes(tmp_path, op, label_key, classes):
+    from pcls.data.datasets import build_dataset
+    from pcls.data.transforms import build_transforms
+    from pcls.errors import PclsError
+
+    (tmp_path / "images.txt").write_text("a.jpg\n")
+    ops = build_transforms([{"DecodeImage": {"to_rgb": True, "channel_first": False}}, {op: None}])
+    dataset = build_dataset({"name": "CustomLabelDataset", "image_root": str(tmp_path), "label_key": label_key,
+                             "sample_list_path": str(tmp_path / "images.txt")}, transforms=ops)
+    assert dataset.num_classes == classes
+    dataset.check_labels(classes)
+    with pytest.raises(PclsError, match=f"{label_key} makes {classes} classes but Arch.class_num is {classes + 1}"):
+        dataset.check_labels(classes + 1)

@@ -14,10 +14,11 @@ from pcls.errors import PclsError
 
 
 class LabellingOperator(Operator):
-    """An operator that also decides the sample's label: `labelled(img, rng) -> (img, label)`; `label_key`
-    is the name configs give that label (DataLoader.*.dataset.label_key)."""
+    """An operator that also decides the sample's label: `labelled(img, rng) -> (img, label)` with a label in
+    0..num_labels-1; `label_key` is the name configs give that label (DataLoader.*.dataset.label_key)."""
 
     label_key = ""
+    num_labels = 0
 
     def labelled(self, img, rng):  # pragma: no cover - interface
         raise NotImplementedError
@@ -26,20 +27,25 @@ class LabellingOperator(Operator):
         return self.labelled(img, rng)[0]
 
 
+def _width_height(size, op: str) -> tuple:
+    """(width, height) of an op's `size`: an int (a square) or [w, h] of positive ints."""
+    size = [size, size] if isinstance(size, int) else list(size or [])
+    if len(size) != 2 or min(size) < 1:
+        raise PclsError(f"{op} size must be an int or [w, h] of positive ints, got {size!r}")
+    return int(size[0]), int(size[1])
+
+
 @register_op
 class Padv2(Operator):
     """Pad to `size` [w, h] (each at least the image's) with `fill_value`; pad_mode 0: image at the top-left,
     1: centred, 2: at the bottom-right, -1: at `offsets` [x, y]."""
 
     def __init__(self, size, size_divisor=32, pad_mode=0, offsets=None, fill_value=(127.5, 127.5, 127.5)):
-        size = [size, size] if isinstance(size, int) else list(size or [])
-        if len(size) != 2 or min(size) < 1:
-            raise PclsError(f"Padv2 size must be an int or [w, h] of positive ints, got {size!r}")
+        self.width, self.height = _width_height(size, "Padv2")
         if pad_mode not in (-1, 0, 1, 2):
             raise PclsError(f"Padv2 pad_mode must be -1, 0, 1 or 2, got {pad_mode!r}")
         if pad_mode == -1 and (not offsets or len(offsets) != 2):
             raise PclsError("Padv2 pad_mode -1 needs offsets: [x, y]")
-        self.width, self.height = int(size[0]), int(size[1])
         self.pad_mode, self.offsets = pad_mode, offsets
         self.fill = fill_value if isinstance(fill_value, (list, tuple)) else [fill_value] * 3
 
@@ -62,10 +68,7 @@ class RandomCropImage(Operator):
     """Crop a random `size` [w, h] window (no resize), e.g. back to the input size after Padv2."""
 
     def __init__(self, size):
-        size = [size, size] if isinstance(size, int) else list(size or [])
-        if len(size) != 2 or min(size) < 1:
-            raise PclsError(f"RandomCropImage size must be an int or [w, h] of positive ints, got {size!r}")
-        self.width, self.height = int(size[0]), int(size[1])
+        self.width, self.height = _width_height(size, "RandomCropImage")
 
     def __call__(self, img, rng):
         h, w = img.shape[:2]
@@ -80,7 +83,7 @@ class RandomCropImage(Operator):
 class RandomRot90(LabellingOperator):
     """Rotate by k x 90 degrees counter-clockwise, k uniform in 0..3; the label is k (0°, 90°, 180°, 270°)."""
 
-    label_key = "random_rot90_orientation"
+    label_key, num_labels = "random_rot90_orientation", 4
 
     def labelled(self, img, rng):
         k = int(rng.integers(4))
@@ -92,7 +95,7 @@ class BlurImage(LabellingOperator):
     """With probability `ratio`, blur the image (motion or Gaussian blur, equally likely; kernel sizes odd in
     5..max): label 1, else label 0 (PULC clarity assessment's online labelling)."""
 
-    label_key = "blur_image"
+    label_key, num_labels = "blur_image", 2
 
     def __init__(self, ratio=0.5, motion_max_ksize=12, motion_max_angle=45, gaussian_max_ksize=12):
         if not 0 <= float(ratio) <= 1:
