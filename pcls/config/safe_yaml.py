@@ -30,10 +30,8 @@ def load_yaml_text(text: str, source: str, measure: bool = True):
         try:
             node = loader.get_single_node()
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"{source}:{mark.line + 1}" if mark is not None else source
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-            raise PclsError(f"{where}: not valid YAML ({clip(problem)})") from None
+            raise PclsError(f"{_where(err, source)}: not valid YAML ({clip(problem)})") from None
         except RecursionError:  # the pure-Python composer recurses per level
             raise PclsError(f"{source}: YAML nested too deep (more than {MAX_YAML_DEPTH} levels)") from None
         if node is None:
@@ -43,11 +41,15 @@ def load_yaml_text(text: str, source: str, measure: bool = True):
         try:
             return loader.construct_document(node)
         except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"{source}:{mark.line + 1}" if mark is not None else source
-            raise PclsError(f"{where}: {clip(getattr(err, 'problem', None) or err)}") from None
+            raise PclsError(f"{_where(err, source)}: {clip(getattr(err, 'problem', None) or err)}") from None
     finally:
         loader.dispose()
+
+
+def _where(err, source: str) -> str:
+    """`source:line` of a YAML error (just `source` when it has no position)."""
+    mark = getattr(err, "problem_mark", None)
+    return f"{source}:{mark.line + 1}" if mark is not None else source
 
 
 def _children(node) -> list:
