@@ -64,8 +64,12 @@ def mirrored(url: str) -> str:
     return mirror.rstrip("/") + tail
 
 
-def sha256_file(path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path) -> str:
+    return hexdigest_file(path, hashlib.sha256())
+
+
+def hexdigest_file(path, digest, chunk_size: int = 1 << 20) -> str:
+    """The hex digest of file `path` by `digest` (a fresh hashlib object), read in chunks."""
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(chunk_size), b""):
             digest.update(chunk)

@@ -20,8 +20,8 @@ from pcls.errors import PclsError
 from pcls.utils.env import env_number
 from pcls.utils.io import atomic_write_text, open_no_follow
 from pcls.zoo import catalog
-from pcls.zoo.cache import (file_lock, mirrored, offline, read_record, sha256_file, static_dir, verify_cached,
-                             weights_path, write_record)
+from pcls.zoo.cache import (file_lock, hexdigest_file, mirrored, offline, read_record, sha256_file, static_dir,
+                             verify_cached, weights_path, write_record)
 
 log = logging.getLogger(__name__)
 RETRIES = 4  # extra attempts after the first, each resuming where the previous one stopped
@@ -120,12 +120,9 @@ def fetch(url: str, dest, expected_sha256=None, expected_size=None, progress=Tru
 
 
 def _check_md5(path: Path, expected: str, what: str, what_to_do: str) -> None:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != expected.lower():
-        raise PclsError(f"{what} has md5 {digest.hexdigest()}, expected {expected}; {what_to_do}")
+    digest = hexdigest_file(path, hashlib.md5(usedforsecurity=False))
+    if digest != expected.lower():
+        raise PclsError(f"{what} has md5 {digest}, expected {expected}; {what_to_do}")
 
 
 def download_weights(name: str, directory=None, static: bool = False, progress: bool = True) -> Path:
