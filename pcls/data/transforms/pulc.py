@@ -9,8 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pcls.data.transforms.registry import Operator, register_op
-from pcls.errors import PclsError
+from pcls.data.transforms.registry import Operator, pair, register_op
+from pcls.errors import PclsError, short_repr
 
 
 class LabellingOperator(Operator):
@@ -29,10 +29,10 @@ class LabellingOperator(Operator):
 
 def _width_height(size, op: str) -> tuple:
     """(width, height) of an op's `size`: an int (a square) or [w, h] of positive ints."""
-    size = [size, size] if isinstance(size, int) else list(size or [])
-    if len(size) != 2 or min(size) < 1:
-        raise PclsError(f"{op} size must be an int or [w, h] of positive ints, got {size!r}")
-    return int(size[0]), int(size[1])
+    width, height = pair(size, f"{op} size")
+    if min(width, height) < 1:
+        raise PclsError(f"{op} size must be an int or [w, h] of positive ints, got {short_repr(size)}")
+    return width, height
 
 
 @register_op
