@@ -16,11 +16,6 @@ app = typer.Typer(
 )
 
 
-def _documented(row: dict):
-    """The documented top-1 in one format (percent, 2 decimals), whether the page wrote 0.9647 or 77.9%."""
-    return percent(row["documented_top1"]) if row.get("documented_top1") is not None else row.get("documented")
-
-
 def _achieved(row: dict):
     text = percent(row["achieved_top1"])
     if text and row["deviations"]:
@@ -38,6 +33,7 @@ def list_(
     Example: pcls recipes list --group flowers102
     """
     from pcls.recipes import list_recipes, recipe_summary
+    from pcls.recipes.report import documented_top1
 
     rows = [recipe_summary(name) for name in list_recipes()]
     if group:
@@ -51,7 +47,7 @@ def list_(
         f"{len(rows)} recipes",
         ["name", "model", "dataset", "epochs", "GPUs x batch", "documented top-1"],
         [(r["name"], r["model"], r["dataset"], r["epochs"],
-          f"{r['gpus']}x{r['batch_size']}" if r["gpus"] else None, _documented(r)) for r in rows],
+          f"{r['gpus']}x{r['batch_size']}" if r["gpus"] else None, documented_top1(r)) for r in rows],
     )
     listing.columns[0].no_wrap = True  # a recipe name is what users copy: never cut it
     print_wide(listing)
@@ -89,7 +85,7 @@ def table_(
 
     Example: pcls recipes table augmentation
     """
-    from pcls.recipes.report import trick_tables
+    from pcls.recipes.report import documented_top1, trick_tables
 
     tables = trick_tables(output, group)
     if not tables:
@@ -102,7 +98,7 @@ def table_(
         print_wide(table(
             entry["title"] or entry["group"],
             ["experiment", "recipe", "documented top-1", "achieved top-1", "delta", "run date", "hardware"],
-            [(r["row"], r["recipe"], _documented(r), _achieved(r),
+            [(r["row"], r["recipe"], documented_top1(r), _achieved(r),
               None if r["delta"] is None else f"{r['delta'] * 100:+.2f}", (r["date"] or "")[:10] or None,
               r["hardware"]) for r in entry["rows"]],
         ))

@@ -67,6 +67,14 @@ def write_result(run_dir, cfg: dict, *, recipe: Optional[str], top1: Optional[fl
     return record
 
 
+def documented_top1(record: dict) -> Optional[str]:
+    """The documented top-1 in one format for people: the fraction as a percentage (2 decimals) when there is
+    one, else the page's own text ("77.9%"); None when neither."""
+    if record.get("documented_top1") is not None:
+        return percent(record["documented_top1"])
+    return record.get("documented")
+
+
 def report_lines(record: dict) -> list:
     """The lines every recipe run ends with (the CLI draws them in a panel): achieved vs documented and
     whether the setting matched."""
@@ -74,9 +82,7 @@ def report_lines(record: dict) -> list:
     def pct(value):
         return percent(value) or "-"
 
-    # one format for people: the fraction when there is one, else the page's text ("77.9%")
-    documented = pct(record.get("documented_top1")) if record.get("documented_top1") is not None \
-        else record.get("documented") or "-"
+    documented = documented_top1(record) or "-"
     lines = [f"recipe      {record.get('recipe') or '(config file)'}",
              f"achieved    top-1 {pct(record['top1'])}   top-5 {pct(record['top5'])}",
              f"documented  top-1 {documented}"]
