@@ -87,15 +87,14 @@ def exported_run_dir(model, progress: Optional[Callable[[str], None]] = None) ->
 
 def _run_files(folder: Path):
     """(weights file, config.yaml) of a run folder; a PclsError saying what is missing and what to do."""
-    from pcls.utils.run_files import WEIGHT_SUFFIXES, find_in_run
+    from pcls.utils.run_files import file_of, find_in_run
 
     prefix = next((p for p in (find_in_run(folder, stem) for stem in RUN_WEIGHTS) if p is not None), None)
     if prefix is None:
         raise PclsError(f"run folder {folder} has no weights yet (no best_model or latest .pdparams): let "
                         f"'pcls train' save some, or export other weights with 'pcls export -c "
                         f"{folder / RUN_CONFIG} --weights FILE'")
-    weights = next(prefix.with_name(prefix.name + s) for s in WEIGHT_SUFFIXES
-                   if prefix.with_name(prefix.name + s).is_file())
+    weights = file_of(prefix)
     config = next((p / RUN_CONFIG for p in (prefix.parent, folder) if (p / RUN_CONFIG).is_file()), None)
     if config is None:  # PaddleClas does not save its config with the run
         raise PclsError(f"run folder {folder} has weights ({weights.name}) but no {RUN_CONFIG}: copy the training "
