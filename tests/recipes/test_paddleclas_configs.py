@@ -45,11 +45,19 @@ def test_every_newer_family_has_its_paddleclas_config():
     assert models == {path.stem for path in CONFIGS.glob("*.yaml")}
 
 
-@pytest.mark.parametrize("config", _params())
-def test_paddleclas_config_smoke_run(config, tmp_path):
+def smoke_run(config: Path, tmp_path: Path) -> dict:
+    """`pcls train -c CONFIG --smoke --json` ran to the end with a finite loss, and kept its metrics (a smoke run
+    keeps no checkpoints) and the config's eval metric; its JSON summary."""
     result = runner.invoke(app, ["train", "-c", str(config), "--smoke", "-o", f"Global.output_dir={tmp_path}",
                                  "--json"])
     assert result.exit_code == 0, result.output[-3000:]
     summary = json.loads(result.stdout)
     assert summary["status"] == "done" and math.isfinite(summary["final"]["train_loss"])
-    assert (Path(summary["run_dir"]) / "metrics.jsonl").exists()  # a smoke run keeps no checkpoints
+    assert (Path(summary["run_dir"]) / "metrics.jsonl").exists()
+    assert summary["best"]["value"] is not None
+    return summary
+
+
+@pytest.mark.parametrize("config", _params())
+def test_paddleclas_config_smoke_run(config, tmp_path):
+    smoke_run(config, tmp_path)
