@@ -207,10 +207,10 @@ def speedups(rows: list, reference: str = BASELINE[0]) -> list:
     for key in dict.fromkeys((r["model"], r["size"]) for r in rows):
         group = [r for r in rows if (r["model"], r["size"]) == key]
         base = [r for r in group if r["setting"] == reference]
+        if not base:
+            continue
         for label in dict.fromkeys(r["setting"] for r in group if r["setting"] != reference):
             mine = [r for r in group if r["setting"] == label]
-            if not base:
-                continue
             ratio = {m: (sum(r[m] for r in mine) / len(mine)) / (sum(r[m] for r in base) / len(base))
                      for m in ("images_per_s", "end_to_end_images_per_s")}
             out.append({"model": key[0], "size": key[1], "setting": label, "over": reference,
