@@ -46,13 +46,12 @@ def folder_config(model: str, index, *, pretrained: bool = True, image_size: int
     hyper = FINETUNE if pretrained else SCRATCH
     n_train = index.counts["train"]
     batch = min(hyper["batch_size"], n_train)
-    lists = LIST_FILES
     topk = [1, 5] if index.classes > 5 else [1]
 
     def loader(split, ops, batch_size, training):
         return {
             "dataset": {"name": "ImageNetDataset", "image_root": index.image_root,
-                        "cls_label_path": lists[split], "transform_ops": ops},
+                        "cls_label_path": LIST_FILES[split], "transform_ops": ops},
             "sampler": {"name": "DistributedBatchSampler", "batch_size": batch_size, "drop_last": training,
                         "shuffle": training},
             "loader": {"num_workers": WORKERS},
@@ -72,7 +71,7 @@ def folder_config(model: str, index, *, pretrained: bool = True, image_size: int
         "Metric": {"Train": [{"TopkAcc": {"topk": topk}}], "Eval": [{"TopkAcc": {"topk": topk}}]},
         "Infer": {"batch_size": 10, "transforms": copy.deepcopy(eval_ops),
                   "PostProcess": {"name": "Topk", "topk": min(5, index.classes),
-                                  "class_id_map_file": lists["labels"]}},
+                                  "class_id_map_file": LIST_FILES["labels"]}},
     }
 
 
