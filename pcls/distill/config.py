@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-# only for pcls/deploy/export/pipeline.py, which should import it from pcls.config.members (then drop this)
-from pcls.config.members import student_section  # noqa: F401
 from pcls.errors import PclsError
 from pcls.utils.io import atomic_write_text
 

@@ -91,7 +91,7 @@ def request_from_config(cfg: dict, out_dir, weights=None, **options) -> ExportRe
     arch = dict(cfg["Arch"])
     name = arch.pop("name")
     if name == "DistillationModel":
-        from pcls.distill.config import student_section  # the same student the training run saved
+        from pcls.config.members import student_section  # the same student the training run saved
 
         arch = student_section(cfg["Arch"])
         name = arch.pop("name")
