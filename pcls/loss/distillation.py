@@ -165,18 +165,20 @@ class DistillationJSDivLoss(PairLoss):
 class DistillationDMLLoss(PairLoss):
     """Deep mutual learning: symmetric KL between two trainable models; gradients reach both.
 
-    For attribute (label_ratio) data, `weight_ratio` weighs each class's term like MultiLabelLoss does;
-    `sum_across_class_dim: False` averages over every (sample, class) term instead of summing over classes."""
+    For attribute (label_ratio) data, `weight_ratio` weighs each class's term like MultiLabelLoss does.
+    PaddleClas 2.6 scales each (sample, class) term by the class count C and then averages over all of them
+    (the KL summed over classes, averaged over the batch); `sum_across_class_dim: true` sums those scaled
+    terms over the classes instead, which is C times as large (measured: tests/loss/test_paddleclas_parity.py)."""
 
     label = "loss_dml"
 
     def __init__(self, model_name_pairs, temperature=1.0, name=None, key=None, act="softmax", weight_ratio=False,
-                 sum_across_class_dim=None):
+                 sum_across_class_dim=False):
         if act != "softmax":
             raise PclsError(f"Loss.DistillationDMLLoss.act: '{act}' is not supported; pcls compares the models' "
                             f"softmax outputs (act: softmax)")
         super().__init__(model_name_pairs, temperature, name, key)
-        self.weight_ratio, self.per_entry = bool(weight_ratio), sum_across_class_dim is False
+        self.weight_ratio, self.sum_across_class_dim = bool(weight_ratio), bool(sum_across_class_dim)
 
     def pair_loss(self, a, b):
         T = self.temperature
@@ -185,7 +187,8 @@ class DistillationDMLLoss(PairLoss):
         if self.weight_ratio:
             labels, ratio = split_ratio_target(self.target, "DistillationDMLLoss")
             terms = terms * ratio_weights(labels, ratio)
-        return terms.mean() if self.per_entry else terms.sum(axis=-1).mean()
+        loss = terms.sum(axis=-1).mean()
+        return loss * terms.shape[-1] if self.sum_across_class_dim else loss
 
 
 @register_loss

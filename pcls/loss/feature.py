@@ -28,16 +28,18 @@ from pcls.loss.registry import register_loss
 class MGDLoss(nn.Layer):
     """Masked generative distillation (Yang et al., ECCV 2022), the classification form: whole channels of
     the (aligned) student map are dropped with probability lambda_mgd, a conv-ReLU-conv generation block
-    rebuilds the teacher's map from the rest, loss = alpha_mgd x MSE (mean over all entries)."""
+    rebuilds the teacher's map from the rest, loss = alpha_mgd x MSE (mean over all entries). The convolutions
+    start from He-normal weights scaled by their fan-out (as the paper's code and PaddleClas 2.6 do)."""
 
     def __init__(self, student_channels, teacher_channels, alpha_mgd=1.756, lambda_mgd=0.15):
         super().__init__()
         self.alpha_mgd, self.lambda_mgd = float(alpha_mgd), float(lambda_mgd)
-        self.align = (nn.Conv2D(int(student_channels), int(teacher_channels), 1)
-                      if int(student_channels) != int(teacher_channels) else None)
         channels = int(teacher_channels)
-        self.generation = nn.Sequential(nn.Conv2D(channels, channels, 3, padding=1), nn.ReLU(),
-                                        nn.Conv2D(channels, channels, 3, padding=1))
+        self.align = (nn.Conv2D(int(student_channels), channels, 1, weight_attr=_he_fan_out(channels, 1))
+                      if int(student_channels) != channels else None)
+        self.generation = nn.Sequential(
+            nn.Conv2D(channels, channels, 3, padding=1, weight_attr=_he_fan_out(channels, 3)), nn.ReLU(),
+            nn.Conv2D(channels, channels, 3, padding=1, weight_attr=_he_fan_out(channels, 3)))
 
     def forward(self, student, teacher):
         if self.align is not None:
@@ -46,22 +48,39 @@ class MGDLoss(nn.Layer):
         return F.mse_loss(self.generation(student * keep), teacher) * self.alpha_mgd
 
 
+def _he_fan_out(out_channels, kernel):
+    """He-normal initialisation with the fan taken on the output side (out_channels x k x k)."""
+    return paddle.ParamAttr(initializer=nn.initializer.KaimingNormal(fan_in=out_channels * kernel * kernel))
+
+
+def _as_map(feature):
+    """[N, C] (a pooled feature) as [N, C, 1, 1]; maps pass unchanged."""
+    return feature.reshape(feature.shape + [1, 1]) if feature.ndim == 2 else feature
+
+
 class PEFDLoss(nn.Layer):
-    """Projector-ensemble feature distillation (Chen et al., NeurIPS 2022): the student's feature goes
-    through `num_projectors` linear+ReLU projectors to the teacher's width; their mean is aligned in
-    direction with the teacher's feature: loss = mean over the batch of 1 - cos(projected, teacher)."""
+    """Projector-ensemble feature distillation (Chen et al., NeurIPS 2022): `num_projectors` 1x1-conv + ReLU
+    projectors map the student's map to the teacher's channels at every position; their mean, flattened, is
+    aligned in direction with the teacher's flattened map: loss = mean over the batch of 1 - cos."""
 
     def __init__(self, student_channel, teacher_channel, num_projectors=3):
         super().__init__()
         if int(num_projectors) < 1:
             raise PclsError(f"PEFDLoss.num_projectors must be at least 1, got {num_projectors}")
-        self.projectors = nn.LayerList([nn.Linear(int(student_channel), int(teacher_channel))
+        self.projectors = nn.LayerList([nn.Conv2D(int(student_channel), int(teacher_channel), 1)
                                         for _ in range(int(num_projectors))])
 
     def forward(self, student, teacher):
-        student, teacher = student.flatten(1), teacher.flatten(1)
-        projected = paddle.stack([F.relu(p(student)) for p in self.projectors]).mean(axis=0)
-        return (1 - F.cosine_similarity(projected, teacher, axis=1)).mean()
+        student, teacher = _as_map(student), _as_map(teacher)
+        if student.shape[2:] != teacher.shape[2:]:
+            raise PclsError(f"PEFDLoss: the student's feature is {student.shape[2]}x{student.shape[3]} and the "
+                            f"teacher's {teacher.shape[2]}x{teacher.shape[3]}; tap features of the same size "
+                            f"(s_key / t_key)")
+        projected = paddle.add_n([F.relu(p(student)) for p in self.projectors]) / len(self.projectors)
+        projected, teacher = projected.flatten(1), teacher.flatten(1)
+        cosine = (projected / projected.norm(axis=1, keepdim=True) * (teacher / teacher.norm(axis=1, keepdim=True))
+                  ).sum(axis=1)
+        return (1 - cosine).mean()
 
 
 DISTANCES = {"l1": nn.L1Loss, "l2": nn.MSELoss, "smooth_l1": nn.SmoothL1Loss}

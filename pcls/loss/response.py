@@ -3,9 +3,10 @@ DKD, WSL, SKD and DIST. Each pairs models by `model_name_pairs` ([student, teach
 distillation losses; the teacher's logits carry no gradient.
 
 Where a loss needs the "true" class (DKD's target/non-target split, WSL's weights, SKD's CE term) it takes
-the teacher's argmax, unless `use_target_as_gt: true` asks for the batch labels (PaddleClas's switch);
-unlabeled samples (label -1) and soft (Mixup) targets fall back to the teacher's argmax and the argmax of
-the soft target respectively.
+the batch labels; `use_target_as_gt: true` takes the teacher's argmax instead (PaddleClas 2.6's switch, whose
+name reads "use the teacher's target as ground truth": measured against its code, tests/loss/
+test_paddleclas_parity.py). Unlabeled samples (label -1) take the teacher's argmax, soft (Mixup) targets
+their own argmax.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from pcls.loss.distillation import PairLoss, soft_ce
 from pcls.loss.registry import register_loss
 
 
-def ground_truth(target, teacher_logits, use_target: bool):
-    """int labels [N]: the batch's labels (use_target; -1 rows take the teacher's argmax) or the teacher's."""
+def ground_truth(target, teacher_logits, teacher_as_gt: bool):
+    """int labels [N]: the batch's labels (-1 rows take the teacher's argmax), or the teacher's argmax for all."""
     from pcls.engine.metrics import hard_labels
 
     predicted = teacher_logits.argmax(axis=-1)
-    if not use_target or target is None:
+    if teacher_as_gt or target is None:
         return predicted
     labels = hard_labels(target).astype(predicted.dtype)
     return paddle.where(labels >= 0, labels, predicted)
