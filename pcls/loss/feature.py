@@ -112,23 +112,32 @@ class DistillationPairLoss(nn.Layer):
         return terms
 
 
+ACTIVATIONS = {None: None, "sigmoid": F.sigmoid, "softmax": lambda x: F.softmax(x, axis=-1)}
+
+
 @register_loss
 class DistillationDistanceLoss(PairLoss):
     """A distance between the pair's `key` entries (UDML matches intermediate features): mode l1, l2 (MSE)
-    or smooth_l1, averaged over all entries. Gradients reach both models (mutual learning)."""
+    or smooth_l1, averaged over all entries, after an optional `act` (sigmoid / softmax over the last axis)
+    on both. Gradients reach both models (mutual learning)."""
 
     label = "loss_distance"
 
-    def __init__(self, model_name_pairs, mode="l2", key=None, name=None, **kwargs):
+    def __init__(self, model_name_pairs, mode="l2", key=None, name=None, act=None, **kwargs):
         if mode not in DISTANCES:
             raise PclsError(f"Loss.DistillationDistanceLoss.mode must be one of {', '.join(DISTANCES)}, got {mode!r}")
+        if act not in ACTIVATIONS:
+            raise PclsError(f"Loss.DistillationDistanceLoss.act must be sigmoid, softmax or left out, got {act!r}")
         super().__init__(model_name_pairs, 1.0, name, key)
+        self.act = ACTIVATIONS[act]
         try:
             self.distance = DISTANCES[mode](**kwargs)
         except TypeError as err:
             raise PclsError(f"Loss.DistillationDistanceLoss ({mode}): bad parameter ({err})") from err
 
     def pair_loss(self, s, t):
+        if self.act is not None:
+            s, t = self.act(s), self.act(t)
         return self.distance(s, t)
 
 
