@@ -111,14 +111,13 @@ def test_rkd_angle_and_distance_equal_paddleclas(case, s_key, t_key):
         assert_close(grad.numpy(), arrays[f"{case}.{part}/grad.s"], f"rkd/{case}.{part} d/ds")
 
 
-def load_parameters(layer, arrays, case, rename=lambda key: key):
-    """Set the loss's parameters to PaddleClas's (stored as `<case>/param.<its state-dict name>`)."""
-    prefix = f"{case}/param."
-    stored = {rename(key[len(prefix):]): value for key, value in arrays.items() if key.startswith(prefix)}
-    state = layer.state_dict()
-    assert sorted(stored) == sorted(state)
-    layer.set_state_dict({key: paddle.to_tensor(value) for key, value in stored.items()})
-    return {rename(key): key for key in (k[len(prefix):] for k in arrays if k.startswith(prefix))}
+def load_parameters(layer, arrays, prefix, rename=lambda key: key):
+    """Set the layer's parameters to PaddleClas's (stored as `<prefix><its state-dict name>`); returns
+    {pcls name: PaddleClas name}."""
+    names = {rename(key[len(prefix):]): key[len(prefix):] for key in arrays if key.startswith(prefix)}
+    assert sorted(names) == sorted(layer.state_dict())
+    layer.set_state_dict({key: paddle.to_tensor(arrays[prefix + names[key]]) for key in names})
+    return names
 
 
 def check_pair_loss(name, base_loss_name, rename=lambda key: key, monkeypatch=None):
@@ -130,7 +129,7 @@ def check_pair_loss(name, base_loss_name, rename=lambda key: key, monkeypatch=No
                                                      "s_key": "blocks[7]", "t_key": "blocks[15]",
                                                      **params_of(arrays, case)}}])
         (_, _, layer), = loss.parts
-        names = load_parameters(layer.base, arrays, case, rename)
+        names = load_parameters(layer.base, arrays, f"{case}/param.", rename)
         s, t = tensor(arrays[f"{case}/s"]), tensor(arrays[f"{case}/t"], False)
         output = {"Student": {"logits": s.mean(axis=[2, 3]), "blocks.7": s},
                   "Teacher": {"logits": t.mean(axis=[2, 3]), "blocks.15": t}}
@@ -155,7 +154,7 @@ def test_afd_attention_loss_equals_paddleclas():
     params = params_of(arrays, "config")
     loss = build_loss([{"AFDLoss": {"model_name_pair": ["Student", "Teacher"], **params}}])
     (_, _, layer), = loss.parts
-    names = load_parameters(layer, arrays, "config", rename=lambda key: key.replace("attention.", ""))
+    names = load_parameters(layer, arrays, "config/param.", rename=lambda key: key.replace("attention.", ""))
     inputs = {key: tensor(arrays[key]) for key in arrays if "/" not in key}
     s_values = [inputs[k] for k in sorted(k for k in inputs if k.startswith("s_value"))]
     t_values = [inputs[k] for k in sorted(k for k in inputs if k.startswith("t_value"))]
@@ -168,3 +167,33 @@ def test_afd_attention_loss_equals_paddleclas():
         assert_close(x.grad.numpy(), arrays[f"config/grad.{key}"], f"afd d/d{key}")
     for key, param in layer.named_parameters():
         assert_close(param.grad.numpy(), arrays[f"config/grad.{names[key]}"], f"afd d/d{key}")
+
+
+def test_afd_connectors_and_loss_together_equal_paddleclas():
+    """Features -> PaddleClas's connectors -> AFDLoss: the connectors' parameters get PaddleClas's gradients."""
+    from pcls.distill.connectors import LinearTransformStudent, LinearTransformTeacher
+
+    arrays = fixture("afd_pipeline")
+    params = params_of(arrays, "config")
+    teacher = LinearTransformTeacher(qk_dim=params["qk_dim"], t_shapes=params["t_shapes"], keys=["t0", "t1", "t2"])
+    student = LinearTransformStudent(qk_dim=params["qk_dim"], t_shapes=params["t_shapes"],
+                                     s_shapes=params["s_shapes"], keys=["s0", "s1"])
+    loss = build_loss([{"AFDLoss": {"model_name_pair": ["Student", "Teacher"], **params}}])
+    (_, _, afd), = loss.parts
+    modules = {"teacher": teacher, "student": student, "loss": afd}
+    names = {prefix: load_parameters(module, arrays, f"config/param.{prefix}.",
+                                     rename=lambda key: key.replace("attention.", ""))
+             for prefix, module in modules.items()}
+    teacher.train(), student.train()
+    inputs = {key: tensor(arrays[key]) for key in arrays if "/" not in key}
+    value = total(loss({"Student": student(inputs), "Teacher": teacher(inputs)}, None))
+    value.backward()
+    assert_close(value.numpy(), arrays["config/value"], "afd pipeline value")
+    for key, x in inputs.items():
+        assert_close(x.grad.numpy(), arrays[f"config/grad.{key}"], f"afd pipeline d/d{key}")
+    trained = [(prefix, key, param) for prefix, module in modules.items()
+               for key, param in module.named_parameters() if not param.stop_gradient]
+    assert len(trained) == len([k for k in arrays if k.startswith("config/grad.") and k.count(".") > 1])
+    for prefix, key, param in trained:
+        assert_close(param.grad.numpy(), arrays[f"config/grad.{prefix}.{names[prefix][key]}"],
+                     f"afd pipeline d/d{prefix}.{key}")
