@@ -251,6 +251,19 @@ def test_pefd_aligns_the_projector_ensemble_with_the_teacher():
 
     assert value == pytest.approx(reference(s_feat), abs=1e-5)
     np.testing.assert_allclose(grad, numeric_grad(reference, s_feat), atol=1e-5)
+    # a pooled tap given as [N, C] is the same [N, C, 1, 1] map
+    paddle.seed(0)
+    flat = _pair_loss("PEFDLoss", s_feat.reshape(3, 4), t_feat.reshape(3, 6), student_channel=4, teacher_channel=6)
+    paddle.seed(0)
+    mapped = _pair_loss("PEFDLoss", s_feat, t_feat, student_channel=4, teacher_channel=6)
+    assert flat[1] == pytest.approx(mapped[1], abs=1e-12)
+    np.testing.assert_allclose(flat[2], mapped[2].reshape(3, 4), atol=1e-12)
+
+
+def test_pefd_refuses_student_and_teacher_maps_of_different_sizes():
+    with pytest.raises(PclsError, match="2x2 and the teacher's 1x1"):
+        _pair_loss("PEFDLoss", RNG.standard_normal((3, 4, 2, 2)), RNG.standard_normal((3, 6, 1, 1)),
+                   student_channel=4, teacher_channel=6)
 
 
 # -- AFD ------------------------------------------------------------------------------------------------
@@ -307,6 +320,7 @@ def test_afd_loss_is_attention_weighted_value_distance():
     ({"DistillationPairLoss": {"base_loss_name": "FooLoss", "model_name_pairs": PAIR}}, "FooLoss"),
     ({"DistillationPairLoss": {"base_loss_name": "MGDLoss", "model_name_pairs": PAIR}}, "MGDLoss"),
     ({"DistillationDistanceLoss": {"model_name_pairs": PAIR, "mode": "l3"}}, "mode"),
+    ({"DistillationDistanceLoss": {"model_name_pairs": PAIR, "act": "tanh"}}, "act"),
     ({"DistillationSKDLoss": {"model_name_pairs": PAIR, "alpha": 2}}, "alpha"),
     ({"AFDLoss": {"model_name_pair": ["Student", "Teacher"]}}, "s_shapes"),
 ])
