@@ -72,9 +72,8 @@ def write_result(run_dir, cfg: dict, *, recipe: Optional[str], metrics: dict, wo
     return record
 
 
-def metric_label(metric: Optional[str]) -> str:
+def metric_label(metric: str) -> str:
     """A metric key as people read it: top1 -> 'top-1'; tpr, label_mA as the eval table names them."""
-    metric = metric or "top1"  # result records written before Reference.metric were all top-1
     return f"top-{metric[3:]}" if metric.startswith("top") else metric
 
 
@@ -94,7 +93,7 @@ def report_lines(record: dict) -> list:
     def pct(value):
         return percent(value) or "-"
 
-    label = metric_label(record.get("metric"))
+    label = metric_label(record["metric"])
     achieved = f"{label} {pct(record.get('achieved'))}"
     # beside it: top-1 when the task's own metric is another (a binary task's accuracy), else top-5
     achieved += f"   top-5 {pct(record['top5'])}" if label == "top-1" else f"   top-1 {pct(record['top1'])}"
