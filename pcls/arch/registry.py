@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from pcls.errors import PclsError
@@ -13,6 +14,7 @@ from pcls.utils.registry import Registry
 
 BACKBONES = Registry("backbone", package="pcls.arch", skip={"registry", "base", "layers", "measure"},
                      listing="see 'pcls zoo list'")
+log = logging.getLogger(__name__)
 
 
 def register(fn: Callable) -> Callable:
@@ -45,20 +47,20 @@ def create_model(name: str, class_num: int = 1000, pretrained=False, **kwargs):
 
     constructor = get_constructor(name)
     patterns = kwargs.pop("return_patterns", None)  # any family: feature maps by sub-layer name
+    if patterns and kwargs.pop("return_stages", None) is not None:
+        # PaddleClas's rule (its TheseusLayer, in every family): return_patterns set, return_stages is ignored
+        log.info("%s: return_stages is ignored when return_patterns is set (as in PaddleClas)", name)
     use_ssld = bool(kwargs.pop("use_ssld", False))  # any family: it only chooses the zoo weights
     # PaddleClas's export switch; pcls's export ends in softmax, or sigmoid for Global.use_multilabel models
     kwargs.pop("infer_add_softmax", None)
     try:
         model = constructor(class_num=class_num, **kwargs)
     except TypeError as err:
-        if "return_stages" not in kwargs or not patterns:
-            raise PclsError(f"bad option for backbone {name}: {err}") from err
-        # a family without stage taps (PULC's PPLCNet configs set both): the named return_patterns are the taps
-        kwargs.pop("return_stages")
-        try:
-            model = constructor(class_num=class_num, **kwargs)
-        except TypeError as again:
-            raise PclsError(f"bad option for backbone {name}: {again}") from again
+        # an option the backbone does not take (or one it sets itself) is the config's; any other TypeError is a
+        # fault inside the constructor, shown as it is
+        if not any(words in str(err) for words in ("unexpected keyword argument", "multiple values for")):
+            raise
+        raise PclsError(f"bad option for backbone {name}: {err}") from err
     if patterns:
         model.set_return_patterns(list(model._return_patterns) + list(patterns))
     model.model_name = name

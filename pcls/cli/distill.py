@@ -69,11 +69,12 @@ def register(app: typer.Typer) -> None:
         if print_cfg:
             print_config(cfg)
             return
-        from pcls.distill.run import run_distillation
+        from pcls.engine.trainer import train
 
-        summary = run_distillation(cfg, cache_teacher=cache_teacher, device=device, nproc=nproc, gpus=gpus,
-                                   resume=resume, exist_ok=exist_ok, recipe=recipe,
-                                   callbacks=progress_callbacks(json_out, nproc, gpus))
+        # the engine adds the distillation callback itself (pcls/distill/strategy.py): Arch is a DistillationModel
+        summary = train(cfg, strategy={"cache_teacher": cache_teacher}, device=device, nproc=nproc, gpus=gpus,
+                        resume=resume, exist_ok=exist_ok, recipe=recipe,
+                        callbacks=progress_callbacks(json_out, nproc, gpus))
         report_run(summary, json_out, "distillation run")
 
 

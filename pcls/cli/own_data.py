@@ -27,7 +27,8 @@ ImageSizeOpt = Annotated[Optional[int], typer.Option(
 
 def folder_run(model, data, *, val_split, pretrained, image_size, name, overrides, exist_ok, write,
                config=None, recipe=None, resume=None):
-    """(config, run name) for `--model M --data DIR`, or a one-line error for a combination that cannot work."""
+    """The config of `--model M --data DIR` (its Global.run_name: the run folder chosen), or a one-line error for a
+    combination that cannot work."""
     if image_size and not data:
         fail("--image-size is for --model/--data; with -c/--recipe set the sizes in the config's transform ops")
     if config or recipe or resume:

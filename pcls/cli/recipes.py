@@ -17,7 +17,7 @@ app = typer.Typer(
 
 
 def _achieved(row: dict):
-    text = percent(row["achieved_top1"])
+    text = percent(row["achieved"])
     if text and row["deviations"]:
         text += " (deviated: " + "; ".join(row["deviations"]) + ")"
     return text
@@ -28,12 +28,12 @@ def list_(
     group: Annotated[Optional[str], typer.Option("--group", help="Only recipes of this table group.")] = None,
     as_json: JsonOpt = False,
 ):
-    """List the built-in recipes with their documented top-1.
+    """List the built-in recipes with their documented figure and the metric it is measured in.
 
     Example: pcls recipes list --group flowers102
     """
     from pcls.recipes import list_recipes, recipe_summary
-    from pcls.recipes.report import documented_top1
+    from pcls.recipes.report import documented_figure, metric_label
 
     rows = [recipe_summary(name) for name in list_recipes()]
     if group:
@@ -45,9 +45,9 @@ def list_(
         return
     listing = table(
         f"{len(rows)} recipes",
-        ["name", "model", "dataset", "epochs", "GPUs x batch", "documented top-1"],
-        [(r["name"], r["model"], r["dataset"], r["epochs"],
-          f"{r['gpus']}x{r['batch_size']}" if r["gpus"] else None, documented_top1(r)) for r in rows],
+        ["name", "model", "dataset", "epochs", "GPUs x batch", "metric", "documented"],
+        [(r["name"], r["model"], r["dataset"], r["epochs"], f"{r['gpus']}x{r['batch_size']}" if r["gpus"] else None,
+          metric_label(r["metric"]) if r["metric"] else None, documented_figure(r)) for r in rows],
     )
     listing.columns[0].no_wrap = True  # a recipe name is what users copy: never cut it
     print_wide(listing)
@@ -85,7 +85,7 @@ def table_(
 
     Example: pcls recipes table augmentation
     """
-    from pcls.recipes.report import documented_top1, trick_tables
+    from pcls.recipes.report import documented_figure, metric_label, trick_tables
 
     tables = trick_tables(output, group)
     if not tables:
@@ -97,8 +97,8 @@ def table_(
     for entry in tables:
         print_wide(table(
             entry["title"] or entry["group"],
-            ["experiment", "recipe", "documented top-1", "achieved top-1", "delta", "run date", "hardware"],
-            [(r["row"], r["recipe"], documented_top1(r), _achieved(r),
+            ["experiment", "recipe", "metric", "documented", "achieved", "delta", "run date", "hardware"],
+            [(r["row"], r["recipe"], metric_label(r["metric"]), documented_figure(r), _achieved(r),
               None if r["delta"] is None else f"{r['delta'] * 100:+.2f}", (r["date"] or "")[:10] or None,
               r["hardware"]) for r in entry["rows"]],
         ))

@@ -30,7 +30,7 @@ _OUTPUT_MEANING = {
     "metrics_jsonl": "one JSON row of metrics per epoch",
     "metrics_csv": "the same rows as CSV",
     "config": "the resolved config this run used",
-    "result": "achieved vs documented accuracy (pcls recipes table)",
+    "result": "achieved vs documented, in the recipe's metric (pcls recipes table)",
     "student_best_model": "the distilled student alone, a plain backbone checkpoint (pcls eval --model / export)",
     "student_latest": "the latest student weights, a plain backbone checkpoint",
 }

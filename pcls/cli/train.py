@@ -76,9 +76,10 @@ def register(app: typer.Typer) -> None:
         Example: pcls train --model PPLCNet_x1_0 --data my_images/
         """
         if model or data or image_size:
-            cfg, name = folder_run(model, data, val_split=val_split, pretrained=not no_pretrained,
-                                   image_size=image_size, name=name, overrides=override, exist_ok=exist_ok,
-                                   write=not (print_cfg or smoke), config=config, recipe=recipe, resume=resume)
+            cfg = folder_run(model, data, val_split=val_split, pretrained=not no_pretrained, image_size=image_size,
+                             name=name, overrides=override, exist_ok=exist_ok, write=not (print_cfg or smoke),
+                             config=config, recipe=recipe, resume=resume)
+            name = cfg["Global"]["run_name"]  # the folder it chose (output/<name>-2 when <name> holds a run)
         elif resume and not (config or recipe):
             cfg = config_for_resume(resume, override)
         else:

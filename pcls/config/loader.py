@@ -93,15 +93,17 @@ def _load_with_bases(path: Path, chain: tuple = ()) -> dict:
     return _merge(merged, data)
 
 
-def load_config(source, overrides: Iterable[str] = (), is_recipe: bool = False, validate_schema: bool = True) -> dict:
+def load_config(source, overrides: Iterable[str] = (), is_recipe: bool = False, validate_schema: bool = True,
+                notes: bool = True) -> dict:
     """Load a config file (or a built-in recipe when `is_recipe`), apply overrides, validate.
 
     Returns a plain nested dict with every schema default filled; `cfg["_source"]` says where it came from.
+    `notes`: log the schema's notes on keys other tools read (off for a listing: it is not a run).
     """
     path = recipe_path(source) if is_recipe else Path(source)
     raw = _load_with_bases(path)
     apply_overrides(raw, list(overrides))
-    config = validate(raw) if validate_schema else raw
+    config = validate(raw, notes=notes) if validate_schema else raw
     config["_source"] = str(path)
     glob = config.get("Global")
     if isinstance(glob, dict) and glob.get("use_dali"):  # unvalidated (recipes show): Global may be anything

@@ -86,6 +86,10 @@ def refused(reason: str, *kinds, accept=(None, False)):
     return f(*(kinds or ("any",)), refuse=reason, accept=accept)
 
 
+# what a recipe's documented figure can be measured in (Reference.metric): eval metric keys, as the meters name
+# them (pcls.engine.metrics), -> the Metric.Eval entry that makes the key ("TopkAcc" is also the default list)
+REFERENCE_METRICS = {"top1": "TopkAcc", "top5": "TopkAcc", "tpr": "TprAtFpr", "label_mA": "ATTRMetric"}
+
 _OPS = OpList("operator")
 DEFAULT_LOSS = [{"CELoss": {"weight": 1.0}}]
 
@@ -319,8 +323,9 @@ SCHEMA = Section(
                 "group": f("str", "none"),
                 "row": f("str", "none"),
                 "order": f("int", default=0),
-                "top1": f("float", "none"),
-                "top5": f("float", "none"),
+                # the eval metric the documented figure is measured in; the figure itself sits under that key
+                "metric": f("str", default="top1", choices=tuple(REFERENCE_METRICS)),
+                **{key: f("float", "none") for key in REFERENCE_METRICS},  # documented fractions (0.7859)
                 "dataset": f("str", "none"),
                 "source": f("str", "none"),
                 "gpus": f("int", "none"),
@@ -348,13 +353,16 @@ def _kind_of(value) -> str:
 _noted = set()
 
 
-def _note(message: str) -> None:
-    if message not in _noted:  # once per process
+def _note(message: str, notes: Optional[list] = None) -> None:
+    """Say `message` once per process, or add it to `notes` (a caller that decides whether to say them)."""
+    if notes is not None:
+        notes.append(message)
+    elif message not in _noted:  # once per process: every published config sets these
         _noted.add(message)
         log.info("%s", message)
 
 
-def _check_field(path: str, field: Field, value):
+def _check_field(path: str, field: Field, value, notes: Optional[list] = None):
     if field.refuse is not None:
         if value not in field.accept:
             raise PclsError(f"config key {path}: {value!r} is not supported: {field.refuse}")
@@ -367,9 +375,8 @@ def _check_field(path: str, field: Field, value):
         hint = closest(str(value), [str(c) for c in options])
         suggestion = f" (did you mean {hint[0]}?)" if hint else ""
         raise PclsError(f"config key {path}: {value!r} is not one of {', '.join(map(str, options))}{suggestion}")
-    if field.note and value is not None and field.note not in _noted:
-        _noted.add(field.note)  # once per process: every published config sets these
-        log.info("%s", field.note)
+    if field.note and value is not None:
+        _note(field.note, notes)
     return value
 
 
@@ -408,7 +415,7 @@ def _check_oplist(path: str, spec: OpList, value):
     return value
 
 
-def _validate_section(path: str, spec: Section, value: Optional[dict]) -> dict:
+def _validate_section(path: str, spec: Section, value: Optional[dict], notes: Optional[list] = None) -> dict:
     if value is None:
         value = {}
     if not isinstance(value, dict):
@@ -426,14 +433,14 @@ def _validate_section(path: str, spec: Section, value: Optional[dict]) -> dict:
                 # another component's parameter (published AdamW configs carry Momentum's `momentum`):
                 # PaddleClas drops it too (its optimizers take **kwargs); said once, and dropped
                 _note(f"{key_path} is not a parameter of {path}.name {value.get('name', fields['name'].default)}: "
-                      f"ignored (as PaddleClas does)")
+                      f"ignored (as PaddleClas does)", notes)
                 continue
             hint = closest(str(key), fields)
             suggestion = f" (did you mean {path + '.' if path else ''}{hint[0]}?)" if hint else ""
             known = ", ".join(k for k in fields if not k.startswith("_"))
             which = f" (for {path}.name {value.get('name', fields['name'].default)})" if spec.by_name else ""
             raise PclsError(f"unknown config key {key_path}{suggestion}; valid keys here{which}: {known}")
-        result[key] = _validate_value(key_path, child, item)
+        result[key] = _validate_value(key_path, child, item, notes)
     for key, child in fields.items():
         if key in result:
             continue
@@ -444,20 +451,18 @@ def _validate_section(path: str, spec: Section, value: Optional[dict]) -> dict:
                 raise PclsError(f"config key {path + '.' if path else ''}{key} is required")
             result[key] = _copy(child.default)
         elif isinstance(child, Section) and child.fill:
-            result[key] = _validate_section(f"{path}.{key}" if path else key, child, {})
+            result[key] = _validate_section(f"{path}.{key}" if path else key, child, {}, notes)
         elif isinstance(child, OpList) and child.default is not None:
             result[key] = _copy(child.default)
     return result
 
 
-def _validate_value(path: str, spec, value):
+def _validate_value(path: str, spec, value, notes: Optional[list]):
     if isinstance(spec, Section):
-        if value is None and spec.optional:
-            return _validate_section(path, spec, {})
-        return _validate_section(path, spec, value)
+        return _validate_section(path, spec, {} if value is None and spec.optional else value, notes)
     if isinstance(spec, OpList):
         return _check_oplist(path, spec, value)
-    return _check_field(path, spec, value)
+    return _check_field(path, spec, value, notes)
 
 
 def _copy(value):
@@ -487,20 +492,25 @@ def validate_part(path: str, value) -> dict:
     return _validate_section(path, spec, value)
 
 
-def validate(config: dict) -> dict:
-    """Check `config` against the schema; return a copy with every declared default filled."""
+def validate(config: dict, *, notes: bool = True) -> dict:
+    """Check `config` against the schema; return a copy with every declared default filled. `notes`: log the
+    notes on keys other tools read (once per process); off for a listing, which is not a run."""
     if not isinstance(config, dict):
         raise PclsError(f"a config must be a mapping of sections (Global, Arch, ...), got {type(config).__name__}")
     if "base_config_file" in config:
         raise PclsError(f"this is a search file of PaddleClas's hyper-parameter search tool (base_config_file: "
                         f"{config['base_config_file']}), not a training config: train its base config instead")
-    validated = _validate_section("", SCHEMA, _global_class_num(config))
+    said: list = []
+    validated = _validate_section("", SCHEMA, _global_class_num(config), said)
     arch = validated.get("Arch")
     if arch is not None:
         _check_arch_name("Arch.name", arch.get("name"))
     if arch is not None and arch.get("name") == "DistillationModel":
         _validate_distillation_models(arch)
     _validate_multilabel(validated)
+    _validate_reference_metric(validated)
+    for message in said if notes else ():
+        _note(message)
     optimizer, clip = validated["Optimizer"], validated["Global"]["clip_grad_norm"]
     if clip and not optimizer["clip_norm"]:  # Global.clip_grad_norm (PaddleClas 2.x) clips like Optimizer.clip_norm
         optimizer["clip_norm"] = clip
@@ -545,6 +555,20 @@ def _validate_multilabel(cfg: dict) -> None:
             need = "MultiLabelDataset" if on else "a single-label dataset (ImageNetDataset)"
             raise PclsError(f"config key DataLoader.{split}.dataset.name: {dataset.get('name')} with "
                             f"Global.use_multilabel: {on}; use {need}")
+
+
+def _validate_reference_metric(cfg: dict) -> None:
+    """Reference.metric is a key the run's evaluation gives: tpr needs TprAtFpr in Metric.Eval, label_mA
+    ATTRMetric; top-k keys come from any single-label run."""
+    metric = (cfg.get("Reference") or {}).get("metric")
+    if metric is None:
+        return
+    maker = REFERENCE_METRICS[metric]
+    made = not cfg["Global"]["use_multilabel"] if maker == "TopkAcc" \
+        else maker in _names((cfg.get("Metric") or {}).get("Eval"))
+    if not made:
+        raise PclsError(f"config key Reference.metric: {metric} comes from the metric {maker}, which Metric.Eval "
+                        f"does not list; add it there or name the metric the documented figure is measured in")
 
 
 def _check_arch_name(path: str, name) -> None:

@@ -345,11 +345,13 @@ class RecipeReport(Callback):
         from pcls.recipes.report import RESULT_FILE, write_result
 
         best, final = summary["best"], summary["final"]
-        top1 = best.get("value") if best.get("metric") == "val_top1" else final.get("val_top1")
+        # the last evaluation's metrics, with the tracked one at its best epoch (the weights best_model keeps)
+        metrics = {key[len("val_"):]: value for key, value in final.items() if key.startswith("val_")}
+        if best.get("value") is not None and best["metric"].startswith("val_"):
+            metrics[best["metric"][len("val_"):]] = best["value"]
         summary["recipe_result"] = write_result(
-            trainer.run_dir, cfg, recipe=options.recipe or Path(cfg.get("_source", "config")).stem, top1=top1,
-            top5=final.get("val_top5"), world_size=trainer.run.world, epochs_run=trainer.epoch,
-            device=trainer.run.device, smoke=options.smoke)
+            trainer.run_dir, cfg, recipe=options.recipe or Path(cfg.get("_source", "config")).stem, metrics=metrics,
+            world_size=trainer.run.world, epochs_run=trainer.epoch, device=trainer.run.device, smoke=options.smoke)
         summary["files"]["result"] = str(trainer.run_dir / RESULT_FILE)
 
 

@@ -11,11 +11,14 @@ Nonsense or unwritable places are refused in one line before anything is written
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import fnmatch
 import itertools
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -123,21 +126,80 @@ def clear_run(path: Path) -> list:
     """Remove the files a previous pcls run wrote into `path` (and nothing else); returns what was removed.
 
     Every ledger entry is checked before anything is removed: one that is not a regular file (or a folder pcls
-    creates) strictly inside `path`, reached without a symbolic link, refuses the whole clear.
+    creates) strictly inside `path`, reached without a symbolic link, refuses the whole clear. The removal then
+    works relative to descriptors of the run folder and its subfolders, opened without following links, so a
+    file or folder swapped for a link after the check is left alone, never followed out of the run.
     """
     entries = written_entries(path)
     if entries is None:
         raise PclsError(f"{path} holds a run pcls has no record of writing (a PaddleClas or older pcls run): "
                         f"--exist-ok only replaces pcls's own runs; drop --exist-ok to get a new name, or pass --name")
     targets = _checked_entries(path, entries)
+    try:
+        run_fd = os.open(path, _FOLDER_FLAGS)
+    except OSError as err:
+        raise PclsError(f"refusing to clear {path}: it cannot be opened as a folder without following a link "
+                        f"({err.strerror or err}); remove the old run's files yourself, or drop --exist-ok") from None
     removed = []
-    for target, folder in targets:
-        if folder:
-            removed += _clear_folder(target)
-        elif target.is_file():
-            target.unlink()
-            removed.append(target)
+    try:
+        for target, folder in targets:
+            removed += _remove_entry(run_fd, target, target.relative_to(path).parts, folder)
+    finally:
+        os.close(run_fd)
     clear_ledger(path)
+    return removed
+
+
+# a folder opened for *at() calls; a symbolic link (ELOOP) or a non-folder (ENOTDIR) fails the open
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _remove_entry(run_fd: int, target: Path, parts: tuple, folder: bool) -> list:
+    """Remove one checked ledger entry (`parts` below the run folder), reaching it through descriptors."""
+    opened = []
+    try:
+        parent_fd = run_fd
+        for part in parts[:-1]:
+            parent_fd = os.open(part, _FOLDER_FLAGS, dir_fd=parent_fd)
+            opened.append(parent_fd)
+        if folder:
+            return _clear_folder(parent_fd, parts[-1], target)
+        if not stat.S_ISREG(os.stat(parts[-1], dir_fd=parent_fd, follow_symlinks=False).st_mode):
+            log.warning("left %s: it is no longer a regular file pcls wrote", target)
+            return []
+        os.unlink(parts[-1], dir_fd=parent_fd)  # a link swapped in since the check is removed, never followed
+        return [target]
+    except FileNotFoundError:  # already gone
+        return []
+    except OSError as err:
+        if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        log.warning("left %s: a folder on its way became a symbolic link or a file", target)
+        return []
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def _clear_folder(parent_fd: int, name: str, folder: Path) -> list:
+    """Empty a folder pcls created of what its programs write there (RUN_FOLDERS); remove it once empty."""
+    patterns = next(p for folder_pattern, p in RUN_FOLDERS.items() if fnmatch.fnmatch(name, folder_pattern))
+    folder_fd = os.open(name, _FOLDER_FLAGS, dir_fd=parent_fd)
+    removed = []
+    try:
+        for item in sorted(os.listdir(folder_fd)):
+            if not any(fnmatch.fnmatch(item, pattern) for pattern in patterns):
+                continue
+            if stat.S_ISDIR(os.stat(item, dir_fd=folder_fd, follow_symlinks=False).st_mode):
+                shutil.rmtree(item, dir_fd=folder_fd)  # fd-based: never follows a link inside
+            else:
+                os.unlink(item, dir_fd=folder_fd)  # a file, or a link itself (never what it names)
+            removed.append(folder / item)
+        empty = not os.listdir(folder_fd)
+    finally:
+        os.close(folder_fd)
+    if empty:
+        os.rmdir(name, dir_fd=parent_fd)
     return removed
 
 
@@ -181,26 +243,6 @@ def _entry_problem(path: Path, root: Path, entry: str):
     if not target.resolve().is_relative_to(root):
         return "leaves the run folder"
     return None
-
-
-def _clear_folder(folder: Path) -> list:
-    """Empty a folder pcls created of what its programs write there (RUN_FOLDERS); remove it once empty."""
-    if not folder.is_dir():
-        return []
-    removed = []
-    for name_pattern, patterns in RUN_FOLDERS.items():
-        if not folder.match(name_pattern):
-            continue
-        for pattern in patterns:
-            for item in folder.glob(pattern):
-                if item.is_symlink() or item.is_file():  # a link itself, never what it names
-                    item.unlink()
-                elif item.is_dir():
-                    shutil.rmtree(item)
-                removed.append(item)
-    if not any(folder.iterdir()):
-        folder.rmdir()
-    return removed
 
 
 def allocate_run_dir(wanted: Path, *, exist_ok: bool = False) -> Path:

@@ -14,18 +14,11 @@ def complete_recipe_names(incomplete: str) -> list:
 
 def recipe_summary(name: str) -> dict:
     """What `pcls recipes list` shows of one recipe (loads and validates it; no paddle)."""
-    import logging
-
     from pcls.config import load_config
 
-    schema_log = logging.getLogger("pcls.config.schema")
-    level = schema_log.level
-    schema_log.setLevel(logging.WARNING)  # a listing is not a run: the schema's notes on keys are for runs
-    try:
-        cfg = load_config(name, is_recipe=True)
-    finally:
-        schema_log.setLevel(level)
+    cfg = load_config(name, is_recipe=True, notes=False)  # a listing is not a run: the notes on keys are for runs
     reference = cfg.get("Reference") or {}
+    metric = reference.get("metric")
     train = (cfg.get("DataLoader") or {}).get("Train") or {}
     return {
         "name": name,
@@ -35,6 +28,8 @@ def recipe_summary(name: str) -> dict:
         "batch_size": (train.get("sampler") or {}).get("batch_size"),
         "gpus": reference.get("gpus"),
         "group": reference.get("group"),
+        "metric": metric,
+        "documented_value": reference.get(metric) if metric else None,
         "documented_top1": reference.get("top1"),
         "documented": reference.get("documented"),
         "source": reference.get("source"),

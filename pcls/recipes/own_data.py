@@ -95,7 +95,8 @@ def prepare_folder_run(model: str, data, *, val_split: float = 0.2, seed: int = 
                        image_size: int = None, run_name: str = None, overrides=(), exist_ok: bool = False,
                        write: bool = True):
     """Everything `pcls train --model M --data DIR` does before training: index DIR, fetch the weights, pick
-    the run folder and write the lists into it. Returns (validated config, run name below output_dir).
+    the run folder and write the lists into it. Returns the validated config; its Global.run_name is the run
+    folder below output_dir (`-c <run>/config.yaml` then trains again beside this run, not over it).
     Nothing is written before the folder, the model name, the overrides and the weights are checked;
     write=False (--print-config, --smoke) only builds the config, naming the lists where a run would put them."""
     from pcls.config import apply_overrides
@@ -123,4 +124,4 @@ def prepare_folder_run(model: str, data, *, val_split: float = 0.2, seed: int = 
     if postprocess.get("class_id_map_file") == LIST_FILES["labels"]:
         postprocess["class_id_map_file"] = lists["labels"]
     cfg["Global"]["run_name"] = run_dir.relative_to(Path(cfg["Global"]["output_dir"])).as_posix()
-    return cfg, cfg["Global"]["run_name"]  # `-c <run>/config.yaml` trains again beside this run, not over it
+    return cfg

@@ -42,19 +42,24 @@ def setting_deviations(cfg: dict, world_size: int, epochs_run: int) -> list:
     return deviations
 
 
-def write_result(run_dir, cfg: dict, *, recipe: Optional[str], top1: Optional[float], top5: Optional[float],
-                 world_size: int, epochs_run: int, device: str, gpu_name: Optional[str] = None,
-                 smoke: bool = False) -> dict:
-    """Record what a run achieved (read back by `pcls recipes table`) and return the record."""
-    reference = cfg.get("Reference") or {}
+def write_result(run_dir, cfg: dict, *, recipe: Optional[str], metrics: dict, world_size: int, epochs_run: int,
+                 device: str, gpu_name: Optional[str] = None, smoke: bool = False) -> dict:
+    """Record what a run achieved (read back by `pcls recipes table`) and return the record. `metrics`: the
+    run's eval metrics by key (top1, tpr, label_mA, ...); `achieved` is the one Reference.metric names."""
+    reference = cfg["Reference"]
+    metric = reference["metric"]
+    achieved, documented = metrics.get(metric), reference.get(metric)
     record = {
         "recipe": recipe,
-        "top1": top1,
-        "top5": top5,
+        "metric": metric,
+        "achieved": achieved,
+        "documented_value": documented,
+        "top1": metrics.get("top1"),
+        "top5": metrics.get("top5"),
         "documented_top1": reference.get("top1"),
         "documented_top5": reference.get("top5"),
         "documented": reference.get("documented"),
-        "delta": None if top1 is None or reference.get("top1") is None else top1 - reference["top1"],
+        "delta": None if achieved is None or documented is None else achieved - documented,
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "hardware": hardware_label(device, gpu_name),
         "device": device,
@@ -67,25 +72,34 @@ def write_result(run_dir, cfg: dict, *, recipe: Optional[str], top1: Optional[fl
     return record
 
 
-def documented_top1(record: dict) -> Optional[str]:
-    """The documented top-1 in one format for people: the fraction as a percentage (2 decimals) when there is
-    one, else the page's own text ("77.9%"); None when neither."""
-    if record.get("documented_top1") is not None:
-        return percent(record["documented_top1"])
+def metric_label(metric: str) -> str:
+    """A metric key as people read it: top1 -> 'top-1'; tpr, label_mA as the eval table names them."""
+    return f"top-{metric[3:]}" if metric.startswith("top") else metric
+
+
+def documented_figure(record: dict) -> Optional[str]:
+    """The documented figure in one format for people: the fraction as a percentage (2 decimals) when there is
+    one, else the page's own text ("77.9%"); None when neither. `record`: a result record, a `recipes list`
+    summary or a trick-table row (each carries `documented_value` and `documented`)."""
+    if record.get("documented_value") is not None:
+        return percent(record["documented_value"])
     return record.get("documented")
 
 
 def report_lines(record: dict) -> list:
-    """The lines every recipe run ends with (the CLI draws them in a panel): achieved vs documented and
-    whether the setting matched."""
+    """The lines every recipe run ends with (the CLI draws them in a panel): achieved vs documented in the
+    recipe's metric, and whether the setting matched."""
 
     def pct(value):
         return percent(value) or "-"
 
-    documented = documented_top1(record) or "-"
+    label = metric_label(record["metric"])
+    achieved = f"{label} {pct(record.get('achieved'))}"
+    # beside it: top-1 when the task's own metric is another (a binary task's accuracy), else top-5
+    achieved += f"   top-5 {pct(record['top5'])}" if label == "top-1" else f"   top-1 {pct(record['top1'])}"
     lines = [f"recipe      {record.get('recipe') or '(config file)'}",
-             f"achieved    top-1 {pct(record['top1'])}   top-5 {pct(record['top5'])}",
-             f"documented  top-1 {documented}"]
+             f"achieved    {achieved}",
+             f"documented  {label} {documented_figure(record) or '-'}"]
     if record.get("delta") is not None:
         lines.append(f"delta       {record['delta'] * 100:+.2f} points")
     if record.get("smoke"):
@@ -131,7 +145,7 @@ def trick_tables(output_root="output", group: Optional[str] = None) -> list:
     results = find_results(output_root)
     groups: dict = {}
     for name in list_recipes():
-        cfg = load_config(name, is_recipe=True)
+        cfg = load_config(name, is_recipe=True, notes=False)  # a listing, not a run
         reference = cfg.get("Reference") or {}
         if not reference.get("group") or (group and reference["group"] != group):
             continue
@@ -142,8 +156,11 @@ def trick_tables(output_root="output", group: Optional[str] = None) -> list:
             "recipe": name,
             "row": reference.get("row") or name,
             "order": reference.get("order", 0),
+            "metric": reference["metric"],
             "documented": reference.get("documented"),
+            "documented_value": reference.get(reference["metric"]),
             "documented_top1": reference.get("top1"),
+            "achieved": result.get("achieved", result.get("top1")),  # records before Reference.metric: top-1
             "achieved_top1": result.get("top1"),
             "delta": result.get("delta"),
             "deviations": result.get("deviations") or [],

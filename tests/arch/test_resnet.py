@@ -136,3 +136,27 @@ def test_measure_resnet18_matches_the_catalog():
     assert result["params"] == trainable_params("ResNet18")
     half_flops = get_entry("ResNet18")["flops_g"] * 1e9 / 2
     assert abs(result["macs"] - half_flops) <= 0.05 * half_flops
+
+
+def test_return_patterns_win_over_return_stages_in_every_family():
+    """PaddleClas's rule (PULC's configs set both): the named patterns are the taps, with or without stage taps of
+    the family's own (ResNet has them, PPLCNet has none)."""
+    for name, pattern in (("ResNet18", "blocks[3]"), ("PPLCNet_x0_25", "blocks3")):
+        model = pcls.create_model(name, return_patterns=[pattern], return_stages=True)
+        model.eval()
+        with paddle.no_grad():
+            out = model(_input())
+        assert set(out) == {"logits", pattern.replace("[", ".").rstrip("]")}
+
+
+def test_a_type_error_inside_a_backbone_is_not_taken_for_a_bad_option(monkeypatch):
+    from pcls.arch.registry import BACKBONES
+
+    def Faulty(class_num=1000, **kwargs):
+        return None + class_num  # a bug in the family's code, whatever the options
+
+    monkeypatch.setitem(BACKBONES._items, "Faulty", Faulty)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        pcls.create_model("Faulty", return_patterns=["x"], return_stages=True)
+    with pytest.raises(PclsError, match="bad option for backbone ResNet18: .*unexpected keyword argument 'wings'"):
+        pcls.create_model("ResNet18", wings=2)

@@ -150,8 +150,11 @@ def _drive(tmp_path):
     recipe_summary(recipe)
     reference = pcls.load_config(recipe, is_recipe=True)
     setting_deviations(reference, world_size=1, epochs_run=1)
-    write_result(tmp_path / "recipe-run", reference, recipe=recipe, top1=0.5, top5=0.9, world_size=1, epochs_run=1,
-                 device="cpu")
+    write_result(tmp_path / "recipe-run", reference, recipe=recipe, metrics={"top1": 0.5, "top5": 0.9}, world_size=1,
+                 epochs_run=1, device="cpu")
+    for recipe in ("pulc-person_exists", "pulc-person_attribute"):  # documented in tpr, label_mA
+        write_result(tmp_path / recipe, pcls.load_config(recipe, is_recipe=True), recipe=recipe, metrics={},
+                     world_size=1, epochs_run=1, device="cpu")
     trick_tables(tmp_path / "no-runs")
 
 
@@ -164,8 +167,8 @@ def _traced_reads(tmp_path) -> set:
     reads = set()
     validate_section = schema._validate_section
 
-    def recording(path, spec, value):
-        section = _RecordingDict(validate_section(path, spec, value))
+    def recording(path, spec, value, notes=None):
+        section = _RecordingDict(validate_section(path, spec, value, notes))
         section.path = path
         return section
 

@@ -13,13 +13,12 @@ from tests.distill.conftest import distill_config, plain_config, quiet  # noqa: 
 
 
 def test_distilled_student_beats_student_trained_alone(tmp_path, scarce_data, trained_teacher):
-    from pcls.distill.run import run_distillation
     from pcls.engine.trainer import train
 
     alone = train(plain_config(scarce_data, scarce_data["labelled_repeated"], tmp_path / "alone"),
                   log=quiet)
-    distilled = run_distillation(distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / "kd",
-                                                trained_teacher["weights"]), log=quiet)
+    distilled = train(distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / "kd",
+                                     trained_teacher["weights"]), log=quiet)
     # same student, seed, batch size, epochs and number of updates; only the training signal differs
     assert distilled["final"]["epoch"] == alone["final"]["epoch"] == 10
     assert len(open(scarce_data["labelled_repeated"]).read().split("\n")) == \
@@ -86,14 +85,14 @@ def _teacher_calls(monkeypatch):
 
 def test_teacher_cache_replays_logits_on_a_deterministic_pipeline(tmp_path, scarce_data, trained_teacher,
                                                                   monkeypatch):
-    from pcls.distill.run import run_distillation
+    from pcls.engine.trainer import train
     from pcls.utils.state_files import load_state_file
 
     def run(name, cache):
         cfg = distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / name,
                              trained_teacher["weights"], epochs=2, batch_size=26)
         messages = []
-        summary = run_distillation(cfg, cache_teacher=cache, log=messages.append)
+        summary = train(cfg, strategy={"cache_teacher": cache}, log=messages.append)
         return summary, messages
 
     calls = _teacher_calls(monkeypatch)
@@ -114,13 +113,13 @@ def test_teacher_cache_replays_logits_on_a_deterministic_pipeline(tmp_path, scar
 
 
 def test_teacher_cache_is_refused_on_a_random_pipeline(tmp_path, scarce_data, trained_teacher, monkeypatch):
-    from pcls.distill.run import run_distillation
+    from pcls.engine.trainer import train
 
     calls = _teacher_calls(monkeypatch)
     cfg = distill_config(scarce_data, scarce_data["labelled_unlabeled"], tmp_path / "out",
                          trained_teacher["weights"], epochs=2, batch_size=52, random_aug=True)
     messages = []
-    summary = run_distillation(cfg, cache_teacher=True, log=messages.append)
+    summary = train(cfg, strategy={"cache_teacher": True}, log=messages.append)
     notes = [m for m in messages if m.startswith("--cache-teacher")]
     assert len(notes) == 1 and "not used" in notes[0] and "RandFlipImage" in notes[0]
     assert "teacher_cache" not in summary and calls == [52] * 8

@@ -3,6 +3,7 @@ run's own files; the directory reported everywhere is the one used; --smoke runs
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,38 @@ def test_a_log_folder_entry_that_is_a_link_is_refused(tmp_path):
     with pytest.raises(PclsError, match="'log/' goes through a symbolic link"):
         clear_run(run)
     assert (victims / "workerlog.0").read_text() == "precious"
+
+
+@pytest.mark.parametrize("swapped", ["student", "log"])
+def test_a_folder_swapped_for_a_link_after_the_check_is_never_followed(tmp_path, monkeypatch, swapped):
+    """The time-of-check/time-of-use gap: the ledger's entries pass the check, then a folder on their way becomes a
+    link to someone else's files before the removal; removal works through descriptors opened without following
+    links, so the other folder keeps every file."""
+    import pcls.engine.rundir as rundir
+    from pcls.utils.io import atomic_write_text, record_written
+
+    victims = tmp_path / "v"
+    victims.mkdir()
+    for name in ("latest.pdparams", "workerlog.0"):
+        (victims / name).write_text("precious")
+    run = _finished_run(tmp_path / "run")
+    atomic_write_text(run / "student" / "latest.pdparams", "x")
+    (run / "log").mkdir()
+    record_written(run / "log", folder=True)
+    (run / "log" / "workerlog.0").write_text("x")
+    checked = rundir._checked_entries
+
+    def check_then_swap(path, entries):
+        targets = checked(path, entries)
+        shutil.rmtree(run / swapped)
+        (run / swapped).symlink_to(victims)
+        return targets
+
+    monkeypatch.setattr(rundir, "_checked_entries", check_then_swap)
+    removed = clear_run(run)
+    assert sorted(p.name for p in victims.iterdir()) == ["latest.pdparams", "workerlog.0"]
+    assert all((victims / name).read_text() == "precious" for name in ("latest.pdparams", "workerlog.0"))
+    assert (run / swapped).is_symlink() and run / "latest.json" in removed
 
 
 # -- #25.2: no write follows a symbolic link -------------------------------------------------------------

@@ -116,3 +116,18 @@ def test_folder_options_that_cannot_work_are_one_line(tmp_path, monkeypatch, arg
     result = runner.invoke(app, ["train", *args])
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
     assert not (tmp_path / "output").exists()
+
+
+def test_the_folder_config_names_the_run_folder_it_chose(tmp_path):
+    """prepare_folder_run returns the config alone: its Global.run_name is the folder it took, the next free one
+    when the wanted name holds a run, and the lists it wrote are in that folder."""
+    from pcls.recipes.own_data import prepare_folder_run
+
+    tree = make_tree(tmp_path / "photos")
+    overrides = [f"Global.output_dir={tmp_path / 'out'}"]
+    (tmp_path / "out" / "mine").mkdir(parents=True)
+    (tmp_path / "out" / "mine" / "summary.json").write_text("{}")  # a run is there already
+    cfg = prepare_folder_run("PPLCNet_x0_25", tree, pretrained=False, run_name="mine", overrides=overrides)
+    assert cfg["Global"]["run_name"] == "mine-2"
+    train_list = Path(cfg["DataLoader"]["Train"]["dataset"]["cls_label_path"])
+    assert train_list.parent == tmp_path / "out" / "mine-2" and train_list.is_file()

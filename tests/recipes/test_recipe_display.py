@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from pcls.cli import app
 from pcls.config import load_config
 from pcls.config.schema import validate
-from pcls.recipes.report import report_lines
+from pcls.recipes.report import report_lines, write_result
 
 runner = CliRunner()
 
@@ -50,9 +50,21 @@ def test_recipes_list_shows_the_demo_s_documented_top1_as_a_percentage():
     assert rows[0]["documented_top1"] == pytest.approx(0.972)
 
 
-def test_the_run_panel_gives_the_documented_top1_in_the_one_format():
-    record = {"recipe": "flowers102-finetune", "top1": 0.9312, "top5": 0.99, "documented": "0.9402",
-              "documented_top1": 0.9402, "delta": 0.9312 - 0.9402, "deviations": [], "smoke": False}
+def test_the_run_panel_gives_the_documented_top1_in_the_one_format(tmp_path):
+    cfg = load_config("flowers102-finetune", is_recipe=True)
+    record = write_result(tmp_path, cfg, recipe="flowers102-finetune", metrics={"top1": 0.9312, "top5": 0.99},
+                          world_size=1, epochs_run=20, device="cpu")
     text = "\n".join(report_lines(record))
     assert "documented  top-1 94.02%" in text and "0.9402" not in text
-    assert "achieved    top-1 93.12%" in text
+    assert "achieved    top-1 93.12%   top-5 99.00%" in text and "delta       -0.90 points" in text
+
+
+@pytest.mark.parametrize("recipe, metric, label", [("pulc-safety_helmet", "tpr", "tpr"),
+                                                   ("pulc-person_attribute", "label_mA", "label_mA")])
+def test_the_run_panel_names_the_recipe_s_metric(tmp_path, recipe, metric, label):
+    cfg = load_config(recipe, is_recipe=True)
+    record = write_result(tmp_path, cfg, recipe=recipe, metrics={metric: 0.5, "top1": 0.75}, world_size=4,
+                          epochs_run=cfg["Global"]["epochs"], device="cpu")
+    text = "\n".join(report_lines(record))
+    assert f"achieved    {label} 50.00%   top-1 75.00%" in text
+    assert f"documented  {label} {cfg['Reference']['documented']}" in text

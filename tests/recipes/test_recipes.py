@@ -146,21 +146,86 @@ def test_trick_tables_carry_the_documented_numbers_exactly(group, documented):
         assert figure in text, f"{figure} is not in the seeds"
 
 
-def test_documented_numeric_top1_agrees_with_the_text():
+def test_documented_numeric_figure_agrees_with_the_text():
     for name in list_recipes():
         reference = load_config(name, is_recipe=True).get("Reference") or {}
-        text, top1 = reference.get("documented"), reference.get("top1")
-        if text is None or top1 is None:
+        text, figure = reference.get("documented"), reference.get(reference.get("metric"))
+        if text is None or figure is None:
             continue
         value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-        assert value == pytest.approx(top1, abs=1e-9), name
+        assert value == pytest.approx(figure, abs=1e-9), name
+
+
+# Typed in by hand from PaddleClas 2.6's PULC pages (docs/en/PULC/PULC_<task>_en.md and the zh pages of
+# clarity_assessment, image_orientation, table_attribute): the metric each page reports and its bold figure
+PULC_PAGES = {
+    "person_exists": ("tpr", 0.9623), "car_exists": ("tpr", 0.9592), "safety_helmet": ("tpr", 0.9938),
+    "person_attribute": ("label_mA", 0.7859), "vehicle_attribute": ("label_mA", 0.9081),
+    "table_attribute": ("label_mA", 0.881), "code_exists": ("top1", 0.9494), "traffic_sign": ("top1", 0.9835),
+    "text_image_orientation": ("top1", 0.9906), "textline_orientation": ("top1", 0.9601),
+    "language_classification": ("top1", 0.9926), "image_orientation": ("top1", 0.8999),
+    "clarity_assessment": ("top1", 0.953),
+}
+
+
+def test_pulc_recipes_record_the_metric_and_figure_of_their_page():
+    recorded = {}
+    for name in list_recipes():
+        if name.startswith("pulc-"):
+            reference = load_config(name, is_recipe=True)["Reference"]
+            recorded[name[len("pulc-"):]] = (reference["metric"], reference[reference["metric"]])
+    assert recorded == PULC_PAGES
+
+
+@pytest.mark.parametrize("recipe, metric, says", [
+    ("pulc-person_exists", "mA", "'mA' is not one of top1, top5, tpr, label_mA"),
+    ("pulc-code_exists", "tpr", "tpr comes from the metric TprAtFpr, which Metric.Eval does not list"),
+    ("pulc-person_exists", "label_mA", "label_mA comes from the metric ATTRMetric"),
+])
+def test_a_reference_metric_the_evaluation_does_not_give_is_refused_in_one_line(recipe, metric, says):
+    result = runner.invoke(app, ["recipes", "show", recipe, "-o", f"Reference.metric={metric}"])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "config key Reference.metric: " in result.output
+    assert says in result.output
+
+
+def test_every_reference_metric_is_a_key_its_meter_gives():
+    import numpy as np
+    import paddle
+
+    from pcls.config.schema import REFERENCE_METRICS
+    from pcls.engine.metrics import build_meter
+
+    rng = np.random.default_rng(0)
+    for metric, maker in REFERENCE_METRICS.items():
+        multilabel = maker == "ATTRMetric"
+        meter = build_meter([{maker: None}], multilabel=multilabel, class_num=6 if multilabel else 2)
+        logits = rng.normal(size=(8, 6 if multilabel else 2)).astype("float32")
+        labels = rng.integers(0, 2, size=(8, 6) if multilabel else (8,))
+        meter.update(paddle.to_tensor(logits), paddle.to_tensor(labels))
+        assert metric in meter.result(), (metric, maker)
+
+
+def test_a_pulc_run_is_reported_in_its_page_s_metric(tmp_path):
+    cfg = load_config("pulc-car_exists", is_recipe=True)
+    output = tmp_path / "output"
+    record = write_result(output / "run", cfg, recipe="pulc-car_exists", metrics={"tpr": 0.9012, "top1": 0.99},
+                          world_size=4, epochs_run=20, device="cpu")
+    assert (record["metric"], record["achieved"], record["documented_value"]) == ("tpr", 0.9012, 0.9592)
+    assert record["delta"] == pytest.approx(0.9012 - 0.9592)
+    result = runner.invoke(app, ["recipes", "table", "pulc", "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if "pulc-car_exists" in line)
+    assert [cell.strip() for cell in line.split("│")[3:6]] == ["tpr", "95.92%", "90.12%"]
+    top1_line = next(line for line in result.stdout.splitlines() if "pulc-code_exists" in line)
+    assert [cell.strip() for cell in top1_line.split("│")[3:5]] == ["top-1", "94.94%"]
 
 
 def test_table_shows_achieved_and_delta_from_runs(tmp_path):
     cfg = load_config("flowers102-finetune", is_recipe=True)
     run_dir = tmp_path / "output" / "flowers102-finetune"
-    record = write_result(run_dir, cfg, recipe="flowers102-finetune", top1=0.9302, top5=0.99, world_size=1,
-                          epochs_run=20, device="cpu")
+    record = write_result(run_dir, cfg, recipe="flowers102-finetune", metrics={"top1": 0.9302, "top5": 0.99},
+                          world_size=1, epochs_run=20, device="cpu")
     assert record["deviations"] == []  # 1 GPU x 32, 20 epochs: the documented setting
     assert record["delta"] == pytest.approx(0.9302 - 0.9402)
     row = next(r for r in trick_tables(tmp_path / "output", "flowers102")[0]["rows"]
@@ -174,14 +239,14 @@ def test_table_shows_achieved_and_delta_from_runs(tmp_path):
 
 def test_the_result_record_carries_the_documented_top5(tmp_path):
     cfg = load_config("zoo-swintransformerv2", is_recipe=True)
-    record = write_result(tmp_path, cfg, recipe="zoo-swintransformerv2", top1=0.5, top5=0.8, world_size=1,
-                          epochs_run=1, device="cpu")
+    record = write_result(tmp_path, cfg, recipe="zoo-swintransformerv2", metrics={"top1": 0.5, "top5": 0.8},
+                          world_size=1, epochs_run=1, device="cpu")
     assert record["documented_top5"] == cfg["Reference"]["top5"] is not None
 
 
 def test_deviation_is_reported(tmp_path):
     cfg = load_config("imagenet-aug-baseline", is_recipe=True)
-    record = write_result(tmp_path, cfg, recipe="imagenet-aug-baseline", top1=0.5, top5=None, world_size=1,
+    record = write_result(tmp_path, cfg, recipe="imagenet-aug-baseline", metrics={"top1": 0.5}, world_size=1,
                           epochs_run=2, device="cpu")
     assert "global batch 1x64=64 vs documented 8x64=512" in record["deviations"]
     assert "2 epochs vs documented 300" in record["deviations"]
@@ -190,9 +255,9 @@ def test_deviation_is_reported(tmp_path):
 def test_table_prefers_a_run_that_matched_the_recipe(tmp_path):
     cfg = load_config("flowers102-finetune", is_recipe=True)
     output = tmp_path / "output"
-    write_result(output / "full", cfg, recipe="flowers102-finetune", top1=0.93, top5=None, world_size=1,
+    write_result(output / "full", cfg, recipe="flowers102-finetune", metrics={"top1": 0.93}, world_size=1,
                  epochs_run=20, device="cpu")
-    write_result(output / "try", cfg, recipe="flowers102-finetune", top1=0.376, top5=None, world_size=1,
+    write_result(output / "try", cfg, recipe="flowers102-finetune", metrics={"top1": 0.376}, world_size=1,
                  epochs_run=1, device="cpu")  # newer, but a 1-epoch try-out
 
     def shown():
@@ -208,6 +273,19 @@ def test_table_prefers_a_run_that_matched_the_recipe(tmp_path):
     assert "37.60% (deviated: 1 epoch vs documented 20)" in line
 
 
+def test_recipes_list_shows_each_recipe_s_metric_and_documented_figure():
+    result = runner.invoke(app, ["recipes", "list", "--group", "pulc"])
+    assert result.exit_code == 0
+    rows = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[-3:-1]]
+            for line in result.stdout.splitlines() if line.startswith("│")}
+    assert rows["pulc-person_exists"] == ["tpr", "96.23%"]
+    assert rows["pulc-vehicle_attribute"] == ["label_mA", "90.81%"]
+    assert rows["pulc-traffic_sign"] == ["top-1", "98.35%"]
+    listed = {row["name"]: row for row in json.loads(runner.invoke(app, ["recipes", "list", "--json"]).stdout)}
+    assert (listed["pulc-person_exists"]["metric"], listed["pulc-person_exists"]["documented_value"]) == ("tpr", 0.9623)
+    assert listed["flowers102-finetune"]["metric"] == "top1"
+
+
 def test_recipes_list_shows_documented_top1_in_one_format():
     result = runner.invoke(app, ["recipes", "list"])
     assert result.exit_code == 0
@@ -220,7 +298,7 @@ def test_recipes_list_shows_documented_top1_in_one_format():
 
 def test_smoke_results_are_not_shown_as_achieved(tmp_path):
     cfg = load_config("flowers102-scratch", is_recipe=True)
-    write_result(tmp_path / "output" / "x", cfg, recipe="flowers102-scratch", top1=0.01, top5=None,
+    write_result(tmp_path / "output" / "x", cfg, recipe="flowers102-scratch", metrics={"top1": 0.01},
                  world_size=1, epochs_run=1, device="cpu", smoke=True)
     row = next(r for r in trick_tables(tmp_path / "output", "flowers102")[0]["rows"] if r["recipe"] == "flowers102-scratch")
     assert row["achieved_top1"] is None
@@ -231,6 +309,21 @@ def test_recipes_list_json_has_every_recipe():
     assert result.exit_code == 0
     names = [row["name"] for row in json.loads(result.stdout)]
     assert names == list_recipes()
+
+
+def test_listing_a_recipe_says_none_of_the_notes_a_run_would_say(caplog, monkeypatch):
+    import logging
+
+    import pcls.config.schema as schema
+
+    monkeypatch.setattr(schema, "_noted", set())  # another test may have noted it in this process
+    schema_log = logging.getLogger("pcls.config.schema")
+    with caplog.at_level(logging.INFO, logger="pcls.config.schema"):
+        level = schema_log.level
+        recipe_summary("pulc-person_exists")  # its config sets Infer.infer_imgs, a key only PaddleClas reads
+        assert schema_log.level == level and not caplog.records  # quiet by argument, the logger untouched
+        load_config("pulc-person_exists", is_recipe=True)  # a run still says it
+    assert any("Infer.infer_imgs" in r.message for r in caplog.records)
 
 
 def test_unknown_table_group_is_an_error():

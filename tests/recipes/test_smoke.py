@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from pcls.cli import app
 from pcls.config import list_recipes, load_config
+from pcls.recipes.report import metric_label, report_lines
+from pcls.utils.text import percent
 
 pytest.importorskip("paddle")
 runner = CliRunner()
@@ -60,6 +62,11 @@ def test_recipe_smoke_run(name, tmp_path):
     if cfg.get("Reference"):
         assert record["smoke"] is True and record["recipe"] == name
         assert json.loads((Path(summary["run_dir"]) / "result.json").read_text())["smoke"] is True
+        # achieved vs documented in the recipe's own metric (tpr, label_mA, top1), from the run's evaluation
+        metric, best = cfg["Reference"]["metric"], summary["best"]
+        achieved = best["value"] if best["metric"] == f"val_{metric}" else final[f"val_{metric}"]
+        assert (record["metric"], record["achieved"]) == (metric, achieved)
+        assert f"achieved    {metric_label(metric)} {percent(achieved)}" in "\n".join(report_lines(record))
     # a smoke run keeps no checkpoints (a full-size model's are hundreds of MB); metrics and summary stay
     run_dir = Path(summary["run_dir"])
     assert not list(run_dir.glob("*.pdparams")) and not list(run_dir.glob("*.pdopt"))
