@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections import ChainMap
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import paddle
 
 from pcls.engine.metrics import TopkMeter
 from pcls.errors import PclsError
+
+log = logging.getLogger(__name__)
 
 
 @paddle.no_grad()
@@ -23,8 +26,9 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
     from pcls.engine.amp import float32_tree
     from pcls.loss.ce import logits_of
 
-    was_training = model.training
-    model.eval()
+    was_training = getattr(model, "training", False)  # an InferenceEvalModel is no Layer: always in eval mode
+    if was_training:
+        model.eval()
     meter = meter if meter is not None else TopkMeter(topk, class_num=class_num, confusion=confusion)
     try:
         for i, (images, labels) in enumerate(loader):
@@ -44,9 +48,33 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
             if on_batch is not None:
                 on_batch(len(labels))
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     meter.all_reduce()
     return meter
+
+
+def cpu_eval_model(model, bundle):
+    """The network as evaluation runs it on CPU: through Paddle Inference (pcls/engine/evaluate_inference.py)
+    unless PCLS_EVAL_INFERENCE=0 or it cannot be traced, else in dygraph with training's CPU settings
+    (pcls/engine/cpu.py, pcls/arch/layers/gemm_conv.py)."""
+    import numpy as np
+
+    from pcls.engine.cpu import configure_threads
+    from pcls.engine.evaluate_inference import InferenceEvalModel, inference_eval_enabled
+
+    threads = configure_threads()
+    if inference_eval_enabled():
+        traced = InferenceEvalModel(model, threads)
+        chw = bundle.dataset.load(0, np.random.default_rng(0))[0].shape  # eval pipelines give one size
+        why = traced.prepare(chw)
+        if why is None:
+            return traced
+        log.info("evaluating in dygraph: %s", why)
+    from pcls.arch.layers.gemm_conv import gemm_conv
+
+    gemm_conv(model)
+    return model
 
 
 def write_confusion(meter: TopkMeter, out_dir, class_names=None) -> dict:
@@ -186,12 +214,8 @@ def evaluate(cfg=None, *, model=None, data=None, root=".", class_num=None, batch
     # Global seen through an overlay, not copied: the model reads what it needs of it, its weights come below
     model = build_model({**arch, "pretrained": False}, ChainMap({"pretrained_model": None}, g))
     load_weights(model, weights, reinit_classifier=False)  # a random classifier would make the numbers meaningless
-    if on_cpu:  # the same CPU settings as training (pcls/engine/cpu.py, pcls/arch/layers/gemm_conv.py)
-        from pcls.arch.layers.gemm_conv import gemm_conv
-        from pcls.engine.cpu import configure_threads
-
-        configure_threads()
-        gemm_conv(model)
+    if on_cpu:
+        model = cpu_eval_model(model, bundle)
     loss_cfg = cfg["Loss"]["Eval"]
     metric_cfg = (cfg.get("Metric") or {}).get("Eval")
     meter = build_meter(metric_cfg, multilabel=g["use_multilabel"], topk=metric_topk(metric_cfg, class_num),
