@@ -71,11 +71,14 @@ class InferenceEvalModel:
 
         self.net.eval()
         spec = paddle.static.InputSpec([None, *chw], "float32", "x")
+        traced = _traced(self.net)
         with tempfile.TemporaryDirectory(prefix="pcls-eval-") as folder:
             try:
                 with quiet():  # Paddle prints PIR notices nobody can act on
-                    paddle.jit.save(_traced(self.net), str(Path(folder) / _PREFIX), input_spec=[spec])
+                    paddle.jit.save(traced, str(Path(folder) / _PREFIX), input_spec=[spec])
             except Exception as err:  # noqa: BLE001 - any failure to trace means: evaluate in dygraph
+                if traced.output_kind:
+                    raise _NotTraceable(f"the network outputs a {traced.output_kind}, not one logits tensor") from None
                 raise _NotTraceable(f"paddle.jit.save failed: {type(err).__name__}: {clip(err)}") from None
             graph = Path(folder) / f"{_PREFIX}.json"  # PIR; the legacy program when PIR is switched off
             graph = graph if graph.exists() else graph.with_suffix(".pdmodel")
@@ -104,10 +107,14 @@ def _traced(net):
     class Traced(paddle.nn.Layer):
         def __init__(self, inner):
             super().__init__()
-            self.inner = inner
+            self.inner, self.output_kind = inner, None
 
         def forward(self, x):  # the first argument must be called `self` for paddle.jit.save
-            return self.inner(x)
+            output = self.inner(x)
+            if isinstance(output, (dict, list, tuple)):  # a distillation pair, auxiliary heads: the loss needs them
+                self.output_kind = type(output).__name__
+                raise TypeError("not one tensor")
+            return output
 
     return Traced(net)
 
