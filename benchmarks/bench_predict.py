@@ -31,14 +31,29 @@ def model_only(predictor, batches) -> float:
     return count / (time.perf_counter() - start)
 
 
-def end_to_end(predictor, paths) -> float:
-    """Images/s of predict_stream over the files (every image is predicted: the JPEGs are generated)."""
-    start = time.perf_counter()
-    predicted = sum(not isinstance(outcome, Exception) for _, outcome in predictor.predict_stream(paths))
-    elapsed = time.perf_counter() - start
+def end_to_end(predictor, paths) -> tuple:
+    """(images/s of predict_stream over the files, the fraction of that time the model was running): a fraction
+    near 1 means decoding never kept the model waiting, and what is left between end to end and the model alone is
+    the model running slower beside the decoding threads (they share the cores)."""
+    infer, in_model = predictor.infer, [0.0]
+
+    def timed_infer(batch):
+        started = time.perf_counter()
+        try:
+            return infer(batch)
+        finally:
+            in_model[0] += time.perf_counter() - started
+
+    predictor.infer = timed_infer
+    try:
+        start = time.perf_counter()
+        predicted = sum(not isinstance(outcome, Exception) for _, outcome in predictor.predict_stream(paths))
+        elapsed = time.perf_counter() - start
+    finally:
+        del predictor.infer
     if predicted != len(paths):
         raise SystemExit(f"only {predicted} of {len(paths)} images were predicted")
-    return predicted / elapsed
+    return predicted / elapsed, in_model[0] / elapsed
 
 
 def bench_model(name: str, paths, work: Path, args) -> list:
@@ -61,10 +76,14 @@ def bench_model(name: str, paths, work: Path, args) -> list:
         timed = {}
         order = ("model", "e2e") if index % 2 == 0 else ("e2e", "model")
         for what in order:
-            timed[what] = model_only(predictor, batches) if what == "model" else end_to_end(predictor, paths)
+            if what == "model":
+                timed["model"] = model_only(predictor, batches)
+            else:
+                timed["e2e"], timed["busy"] = end_to_end(predictor, paths)
         rounds.append(timed)
         print(f"  {name:14} round {index + 1}: model {timed['model']:7.1f} img/s, predict {timed['e2e']:7.1f} img/s,"
-              f" ratio {timed['e2e'] / timed['model']:.3f}  (load {load:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
+              f" ratio {timed['e2e'] / timed['model']:.3f}, model busy {timed['busy']:.0%} of predict's time  "
+              f"(load {load:.2f} -> {os.getloadavg()[0]:.2f})", flush=True)
     return rounds
 
 
@@ -93,8 +112,9 @@ def main() -> int:
     for name, rounds in summary.items():
         ratios = [r["e2e"] / r["model"] for r in rounds]
         best = max(r["e2e"] for r in rounds) / max(r["model"] for r in rounds)  # the least disturbed run of each
+        busy = statistics.median(r["busy"] for r in rounds)
         print(f"{name}: predict / model-only at batch {args.batch_size}: median of rounds {statistics.median(ratios):.3f}"
-              f", best / best {best:.3f}")
+              f", best / best {best:.3f}; model busy {busy:.0%} of predict's time")
     return 0
 
 
