@@ -158,30 +158,31 @@ class _BatchMaker:
         return self.collate(items)
 
 
-class _DaemonThread:
-    """Background threads that make batches ahead of the consumer (what the loader uses without worker
-    processes). Daemon threads: one stuck in a system call can never keep the process from exiting."""
+class DaemonThreads:
+    """Background threads that make batches ahead of the consumer, `make(task)` each (what the loader uses without
+    worker processes, and the predictor). Daemon threads: one stuck in a system call can never keep the process
+    from exiting. `close` ends them once the tasks queued before it are done; a cancelled future is skipped."""
 
-    def __init__(self, make, count: int = 1):
+    def __init__(self, make, count: int = 1, name: str = "pcls-loader"):
         self._make, self._tasks, self._count = make, queue.Queue(), int(count)
         for _ in range(self._count):
-            threading.Thread(target=self._run, name="pcls-loader", daemon=True).start()
+            threading.Thread(target=self._run, name=name, daemon=True).start()
 
-    def submit(self, indices) -> Future:
+    def submit(self, task) -> Future:
         future = Future()
-        self._tasks.put((future, indices))
+        self._tasks.put((future, task))
         return future
 
     def _run(self):
         while True:
-            task = self._tasks.get()
-            if task is None:
+            item = self._tasks.get()
+            if item is None:
                 return
-            future, indices = task
+            future, task = item
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(self._make(indices))
+                future.set_result(self._make(task))
             except BaseException as err:  # noqa: BLE001 - handed to the consumer, which raises it
                 future.set_exception(err)
 
@@ -310,7 +311,7 @@ class EpochLoader:
 
             cv2.setNumThreads(1)
             return _WorkerProcesses(self._samples, self._collate, self.num_workers)
-        return _DaemonThread(_BatchMaker(self._samples, self._collate), self.threads)
+        return DaemonThreads(_BatchMaker(self._samples, self._collate), self.threads)
 
     def _wait(self, future, indices, timeout, signals):
         """The batch, or one PclsError: the worker's own, a dead worker, no batch within `timeout` seconds,

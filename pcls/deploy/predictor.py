@@ -1,5 +1,5 @@
 """The predictor: an exported model (or a zoo name, exported once) with its inference.yml pre- and
-post-processing, on a runtime from `pcls.deploy.runtimes`, fed by a thread pool that decodes and pre-processes the
+post-processing, on a runtime from `pcls.deploy.runtimes`, fed by worker threads that decode and pre-process the
 next batches while the model runs the current one. `runtime="auto"` takes, on CPU, the runtime the export measured
 faster (`choose_runtime`).
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple
 
@@ -106,25 +105,26 @@ class Predictor:
         """(item, result-or-error) in input order. Worker threads read, decode, pre-process and stack the next
         batches (at most `ahead` of them, a bounded queue) while the model runs the current one; an unreadable
         image is that image's error, never fatal for the others."""
+        from pcls.data.loader import DaemonThreads
+
         items = list(items)
-        starts = range(0, len(items), self.batch_size)
         ahead = max(2, self.workers + 1)  # every worker busy while the model runs, and one batch ready
         stop = threading.Event()  # set when the consumer stops: workers drop the rest of their batch
-        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="pcls-predict-decode")
+        workers = DaemonThreads(lambda batch_items: self._prepare_batch(batch_items, stop), self.workers,
+                                name="pcls-predict-decode")
         pending: deque = deque()
         try:
-            for start in starts:
-                pending.append(pool.submit(self._prepare_batch, items[start:start + self.batch_size], stop))
-                if len(pending) <= ahead:
-                    continue
-                yield from self._run_prepared(pending.popleft())
+            for start in range(0, len(items), self.batch_size):
+                pending.append(workers.submit(items[start:start + self.batch_size]))
+                if len(pending) > ahead:
+                    yield from self._run_prepared(pending.popleft())
             while pending:
                 yield from self._run_prepared(pending.popleft())
         finally:  # also on Ctrl-C and when the consumer stops early: nothing queued runs, nothing waits
             stop.set()
             for future in pending:
                 future.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+            workers.close()
 
     def _run_prepared(self, future) -> Iterator[Tuple[object, object]]:
         """The model and post-processing on one prepared batch (waited for), in input order."""

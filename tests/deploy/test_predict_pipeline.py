@@ -164,3 +164,20 @@ def test_an_interrupt_stops_the_decoding_threads(export_dir, tmp_path):
             thread.join(timeout=30)
             assert not thread.is_alive()
     assert counting.done < len(paths)  # the batches queued behind the interrupt were never decoded
+
+
+def test_ctrl_c_in_pcls_predict_is_one_line_and_exit_130(export_dir, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pcls.cli import app
+
+    make_images(tmp_path / "imgs", 4 * BATCH)
+
+    def interrupted(self, batch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Predictor, "infer", interrupted)
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "imgs"), "--model", str(export_dir),
+                                      "--batch-size", str(BATCH)])
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr and "Traceback" not in result.output
