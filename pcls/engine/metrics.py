@@ -54,6 +54,20 @@ def metric_model_key(metric_cfg):
     return None
 
 
+def _read_back(name: str) -> property:
+    """A meter's running total, read (or replaced) after the sums still on the device are added to it."""
+
+    def get(meter):
+        meter._flush()
+        return getattr(meter, name)
+
+    def put(meter, value):
+        meter._flush()
+        setattr(meter, name, value)
+
+    return property(get, put)
+
+
 class TopkMeter:
     """Running sums of correct top-k predictions, loss and samples; `.result()` gives the averages.
 
@@ -115,45 +129,10 @@ class TopkMeter:
             keep = labels >= 0
             np.add.at(self._confusion, (labels[keep], predicted[keep]), 1)
 
-    @property
-    def correct(self) -> np.ndarray:
-        self._flush()
-        return self._correct
-
-    @correct.setter
-    def correct(self, value) -> None:
-        self._flush()
-        self._correct = np.asarray(value, dtype=np.float64)
-
-    @property
-    def count(self) -> int:
-        self._flush()
-        return self._count
-
-    @count.setter
-    def count(self, value) -> None:
-        self._flush()
-        self._count = int(value)
-
-    @property
-    def loss_sum(self) -> float:
-        self._flush()
-        return self._loss_sum
-
-    @loss_sum.setter
-    def loss_sum(self, value) -> None:
-        self._flush()
-        self._loss_sum = float(value)
-
-    @property
-    def confusion(self):
-        self._flush()
-        return self._confusion
-
-    @confusion.setter
-    def confusion(self, value) -> None:
-        self._flush()
-        self._confusion = value
+    correct = _read_back("_correct")  # correct predictions per k
+    count = _read_back("_count")  # labelled samples
+    loss_sum = _read_back("_loss_sum")  # loss x samples
+    confusion = _read_back("_confusion")  # [true, predicted] counts, or None
 
     def all_reduce(self):
         """Sum the counts over all ranks (no-op in a single process)."""
