@@ -30,6 +30,7 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
     if was_training:
         model.eval()
     meter = meter if meter is not None else TopkMeter(topk, class_num=class_num, confusion=confusion)
+    labelled = getattr(loader, "all_labelled", False)  # else each batch's labels are looked at (a GPU sync)
     try:
         for i, (images, labels) in enumerate(loader):
             if max_batches is not None and i >= max_batches:
@@ -42,7 +43,8 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
                 output = model(images)
             logits = logits_of(output, output_key or "logits").astype("float32")
             loss = None
-            if loss_fn is not None and (labels.dtype not in (paddle.int64, paddle.int32) or bool((labels >= 0).all())):
+            if loss_fn is not None and (labelled or labels.dtype not in (paddle.int64, paddle.int32)
+                                        or bool((labels >= 0).all())):
                 loss = loss_fn(output, labels)["loss"]
             meter.update(logits, labels, loss)
             if on_batch is not None:

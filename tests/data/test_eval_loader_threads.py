@@ -32,6 +32,7 @@ def batches(bundle):
 def test_eval_batches_from_threads_equal_one_threads_in_order(demo):
     bundle = build_dataloader(eval_section(demo), train=False, class_num=10)
     assert bundle.loader.threads == loader_module.EVAL_LOADER_THREADS > 1
+    assert bundle.loader.all_labelled  # evaluation need not look at each batch's labels for the loss
     threaded = batches(bundle)
     bundle.loader.threads = 1
     single = batches(bundle)
@@ -53,4 +54,6 @@ def test_a_bad_image_is_still_counted_with_threads(demo, tmp_path):
     section["dataset"]["cls_label_path"] = str(listing)
     bundle = build_dataloader(section, train=False, class_num=10)
     assert sum(len(y) for _, y in batches(bundle)) == len(lines) + 1
+    listing.write_text("\n".join(lines[:5] + [lines[5].split()[0]] + lines[6:]) + "\n")  # one unlabelled line
+    assert not build_dataloader(section, train=False, class_num=10, allow_unlabeled=True).loader.all_labelled
     assert bundle.bad_samples()[0] == 1 and str(bad) in bundle.bad_samples()[1][0]
