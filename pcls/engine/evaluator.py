@@ -60,16 +60,13 @@ def cpu_eval_model(model, bundle):
     """The network as evaluation runs it on CPU: through Paddle Inference (pcls/engine/evaluate_inference.py)
     unless PCLS_EVAL_INFERENCE=0 or it cannot be traced, else in dygraph with training's CPU settings
     (pcls/engine/cpu.py, pcls/arch/layers/gemm_conv.py)."""
-    import numpy as np
-
     from pcls.engine.cpu import configure_threads
     from pcls.engine.evaluate_inference import InferenceEvalModel, inference_eval_enabled
 
     threads = configure_threads()
     if inference_eval_enabled():
         traced = InferenceEvalModel(model, threads)
-        chw = bundle.dataset.load(0, np.random.default_rng(0))[0].shape  # eval pipelines give one size
-        why = traced.prepare(chw)
+        why = traced.prepare(_sample_shape(bundle))
         if why is None:
             return traced
         log.info("evaluating in dygraph: %s", why)
@@ -77,6 +74,50 @@ def cpu_eval_model(model, bundle):
 
     gemm_conv(model)
     return model
+
+
+def _sample_shape(bundle) -> tuple:
+    """The (C, H, W) of the first sample: the size every batch of an eval pipeline has."""
+    import numpy as np
+
+    return tuple(bundle.dataset.load(0, np.random.default_rng(0))[0].shape)
+
+
+# The training loop evaluates through Paddle Inference from this many Eval images on: every evaluation traces the
+# current weights again (a few seconds, CHANGELOG #29), which a smaller set does not repay.
+TRAINING_EVAL_INFERENCE_MIN_IMAGES = 1000
+
+
+class TrainingEvalNetwork:
+    """What the training loop evaluates: on CPU, with an Eval set of TRAINING_EVAL_INFERENCE_MIN_IMAGES or more, a
+    copy of the network (a plain backbone) holding the current weights, through Paddle Inference; else the network
+    itself. Call it before each evaluation."""
+
+    def __init__(self, run, parts):
+        self.run, self.parts = run, parts
+        self.copy, self.unusable = None, None
+
+    def __call__(self):
+        from pcls.engine.evaluate_inference import InferenceEvalModel, inference_eval_enabled
+        from pcls.engine.model import MODEL_KINDS, build_model
+
+        run, parts = self.run, self.parts
+        if (self.unusable or run.device != "cpu" or parts.amp.eval_autocast is not None
+                or run.arch["name"] in MODEL_KINDS or len(parts.eval_data.dataset) < TRAINING_EVAL_INFERENCE_MIN_IMAGES
+                or not inference_eval_enabled()):
+            return parts.model
+        from pcls.engine.cpu import compute_threads
+
+        if self.copy is None:  # built once, without pcls's CPU training convolutions (they would be traced)
+            self.copy = build_model({**run.arch, "pretrained": False},
+                                    {"pretrained_model": None, "data_format": run.data_format})
+        self.copy.set_state_dict(parts.net.state_dict())
+        traced = InferenceEvalModel(self.copy, compute_threads(run.world))
+        self.unusable = traced.prepare(_sample_shape(parts.eval_data))
+        if self.unusable:
+            log.info("evaluating in dygraph: %s", self.unusable)
+            return parts.model
+        return traced
 
 
 def write_confusion(meter: TopkMeter, out_dir, class_names=None) -> dict:

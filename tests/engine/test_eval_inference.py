@@ -1,7 +1,9 @@
 """CPU evaluation through Paddle Inference (pcls/engine/evaluate_inference.py): the same logits and metrics as
 dygraph within float rounding, one switch to turn it off, and dygraph for a network it cannot run."""
 
+import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +96,26 @@ def test_a_network_with_two_outputs_is_evaluated_in_dygraph(caplog):
         chosen = cpu_eval_model(net, Bundle)
     assert chosen is net
     assert "evaluating in dygraph: the network outputs a tuple, not one logits tensor" in caplog.text
+
+
+def test_the_training_loops_evaluation_goes_through_inference_for_a_large_set(tmp_path, colour_data, tinynet,
+                                                                              monkeypatch):
+    from pcls.engine import evaluator
+    from pcls.engine.trainer import train
+    from tests.engine.conftest import tiny_config
+
+    calls = []
+    real_call = ei.InferenceEvalModel.__call__
+    monkeypatch.setattr(ei.InferenceEvalModel, "__call__", lambda self, x: calls.append(1) or real_call(self, x))
+    monkeypatch.setattr(evaluator, "TRAINING_EVAL_INFERENCE_MIN_IMAGES", 20)  # the 24 colour images count as large
+    runs = {}
+    for setting in ("1", "0"):
+        monkeypatch.setenv(ei.EVAL_INFERENCE_ENV, setting)
+        runs[setting] = train(tiny_config(colour_data, tmp_path / f"out{setting}", epochs=2), log=lambda msg: None)
+    assert len(calls) == 2 * 3  # two evaluations of 24 images in batches of 8, with the switch on only
+    fast, slow = ([json.loads(line) for line in (Path(runs[s]["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
+                  for s in ("1", "0"))
+    assert len(fast) == len(slow) == 2
+    assert [r["val_top1"] for r in fast] == [r["val_top1"] for r in slow]
+    assert all(abs(a["val_loss"] - b["val_loss"]) <= 1e-5 for a, b in zip(fast, slow))
+    assert [r["train_loss"] for r in fast] == [r["train_loss"] for r in slow]  # training itself is untouched
