@@ -9,6 +9,7 @@ faster (`choose_runtime`).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from pathlib import Path
@@ -18,7 +19,9 @@ import numpy as np
 
 from pcls.deploy.gpu import parse_device, require_cuda
 from pcls.deploy.postprocess import build_postprocess
-from pcls.deploy.runtimes import RuntimeSettings, choose_runtime, cpu_threads, create_runner
+from pcls.deploy.runtimes import (
+    RuntimeSettings, choose_runtime, cpu_threads, create_runner, openmp_spinning_off,
+)
 from pcls.deploy.spec import input_hw, read_spec, size_text, spec_input_size
 from pcls.errors import PclsError, clip
 
@@ -113,18 +116,20 @@ class Predictor:
         workers = DaemonThreads(lambda batch_items: self._prepare_batch(batch_items, stop), self.workers,
                                 name="pcls-predict-decode")
         pending: deque = deque()
-        try:
-            for start in range(0, len(items), self.batch_size):
-                pending.append(workers.submit(items[start:start + self.batch_size]))
-                if len(pending) > ahead:
+        on_cpu = self.runtime == "paddle" and self.settings.device == "cpu"
+        with openmp_spinning_off() if on_cpu else contextlib.nullcontext():
+            try:
+                for start in range(0, len(items), self.batch_size):
+                    pending.append(workers.submit(items[start:start + self.batch_size]))
+                    if len(pending) > ahead:
+                        yield from self._run_prepared(pending.popleft())
+                while pending:
                     yield from self._run_prepared(pending.popleft())
-            while pending:
-                yield from self._run_prepared(pending.popleft())
-        finally:  # also on Ctrl-C and when the consumer stops early: nothing queued runs, nothing waits
-            stop.set()
-            for future in pending:
-                future.cancel()
-            workers.close()
+            finally:  # also on Ctrl-C and when the consumer stops early: nothing queued runs, nothing waits
+                stop.set()
+                for future in pending:
+                    future.cancel()
+                workers.close()
 
     def _run_prepared(self, future) -> Iterator[Tuple[object, object]]:
         """The model and post-processing on one prepared batch (waited for), in input order."""

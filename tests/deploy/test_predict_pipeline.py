@@ -181,3 +181,23 @@ def test_ctrl_c_in_pcls_predict_is_one_line_and_exit_130(export_dir, tmp_path, m
                                       "--batch-size", str(BATCH)])
     assert result.exit_code == 130
     assert "interrupted" in result.stderr and "Traceback" not in result.output
+
+
+def test_openmp_threads_sleep_between_model_runs_while_predicting(export_dir, tmp_path, monkeypatch):
+    from pcls.deploy import runtimes
+
+    library = runtimes._iomp()
+    if library is None:
+        pytest.skip("this Paddle build has no libiomp5")
+    monkeypatch.delenv(runtimes.BLOCKTIME_ENV, raising=False)
+    before = library.kmp_get_blocktime()
+    assert before != 0  # Intel OpenMP's default: spin 200 ms after each parallel region
+    predictor = Predictor(export_dir, runtime="paddle", batch_size=BATCH)
+    model, seen = predictor.run_batch, []
+    predictor.run_batch = lambda batch: seen.append(library.kmp_get_blocktime()) or model(batch)
+    assert len(list(predictor.predict_stream(make_images(tmp_path, 2 * BATCH)))) == 2 * BATCH
+    assert seen == [0, 0] and library.kmp_get_blocktime() == before  # restored afterwards
+    monkeypatch.setenv(runtimes.BLOCKTIME_ENV, "50")  # the user's own setting is left alone
+    seen.clear()
+    list(predictor.predict_stream(make_images(tmp_path, BATCH)))
+    assert seen == [before]
