@@ -1,5 +1,5 @@
 """The predictor: an exported model (or a zoo name, exported once) with its inference.yml pre- and
-post-processing, on a runtime from `pcls.deploy.runtimes`, fed by a thread pool that decodes and pre-processes the
+post-processing, on a runtime from `pcls.deploy.runtimes`, fed by worker threads that decode and pre-process the
 next batches while the model runs the current one. `runtime="auto"` takes, on CPU, the runtime the export measured
 faster (`choose_runtime`).
 
@@ -9,8 +9,9 @@ faster (`choose_runtime`).
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple
 
@@ -18,9 +19,11 @@ import numpy as np
 
 from pcls.deploy.gpu import parse_device, require_cuda
 from pcls.deploy.postprocess import build_postprocess
-from pcls.deploy.runtimes import RuntimeSettings, choose_runtime, cpu_threads, create_runner
+from pcls.deploy.runtimes import (
+    RuntimeSettings, choose_runtime, cpu_threads, create_runner, openmp_spinning_off,
+)
 from pcls.deploy.spec import input_hw, read_spec, size_text, spec_input_size
-from pcls.errors import PclsError
+from pcls.errors import PclsError, clip
 
 __all__ = ["Predictor"]
 
@@ -102,33 +105,51 @@ class Predictor:
         return results
 
     def predict_stream(self, items: List) -> Iterator[Tuple[object, object]]:
-        """(item, result-or-error) in input order. Decoding runs in a thread pool, `prefetch` batches ahead."""
-        prefetch = 2
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            pending = deque()
-            queue = iter(items)
+        """(item, result-or-error) in input order. Worker threads read, decode, pre-process and stack the next
+        batches (at most `ahead` of them, a bounded queue) while the model runs the current one; an unreadable
+        image is that image's error, never fatal for the others."""
+        from pcls.data.loader import DaemonThreads
 
-            def fill():
-                while len(pending) < self.batch_size * (prefetch + 1):
-                    try:
-                        item = next(queue)
-                    except StopIteration:
-                        return
-                    pending.append((item, pool.submit(self._safe_preprocess, item)))
+        items = list(items)
+        ahead = max(2, self.workers + 1)  # every worker busy while the model runs, and one batch ready
+        stop = threading.Event()  # set when the consumer stops: workers drop the rest of their batch
+        workers = DaemonThreads(lambda batch_items: self._prepare_batch(batch_items, stop), self.workers,
+                                name="pcls-predict-decode")
+        pending: deque = deque()
+        on_cpu = self.runtime == "paddle" and self.settings.device == "cpu"
+        with openmp_spinning_off() if on_cpu else contextlib.nullcontext():
+            try:
+                for start in range(0, len(items), self.batch_size):
+                    pending.append(workers.submit(items[start:start + self.batch_size]))
+                    if len(pending) > ahead:
+                        yield from self._run_prepared(pending.popleft())
+                while pending:
+                    yield from self._run_prepared(pending.popleft())
+            finally:  # also on Ctrl-C and when the consumer stops early: nothing queued runs, nothing waits
+                stop.set()
+                for future in pending:
+                    future.cancel()
+                workers.close()
 
-            fill()
-            while pending:
-                chunk = [pending.popleft() for _ in range(min(self.batch_size, len(pending)))]
-                fill()  # keep the pool busy while the model runs this batch
-                ready = [(item, fut.result()) for item, fut in chunk]
-                good = [(i, arr) for i, (_, arr) in enumerate(ready) if not isinstance(arr, Exception)]
-                outcomes = {}
-                if good:
-                    scores = self.infer(np.stack([arr for _, arr in good]))
-                    for (index, _), result in zip(good, self.postprocess(scores)):
-                        outcomes[index] = result
-                for index, (item, arr) in enumerate(ready):
-                    yield item, outcomes.get(index, arr)
+    def _run_prepared(self, future) -> Iterator[Tuple[object, object]]:
+        """The model and post-processing on one prepared batch (waited for), in input order."""
+        batch_items, batch, errors = _prepared(future)
+        results = iter(self.postprocess(self.infer(batch)) if batch is not None else ())
+        for index, item in enumerate(batch_items):
+            yield item, errors[index] if index in errors else next(results)
+
+    def _prepare_batch(self, batch_items: List, stop: threading.Event):
+        """(items, their good pre-processed arrays stacked, {index: error}); runs in a worker thread."""
+        arrays, errors = [], {}
+        for index, item in enumerate(batch_items):
+            if stop.is_set():
+                return batch_items, None, {}
+            outcome = self._safe_preprocess(item)
+            if isinstance(outcome, Exception):
+                errors[index] = outcome
+            else:
+                arrays.append(outcome)
+        return batch_items, (np.stack(arrays) if arrays else None), errors
 
     def _safe_preprocess(self, item):
         try:
@@ -136,6 +157,16 @@ class Predictor:
         except Exception as err:  # a bad image is reported for that image, never fatal for the others
             reason = str(err) or type(err).__name__
             return _Unreadable(f"{item}: {reason}")
+
+
+def _prepared(future):
+    """A worker's batch; anything it raised outside one image's pre-processing as one line."""
+    try:
+        return future.result()
+    except PclsError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a worker's failure reaches the caller as one line
+        raise PclsError(f"preparing a batch of images failed: {type(err).__name__}: {clip(err)}") from None
 
 
 class _Unreadable(Exception):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections import ChainMap
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import paddle
 
 from pcls.engine.metrics import TopkMeter
 from pcls.errors import PclsError
+
+log = logging.getLogger(__name__)
 
 
 @paddle.no_grad()
@@ -23,9 +26,11 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
     from pcls.engine.amp import float32_tree
     from pcls.loss.ce import logits_of
 
-    was_training = model.training
-    model.eval()
+    was_training = getattr(model, "training", False)  # an InferenceEvalModel is no Layer: always in eval mode
+    if was_training:
+        model.eval()
     meter = meter if meter is not None else TopkMeter(topk, class_num=class_num, confusion=confusion)
+    labelled = getattr(loader, "all_labelled", False)  # else each batch's labels are looked at (a GPU sync)
     try:
         for i, (images, labels) in enumerate(loader):
             if max_batches is not None and i >= max_batches:
@@ -38,15 +43,81 @@ def run_eval(model, loader, *, loss_fn=None, topk=(1, 5), output_key=None, class
                 output = model(images)
             logits = logits_of(output, output_key or "logits").astype("float32")
             loss = None
-            if loss_fn is not None and (labels.dtype not in (paddle.int64, paddle.int32) or bool((labels >= 0).all())):
+            if loss_fn is not None and (labelled or labels.dtype not in (paddle.int64, paddle.int32)
+                                        or bool((labels >= 0).all())):
                 loss = loss_fn(output, labels)["loss"]
             meter.update(logits, labels, loss)
             if on_batch is not None:
                 on_batch(len(labels))
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     meter.all_reduce()
     return meter
+
+
+def cpu_eval_model(model, bundle):
+    """The network as evaluation runs it on CPU: through Paddle Inference (pcls/engine/evaluate_inference.py)
+    unless PCLS_EVAL_INFERENCE=0 or it cannot be traced, else in dygraph with training's CPU settings
+    (pcls/engine/cpu.py, pcls/arch/layers/gemm_conv.py)."""
+    from pcls.engine.cpu import configure_threads
+    from pcls.engine.evaluate_inference import InferenceEvalModel, inference_eval_enabled
+
+    threads = configure_threads()
+    if inference_eval_enabled():
+        traced = InferenceEvalModel(model, threads)
+        why = traced.prepare(_sample_shape(bundle))
+        if why is None:
+            return traced
+        log.info("evaluating in dygraph: %s", why)
+    from pcls.arch.layers.gemm_conv import gemm_conv
+
+    gemm_conv(model)
+    return model
+
+
+def _sample_shape(bundle) -> tuple:
+    """The (C, H, W) of the first sample: the size every batch of an eval pipeline has."""
+    import numpy as np
+
+    return tuple(bundle.dataset.load(0, np.random.default_rng(0))[0].shape)
+
+
+# The training loop evaluates through Paddle Inference from this many Eval images on: every evaluation traces the
+# current weights again (a few seconds, CHANGELOG #29), which a smaller set does not repay.
+TRAINING_EVAL_INFERENCE_MIN_IMAGES = 1000
+
+
+class TrainingEvalNetwork:
+    """What the training loop evaluates: on CPU, with an Eval set of TRAINING_EVAL_INFERENCE_MIN_IMAGES or more, a
+    copy of the network (a plain backbone) holding the current weights, through Paddle Inference; else the network
+    itself. Call it before each evaluation."""
+
+    def __init__(self, run, parts):
+        self.run, self.parts = run, parts
+        self.copy, self.unusable = None, None
+
+    def __call__(self):
+        from pcls.engine.evaluate_inference import InferenceEvalModel, inference_eval_enabled
+        from pcls.engine.model import MODEL_KINDS, build_model
+
+        run, parts = self.run, self.parts
+        if (self.unusable or run.device != "cpu" or parts.amp.eval_autocast is not None
+                or run.arch["name"] in MODEL_KINDS or len(parts.eval_data.dataset) < TRAINING_EVAL_INFERENCE_MIN_IMAGES
+                or not inference_eval_enabled()):
+            return parts.model
+        from pcls.engine.cpu import compute_threads
+
+        if self.copy is None:  # built once, without pcls's CPU training convolutions (they would be traced)
+            self.copy = build_model({**run.arch, "pretrained": False},
+                                    {"pretrained_model": None, "data_format": run.data_format})
+        self.copy.set_state_dict(parts.net.state_dict())
+        traced = InferenceEvalModel(self.copy, compute_threads(run.world))
+        self.unusable = traced.prepare(_sample_shape(parts.eval_data))
+        if self.unusable:
+            log.info("evaluating in dygraph: %s", self.unusable)
+            return parts.model
+        return traced
 
 
 def write_confusion(meter: TopkMeter, out_dir, class_names=None) -> dict:
@@ -186,12 +257,8 @@ def evaluate(cfg=None, *, model=None, data=None, root=".", class_num=None, batch
     # Global seen through an overlay, not copied: the model reads what it needs of it, its weights come below
     model = build_model({**arch, "pretrained": False}, ChainMap({"pretrained_model": None}, g))
     load_weights(model, weights, reinit_classifier=False)  # a random classifier would make the numbers meaningless
-    if on_cpu:  # the same CPU settings as training (pcls/engine/cpu.py, pcls/arch/layers/gemm_conv.py)
-        from pcls.arch.layers.gemm_conv import gemm_conv
-        from pcls.engine.cpu import configure_threads
-
-        configure_threads()
-        gemm_conv(model)
+    if on_cpu:
+        model = cpu_eval_model(model, bundle)
     loss_cfg = cfg["Loss"]["Eval"]
     metric_cfg = (cfg.get("Metric") or {}).get("Eval")
     meter = build_meter(metric_cfg, multilabel=g["use_multilabel"], topk=metric_topk(metric_cfg, class_num),

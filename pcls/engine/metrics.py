@@ -20,6 +20,19 @@ def hard_labels(target):
     return target.argmax(axis=-1)
 
 
+def top1_class(scores):
+    """The top-1 class of each row as a stable descending sort gives it: the lowest id among the highest scores,
+    NaN last (class 0 for a row of NaN); computed on the scores' device."""
+    import paddle
+
+    nan = paddle.isnan(scores)
+    filled = paddle.where(nan, paddle.full_like(scores, -np.inf), scores)
+    best = paddle.logical_and(filled == filled.max(axis=1, keepdim=True), paddle.logical_not(nan))
+    classes = paddle.arange(scores.shape[-1], dtype="int64").unsqueeze(0).expand_as(best)
+    first = paddle.where(best, classes, paddle.full_like(classes, scores.shape[-1])).min(axis=1)
+    return paddle.where(first == scores.shape[-1], paddle.zeros_like(first), first)
+
+
 def metric_topk(metric_cfg, class_num=None):
     """The k values a config's Metric list asks for (TopkAcc / DistillationTopkAcc), capped at class_num."""
     ks = []
@@ -41,37 +54,85 @@ def metric_model_key(metric_cfg):
     return None
 
 
+def _read_back(name: str) -> property:
+    """A meter's running total, read (or replaced) after the sums still on the device are added to it."""
+
+    def get(meter):
+        meter._flush()
+        return getattr(meter, name)
+
+    def put(meter, value):
+        meter._flush()
+        setattr(meter, name, value)
+
+    return property(get, put)
+
+
 class TopkMeter:
-    """Running sums of correct top-k predictions, loss and samples; `.result()` gives the averages."""
+    """Running sums of correct top-k predictions, loss and samples; `.result()` gives the averages.
+
+    Each batch is summed where its logits are (`update`) and read back to the host once, when a figure is asked
+    for (`correct`, `count`, `loss_sum`, `confusion`, `result`): on a GPU the evaluation never waits for a batch
+    to finish. The sums equal a host computation's: counts are exact, the loss is summed in float64 in batch order,
+    and ties rank as a stable sort does (the lower class id first, NaN last).
+    """
 
     def __init__(self, topk=(1, 5), class_num=None, confusion=False):
         self.topk = list(topk)
         self.class_num = class_num
-        self.correct = np.zeros(len(self.topk), dtype=np.float64)
-        self.loss_sum = 0.0
-        self.count = 0
-        self.confusion = np.zeros((class_num, class_num), dtype=np.int64) if confusion and class_num else None
+        self._correct = np.zeros(len(self.topk), dtype=np.float64)
+        self._loss_sum = 0.0
+        self._count = 0
+        self._confusion = np.zeros((class_num, class_num), dtype=np.int64) if confusion and class_num else None
+        self._sums = None  # on the logits' device: [hits per k..., samples, loss x samples], float64
+        self._pairs = []  # on the device: (labels, top-1 class) per batch, for the confusion matrix
 
     def update(self, logits, target, loss=None):
         """Add one batch; `target` may be hard or soft; labels < 0 (unlabelled lines) are skipped."""
-        labels = hard_labels(target).numpy()
-        scores = logits.numpy()
+        import paddle
+
+        labels = hard_labels(target).astype("int64").reshape([-1])
+        scores = logits.astype("float32").reshape([labels.shape[0], -1])
         keep = labels >= 0
-        if not keep.all():
-            labels, scores = labels[keep], scores[keep]
-        n = len(labels)
-        if n == 0:
-            return
-        k_max = min(max(self.topk), scores.shape[-1])
-        top = np.argsort(-scores, axis=-1, kind="stable")[:, :k_max]
-        hit = top == labels[:, None]
-        for i, k in enumerate(self.topk):
-            self.correct[i] += hit[:, :k].any(axis=1).sum()
-        if loss is not None:
-            self.loss_sum += float(loss) * n
-        self.count += n
-        if self.confusion is not None:
-            np.add.at(self.confusion, (labels, top[:, 0]), 1)
+        label = paddle.where(keep, labels, paddle.zeros_like(labels)).unsqueeze(1)
+        own = paddle.take_along_axis(scores, label, axis=1)
+        lower = paddle.arange(scores.shape[-1], dtype="int64").unsqueeze(0) < label
+        nan = paddle.isnan(scores)
+        # classes ahead of the label in a stable descending sort: higher scores, equal ones with lower ids; NaN last
+        ahead = paddle.where(paddle.isnan(own), paddle.logical_or(paddle.logical_not(nan), paddle.logical_and(nan, lower)),
+                             paddle.logical_or(scores > own, paddle.logical_and(scores == own, lower)))
+        rank = ahead.astype("int64").sum(axis=1)
+        kept = keep.astype("float64")
+        count = kept.sum()
+        parts = [((rank < k).astype("float64") * kept).sum() for k in self.topk] + [count]
+        weighted = loss.astype("float64").reshape([]) * count if loss is not None else paddle.zeros([], "float64")
+        parts.append(paddle.where(count > 0, weighted, paddle.zeros_like(weighted)))  # no samples: no loss added
+        batch = paddle.stack(parts)
+        self._sums = batch if self._sums is None else self._sums + batch
+        if self._confusion is not None:
+            self._pairs.append((labels, top1_class(scores)))
+
+    def _flush(self) -> None:
+        """Read the device sums back (one copy) into the host totals."""
+        if self._sums is not None:
+            sums = self._sums.numpy()
+            self._sums = None
+            self._correct = self._correct + sums[: len(self.topk)]
+            self._count += int(round(sums[-2]))
+            self._loss_sum += float(sums[-1])
+        if self._pairs:
+            import paddle
+
+            labels = paddle.concat([pair[0] for pair in self._pairs]).numpy()
+            predicted = paddle.concat([pair[1] for pair in self._pairs]).numpy()
+            self._pairs = []
+            keep = labels >= 0
+            np.add.at(self._confusion, (labels[keep], predicted[keep]), 1)
+
+    correct = _read_back("_correct")  # correct predictions per k
+    count = _read_back("_count")  # labelled samples
+    loss_sum = _read_back("_loss_sum")  # loss x samples
+    confusion = _read_back("_confusion")  # [true, predicted] counts, or None
 
     def all_reduce(self):
         """Sum the counts over all ranks (no-op in a single process)."""

@@ -31,7 +31,7 @@ from pcls.engine.callbacks import (BestModel, CallbackList, Checkpointer, Recipe
 from pcls.engine.callbacks import from_config as callbacks_from_config
 from pcls.engine.components import build_components, prepare_builtin_data, preflight
 from pcls.engine.env import seed_everything, select_device, world_info
-from pcls.engine.evaluator import run_eval
+from pcls.engine.evaluator import TrainingEvalNetwork, run_eval
 from pcls.engine.run_config import RunConfig, RunOptions, run_directory, validated
 from pcls.errors import PclsError
 from pcls.utils.logs import forward_logs
@@ -104,6 +104,7 @@ class Trainer:
         # position (the update counter is the updater's)
         self.epoch, self.batch_in_epoch = 0, 0
         self.history, self.meter, self._partial_meter = [], None, None
+        self._eval_network = None  # what evaluate() runs the Eval batches through (TrainingEvalNetwork)
         self._stop_after_epoch = False
         self._pending, self._dispatching = [], False
         if restored:
@@ -276,8 +277,10 @@ class Trainer:
         parts = self.parts
         if hasattr(parts.eval_data.sampler, "set_epoch"):
             parts.eval_data.sampler.set_epoch(self.epoch)
-        meter = run_eval(parts.model, parts.eval_data.loader, loss_fn=parts.eval_loss, meter=parts.eval_meter(),
-                         output_key=parts.eval_key, autocast=parts.amp.eval_autocast)
+        if self._eval_network is None:
+            self._eval_network = TrainingEvalNetwork(self.run, parts)
+        meter = run_eval(self._eval_network(), parts.eval_data.loader, loss_fn=parts.eval_loss,
+                         meter=parts.eval_meter(), output_key=parts.eval_key, autocast=parts.amp.eval_autocast)
         return {f"{prefix}{k}": v for k, v in meter.result().items() if k != "samples"}
 
     def _eval_due(self) -> bool:

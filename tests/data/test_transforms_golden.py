@@ -231,3 +231,13 @@ def test_random_erasing_golden_const_mean():
     out = op(img, ScriptedRng(random=[0.0], uniform=[0.16, 1.0], integers=[2, 5]))
     assert out[2:6, 5:9].tolist() == np.tile([1.0, 2.0, 3.0], (4, 4, 1)).tolist()
     assert out.sum() == 16 * 6
+
+
+def test_normalize_then_to_chw_is_one_pass_with_the_same_values():
+    img = np.random.default_rng(0).integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    ops = [{"NormalizeImage": {"scale": "1.0/255.0", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                               "order": ""}}, {"ToCHWImage": None}]
+    folded = build_transforms(ops, to_chw=True)
+    assert [type(op) for op in folded.ops] == [NormalizeImage] and folded.output_layout == "chw"
+    expected = NormalizeImage(scale=1 / 255, mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225], order="")(img)
+    np.testing.assert_array_equal(folded(img, None), expected.transpose(2, 0, 1))  # bit for bit

@@ -115,6 +115,7 @@ def test_cpu_eval_uses_the_batched_convs_and_gives_the_same_metrics(tmp_path, co
     switched = []
     real = gc.gemm_conv
     monkeypatch.setattr(gc, "gemm_conv", lambda model: switched.append(real(model)) or switched[-1])
+    monkeypatch.setenv("PCLS_EVAL_INFERENCE", "0")  # dygraph evaluation, where the batched convs apply
     results = {}
     for setting in ("0", "1"):
         monkeypatch.setenv(gc.SWITCH_ENV, setting)
