@@ -318,7 +318,7 @@ def create_app(predictors: Sequence, settings: Optional[ServeSettings] = None) -
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1e6))
     app.add_middleware(ApiKey, key=settings.api_key, open_paths=OPEN_PATHS)
 
-    app.add_middleware(ObserveRequests, metrics=service.metrics)  # added last: outermost, so refused requests
-    # (401, 413) are counted too
+    # added last, so outermost: refused requests (401, 413) are counted too
+    app.add_middleware(ObserveRequests, metrics=service.metrics)
 
     return app
