@@ -288,7 +288,7 @@ def test_decoding_runs_on_decoder_threads_while_a_model_call_runs(export_dir, re
     decoding, image decoding and pre-processing run beside the model call (on a decoder thread, not the event
     loop's nor the model's), as they must for decoding to overlap the model on a busy server."""
     in_model, decoded_meanwhile = threading.Event(), threading.Event()
-    seen = []  # (thread, what preprocess was given) per image
+    seen = []  # ("model", thread) per model call, ("decode", thread, type of what it was given) per image
 
     def instrument(service):
         infer, preprocess = service.predictors[0].infer, service.preprocess
