@@ -46,8 +46,8 @@ def register(app: typer.Typer) -> None:
         # Paddle's OpenMP threads spin 200 ms after each parallel region by default, taking the cores the
         # decoding and HTTP threads need between model calls (measured: server CPU per image 24 -> 13 ms at 1
         # client, PPLCNet_x1_0); not spinning at all (0) makes every kernel of a call wake its threads anew. 1 ms
-        # spans the gaps between one call's kernels, not between calls (measured against 0 at 1 client: p50
-        # 9.0-13.4 vs 9.3-16.9 ms, p99 18-30 vs 31-37 ms, PPLCNet_x1_0, shared cores). Before paddle loads OpenMP.
+        # spans the gaps between one call's kernels, not between calls (measured at 1 client on shared cores,
+        # PPLCNet_x1_0: p99 18-30 ms against 0's 26-37; CHANGELOG has the rest). Before paddle loads OpenMP.
         os.environ.setdefault("KMP_BLOCKTIME", "1")
         try:
             import uvicorn
