@@ -43,10 +43,12 @@ def register(app: typer.Typer) -> None:
 
         Example: pcls serve inference/ --port 8080 --max-batch 16
         """
-        # Paddle's OpenMP threads spin 200 ms after each model call by default, taking the cores the decoding
-        # and HTTP threads need between calls; a server's calls are not back to back (measured: server CPU per
-        # image 24 -> 13 ms at 1 client, 19 -> 15 ms at 16, PPLCNet_x1_0). Set before paddle loads OpenMP.
-        os.environ.setdefault("KMP_BLOCKTIME", "0")
+        # Paddle's OpenMP threads spin 200 ms after each parallel region by default, taking the cores the
+        # decoding and HTTP threads need between model calls (measured: server CPU per image 24 -> 13 ms at 1
+        # client, PPLCNet_x1_0); not spinning at all (0) makes every kernel of a call wake its threads anew. 1 ms
+        # spans the gaps between one call's kernels, not between calls (measured at 1 client on shared cores,
+        # PPLCNet_x1_0: p99 18-30 ms against 0's 26-37; CHANGELOG has the rest). Before paddle loads OpenMP.
+        os.environ.setdefault("KMP_BLOCKTIME", "1")
         try:
             import uvicorn
 

@@ -12,13 +12,13 @@ import asyncio
 import base64
 import binascii
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+import numpy as np
 from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -32,7 +32,7 @@ from pcls.errors import PclsError
 from pcls.serve.batching import BatchQueue, QueueFull
 from pcls.serve.errors import ServeError, error_body, success_body
 from pcls.serve.limits import DEFAULT_MAX_BODY_MB, ApiKey, BodyLimit
-from pcls.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
+from pcls.serve.metrics import CONTENT_TYPE_LATEST, ObserveRequests, ServeMetrics
 
 log = logging.getLogger(__name__)
 PAGE_FILE = Path(__file__).with_name("page.html")
@@ -104,8 +104,6 @@ class Service:
 
     def warm_up(self) -> None:
         """One call per predictor at the largest batch, so the first request pays no allocation cost."""
-        import numpy as np
-
         height, width = self.predictors[0].input_hw
         for predictor in self.predictors:
             predictor.infer(np.zeros((self.queue.max_batch, 3, height, width), np.float32))
@@ -123,12 +121,18 @@ class Service:
             self._post[topk] = build_postprocess(self.spec["PostProcess"], self.labels, topk)
         return self._post[topk]
 
-    async def classify(self, data: bytes, topk: int) -> dict:
-        """{"class_ids", "scores", "labels"} for one encoded image, through the batching queue."""
+    def preprocess(self, source) -> np.ndarray:
+        """Encoded bytes, or a request's base64 text, -> the model input; runs on a decoder thread, so base64,
+        decoding and resizing (OpenCV and numpy release the GIL) overlap the model call and the event loop."""
+        data = base64_bytes(source) if isinstance(source, str) else source
+        return self.predictors[0].preprocess_one(data)
+
+    async def classify(self, source, topk: int) -> dict:
+        """{"class_ids", "scores", "labels"} for one image (encoded bytes, or base64 text as `image_source`
+        gives it), through the batching queue."""
         try:
             with self.queue.arriving():
-                array = await asyncio.get_running_loop().run_in_executor(
-                    self.decoders, self.predictors[0].preprocess_one, data)
+                array = await asyncio.get_running_loop().run_in_executor(self.decoders, self.preprocess, source)
         except ImageTooLarge as err:
             raise ServeError(413, f"image is too large: {err}") from None
         except (DecodeError, PclsError) as err:
@@ -157,8 +161,9 @@ class Service:
                 "max_wait_ms": self.settings.max_wait_ms, "workers": len(self.predictors)}  # no server paths
 
 
-async def image_bytes(image: str, settings: ServeSettings) -> bytes:
-    """The request's `image`: base64 (a `data:` URL prefix is accepted), or an http(s) URL with --allow-url."""
+async def image_source(image: str, settings: ServeSettings):
+    """The request's `image`: its base64 text (a `data:` URL prefix is dropped; decoded on a decoder thread by
+    `base64_bytes`), or with --allow-url the bytes an http(s) URL answers."""
     text = image.strip()
     if "://" in text[:16]:
         if not settings.allow_url:
@@ -170,6 +175,10 @@ async def image_bytes(image: str, settings: ServeSettings) -> bytes:
         text = text.split(",", 1)[1]
     if not text:
         raise ServeError(400, "image is empty: send the image file's bytes in base64")
+    return text
+
+
+def base64_bytes(text: str) -> bytes:
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -254,13 +263,13 @@ def create_app(predictors: Sequence, settings: Optional[ServeSettings] = None) -
         topk = service.topk(body.topk if body.topk is not None else (body.inferenceParams or {}).get("topk"))
 
         async def work():
-            result = await service.classify(await image_bytes(body.image, settings), topk)
+            result = await service.classify(await image_source(body.image, settings), topk)
             # PaddleX's fields, then what the model's post-process adds (PULC attributes: `attributes`, `output`)
             extra = {k: v for k, v in result.items() if k not in ("class_ids", "labels", "scores")}
             return {"categories": [{"id": i, "name": n, "score": s}
                                    for i, n, s in scored_classes(result, service.labels)], "image": None, **extra}
 
-        return success_body(await service.within_timeout(work()))
+        return JSONResponse(success_body(await service.within_timeout(work())))
 
     @app.post("/predict", summary="Classify uploaded images (multipart); rows as `pcls predict --json` prints")
     async def predict(files: List[UploadFile] = File(..., description="One or more image files"),
@@ -309,12 +318,7 @@ def create_app(predictors: Sequence, settings: Optional[ServeSettings] = None) -
     app.add_middleware(BodyLimit, max_bytes=int(settings.max_body_mb * 1e6))
     app.add_middleware(ApiKey, key=settings.api_key, open_paths=OPEN_PATHS)
 
-    @app.middleware("http")  # added last: outermost, so refused requests (401, 413) are counted too
-    async def _observe(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        service.metrics.observe(getattr(route, "path", "other"), response.status_code, time.perf_counter() - start)
-        return response
+    # added last, so outermost: refused requests (401, 413) are counted too
+    app.add_middleware(ObserveRequests, metrics=service.metrics)
 
     return app

@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 BatchRunner = Callable[[np.ndarray], np.ndarray]  # (N, C, H, W) float32 -> (N, classes) scores
 
 
+def stacked_call(runner: BatchRunner, arrays: list) -> np.ndarray:
+    """On the model's thread: the stacking copy too stays off the event loop."""
+    return runner(np.stack(arrays))
+
+
 class QueueFull(Exception):
     """The queue holds `max_queue` images already: the caller should retry later."""
 
@@ -124,7 +129,7 @@ class BatchQueue:
                 self.on_batch(len(batch))
             self._running += 1
             try:
-                scores = await loop.run_in_executor(executor, runner, np.stack([array for array, _ in batch]))
+                scores = await loop.run_in_executor(executor, stacked_call, runner, [array for array, _ in batch])
             except Exception as err:  # noqa: BLE001 - a model failure is every caller's error, never the worker's end
                 log.exception("model call failed for a batch of %d", len(batch))
                 for _, future in batch:

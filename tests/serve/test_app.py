@@ -252,6 +252,7 @@ def test_api_key_guards_every_route_but_health_and_the_page(export_dir):
                 "classify none": await client.post("/image-classification", json={"image": b64(jpeg_bytes(1))}),
                 "classify good": await client.post("/image-classification", json={"image": b64(jpeg_bytes(1))},
                                                    headers=good),
+                "metrics good": await client.get("/metrics", headers=good),
             }
 
     got = run(main())
@@ -261,6 +262,8 @@ def test_api_key_guards_every_route_but_health_and_the_page(export_dir):
         assert_error(got[name], 401, "no API key")
         assert got[name].headers["www-authenticate"] == "Bearer"
     assert_error(got["model wrong"], 401, "a wrong API key")
+    # refused before any route: counted all the same (the metrics middleware is the outermost)
+    assert 'pcls_requests_total{code="401",route="other"} 5.0' in got["metrics good"].text
 
 
 def test_two_model_instances_answer_side_by_side(export_dir, reference):
@@ -278,3 +281,56 @@ def test_two_model_instances_answer_side_by_side(export_dir, reference):
     for image, response in zip(images, responses):
         assert response.status_code == 200, response.text
         assert_categories(response.json()["result"]["categories"], expected(reference, image, 5))
+
+
+def test_decoding_runs_on_decoder_threads_while_a_model_call_runs(export_dir, reference):
+    """A stand-in model call that waits until another request's image is decoded: it returns only if base64
+    decoding, image decoding and pre-processing run beside the model call (on a decoder thread, not the event
+    loop's nor the model's), as they must for decoding to overlap the model on a busy server."""
+    in_model, decoded_meanwhile = threading.Event(), threading.Event()
+    seen = []  # ("model", thread) per model call, ("decode", thread, type of what it was given) per image
+
+    def instrument(service):
+        infer, preprocess = service.predictors[0].infer, service.preprocess
+
+        def model_call(batch):
+            seen.append(("model", threading.current_thread().name))
+            if not in_model.is_set():  # the first call: wait for the second image's decoding
+                in_model.set()
+                decoded_meanwhile.wait(60)
+            return infer(batch)
+
+        def decode(source):
+            array = preprocess(source)
+            seen.append(("decode", threading.current_thread().name, type(source).__name__))
+            if in_model.is_set():
+                decoded_meanwhile.set()
+            return array
+
+        service.queue.runners = [model_call]
+        service.preprocess = decode
+
+    images = [jpeg_bytes(4), jpeg_bytes(5)]
+
+    async def main():
+        async with served(export_dir, patch=instrument, max_batch=1, max_wait_ms=0) as client:
+            loop_thread = threading.current_thread().name
+            post = lambda x: client.post("/image-classification", json={"image": b64(x)})  # noqa: E731
+            first = asyncio.create_task(post(images[0]))
+            while not in_model.is_set():
+                await asyncio.sleep(0.01)
+            second = await post(images[1])
+            return loop_thread, await first, second
+
+    loop_thread, first, second = run(main())
+    assert decoded_meanwhile.is_set()
+    for image, response in zip(images, (first, second)):
+        assert response.status_code == 200, response.text
+        assert_categories(response.json()["result"]["categories"], expected(reference, image, 5))
+    decodes = [entry for entry in seen if entry[0] == "decode"]
+    models = [entry for entry in seen if entry[0] == "model"]
+    assert len(decodes) == 2 and len(models) == 2
+    for _, thread, given in decodes:
+        assert thread.startswith("pcls-decode") and thread != loop_thread
+        assert given == "str"  # the base64 text: decoded there too, not on the event loop
+    assert all(thread.startswith("pcls-model") for _, thread in models)

@@ -75,3 +75,28 @@ def test_a_failing_model_call_fails_its_callers_not_the_worker():
         return float(row[0])
 
     assert asyncio.run(main()) == 3.0
+
+
+def test_the_batch_is_stacked_and_run_on_the_model_thread(monkeypatch):
+    """Stacking a batch copies every image: done on the model's thread, it never holds up the event loop."""
+    stacked_on = []
+    stack = np.stack
+
+    def recording_stack(arrays, *args, **kwargs):
+        stacked_on.append(threading.current_thread().name)
+        return stack(arrays, *args, **kwargs)
+
+    def runner(batch):
+        return batch.reshape(len(batch), -1)[:, :1] + threading.current_thread().name.startswith("pcls-model")
+
+    async def main():
+        queue = BatchQueue([runner], max_batch=2, max_wait_s=30, max_queue=4)
+        queue.start()
+        monkeypatch.setattr(np, "stack", recording_stack)
+        rows = await asyncio.gather(*(queue.submit(np.full((1, 1, 1), i, np.float32)) for i in range(2)))
+        monkeypatch.undo()
+        await queue.stop()
+        return [float(r[0]) for r in rows]
+
+    assert asyncio.run(main()) == [1.0, 2.0]  # each image's value + 1: the runner ran on the model thread
+    assert stacked_on and all(name.startswith("pcls-model") for name in stacked_on)
