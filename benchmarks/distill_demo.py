@@ -208,11 +208,12 @@ def _train(cfg: dict, run_name: str) -> dict:
 
 
 def run_demo(workdir, *, methods=METHODS, epochs=3, teacher_epochs=6, width=16, side=32, train_per_class=100,
-             val_per_class=30, seed=42, batch_size=32, progress=None) -> dict:
+             val_per_class=30, seed=42, batch_size=32, alone=True, progress=None) -> dict:
     """Train the teachers, the students alone and one distilled student per method under `workdir`.
 
     Returns {"teachers": {arch: top1}, "alone": {arch: top1}, "methods": {method: {"student", "top1",
     "teacher_top1", "alone_top1", "terms": {term: [per-epoch values]}, "run_dir"}}, "settings": {...}}.
+    alone=False skips the students trained alone (their top-1 is then None).
     `progress(done, total, what)` is called before each training run.
     """
     from pcls.data.demo import make_demo_dataset
@@ -236,7 +237,7 @@ def run_demo(workdir, *, methods=METHODS, epochs=3, teacher_epochs=6, width=16, 
         student = members.get("ResNet18", members["Student"])
         pairs[method] = (_backbone(teacher, width), _backbone(student, width))
     teacher_archs = {t["name"]: t for t, _ in pairs.values()}
-    student_archs = {s["name"]: s for _, s in pairs.values()}
+    student_archs = {s["name"]: s for _, s in pairs.values()} if alone else {}
     total, done = len(teacher_archs) + len(student_archs) + len(methods), 0
 
     def step(what):
@@ -266,7 +267,7 @@ def run_demo(workdir, *, methods=METHODS, epochs=3, teacher_epochs=6, width=16, 
         summary = _train(cfg, f"distill-{method.lower()}")
         results[method] = {"teacher": teacher["name"], "student": student["name"],
                            "top1": summary["final"]["val_top1"], "teacher_top1": teacher_top1[teacher["name"]],
-                           "alone_top1": alone_top1[student["name"]], "terms": loss_terms(_rows(summary["run_dir"])),
+                           "alone_top1": alone_top1.get(student["name"]), "terms": loss_terms(_rows(summary["run_dir"])),
                            "side": _side(student, side), "run_dir": summary["run_dir"]}
     step("done")
     return {"settings": settings, "teachers": teacher_top1, "alone": alone_top1, "methods": results}
@@ -286,6 +287,7 @@ def main() -> int:
     parser.add_argument("--side", type=int, default=32, help="demo image side in pixels (recipe: 224)")
     parser.add_argument("--train-per-class", type=int, default=100)
     parser.add_argument("--val-per-class", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (created) and keep the runs")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
@@ -309,7 +311,8 @@ def main() -> int:
         result = run_demo(workdir, methods=[m.strip().upper() for m in args.methods.split(",") if m.strip()],
                           epochs=args.epochs, teacher_epochs=args.teacher_epochs, width=args.width,
                           side=args.side, train_per_class=args.train_per_class,
-                          val_per_class=args.val_per_class, seed=args.seed, progress=progress)
+                          val_per_class=args.val_per_class, seed=args.seed, batch_size=args.batch_size,
+                          progress=progress)
     result.update(seconds=round(time.perf_counter() - started, 1), load_before=load_before,
                   load_after=_load_line(), workdir=str(workdir))
     if args.json:
@@ -327,7 +330,8 @@ def main() -> int:
             first = index == 0
             table.add_row(method if first else "", f"{r['teacher']} -> {r['student']} @ {r['side']}" if first else "",
                           term, f"{values[0]:.4f}", f"{values[-1]:.4f}", "yes" if values[-1] < values[0] else "NO",
-                          *(f"{r[k]:.3f}" if first else "" for k in ("top1", "teacher_top1", "alone_top1")))
+                          *(f"{r[k]:.3f}" if first and r[k] is not None else "" for k in ("top1", "teacher_top1",
+                                                                                          "alone_top1")))
     console = Console()
     if not console.is_terminal:  # a pipe or a file: the whole table, not one squeezed to 80 columns
         console = Console(width=170)
