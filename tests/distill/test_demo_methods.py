@@ -45,3 +45,26 @@ def test_afd_terms_decrease_on_the_demo_data(demo, tmp_path):
 def test_every_method_terms_decrease_on_the_demo_data(demo, tmp_path):
     result = demo.run_demo(tmp_path)
     assert_every_term_decreases(result, demo.METHODS, epochs=result["settings"]["epochs"])
+
+
+def test_loss_terms_are_recorded_only_beside_a_combined_total():
+    import paddle
+
+    from pcls.engine.metrics import LossTermMeter
+    from pcls.loss.registry import build_loss
+
+    plain = build_loss([{"CELoss": {"weight": 1.0}}])
+    logits, labels = paddle.to_tensor([[2.0, 0.0], [0.0, 1.0]]), paddle.to_tensor([0, 0])
+    assert plain.named_terms(plain(logits, labels)) == {}  # its one term is train_loss itself
+    pair = build_loss([{"DistillationGTCELoss": {"weight": 1.0, "model_names": ["Student"]}},
+                       {"DistillationDMLLoss": {"weight": 0.5, "model_name_pairs": [["Student", "Teacher"]]}}])
+    result = pair({"Student": logits, "Teacher": logits.flip([1])}, labels)
+    terms = pair.named_terms(result)
+    assert sorted(terms) == sorted(k for k in result if k != "loss") and len(terms) == 2
+    meter = LossTermMeter()
+    meter.update(terms, 2)
+    meter.update({k: 2 * v for k, v in terms.items()}, 6)  # a larger batch weighs more
+    resumed = LossTermMeter()
+    resumed.load_state(meter.state())
+    for name, value in terms.items():
+        assert resumed.result()[name] == pytest.approx(float(value) * (2 + 12) / 8)
