@@ -1,29 +1,32 @@
-"""Each of PaddleClas 2.6's distillation methods for real on pcls's built-in demo data: teachers trained first,
-then one student per method distilled with that method's loss exactly as its recipe writes it (the same loss
-parameters, feature taps and connectors), on narrow models at a small input so the lot fits a few CPU minutes.
+"""PaddleClas 2.6's distillation methods for real on pcls's demo data, each loss term's first and last epoch.
 
     python benchmarks/distill_demo.py                      # every method; a fresh temp dir
     python benchmarks/distill_demo.py --methods MGD,AFD --epochs 3 --keep out/distill-demo
-    python benchmarks/distill_demo.py --json               # the same figures as JSON on stdout
+    python benchmarks/distill_demo.py --json > r.json      # the same figures as JSON on stdout
+    python benchmarks/distill_demo.py --table-from r.json  # the table of an earlier --json run
 
-What is scaled down, and nothing else: the recipe's ResNet34 -> ResNet18 keep their depths and layer names
+Teachers are trained first (on the demo's 2500 training images), then one student per method (on the first
+100 images of each class) is distilled with that method's loss exactly as its recipe writes it: the same
+loss parameters, feature taps and connectors, on narrow models at a small input so the lot fits a few CPU
+minutes. Scaled down, and nothing else: the recipes' ResNet34 -> ResNet18 keep their depths and layer names
 (so `blocks[7]`, `blocks[15]`, `avg_pool` tap the same places) with `--width` channels in the first stage
-instead of 64; UDML/DML's PPLCNet_x2_5 pair becomes PPLCNet_x0_25 (same `blocks3..6` taps); the channel
-counts the losses are given (MGD, PEFD) and AFD's feature shapes follow from those models; data, epochs and
-the schedule are the demo recipe's (Momentum, Cosine with one warm-up epoch), class_num 10.
+instead of 64, at `--side` pixels; UDML/DML's PPLCNet_x2_5 pair becomes the demo recipe's PPLCNet_x0_35 at
+the demo's 64 px (same `blocks3..6` taps); the channel counts the losses are given (MGD, PEFD) and AFD's
+feature shapes follow from those models; the schedule is the demo recipe's (Momentum, Cosine with one warm-up
+epoch), class_num 10.
 Methods without a recipe of their own are assembled from the recipes' parts: KD = the DKD recipe with AFD's
-`DistillationKLDivLoss` term (T = 4) in place of DKD; DML = the UDML recipe without its feature distance (as
+`DistillationKLDivLoss` term (T = 4) in place of DKD's; DML = the UDML recipe without its feature distance (as
 PaddleClas's PPLCNet_x2_5_dml.yaml); RKD = the PEFD recipe (avg_pool taps) with `DistillationRKDLoss`.
-Teachers: the ResNet34 (and PPLCNet_x0_25 for DML/UDML, which train both models, as their configs say) are
-trained alone first for `--teacher-epochs`; "alone" is each student architecture trained with CE for the
-same epochs as the distilled students. Each loss term's per-epoch value is read back from the run's
-metrics.jsonl (`train_<term>`: the epoch's mean over its batches).
+DML and UDML train both models, as their configs say: their Teacher starts from the trained teacher. "alone"
+is each student architecture trained with CE on the students' images for the same epochs. Each term's
+per-epoch value is read back from the run's metrics.jsonl (`train_<term>`: the epoch's mean over its samples).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import json
 import logging
 import os
@@ -42,6 +45,8 @@ RECIPE = {"KD": "distill-dkd", "DML": "distill-udml", "UDML": "distill-udml", "D
 # the ground-truth CE terms train the models but distil nothing; every other train_loss_* column is a
 # distillation term (SKD's single loss mixes in its own CE: it is reported as one term, as it is computed)
 GROUND_TRUTH_TERMS = ("loss_gt_ce",)
+SETTINGS = ("epochs", "teacher_epochs", "width", "side", "train_per_class", "teacher_per_class", "val_per_class",
+            "batch_size", "seed")
 SMALL = {"PPLCNet_x2_5": "PPLCNet_x0_35"}  # the demo recipe's model
 DEMO_SIDE = 64  # the demo images' side; PPLCNet (32x down-sampling) trains at it, the narrow ResNets at --side
 
@@ -207,8 +212,21 @@ def _train(cfg: dict, run_name: str) -> dict:
     return summary
 
 
-def run_demo(workdir, *, methods=METHODS, epochs=3, teacher_epochs=6, width=16, side=32, train_per_class=100,
-             val_per_class=30, seed=42, batch_size=32, alone=True, progress=None) -> dict:
+def _first_per_class(list_file, per_class: int) -> Path:
+    """A train list of the first `per_class` lines of each class of `list_file` (the students' share)."""
+    taken, lines = {}, []
+    for line in Path(list_file).read_text().splitlines():
+        label = line.rsplit(" ", 1)[-1]
+        if taken.get(label, 0) < per_class:
+            taken[label] = taken.get(label, 0) + 1
+            lines.append(line)
+    path = Path(list_file).with_name(f"train_list_first{per_class}.txt")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_demo(workdir, *, methods=METHODS, epochs=4, teacher_epochs=6, width=16, side=32, train_per_class=100,
+             teacher_per_class=250, val_per_class=30, seed=42, batch_size=32, alone=True, progress=None) -> dict:
     """Train the teachers, the students alone and one distilled student per method under `workdir`.
 
     Returns {"teachers": {arch: top1}, "alone": {arch: top1}, "methods": {method: {"student", "top1",
@@ -222,11 +240,13 @@ def run_demo(workdir, *, methods=METHODS, epochs=3, teacher_epochs=6, width=16, 
     if unknown:
         raise ValueError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     workdir = Path(workdir)
-    data = make_demo_dataset(workdir / "data", train_per_class=train_per_class, val_per_class=val_per_class,
-                             size=DEMO_SIDE, seed=seed)
+    teacher_data = make_demo_dataset(workdir / "data", train_per_class=max(train_per_class, teacher_per_class),
+                                     val_per_class=val_per_class, size=DEMO_SIDE, seed=seed)
+    data = {**teacher_data, "train_list": _first_per_class(teacher_data["train_list"], train_per_class)}
     settings = {"epochs": epochs, "teacher_epochs": teacher_epochs, "width": width, "side": side,
-                "train_images": 10 * train_per_class, "val_images": 10 * val_per_class, "seed": seed,
-                "batch_size": batch_size}
+                "train_images": 10 * train_per_class, "teacher_train_images": 10 * max(train_per_class,
+                                                                                       teacher_per_class),
+                "val_images": 10 * val_per_class, "seed": seed, "batch_size": batch_size}
     common = {"data": data, "out_dir": workdir / "runs", "seed": seed, "batch_size": batch_size}
     configs = {m: method_config(m) for m in methods}
     # the architectures to train first (teachers) and alone (students), in their narrow forms
@@ -249,8 +269,8 @@ def run_demo(workdir, *, methods=METHODS, epochs=3, teacher_epochs=6, width=16, 
     teachers, teacher_top1, alone_top1 = {}, {}, {}
     for name, backbone in teacher_archs.items():
         step(f"teacher {name}")
-        summary = _train(plain_config(backbone, epochs=teacher_epochs, side=_side(backbone, side), **common),
-                         f"teacher-{name}")
+        summary = _train(plain_config(backbone, epochs=teacher_epochs, side=_side(backbone, side),
+                                      **{**common, "data": teacher_data}), f"teacher-{name}")
         teachers[name] = str(Path(summary["run_dir"]) / "best_model")
         teacher_top1[name] = summary["best"]["value"]
     for name, backbone in student_archs.items():
@@ -281,21 +301,22 @@ def _load_line() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from: " + ", ".join(METHODS))
-    parser.add_argument("--epochs", type=int, default=3, help="epochs of each student (distilled and alone)")
-    parser.add_argument("--teacher-epochs", type=int, default=6)
-    parser.add_argument("--width", type=int, default=16, help="ResNet first-stage channels (recipes: 64)")
-    parser.add_argument("--side", type=int, default=32, help="demo image side in pixels (recipe: 224)")
-    parser.add_argument("--train-per-class", type=int, default=100)
-    parser.add_argument("--val-per-class", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=42)
+    defaults = {name: p.default for name, p in inspect.signature(run_demo).parameters.items()}
+    helps = {"epochs": "epochs of each student (distilled and alone)", "width": "ResNet first-stage channels "
+             "(recipes: 64)", "side": "ResNet input side in pixels (recipes: 224; PPLCNet runs at the demo's 64)"}
+    for name in SETTINGS:
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=defaults[name],
+                            help=f"{helps.get(name, '')} (default {defaults[name]})".strip())
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (created) and keep the runs")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
+    parser.add_argument("--table-from", metavar="JSON", help="only print the table of an earlier --json output")
     args = parser.parse_args()
+    if args.table_from:
+        render(json.loads(Path(args.table_from).read_text()))
+        return 0
     from rich.console import Console
     from rich.logging import RichHandler
     from rich.progress import Progress
-    from rich.table import Table
 
     err = Console(stderr=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=err)])
@@ -309,17 +330,24 @@ def main() -> int:
             bar.update(task, completed=done, total=total, description=what)
 
         result = run_demo(workdir, methods=[m.strip().upper() for m in args.methods.split(",") if m.strip()],
-                          epochs=args.epochs, teacher_epochs=args.teacher_epochs, width=args.width,
-                          side=args.side, train_per_class=args.train_per_class,
-                          val_per_class=args.val_per_class, seed=args.seed, batch_size=args.batch_size,
-                          progress=progress)
+                          progress=progress, **{name: getattr(args, name) for name in SETTINGS})
     result.update(seconds=round(time.perf_counter() - started, 1), load_before=load_before,
                   load_after=_load_line(), workdir=str(workdir))
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
+    render(result)
+    return 0
+
+
+def render(result: dict) -> None:
+    """The Rich table of a run_demo result (plus timing and load lines when present)."""
+    from rich.console import Console
+    from rich.table import Table
+
     s = result["settings"]
-    table = Table(title=f"Distillation on the demo data ({s['train_images']} train / {s['val_images']} val images; "
+    table = Table(title=f"Distillation on the demo data ({s['train_images']} train / {s['val_images']} val images, "
+                        f"teachers {s['teacher_train_images']} train; "
                         f"students {s['epochs']} epochs, teachers {s['teacher_epochs']}; ResNets {s['width']} "
                         f"channels wide)")
     for column in ("method", "teacher -> student @ px", "loss term (train_*)", "first epoch", "last epoch",
@@ -336,9 +364,8 @@ def main() -> int:
     if not console.is_terminal:  # a pipe or a file: the whole table, not one squeezed to 80 columns
         console = Console(width=170)
     console.print(table)
-    print(f"{result['seconds']:.0f} s; load average before {load_before}, after {result['load_after']}; "
-          f"runs in {workdir}")
-    return 0
+    print(f"{result['seconds']:.0f} s; load average before {result['load_before']}, after {result['load_after']}; "
+          f"runs in {result['workdir']}")
 
 
 if __name__ == "__main__":
