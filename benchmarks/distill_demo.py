@@ -47,6 +47,7 @@ RECIPE = {"KD": "distill-dkd", "DML": "distill-udml", "UDML": "distill-udml", "D
 GROUND_TRUTH_TERMS = ("loss_gt_ce",)
 SETTINGS = ("epochs", "teacher_epochs", "width", "side", "train_per_class", "teacher_per_class", "val_per_class",
             "batch_size", "seed")
+CONNECTORS = ("AttentionModel", "LinearTransformTeacher", "LinearTransformStudent")  # AFD's, not backbones
 SMALL = {"PPLCNet_x2_5": "PPLCNet_x0_35"}  # the demo recipe's model
 DEMO_SIDE = 64  # the demo images' side; PPLCNet (32x down-sampling) trains at it, the narrow ResNets at --side
 
@@ -73,7 +74,7 @@ def method_config(method: str) -> dict:
         cfg["Loss"]["Train"] = [_loss_entry(cfg, "DistillationGTCELoss"), kd]
     elif method == "DML":
         cfg["Loss"]["Train"] = [item for item in train if next(iter(item)) != "DistillationDistanceLoss"]
-        for _, member in _members(cfg["Arch"]):
+        for _, _, member in _members(cfg["Arch"]):
             member.pop("return_patterns", None)
     elif method == "RKD":
         cfg["Loss"]["Train"] = [_loss_entry(cfg, "DistillationGTCELoss"),
@@ -83,13 +84,14 @@ def method_config(method: str) -> dict:
     return cfg
 
 
-def _members(arch: dict):
-    """(label, section) of Arch.models and of AttentionModel's own models, in place."""
+def _members(arch: dict, top=None):
+    """(top-level label, label, section) of Arch.models and of an AttentionModel's own models (AFD: the
+    backbone and its connector), the config's own sections."""
     for item in arch.get("models") or []:
         (label, section), = item.items()
-        yield label, section
+        yield top or label, label, section
         if section.get("name") == "AttentionModel":
-            yield from _members(section)
+            yield from _members(section, top or label)
 
 
 def _backbone(section: dict, width: int) -> dict:
@@ -131,35 +133,29 @@ def shrink(cfg: dict, *, data: dict, out_dir, teachers: dict, width: int, side: 
                          pretrained_model=None, checkpoints=None)
     cfg["AMP"] = {**cfg.get("AMP", {}), "use_amp": False}
     cfg["Arch"]["class_num"] = 10
-    channels = {}
-    for label, section in _members(cfg["Arch"]):
-        if section["name"] in ("AttentionModel", "LinearTransformTeacher", "LinearTransformStudent"):
+    taps = {"Teacher": {}, "Student": {}}  # top-level label -> {return pattern: [C, H, W]}
+    for top, _, section in _members(cfg["Arch"]):
+        if section["name"] in CONNECTORS:
             continue
         patterns = section.get("return_patterns")
         small = _backbone(section, width)
-        frozen_or_taught = teachers.get(small["name"]) if label in ("Teacher", "ResNet34") else None
         section.clear()
-        section.update(small, pretrained=frozen_or_taught or False)
+        section.update(small, pretrained=teachers[small["name"]] if top == "Teacher" else False)
         if patterns:
             section["return_patterns"] = patterns
-            channels[label] = _shapes(small, patterns, side)
-    # AFD: the connectors' and the loss's shapes are those of the narrow models' taps
-    shapes = {"s_shapes": channels.get("ResNet18"), "t_shapes": channels.get("ResNet34")}
-    for label, section in _members(cfg["Arch"]):
-        for key in ("s_shapes", "t_shapes"):
-            if key in section:
-                section[key] = shapes[key]
+            taps[top] = dict(zip(patterns, _shapes(small, patterns, side)))
+    # AFD: the connectors' and the loss's shapes are those of the narrow models' taps, in tap order
+    shapes = {"s_shapes": list(taps["Student"].values()), "t_shapes": list(taps["Teacher"].values())}
+    for _, _, section in _members(cfg["Arch"]):
+        section.update({key: shapes[key] for key in shapes if key in section})
     for item in cfg["Loss"]["Train"]:
         (name, params), = item.items()
         if name == "AFDLoss":
             params.update(shapes)
-        if params.get("base_loss_name") in ("MGDLoss", "PEFDLoss"):
-            s_channels = channels["Student"][cfg["Arch"]["models"][1]["Student"]["return_patterns"].index(
-                params["s_key"])][0]
-            t_channels = channels["Teacher"][cfg["Arch"]["models"][0]["Teacher"]["return_patterns"].index(
-                params["t_key"])][0]
-            suffix = "s" if params["base_loss_name"] == "MGDLoss" else ""
-            params[f"student_channel{suffix}"], params[f"teacher_channel{suffix}"] = s_channels, t_channels
+        if params.get("base_loss_name") in ("MGDLoss", "PEFDLoss"):  # MGD: student_channels; PEFD: student_channel
+            plural = "s" if params["base_loss_name"] == "MGDLoss" else ""
+            params[f"student_channel{plural}"] = taps["Student"][params["s_key"]][0]
+            params[f"teacher_channel{plural}"] = taps["Teacher"][params["t_key"]][0]
     cfg["Optimizer"] = copy.deepcopy(demo["Optimizer"])
     cfg["DataLoader"] = _loaders(demo, data, batch_size, side)
     cfg["Infer"] = copy.deepcopy(demo["Infer"])
@@ -252,10 +248,8 @@ def run_demo(workdir, *, methods=METHODS, epochs=4, teacher_epochs=6, width=16, 
     # the architectures to train first (teachers) and alone (students), in their narrow forms
     pairs = {}
     for method, cfg in configs.items():
-        members = dict((label, section) for label, section in _members(cfg["Arch"]))
-        teacher = members.get("ResNet34", members["Teacher"])
-        student = members.get("ResNet18", members["Student"])
-        pairs[method] = (_backbone(teacher, width), _backbone(student, width))
+        backbones = {top: section for top, _, section in _members(cfg["Arch"]) if section["name"] not in CONNECTORS}
+        pairs[method] = (_backbone(backbones["Teacher"], width), _backbone(backbones["Student"], width))
     teacher_archs = {t["name"]: t for t, _ in pairs.values()}
     student_archs = {s["name"]: s for _, s in pairs.values()} if alone else {}
     total, done = len(teacher_archs) + len(student_archs) + len(methods), 0
