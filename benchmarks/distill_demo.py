@@ -216,8 +216,10 @@ def _first_per_class(list_file, per_class: int) -> Path:
         if taken.get(label, 0) < per_class:
             taken[label] = taken.get(label, 0) + 1
             lines.append(line)
+    from pcls.utils.io import atomic_write_text
+
     path = Path(list_file).with_name(f"train_list_first{per_class}.txt")
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -281,8 +283,8 @@ def run_demo(workdir, *, methods=METHODS, epochs=4, teacher_epochs=6, width=16, 
         summary = _train(cfg, f"distill-{method.lower()}")
         results[method] = {"teacher": teacher["name"], "student": student["name"],
                            "top1": summary["final"]["val_top1"], "teacher_top1": teacher_top1[teacher["name"]],
-                           "alone_top1": alone_top1.get(student["name"]), "terms": loss_terms(_rows(summary["run_dir"])),
-                           "side": _side(student, side), "run_dir": summary["run_dir"]}
+                           "alone_top1": alone_top1.get(student["name"]), "side": _side(student, side),
+                           "terms": loss_terms(_rows(summary["run_dir"])), "run_dir": summary["run_dir"]}
     step("done")
     return {"settings": settings, "teachers": teacher_top1, "alone": alone_top1, "methods": results}
 
@@ -305,6 +307,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
     parser.add_argument("--table-from", metavar="JSON", help="only print the table of an earlier --json output")
     args = parser.parse_args()
+    methods = [m.strip().upper() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     if args.table_from:
         render(json.loads(Path(args.table_from).read_text()))
         return 0
@@ -323,8 +329,8 @@ def main() -> int:
         def progress(done, total, what):
             bar.update(task, completed=done, total=total, description=what)
 
-        result = run_demo(workdir, methods=[m.strip().upper() for m in args.methods.split(",") if m.strip()],
-                          progress=progress, **{name: getattr(args, name) for name in SETTINGS})
+        settings = {name: getattr(args, name) for name in SETTINGS}
+        result = run_demo(workdir, methods=methods, progress=progress, **settings)
     result.update(seconds=round(time.perf_counter() - started, 1), load_before=load_before,
                   load_after=_load_line(), workdir=str(workdir))
     if args.json:
