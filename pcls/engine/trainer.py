@@ -32,6 +32,7 @@ from pcls.engine.callbacks import from_config as callbacks_from_config
 from pcls.engine.components import build_components, prepare_builtin_data, preflight
 from pcls.engine.env import seed_everything, select_device, world_info
 from pcls.engine.evaluator import TrainingEvalNetwork, run_eval
+from pcls.engine.metrics import LossTermMeter
 from pcls.engine.run_config import RunConfig, RunOptions, run_directory, validated
 from pcls.errors import PclsError
 from pcls.utils.logs import forward_logs
@@ -105,6 +106,7 @@ class Trainer:
         self.epoch, self.batch_in_epoch = 0, 0
         self.history, self.meter, self._partial_meter = [], None, None
         self._eval_network = None  # what evaluate() runs the Eval batches through (TrainingEvalNetwork)
+        self.loss_terms, self._partial_terms = None, None  # LossTermMeter of the current epoch
         self._stop_after_epoch = False
         self._pending, self._dispatching = [], False
         if restored:
@@ -195,6 +197,7 @@ class Trainer:
                  "callbacks": plain, **self.updater.state_dict()}
         if with_meter and self.meter is not None:
             state["epoch_meter"] = self.meter.state()
+            state["epoch_loss_terms"] = self.loss_terms.state()
         save_checkpoint(path, self.net.state_dict(), optimizer_state(self.optimizer, self.net), state,
                         extra_files=files)
         return path
@@ -225,6 +228,9 @@ class Trainer:
             meter = self.parts.train_meter()
             meter.load_state(state["epoch_meter"])
             self._partial_meter = meter
+            if state.get("epoch_loss_terms"):
+                self._partial_terms = LossTermMeter()
+                self._partial_terms.load_state(state["epoch_loss_terms"])
         where = f"epoch {self.epoch + 1}" + (f", batch {self.batch_in_epoch}" if self.batch_in_epoch else "")
         log.info("resumed from %s at %s (update %d)", loaded["prefix"], where, self.global_step)
 
@@ -249,6 +255,7 @@ class Trainer:
 
         parts = self.parts
         self.meter, self._partial_meter = (self._partial_meter or parts.train_meter()), None
+        self.loss_terms, self._partial_terms = (self._partial_terms or LossTermMeter()), None
         parts.model.train()
         seen, started, rate = 0, time.perf_counter(), 0.0
         batch = self.batch_in_epoch
@@ -257,10 +264,16 @@ class Trainer:
                 break
             batch += 1
             boundary = batch % self.run.update_freq == 0 or batch == parts.batches_per_epoch
-            output, loss = self.updater.update(lambda: parts.model(images),
-                                               lambda out: parts.train_loss(out, labels)["loss"], boundary)
+            losses = {}
+
+            def loss_of(out):
+                losses.update(parts.train_loss(out, labels))
+                return losses["loss"]
+
+            output, loss = self.updater.update(lambda: parts.model(images), loss_of, boundary)
             with paddle.no_grad():
                 self.meter.update(logits_of(output, parts.train_key or "logits").astype("float32"), labels, loss)
+                self.loss_terms.update(parts.train_loss.named_terms(losses), len(labels))
             seen += len(labels)
             self.batch_in_epoch = batch
             rate = seen * self.run.world / max(time.perf_counter() - started, 1e-9)
@@ -269,6 +282,7 @@ class Trainer:
             if boundary and stop.raised:
                 return self.meter, rate, True
         self.meter.all_reduce()
+        self.loss_terms.all_reduce()
         return self.meter, seen * self.run.world / max(time.perf_counter() - started, 1e-9), False
 
     def evaluate(self, prefix: str = "val_") -> dict:
@@ -319,6 +333,7 @@ class Trainer:
                 row = {"epoch": self.epoch + 1, "lr": self.lr, "images_per_s": rate,
                        "seconds": time.perf_counter() - epoch_started}
                 row.update({f"train_{k}": v for k, v in meter.result().items() if k != "samples"})
+                row.update({f"train_{k}": v for k, v in self.loss_terms.result().items()})
                 if self._eval_due():
                     metrics = self.evaluate()
                     self._emit("eval_end", self, metrics)  # callbacks may add metrics (EMA: ema_val_*)

@@ -45,6 +45,14 @@ class CombinedLoss:
         result["loss"] = total
         return result
 
+    def named_terms(self, result: dict) -> dict:
+        """The parts of a __call__ result worth reporting beside the total: every named term, or none for a
+        single plain loss (its one part is the total)."""
+        terms = {key: value for key, value in result.items() if key != "loss"}
+        if len(terms) == 1 and next(iter(terms)) in {name for name, _, _ in self.parts}:
+            return {}
+        return terms
+
     def layers(self):
         """Loss layers that hold trainable parameters (their params join the optimizer)."""
         return [fn for _, _, fn in self.parts if list(fn.parameters())]

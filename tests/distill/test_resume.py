@@ -42,6 +42,11 @@ def test_distill_resume_after_kill_equals_an_uninterrupted_run(tmp_path, scarce_
     summary = json.loads(resumed.stdout)
     assert summary["run_dir"] == str(run) and summary["status"] == "done" and summary["epochs_done"] == 2
     assert summary["student_weights"] == str(run / "student/best_model.pdparams")
+    # the epoch the kill cut in two reports the same per-term losses (the partial sums travel in the checkpoint)
+    rows = [[json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+            for folder in (tmp_path / "out/full", run)]
+    terms = [key for key in rows[0][-1] if key.startswith("train_loss_")]
+    assert terms and [rows[1][-1][key] for key in terms] == pytest.approx([rows[0][-1][key] for key in terms], rel=1e-5)
     for name in ("latest.pdparams", "student/latest.pdparams"):
         full, again = load_state_file(tmp_path / "out/full" / name), load_state_file(run / name)
         assert set(full) == set(again)
