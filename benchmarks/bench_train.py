@@ -3,7 +3,8 @@
     python benchmarks/bench_train.py                     # ResNet18_vd, MobileNetV3_small_x1_0 at 32 and 224 px
     python benchmarks/bench_train.py --models ResNet18_vd --sizes 32 --rounds 2 --epochs 6 --eval
     python benchmarks/bench_train.py --threads 1,2 --json
-    python benchmarks/bench_train.py --paddleclas-python /work/yardstick/venv/bin/python --paddleclas-root ~/PaddleClas
+    python benchmarks/bench_train.py --paddleclas-python /work/yardstick/venv/bin/python --paddleclas-root ~/PaddleClas \
+        --no-baseline --eval-speed --models ResNet50_vd --sizes 224 --rounds 2
 
 Every model and size is trained in two settings, interleaved round by round:
 - "paddle kernels, 1 thread": `PCLS_GEMM_CONV=0 PCLS_NUM_THREADS=1` -- Paddle's per-image conv kernel on one
@@ -18,8 +19,13 @@ Paddle; pcls never imports it), "PaddleClas": PaddleClas's own `tools/train.py` 
 config, as its users run it (its environment and thread defaults, nothing of pcls's). `tools/train.py` is in
 PaddleClas's source tree, not in the `paddleclas` package on PyPI (wheel and sdist 2.6.0 ship only ppcls/arch
 and ppcls/utils), so `--paddleclas-root DIR` names that tree unless the installed package has it. Its training
-images/s is the last `ips: ... samples/s` it logs in each epoch (PaddleClas's own running mean); speed-ups
-are then also given over PaddleClas.
+images/s is counted as pcls counts its own -- every image of the epoch over the epoch's loop time, first
+batches included -- from the running `batch_cost` means it logs every iteration (`paddleclas_loop_seconds`);
+the `ips: ... samples/s` it prints itself leaves its first five iterations out and is kept as `own_ips`.
+Speed-ups are then also given over PaddleClas.
+With `--eval-speed`, each run's weights are then evaluated over the training list (more images than the val
+list): PaddleClas's `tools/eval.py` (loop images/s from its logs, and the whole process) and `pcls eval` (the
+whole process, and the loop as the difference to a one-batch run, since pcls prints no loop time).
 
 For each, one `pcls train` process trains `--epochs` epochs (default 1) without evaluation, or with evaluation
 every epoch under `--eval`, on the built-in shapes dataset rendered at that size (1,400 training images at
@@ -28,8 +34,9 @@ it (mean over epochs), end-to-end images/s (every training image of every epoch 
 time: start-up, evaluation and checkpoints included), achieved GFLOP/s = paddle.flops MACs x 2 (FLOPs per
 MAC) x 3 (forward + backward) x images/s, the machine's float32 matrix-product GFLOP/s (numpy, 2048x2048,
 best of 5, all cores and one core) and the fraction; then each setting's speed-up over the paddle-kernel
-setting. CPU utilisation ((user+sys)/wall) and the load average go beside every figure: on a shared machine
-absolute numbers move with the load, so compare settings from the same rounds. Asserts nothing.
+setting. CPU utilisation ((user+sys)/wall), CPU milliseconds per training image and the load average go beside
+every figure: on a shared machine absolute numbers move with the load, so compare settings from the same
+rounds. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -283,6 +290,7 @@ def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, 
             "own_ips": None if own_ips is None else round(own_ips, 1), **timings,
             "end_to_end_images_per_s": round(images / wall, 1), "wall_s": round(wall, 1),
             "val_top1": top1, "cpu_utilisation": round(cpu / wall, 2),
+            "cpu_ms_per_image": round(1000 * cpu / images, 1),  # start-up included; steadier than wall under load
             "gmacs_per_image": round(macs / 1e9, 4), "gflops": round(gflops, 2), "matmul_gflops": round(peak, 1),
             "fraction": round(gflops / peak, 4), "load": load}
 
@@ -304,6 +312,8 @@ def speedups(rows: list, reference: str = BASELINE[0]) -> list:
             out.append({"model": key[0], "size": key[1], "setting": label, "over": reference,
                         "training_speedup": round(ratio["images_per_s"], 2),
                         "end_to_end_speedup": round(ratio["end_to_end_images_per_s"], 2),
+                        "cpu_per_image_speedup": round(sum(r["cpu_ms_per_image"] for r in base) / len(base) /
+                                                       (sum(r["cpu_ms_per_image"] for r in mine) / len(mine)), 2),
                         **{f"eval{part}_speedup": round(ratio[f"eval{part}_images_per_s"], 2)
                            if f"eval{part}_images_per_s" in ratio else None for part in ("", "_end_to_end")}})
     return out
@@ -381,7 +391,8 @@ def main() -> int:
             evaluation = "".join(f", x{row[key]:.2f} evaluation{text}" for key, text in (
                 ("eval_speedup", " loop"), ("eval_end_to_end_speedup", " end to end")) if row[key] is not None)
             print(f"{row['model']:<24} {row['size']:>4}px  {row['setting']:<24} x{row['training_speedup']:.2f} training"
-                  f" images/s, x{row['end_to_end_speedup']:.2f} end to end{evaluation}, over {row['over']}")
+                  f" images/s, x{row['end_to_end_speedup']:.2f} end to end, x{row['cpu_per_image_speedup']:.2f} CPU time "
+                  f"per image{evaluation}, over {row['over']}")
         print(f"float32 matmul (numpy 2048x2048): {peak['all_cores']:.1f} GFLOP/s all cores, "
               f"{peak['one_core']:.1f} one core; {result['load_after']}")
     return 0
