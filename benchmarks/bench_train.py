@@ -280,7 +280,7 @@ def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, 
         epochs = [json.loads(line) for line in Path(summary["files"]["metrics_jsonl"]).read_text().splitlines()
                   if line.strip()]
         ips, top1 = sum(row["images_per_s"] for row in epochs) / len(epochs), epochs[-1].get("val_top1")
-        if args.eval_speed:
+        if args.eval_speed and label == DEFAULT[0]:  # training settings (--ab, --threads) leave evaluation alone
             timings = eval_pcls(tmp, cfg, data, summary["files"]["latest"], env)
     images = list_length(data["train_list"]) // args.batch_size * args.batch_size * args.epochs  # drop_last
     gflops = macs * 2 * 3 * ips / 1e9
@@ -345,8 +345,8 @@ def main() -> int:
                         help="python of a separate environment with PaddleClas 2.6: run its tools/train.py too")
     parser.add_argument("--paddleclas-root", default="", help="PaddleClas source tree holding tools/train.py")
     parser.add_argument("--eval-speed", action="store_true",
-                        help="after each run, time evaluation of its weights over the training list (pcls eval; "
-                             "PaddleClas's tools/eval.py)")
+                        help="after each PaddleClas and default pcls run, time evaluation of its weights over the "
+                             "training list (tools/eval.py; pcls eval)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the paddle-kernel stand-in (e.g. when PaddleClas itself is measured)")
     parser.add_argument("--json", action="store_true")
