@@ -8,7 +8,7 @@ a fault costs ~1.2 us of system time: a 51 MB `paddle.add` spent 14 ms faulting 
 ResNet50_vd training step at 224 px (batch 16, 2 threads) spent 20-23% of its CPU time in the kernel
 (460,000 faults a step). Told to serve large blocks from its heap and to keep what is freed there
 (`mallopt(M_MMAP_MAX, 0)`, `mallopt(M_TRIM_THRESHOLD, 2 GB)`), glibc hands the same pages to the next
-step's tensors: 63,000-88,000 faults a step, CPU time -13 to -15%, peak memory +300-500 MB (CHANGELOG #29).
+step's tensors: 63,000-88,000 faults a step, CPU time -12 to -15%, peak memory +300-500 MB (CHANGELOG #29).
 
 Nothing a tensor holds changes (same kernels, same values); only where its bytes live. Linux with glibc only
 (elsewhere there is no `mallopt` and nothing is done). `PCLS_REUSE_MEMORY=0` leaves glibc's defaults.
