@@ -3,7 +3,8 @@
     python benchmarks/bench_train.py                     # ResNet18_vd, MobileNetV3_small_x1_0 at 32 and 224 px
     python benchmarks/bench_train.py --models ResNet18_vd --sizes 32 --rounds 2 --epochs 6 --eval
     python benchmarks/bench_train.py --threads 1,2 --json
-    python benchmarks/bench_train.py --paddleclas-python /work/yardstick/venv/bin/python --paddleclas-root ~/PaddleClas
+    python benchmarks/bench_train.py --paddleclas-python /work/yardstick/venv/bin/python --paddleclas-root ~/PaddleClas \
+        --no-baseline --eval-speed --models ResNet50_vd --sizes 224 --rounds 2
 
 Every model and size is trained in two settings, interleaved round by round:
 - "paddle kernels, 1 thread": `PCLS_GEMM_CONV=0 PCLS_NUM_THREADS=1` -- Paddle's per-image conv kernel on one
@@ -18,8 +19,13 @@ Paddle; pcls never imports it), "PaddleClas": PaddleClas's own `tools/train.py` 
 config, as its users run it (its environment and thread defaults, nothing of pcls's). `tools/train.py` is in
 PaddleClas's source tree, not in the `paddleclas` package on PyPI (wheel and sdist 2.6.0 ship only ppcls/arch
 and ppcls/utils), so `--paddleclas-root DIR` names that tree unless the installed package has it. Its training
-images/s is the last `ips: ... samples/s` it logs in each epoch (PaddleClas's own running mean); speed-ups
-are then also given over PaddleClas.
+images/s is counted as pcls counts its own -- every image of the epoch over the epoch's loop time, first
+batches included -- from the running `batch_cost` means it logs every iteration (`paddleclas_loop_seconds`);
+the `ips: ... samples/s` it prints itself leaves its first five iterations out and is kept as `own_ips`.
+Speed-ups are then also given over PaddleClas.
+With `--eval-speed`, each run's weights are then evaluated over the training list (more images than the val
+list): PaddleClas's `tools/eval.py` (loop images/s from its logs, and the whole process) and `pcls eval` (the
+whole process, and the loop as the difference to a one-batch run, since pcls prints no loop time).
 
 For each, one `pcls train` process trains `--epochs` epochs (default 1) without evaluation, or with evaluation
 every epoch under `--eval`, on the built-in shapes dataset rendered at that size (1,400 training images at
@@ -28,8 +34,9 @@ it (mean over epochs), end-to-end images/s (every training image of every epoch 
 time: start-up, evaluation and checkpoints included), achieved GFLOP/s = paddle.flops MACs x 2 (FLOPs per
 MAC) x 3 (forward + backward) x images/s, the machine's float32 matrix-product GFLOP/s (numpy, 2048x2048,
 best of 5, all cores and one core) and the fraction; then each setting's speed-up over the paddle-kernel
-setting. CPU utilisation ((user+sys)/wall) and the load average go beside every figure: on a shared machine
-absolute numbers move with the load, so compare settings from the same rounds. Asserts nothing.
+setting. CPU utilisation ((user+sys)/wall), CPU milliseconds per training image and the load average go beside
+every figure: on a shared machine absolute numbers move with the load, so compare settings from the same
+rounds. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -101,6 +108,21 @@ BASELINE = ("paddle kernels, 1 thread", {"PCLS_GEMM_CONV": "0", "PCLS_NUM_THREAD
 DEFAULT = ("pcls", {})
 PADDLECLAS = "PaddleClas"
 PADDLECLAS_IPS = re.compile(r"\[Train\]\[Epoch (\d+)/\d+\]\[Iter: \d+/\d+\].*?ips: ([0-9.]+) samples/s")
+PADDLECLAS_STEP = re.compile(r"\[Train\]\[Epoch (\d+)/\d+\]\[Iter: (\d+)/(\d+)\].*?batch_cost: ([0-9.]+)")
+PADDLECLAS_EVAL_STEP = re.compile(r"\[Eval\]\[Epoch \d+\]\[Iter: (\d+)/(\d+)\].*?batch_cost: ([0-9.]+)")
+PADDLECLAS_RESET_AT = 5  # its loops reset their batch_cost mean before iteration 5 (warm-up excluded)
+
+
+def paddleclas_loop_seconds(steps: list) -> float:
+    """Wall seconds of one PaddleClas loop from its per-iteration logs [(iteration, of, batch_cost mean)]: the mean
+    is over iterations 0..i up to iteration 4, then over 5..i, so the total is mean@4 x 5 + mean@last x (n - 5).
+    That is the whole loop, first batches included -- how pcls counts its epoch -- while the `ips` PaddleClas
+    prints leaves the first five iterations out."""
+    means = {int(i): float(mean) for i, _, mean in steps}
+    last = max(means)
+    if last < PADDLECLAS_RESET_AT:
+        return means[last] * (last + 1)
+    return means[PADDLECLAS_RESET_AT - 1] * PADDLECLAS_RESET_AT + means[last] * (last + 1 - PADDLECLAS_RESET_AT)
 
 
 def paddleclas_train_script(python: str, root: str) -> Path:
@@ -160,14 +182,79 @@ def run_paddleclas(tmp: Path, cfg: dict, size: int, script: Path, python: str):
     cfg_path.write_text(yaml.safe_dump(cfg))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PCLS_") and k != "PYTHONPATH"}
     proc, wall, cpu = timed_run([python, str(script), "-c", str(cfg_path)], script.parent.parent, env)
-    last_ips = {}
-    for epoch, ips in PADDLECLAS_IPS.findall(proc.stdout + proc.stderr):
-        last_ips[epoch] = float(ips)  # a running mean over the epoch: its last value is the epoch's
-    if proc.returncode != 0 or not last_ips:
-        raise SystemExit(f"PaddleClas failed (exit {proc.returncode}, {len(last_ips)} epoch(s) logged):\n"
-                         f"{(proc.stdout + proc.stderr)[-2000:]}")
-    top1 = re.findall(r"\[Eval\]\[Epoch \d+\]\[Avg\].*?top1: ([0-9.]+)", proc.stdout + proc.stderr)
-    return proc, wall, cpu, sum(last_ips.values()) / len(last_ips), float(top1[-1]) if top1 else None
+    log = proc.stdout + proc.stderr
+    own_ips, epochs = {}, {}
+    for epoch, ips in PADDLECLAS_IPS.findall(log):
+        own_ips[epoch] = float(ips)  # a running mean over the epoch: its last value is the epoch's
+    for epoch, *step in PADDLECLAS_STEP.findall(log):
+        epochs.setdefault(epoch, []).append(step)
+    if proc.returncode != 0 or not epochs:
+        raise SystemExit(f"PaddleClas failed (exit {proc.returncode}, {len(epochs)} epoch(s) logged):\n{log[-2000:]}")
+    batch = cfg["DataLoader"]["Train"]["sampler"]["batch_size"]
+    rates = [len(steps) * batch / paddleclas_loop_seconds(steps) for steps in epochs.values()]
+    top1 = re.findall(r"\[Eval\]\[Epoch \d+\]\[Avg\].*?top1: ([0-9.]+)", log)
+    return (proc, wall, cpu, sum(rates) / len(rates), sum(own_ips.values()) / len(own_ips),
+            float(top1[-1]) if top1 else None)
+
+
+def eval_config(cfg: dict, data: dict) -> dict:
+    """`cfg` with an Eval loader over the training list (more images than the val list: a longer, steadier
+    timing; accuracy does not matter here)."""
+    cfg = json.loads(json.dumps(cfg))
+    train = cfg["DataLoader"]["Train"]
+    cfg["DataLoader"]["Eval"] = {
+        "dataset": {**train["dataset"], "cls_label_path": str(data["train_list"]),
+                    "transform_ops": [op for op in train["dataset"]["transform_ops"] if "RandFlipImage" not in op]},
+        "sampler": {**train["sampler"], "drop_last": False, "shuffle": False}, "loader": dict(train["loader"])}
+    return cfg
+
+
+def eval_paddleclas(tmp: Path, cfg: dict, data: dict, script: Path, python: str) -> dict:
+    """PaddleClas's tools/eval.py on the weights its training run saved: images/s of its evaluation loop (from
+    its per-iteration logs) and of the whole process."""
+    cfg = eval_config(cfg, data)
+    cfg["Global"].update({"checkpoints": None, "use_visualdl": False, "print_batch_step": 1,
+                          "output_dir": str(tmp / "paddleclas-eval"),
+                          "pretrained_model": str(tmp / "paddleclas-out" / "latest")})  # save_model ignores model_name
+    cfg["DataLoader"]["Eval"]["loader"]["use_shared_memory"] = True
+    cfg_path = tmp / "paddleclas-eval.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PCLS_") and k != "PYTHONPATH"}
+    proc, wall, _ = timed_run([python, str(script.parent / "eval.py"), "-c", str(cfg_path)], script.parent.parent, env)
+    log = proc.stdout + proc.stderr
+    steps = [(i, n, mean) for i, n, mean in PADDLECLAS_EVAL_STEP.findall(log)]
+    if proc.returncode != 0 or not steps:
+        raise SystemExit(f"PaddleClas eval failed (exit {proc.returncode}):\n{log[-2000:]}")
+    images = list_length(data["train_list"])
+    return {"eval_images_per_s": round(images / paddleclas_loop_seconds(steps), 1),
+            "eval_end_to_end_images_per_s": round(images / wall, 1)}
+
+
+def eval_pcls(tmp: Path, cfg: dict, data: dict, weights: str, env: dict) -> dict:
+    """`pcls eval` on `weights`, over the training list and over its first batch: images/s of the whole process,
+    and of the loop alone as (images - one batch) / (wall - wall of the one-batch run) -- pcls reports no loop
+    time of its own, and start-up (imports, model, weights) would otherwise weigh on a short list."""
+    batch = cfg["DataLoader"]["Train"]["sampler"]["batch_size"]
+    lines = [line for line in Path(data["train_list"]).read_text().splitlines() if line.strip()]
+    one_batch = tmp / "pcls-eval-one-batch.txt"
+    one_batch.write_text("\n".join(lines[:batch]) + "\n")
+    walls = []
+    for listing in (data["train_list"], one_batch):
+        cfg_path = tmp / "pcls-eval.yaml"
+        cfg_path.write_text(yaml.safe_dump(eval_config(cfg, {**data, "train_list": listing})))
+        cmd = [sys.executable, "-m", "pcls", "eval", "-c", str(cfg_path), "--weights", weights, "--json",
+               "--out", str(tmp / "pcls-eval")]
+        proc, wall, _ = timed_run(cmd, tmp, env)
+        if proc.returncode != 0:
+            raise SystemExit(f"pcls eval failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+        walls.append(wall)
+    loop = (len(lines) - batch) / (walls[0] - walls[1]) if walls[0] > walls[1] and len(lines) > batch else None
+    return {"eval_images_per_s": None if loop is None else round(loop, 1),
+            "eval_end_to_end_images_per_s": round(len(lines) / walls[0], 1)}
+
+
+def list_length(path) -> int:
+    return sum(1 for line in Path(path).read_text().splitlines() if line.strip())
 
 
 def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, macs: float, peak: float) -> dict:
@@ -175,8 +262,12 @@ def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, 
     out = tmp / "out"
     cfg = train_config(data, model, out, args.batch_size, args.epochs, args.eval)
     load = load_line()
+    own_ips, timings = None, {}
     if label == PADDLECLAS:
-        proc, wall, cpu, ips, top1 = run_paddleclas(tmp, cfg, size, settings_env["script"], args.paddleclas_python)
+        script = settings_env["script"]
+        proc, wall, cpu, ips, own_ips, top1 = run_paddleclas(tmp, cfg, size, script, args.paddleclas_python)
+        if args.eval_speed:
+            timings = eval_paddleclas(tmp, cfg, data, script, args.paddleclas_python)
     else:
         cfg_path = tmp / f"{model}-{size}.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg))
@@ -189,14 +280,17 @@ def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, 
         epochs = [json.loads(line) for line in Path(summary["files"]["metrics_jsonl"]).read_text().splitlines()
                   if line.strip()]
         ips, top1 = sum(row["images_per_s"] for row in epochs) / len(epochs), epochs[-1].get("val_top1")
-    lines = sum(1 for line in Path(data["train_list"]).read_text().splitlines() if line.strip())
-    images = lines // args.batch_size * args.batch_size * args.epochs  # drop_last
+        if args.eval_speed and label == DEFAULT[0]:  # training settings (--ab, --threads) leave evaluation alone
+            timings = eval_pcls(tmp, cfg, data, summary["files"]["latest"], env)
+    images = list_length(data["train_list"]) // args.batch_size * args.batch_size * args.epochs  # drop_last
     gflops = macs * 2 * 3 * ips / 1e9
     settings_env = {k: str(v) for k, v in settings_env.items()}
     return {"model": model, "size": size, "setting": label, "env": settings_env, "batch_size": args.batch_size,
             "epochs": args.epochs, "eval": args.eval, "images_per_s": round(ips, 1),
+            "own_ips": None if own_ips is None else round(own_ips, 1), **timings,
             "end_to_end_images_per_s": round(images / wall, 1), "wall_s": round(wall, 1),
             "val_top1": top1, "cpu_utilisation": round(cpu / wall, 2),
+            "cpu_ms_per_image": round(1000 * cpu / images, 1),  # start-up included; steadier than wall under load
             "gmacs_per_image": round(macs / 1e9, 4), "gflops": round(gflops, 2), "matmul_gflops": round(peak, 1),
             "fraction": round(gflops / peak, 4), "load": load}
 
@@ -212,11 +306,26 @@ def speedups(rows: list, reference: str = BASELINE[0]) -> list:
         for label in dict.fromkeys(r["setting"] for r in group if r["setting"] != reference):
             mine = [r for r in group if r["setting"] == label]
             ratio = {m: (sum(r[m] for r in mine) / len(mine)) / (sum(r[m] for r in base) / len(base))
-                     for m in ("images_per_s", "end_to_end_images_per_s")}
+                     for m in ("images_per_s", "end_to_end_images_per_s", "eval_images_per_s",
+                               "eval_end_to_end_images_per_s")
+                     if all(r.get(m) for r in mine + base)}
             out.append({"model": key[0], "size": key[1], "setting": label, "over": reference,
                         "training_speedup": round(ratio["images_per_s"], 2),
-                        "end_to_end_speedup": round(ratio["end_to_end_images_per_s"], 2)})
+                        "end_to_end_speedup": round(ratio["end_to_end_images_per_s"], 2),
+                        "cpu_per_image_speedup": round(sum(r["cpu_ms_per_image"] for r in base) / len(base) /
+                                                       (sum(r["cpu_ms_per_image"] for r in mine) / len(mine)), 2),
+                        **{f"eval{part}_speedup": round(ratio[f"eval{part}_images_per_s"], 2)
+                           if f"eval{part}_images_per_s" in ratio else None for part in ("", "_end_to_end")}})
     return out
+
+
+def extra_text(row: dict) -> str:
+    """PaddleClas's own ips and the evaluation figures of a printed run, when there are any."""
+    parts = [] if row["own_ips"] is None else [f"its own ips {row['own_ips']:.1f}"]
+    if row.get("eval_end_to_end_images_per_s"):
+        loop = "" if row["eval_images_per_s"] is None else f"loop {row['eval_images_per_s']:.1f}, "
+        parts.append(f"eval {loop}end to end {row['eval_end_to_end_images_per_s']:.1f} img/s")
+    return "".join(f"\n{'':<36}{part}" for part in parts)
 
 
 def main() -> int:
@@ -235,6 +344,9 @@ def main() -> int:
     parser.add_argument("--paddleclas-python", default="",
                         help="python of a separate environment with PaddleClas 2.6: run its tools/train.py too")
     parser.add_argument("--paddleclas-root", default="", help="PaddleClas source tree holding tools/train.py")
+    parser.add_argument("--eval-speed", action="store_true",
+                        help="after each PaddleClas and default pcls run, time evaluation of its weights over the "
+                             "training list (tools/eval.py; pcls eval)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the paddle-kernel stand-in (e.g. when PaddleClas itself is measured)")
     parser.add_argument("--json", action="store_true")
@@ -266,7 +378,7 @@ def main() -> int:
                                   f"{row['end_to_end_images_per_s']:>6.1f}, {row['wall_s']:.0f} s)  "
                                   f"{row['gflops']:>6.1f} GFLOP/s = "
                                   f"{100 * row['fraction']:.1f}% of matmul  cpu {row['cpu_utilisation']:.2f}{top1}  "
-                                  f"[{row['load']}]", flush=True)
+                                  f"[{row['load']}]{extra_text(row)}", flush=True)
     references = ([PADDLECLAS] if args.paddleclas_python else []) + ([] if args.no_baseline else [BASELINE[0]])
     references = references or [DEFAULT[0]]  # only pcls settings: each --ab/--threads one against the defaults
     result = {"matmul_gflops": {k: round(v, 1) for k, v in peak.items()}, "runs": rows,
@@ -276,8 +388,11 @@ def main() -> int:
         print(json.dumps(result, indent=1))
     else:
         for row in result["speedups"]:
+            evaluation = "".join(f", x{row[key]:.2f} evaluation{text}" for key, text in (
+                ("eval_speedup", " loop"), ("eval_end_to_end_speedup", " end to end")) if row[key] is not None)
             print(f"{row['model']:<24} {row['size']:>4}px  {row['setting']:<24} x{row['training_speedup']:.2f} training"
-                  f" images/s, x{row['end_to_end_speedup']:.2f} end to end, over {row['over']}")
+                  f" images/s, x{row['end_to_end_speedup']:.2f} end to end, x{row['cpu_per_image_speedup']:.2f} CPU time "
+                  f"per image{evaluation}, over {row['over']}")
         print(f"float32 matmul (numpy 2048x2048): {peak['all_cores']:.1f} GFLOP/s all cores, "
               f"{peak['one_core']:.1f} one core; {result['load_after']}")
     return 0

@@ -84,9 +84,11 @@ class Trainer:
         self.run = run = RunConfig.from_config(cfg, options, run_dir=target, device=device, rank=rank, world=world)
         self.cpu_threads = None  # Paddle's math-library threads, set on purpose on CPU (pcls/engine/cpu.py)
         if device == "cpu":
+            from pcls.engine.allocator import reuse_freed_memory
             from pcls.engine.cpu import configure_threads
 
             self.cpu_threads = configure_threads(world, int(run.train_loader["loader"]["num_workers"]))
+            reuse_freed_memory()
         if world > 1:
             import paddle.distributed as dist
 
