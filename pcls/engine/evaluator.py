@@ -60,10 +60,12 @@ def cpu_eval_model(model, bundle):
     """The network as evaluation runs it on CPU: through Paddle Inference (pcls/engine/evaluate_inference.py)
     unless PCLS_EVAL_INFERENCE=0 or it cannot be traced, else in dygraph with training's CPU settings
     (pcls/engine/cpu.py, pcls/arch/layers/gemm_conv.py)."""
+    from pcls.engine.allocator import reuse_freed_memory
     from pcls.engine.cpu import configure_threads
     from pcls.engine.evaluate_inference import InferenceEvalModel, inference_eval_enabled
 
     threads = configure_threads()
+    reuse_freed_memory()  # as training does: large activations reuse freed pages instead of faulting in new ones
     if inference_eval_enabled():
         traced = InferenceEvalModel(model, threads)
         why = traced.prepare(_sample_shape(bundle))
