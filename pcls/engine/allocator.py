@@ -56,5 +56,5 @@ def reuse_freed_memory(env=None, libc=None) -> bool:
     # the trim threshold first: once large blocks come from the heap, freeing one must not shrink it again
     done = mallopt(M_TRIM_THRESHOLD, KEEP_FREED_BYTES) == 1 and mallopt(M_MMAP_MAX, 0) == 1
     if done:
-        log.info("CPU: freed tensor memory is kept for reuse (%s=0 to turn off)", SWITCH_ENV)
+        log.debug("CPU: freed tensor memory is kept for reuse (%s=0 to turn off)", SWITCH_ENV)
     return done
