@@ -258,7 +258,7 @@ def list_length(path) -> int:
 
 
 def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, macs: float, peak: float) -> dict:
-    label, settings_env = setting
+    label, settings_env, *cli = setting  # cli: extra `pcls train` arguments of the setting (--nproc)
     out = tmp / "out"
     cfg = train_config(data, model, out, args.batch_size, args.epochs, args.eval)
     load = load_line()
@@ -272,7 +272,8 @@ def run_one(tmp: Path, data: dict, model: str, size: int, setting: tuple, args, 
         cfg_path = tmp / f"{model}-{size}.yaml"
         cfg_path.write_text(yaml.safe_dump(cfg))
         env = {**os.environ, **settings_env}
-        cmd = [sys.executable, "-m", "pcls", "train", "-c", str(cfg_path), "--json", "--exist-ok", "--name", "bench"]
+        cmd = [sys.executable, "-m", "pcls", "train", "-c", str(cfg_path), "--json", "--exist-ok", "--name", "bench",
+               *(cli[0] if cli else [])]
         proc, wall, cpu = timed_run(cmd, tmp, env)
         if proc.returncode != 0:
             raise SystemExit(f"{model} at {size} px failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -340,6 +341,8 @@ def main() -> int:
     parser.add_argument("--threads", default="", help="extra pcls settings with PCLS_NUM_THREADS, e.g. 1,2")
     parser.add_argument("--ab", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra pcls setting with this environment variable (repeatable)")
+    parser.add_argument("--nproc", default="", help="extra pcls settings with `--nproc N` data-parallel processes "
+                        "on the CPU (gloo), each with batch-size / N images a step (the same global batch), e.g. 2")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions of every setting")
     parser.add_argument("--paddleclas-python", default="",
                         help="python of a separate environment with PaddleClas 2.6: run its tools/train.py too")
@@ -355,7 +358,9 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     settings = ([] if args.no_baseline else [BASELINE]) + [DEFAULT] + [
         (f"pcls, {t} threads", {"PCLS_NUM_THREADS": t}) for t in args.threads.split(",") if t] + [
-        (f"pcls, {pair}", dict([pair.split("=", 1)])) for pair in args.ab]
+        (f"pcls, {pair}", dict([pair.split("=", 1)])) for pair in args.ab] + [
+        (f"pcls, --nproc {n}", {}, ["--nproc", n, "-o", f"DataLoader.Train.sampler.batch_size={args.batch_size // int(n)}"])
+        for n in args.nproc.split(",") if n]
     if args.paddleclas_python:
         settings.insert(0, (PADDLECLAS, {"script": paddleclas_train_script(args.paddleclas_python,
                                                                            args.paddleclas_root)}))
