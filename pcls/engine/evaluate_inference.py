@@ -21,7 +21,6 @@ from pcls.errors import PclsError, clip
 log = logging.getLogger(__name__)
 
 EVAL_INFERENCE_ENV = "PCLS_EVAL_INFERENCE"
-_PREFIX = "eval"
 
 
 def inference_eval_enabled(env=None) -> bool:
@@ -66,7 +65,8 @@ class InferenceEvalModel:
         import paddle
         import paddle.inference as pi
 
-        from pcls.deploy.runtimes import RuntimeSettings, apply_plan, paddle_config_plan
+        from pcls.deploy.runtimes import RuntimeSettings, apply_plan, paddle_config_plan, runner_from_config
+        from pcls.deploy.spec import MODEL_PREFIX, model_files
         from pcls.utils.quiet import quiet
 
         self.net.eval()
@@ -75,29 +75,17 @@ class InferenceEvalModel:
         with tempfile.TemporaryDirectory(prefix="pcls-eval-") as folder:
             try:
                 with quiet():  # Paddle prints PIR notices nobody can act on
-                    paddle.jit.save(traced, str(Path(folder) / _PREFIX), input_spec=[spec])
+                    paddle.jit.save(traced, str(Path(folder) / MODEL_PREFIX), input_spec=[spec])
             except Exception as err:  # noqa: BLE001 - any failure to trace means: evaluate in dygraph
                 if traced.output_kind:
                     raise _NotTraceable(f"the network outputs a {traced.output_kind}, not one logits tensor") from None
                 raise _NotTraceable(f"paddle.jit.save failed: {type(err).__name__}: {clip(err)}") from None
-            graph = Path(folder) / f"{_PREFIX}.json"  # PIR; the legacy program when PIR is switched off
-            graph = graph if graph.exists() else graph.with_suffix(".pdmodel")
-            config = pi.Config(str(graph), str(Path(folder) / f"{_PREFIX}.pdiparams"))
-            apply_plan(config, paddle_config_plan(RuntimeSettings(device="cpu", threads=self.threads), chw[1:]))
-            predictor = pi.create_predictor(config)  # reads the graph and weights now: the folder can go
-        if len(predictor.get_output_names()) != 1:
-            raise _NotTraceable(f"the network has {len(predictor.get_output_names())} outputs, not one logits tensor")
-        source = predictor.get_input_handle(predictor.get_input_names()[0])
-        result = predictor.get_output_handle(predictor.get_output_names()[0])
-
-        def run(batch):
-            source.reshape(list(batch.shape))
-            source.copy_from_cpu(batch)
-            predictor.run()
-            return result.copy_to_cpu()
-
-        return run
-
+            graph, params = model_files(folder)  # PIR; the legacy program when PIR is switched off
+            config = pi.Config(str(graph), str(params))
+            graph_format = "pir" if graph.suffix == ".json" else "legacy"
+            apply_plan(config, paddle_config_plan(RuntimeSettings(device="cpu", threads=self.threads), chw[1:],
+                                                  graph_format))
+            return runner_from_config(config)  # the predictor reads the graph and weights now: the folder can go
 
 def _traced(net):
     """A wrapper layer for paddle.jit.save, which converts the forward of the layer it is given: the network's
