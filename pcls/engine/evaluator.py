@@ -62,27 +62,33 @@ def cpu_eval_model(model, bundle):
     (pcls/engine/cpu.py, pcls/arch/layers/gemm_conv.py)."""
     from pcls.engine.allocator import reuse_freed_memory
     from pcls.engine.cpu import configure_threads
-    from pcls.engine.evaluate_inference import InferenceEvalModel, inference_eval_enabled
+    from pcls.engine.evaluate_inference import inference_eval_enabled
 
     threads = configure_threads()
     reuse_freed_memory()  # as training does: large activations reuse freed pages instead of faulting in new ones
     if inference_eval_enabled():
-        traced = InferenceEvalModel(model, threads)
-        why = traced.prepare(_sample_shape(bundle))
-        if why is None:
+        traced, _ = _inference_model(model, threads, bundle)
+        if traced is not None:
             return traced
-        log.info("evaluating in dygraph: %s", why)
     from pcls.arch.layers.gemm_conv import gemm_conv
 
     gemm_conv(model)
     return model
 
 
-def _sample_shape(bundle) -> tuple:
-    """The (C, H, W) of the first sample: the size every batch of an eval pipeline has."""
+def _inference_model(net, threads: int, bundle):
+    """(InferenceEvalModel traced for the first sample's (C, H, W), the size every batch of an eval pipeline has,
+    None), or (None, why the network cannot run that way), logged."""
     import numpy as np
 
-    return tuple(bundle.dataset.load(0, np.random.default_rng(0))[0].shape)
+    from pcls.engine.evaluate_inference import InferenceEvalModel
+
+    traced = InferenceEvalModel(net, threads)
+    why = traced.prepare(tuple(bundle.dataset.load(0, np.random.default_rng(0))[0].shape))
+    if why is None:
+        return traced, None
+    log.info("evaluating in dygraph: %s", why)
+    return None, why
 
 
 # The training loop evaluates through Paddle Inference from this many Eval images on: every evaluation traces the
@@ -100,7 +106,7 @@ class TrainingEvalNetwork:
         self.copy, self.unusable = None, None
 
     def __call__(self):
-        from pcls.engine.evaluate_inference import InferenceEvalModel, inference_eval_enabled
+        from pcls.engine.evaluate_inference import inference_eval_enabled
         from pcls.engine.model import MODEL_KINDS, build_model
 
         run, parts = self.run, self.parts
@@ -114,12 +120,8 @@ class TrainingEvalNetwork:
             self.copy = build_model({**run.arch, "pretrained": False},
                                     {"pretrained_model": None, "data_format": run.data_format})
         self.copy.set_state_dict(parts.net.state_dict())
-        traced = InferenceEvalModel(self.copy, compute_threads(run.world))
-        self.unusable = traced.prepare(_sample_shape(parts.eval_data))
-        if self.unusable:
-            log.info("evaluating in dygraph: %s", self.unusable)
-            return parts.model
-        return traced
+        traced, self.unusable = _inference_model(self.copy, compute_threads(run.world), parts.eval_data)
+        return parts.model if traced is None else traced
 
 
 def write_confusion(meter: TopkMeter, out_dir, class_names=None) -> dict:
