@@ -202,10 +202,11 @@ def tpr_at_fpr(positive_scores: np.ndarray, negative_scores: np.ndarray, max_fpr
 class LossTermMeter:
     """Each named term of a combined loss (a distillation run's ground-truth CE, KD, MGD, ...) averaged over an
     epoch's samples: the `train_<term>` columns of metrics.jsonl beside the total `train_loss`. Batches add to
-    sums kept on the terms' device (no copy to the host per batch); reading them copies once."""
+    sums kept on the terms' device (no copy to the host per batch); reading `sums` copies once, as TopkMeter's
+    totals do."""
 
     def __init__(self):
-        self.sums, self.count = {}, 0
+        self._sums, self.count = {}, 0
         self._pending = {}  # name -> on-device sum of value x samples not yet added to `sums`
 
     def update(self, terms: dict, samples: int):
@@ -214,35 +215,35 @@ class LossTermMeter:
             self._pending[name] = weighted if name not in self._pending else self._pending[name] + weighted
         self.count += samples
 
-    def _settle(self):
+    def _flush(self) -> None:
         for name, total in self._pending.items():
-            self.sums[name] = self.sums.get(name, 0.0) + float(total)
+            self._sums[name] = self._sums.get(name, 0.0) + float(total)
         self._pending = {}
+
+    sums = _read_back("_sums")  # name -> value x samples
 
     def all_reduce(self):
         """Sum over all ranks (every rank computes the same terms; no-op in a single process)."""
         import paddle
         import paddle.distributed as dist
 
-        self._settle()
-        if dist.get_world_size() <= 1 or not self.sums:
+        sums = self.sums
+        if dist.get_world_size() <= 1 or not sums:
             return
-        names = sorted(self.sums)
-        tensor = paddle.to_tensor(np.array([self.sums[n] for n in names] + [float(self.count)]))
+        names = sorted(sums)
+        tensor = paddle.to_tensor(np.array([sums[n] for n in names] + [float(self.count)]))
         dist.all_reduce(tensor)
         packed = tensor.numpy()
         self.sums, self.count = dict(zip(names, packed[:-1].tolist())), int(round(packed[-1]))
 
     def result(self) -> dict:
-        self._settle()
         return {name: total / max(self.count, 1) for name, total in self.sums.items()}
 
     def state(self) -> dict:
-        self._settle()
         return {"sums": dict(self.sums), "count": self.count}
 
     def load_state(self, state: dict) -> None:
-        self.sums, self.count, self._pending = dict(state["sums"]), int(state["count"]), {}
+        self._sums, self.count, self._pending = dict(state["sums"]), int(state["count"]), {}
 
 
 class BinaryTopkMeter(TopkMeter):
