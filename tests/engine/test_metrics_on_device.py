@@ -61,6 +61,8 @@ def test_figures_read_between_batches_keep_adding_up():
         meter.update(paddle.to_tensor(scores), paddle.to_tensor(labels), paddle.to_tensor(loss))
         host.update(scores, labels, loss)
         assert meter.result()["samples"] == host.count  # read back after every batch, as training does
+    np.testing.assert_array_equal(meter.correct, host.correct)
+    assert meter.loss_sum == host.loss_sum
     restored = TopkMeter([1, 2], class_num=5)
     restored.load_state(meter.state())
     assert restored.result() == meter.result()
