@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SWITCH = "PCLS_EVAL_INFERENCE"
+from pcls.engine.evaluate_inference import EVAL_INFERENCE_ENV as SWITCH
 
 
 def evaluate_once(name: str, cfg: dict, weights: Path) -> dict:
