@@ -296,7 +296,7 @@ def main() -> int:
 
     print(f"\nload average before {results['load_average_before']}, after {results['load_average_after']} "
           f"on {results['cpus']} CPUs; model threads {args.threads}, max batch {args.max_batch}, "
-          f"max wait {args.max_wait_ms} ms, KMP_BLOCKTIME in the environment {os.environ.get('KMP_BLOCKTIME')} "
+          f"max wait {args.max_wait_ms} ms, KMP_BLOCKTIME in the environment {results['kmp_blocktime_env']} "
           "(unset: the server's default, the model alone OpenMP's)")
     busiest = max(results["load_average_before"][0], results["load_average_after"][0])
     if busiest > results["cpus"] / 2:

@@ -47,8 +47,12 @@ def register(app: typer.Typer) -> None:
         # decoding and HTTP threads need between model calls (measured: server CPU per image 24 -> 13 ms at 1
         # client, PPLCNet_x1_0); not spinning at all (0) makes every kernel of a call wake its threads anew. 1 ms
         # spans the gaps between one call's kernels, not between calls (measured at 1 client on shared cores,
-        # PPLCNet_x1_0: p99 18-30 ms against 0's 26-37; CHANGELOG has the rest). Before paddle loads OpenMP.
-        os.environ.setdefault("KMP_BLOCKTIME", "1")
+        # PPLCNet_x1_0: p99 18-30 ms against 0's 26-37; CHANGELOG has the rest). Through the environment, before
+        # OpenMP starts, as the process is the server's: it covers every model thread (predict's
+        # `openmp_spinning_off` sets its one calling thread at run time, as a library must).
+        from pcls.deploy.runtimes import BLOCKTIME_ENV
+
+        os.environ.setdefault(BLOCKTIME_ENV, "1")
         try:
             import uvicorn
 

@@ -2,6 +2,7 @@
 command's own errors are one line and exit 2."""
 
 import json
+import os
 import signal
 import socket
 import time
@@ -64,3 +65,15 @@ def test_serve_errors_are_one_line(tmp_path, export_dir):
         busy = runner.invoke(app, ["serve", str(export_dir), "--port", str(port), "--runtime", "paddle",
                                    "--threads", "1"])
     assert busy.exit_code == 2 and f"could not listen on 127.0.0.1:{port}" in busy.output
+
+
+def test_serve_lets_openmp_threads_spin_1_ms_unless_the_user_chose(tmp_path, monkeypatch):
+    """Set before the model loads (so also when loading then fails), and a KMP_BLOCKTIME the user set wins."""
+    runner = CliRunner()
+    monkeypatch.setenv("KMP_BLOCKTIME", "placeholder")  # recorded, so the test's changes are undone afterwards
+    monkeypatch.delenv("KMP_BLOCKTIME")
+    assert runner.invoke(app, ["serve", str(tmp_path / "nosuch") + "/"]).exit_code == 2
+    assert os.environ.get("KMP_BLOCKTIME") == "1"
+    monkeypatch.setenv("KMP_BLOCKTIME", "50")
+    assert runner.invoke(app, ["serve", str(tmp_path / "nosuch") + "/"]).exit_code == 2
+    assert os.environ["KMP_BLOCKTIME"] == "50"
