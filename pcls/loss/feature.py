@@ -78,9 +78,7 @@ class PEFDLoss(nn.Layer):
                             f"(s_key / t_key)")
         projected = paddle.add_n([F.relu(p(student)) for p in self.projectors]) / len(self.projectors)
         projected, teacher = projected.flatten(1), teacher.flatten(1)
-        cosine = (projected / projected.norm(axis=1, keepdim=True) * (teacher / teacher.norm(axis=1, keepdim=True))
-                  ).sum(axis=1)
-        return (1 - cosine).mean()
+        return (1 - F.cosine_similarity(projected, teacher, axis=1)).mean()
 
 
 DISTANCES = {"l1": nn.L1Loss, "l2": nn.MSELoss, "smooth_l1": nn.SmoothL1Loss}

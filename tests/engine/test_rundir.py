@@ -169,11 +169,11 @@ def test_a_log_folder_entry_that_is_a_link_is_refused(tmp_path):
     assert (victims / "workerlog.0").read_text() == "precious"
 
 
-@pytest.mark.parametrize("swapped", ["student", "log"])
+@pytest.mark.parametrize("swapped", ["student", "log", "student/latest.pdparams", "."])
 def test_a_folder_swapped_for_a_link_after_the_check_is_never_followed(tmp_path, monkeypatch, swapped):
-    """The time-of-check/time-of-use gap: the ledger's entries pass the check, then a folder on their way becomes a
-    link to someone else's files before the removal; removal works through descriptors opened without following
-    links, so the other folder keeps every file."""
+    """The time-of-check/time-of-use gap: the ledger's entries pass the check, then a folder on their way (or the
+    file itself, or the run folder) becomes a link to someone else's files before the removal; removal works through
+    descriptors opened without following links, so the other folder keeps every file."""
     import pcls.engine.rundir as rundir
     from pcls.utils.io import atomic_write_text, record_written
 
@@ -188,17 +188,29 @@ def test_a_folder_swapped_for_a_link_after_the_check_is_never_followed(tmp_path,
     (run / "log" / "workerlog.0").write_text("x")
     checked = rundir._checked_entries
 
+    link = run.with_name("run-link") if swapped == "." else run / swapped
+    victim = victims / "latest.pdparams" if swapped.endswith(".pdparams") else victims
+
     def check_then_swap(path, entries):
         targets = checked(path, entries)
-        shutil.rmtree(run / swapped)
-        (run / swapped).symlink_to(victims)
+        if swapped == ".":  # the run folder itself: moved away, a link to the victims in its place
+            run.rename(link)
+            run.symlink_to(victims)
+        else:
+            shutil.rmtree(link) if link.is_dir() else link.unlink()
+            link.symlink_to(victim)
         return targets
 
     monkeypatch.setattr(rundir, "_checked_entries", check_then_swap)
-    removed = clear_run(run)
+    if swapped == ".":
+        with pytest.raises(PclsError, match="cannot be opened as a folder without following a link"):
+            clear_run(run)
+        assert (link / "latest.json").exists() and (link / "student" / "latest.pdparams").exists()
+    else:
+        removed = clear_run(run)
+        assert link.is_symlink() and run / "latest.json" in removed and link not in removed
     assert sorted(p.name for p in victims.iterdir()) == ["latest.pdparams", "workerlog.0"]
     assert all((victims / name).read_text() == "precious" for name in ("latest.pdparams", "workerlog.0"))
-    assert (run / swapped).is_symlink() and run / "latest.json" in removed
 
 
 # -- #25.2: no write follows a symbolic link -------------------------------------------------------------

@@ -258,6 +258,9 @@ def test_pefd_aligns_the_projector_ensemble_with_the_teacher():
     mapped = _pair_loss("PEFDLoss", s_feat, t_feat, student_channel=4, teacher_channel=6)
     assert flat[1] == pytest.approx(mapped[1], abs=1e-12)
     np.testing.assert_allclose(flat[2], mapped[2].reshape(3, 4), atol=1e-12)
+    # a student every projector maps to zero (ReLU; biases start at 0) has cosine 0 with the teacher: loss 1, not NaN
+    _, zero, zero_grad = _pair_loss("PEFDLoss", np.zeros_like(s_feat), t_feat, student_channel=4, teacher_channel=6)
+    assert zero == pytest.approx(1.0) and np.isfinite(zero_grad).all()
 
 
 def test_pefd_refuses_student_and_teacher_maps_of_different_sizes():
