@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         # the engine adds the distillation callback itself (pcls/distill/strategy.py): Arch is a DistillationModel
         summary = train(cfg, strategy={"cache_teacher": cache_teacher}, device=device, nproc=nproc, gpus=gpus,
                         resume=resume, exist_ok=exist_ok, recipe=recipe,
-                        callbacks=progress_callbacks(json_out, nproc, gpus))
+                        callbacks=progress_callbacks(json_out))
         report_run(summary, json_out, "distillation run")
 
 

@@ -43,10 +43,10 @@ def config_for_resume(resume: str, overrides):
     return resumed_config(resume, overrides)
 
 
-def progress_callbacks(json_out: bool, nproc=None, gpus=None, ips=None) -> list:
-    """A progress bar for a single-process run on a terminal-facing command (none with --json: stdout is
-    data, and none for a launched job: its rank 0 log lines are echoed instead)."""
-    if json_out or gpus or ips or (nproc and nproc > 1):
+def progress_callbacks(json_out: bool) -> list:
+    """The progress bar, for every run (a launched job's rank 0 relays its progress to it), except with --json:
+    stdout is data."""
+    if json_out:
         return []
     from pcls.cli.progress import ProgressBar
 

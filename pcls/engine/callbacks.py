@@ -27,6 +27,9 @@ kind adds its own (distillation); the CLI adds a progress bar. A config names mo
             print(row["epoch"], row["train_loss"])
 
     pcls.train(cfg, callbacks=[PrintLoss()])            # nproc=2 too: each process gets a copy (`portable`)
+
+A callback with `runs_in_parent = True` is the exception: a launched job keeps it in the calling process and
+feeds it rank 0's progress events (`on_progress`); the progress bar is one.
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ class Callback:
     priority: int = NORMAL
     #: None: state_dict() holds plain values (the checkpoint's JSON); a suffix: arrays, in that file
     state_file: str = None
+    #: True: in a launched job this callback stays in the pcls process (it is not sent to the workers) and
+    #: receives rank 0's progress as `on_progress(event)` (pcls/engine/progress_events.py); the progress bar
+    runs_in_parent: bool = False
 
     def state_dict(self) -> dict:
         return {}

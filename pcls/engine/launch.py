@@ -17,6 +17,8 @@ job spec, launch, rank 0's summary.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from pcls.engine.progress_events import ProgressRelay, parse_progress_line
 from pcls.errors import PclsError
 
 log = logging.getLogger(__name__)
@@ -248,9 +251,36 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _echo(line: str) -> None:
-    if line.strip() and not _NOISE.match(line):
+def _echo(line: str, listeners=()) -> None:
+    """One line of rank 0's log: a progress event goes to the parent-side callbacks (`listeners`), never to the
+    log as text; launcher chatter is dropped; anything else is logged."""
+    event = parse_progress_line(line)
+    if event is not None:
+        for listener in listeners if event else ():
+            listener.on_progress(event)
+    elif line.strip() and not _NOISE.match(line):
         log.info("%s", line)
+
+
+def split_callbacks(callbacks) -> tuple:
+    """(the callbacks that stay in this process, the portable specs of those every worker runs): a callback with
+    `runs_in_parent` stays, and then rank 0 also runs a ProgressRelay to feed it."""
+    from pcls.engine.callbacks import portable
+
+    in_parent = [callback for callback in callbacks if getattr(callback, "runs_in_parent", False)]
+    sent = [portable(callback) for callback in callbacks if not getattr(callback, "runs_in_parent", False)]
+    return in_parent, sent + ([portable(ProgressRelay())] if in_parent else [])
+
+
+@contextlib.contextmanager
+def _relayed_to(listeners):
+    """The echo for run_launcher that feeds rank 0's progress events to `listeners`; when the job is over
+    (done, failed or interrupted, whether or not rank 0 lived to say so) they get a last `job_end`."""
+    try:
+        yield functools.partial(_echo, listeners=listeners)
+    finally:
+        for listener in listeners:
+            listener.on_progress({"event": "job_end"})
 
 
 def world_size(nproc=None, gpus=None, ips=None) -> int:
@@ -269,18 +299,18 @@ def _launch_device(options) -> str:
 def train_distributed(cfg: dict, options, callbacks=()) -> dict:
     """Train `cfg` in `options.nproc` CPU processes or on `options.gpus` (paddle.distributed.launch);
     rank 0's summary. `options`: the run's RunOptions, written unchanged (plus the run directory) into the
-    job spec each worker reads; `callbacks` travel as pcls.engine.callbacks.portable specs.
+    job spec each worker reads; `callbacks` travel as pcls.engine.callbacks.portable specs, except those with
+    `runs_in_parent` (the progress bar): they stay here and get rank 0's progress events, relayed through its log.
 
     Everything that can fail on bad input is checked here, before the launcher starts."""
     import dataclasses
 
-    from pcls.engine.callbacks import portable
     from pcls.engine.components import prepare_builtin_data, preflight
     from pcls.engine.env import require_cuda
     from pcls.engine.run_config import run_directory
     from pcls.utils.io import atomic_write_text
 
-    sent = [portable(callback) for callback in callbacks]  # refused before anything is written
+    in_parent, sent = split_callbacks(callbacks)  # a callback that cannot be sent is refused before any write
     device = _launch_device(options)
     if options.gpus:
         import paddle
@@ -305,7 +335,8 @@ def train_distributed(cfg: dict, options, callbacks=()) -> dict:
                          nproc=options.nproc if not options.gpus else None, gpus=options.gpus, ips=options.ips)
     log.info("launching %d processes: %s", world, " ".join(cmd))
     try:
-        run_launcher(cmd, run_dir / "log", env=worker_env(device), echo=_echo)
+        with _relayed_to(in_parent) as echo:
+            run_launcher(cmd, run_dir / "log", env=worker_env(device), echo=echo)
     except KeyboardInterrupt:
         if not summary_path.is_file():
             raise
