@@ -268,6 +268,10 @@ def split_callbacks(callbacks) -> tuple:
     from pcls.engine.callbacks import portable
 
     in_parent = [callback for callback in callbacks if getattr(callback, "runs_in_parent", False)]
+    for callback in in_parent:
+        if not callable(getattr(callback, "on_progress", None)):
+            raise PclsError(f"callback {type(callback).__qualname__} has runs_in_parent = True but no "
+                            f"on_progress(event) method to receive rank 0's progress: add one, or drop runs_in_parent")
     sent = [portable(callback) for callback in callbacks if not getattr(callback, "runs_in_parent", False)]
     return in_parent, sent + ([portable(ProgressRelay())] if in_parent else [])
 

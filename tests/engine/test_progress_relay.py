@@ -10,6 +10,7 @@ from pcls.config import load_config
 from pcls.engine.callbacks import Callback
 from pcls.engine.launch import _echo, split_callbacks
 from pcls.engine.progress_events import RELAY_PREFIX, ProgressEvents, ProgressRelay, parse_progress_line
+from pcls.errors import PclsError
 from tests.engine.conftest import TINYNET, tiny_config, write_config
 from tests.engine.test_launch import PortableMarker
 
@@ -109,6 +110,12 @@ def test_parent_side_callbacks_stay_and_rank_0_relays_only_for_them(tmp_path):
                                                 "pcls.engine.progress_events:ProgressRelay"]
     in_parent, sent = split_callbacks([marker])  # --json: no bar, so no relay lines either
     assert in_parent == [] and [spec["class"] for spec in sent] == ["tests.engine.test_launch:PortableMarker"]
+
+    class Deaf(Callback):
+        runs_in_parent = True
+
+    with pytest.raises(PclsError, match="Deaf has runs_in_parent = True but no on_progress"):
+        split_callbacks([Deaf()])
 
 
 def test_progress_bar_for_every_run_but_json():
