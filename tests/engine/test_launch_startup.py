@@ -2,9 +2,14 @@
 as soon as every worker has exited cleanly, without waiting for the launcher's next look."""
 
 import socket
+import sys
 import threading
+from pathlib import Path
+
+import pytest
 
 from pcls.engine.env import store_endpoint, wait_for_store
+from pcls.errors import PclsError
 
 
 def _free_port() -> int:
@@ -44,3 +49,69 @@ def test_wait_for_store_returns_once_rank_0_listens():
         listening.set()
         thread.join()
         server.close()
+
+
+# A stand-in for Paddle's launcher: starts one child per argument "MARK:STATUS" (each records MARK with
+# record_exit, as worker.py does, then exits with STATUS), looks at them only after LOOK_AFTER seconds,
+# then exits with the first failure, or LAUNCHER_EXIT when they all succeeded.
+LAUNCHER = """
+import os, subprocess, sys, time
+log_dir = sys.argv[1]
+children = []
+for rank, spec in enumerate(sys.argv[2:]):
+    mark, status = spec.split(":")
+    env = dict(os.environ, PADDLE_LOG_DIR=log_dir, PADDLE_LOCAL_RANK=str(rank))
+    code = f"import os; from pcls.engine.launch import record_exit; record_exit({mark}); os._exit({status})"
+    children.append(subprocess.Popen([sys.executable, "-c", code], env=env))
+time.sleep(float(os.environ["LOOK_AFTER"]))
+codes = [child.wait() for child in children]
+sys.exit(next((c for c in codes if c), int(os.environ["LAUNCHER_EXIT"])))
+"""
+
+
+def _run_stand_in(tmp_path, monkeypatch, specs, look_after, launcher_exit):
+    from pcls.engine.launch import run_launcher
+
+    script = tmp_path / "launcher.py"
+    script.write_text(LAUNCHER)
+    monkeypatch.setenv("LOOK_AFTER", str(look_after))
+    monkeypatch.setenv("LAUNCHER_EXIT", str(launcher_exit))
+    log_dir = tmp_path / "log"
+    cmd = [sys.executable, str(script), str(log_dir), *specs]
+    return log_dir, lambda: run_launcher(cmd, log_dir, local_workers=len(specs))
+
+
+def test_the_job_is_done_when_every_worker_exited_with_0(tmp_path, monkeypatch):
+    """The launcher would exit 3 only after 60 s: the runner returns 0 on the workers' own word and
+    stops the launcher; no exit mark is left behind."""
+    log_dir, run = _run_stand_in(tmp_path, monkeypatch, ["0:0", "0:0"], look_after=60, launcher_exit=3)
+    assert run() == 0
+    assert list(log_dir.glob("exit.*")) == []
+    assert _processes_mentioning(str(tmp_path / "launcher.py")) == []
+
+
+def test_a_worker_that_failed_leaves_the_verdict_to_the_launcher(tmp_path, monkeypatch):
+    log_dir, run = _run_stand_in(tmp_path, monkeypatch, ["0:0", "2:2"], look_after=0.5, launcher_exit=0)
+    with pytest.raises(PclsError) as failed:
+        run()
+    assert "exit 2" in failed.value.message
+    assert list(log_dir.glob("exit.*")) == []
+
+
+def test_a_worker_that_crashed_after_recording_0_is_not_taken_at_its_word(tmp_path, monkeypatch):
+    """Its process status (a zombie's exit code in /proc) says otherwise: wait for the launcher."""
+    _, run = _run_stand_in(tmp_path, monkeypatch, ["0:0", "0:5"], look_after=3, launcher_exit=0)
+    with pytest.raises(PclsError) as failed:
+        run()
+    assert "exit 5" in failed.value.message
+
+
+def _processes_mentioning(text):
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(cmdline.parent.name)
+        except OSError:
+            pass
+    return found
