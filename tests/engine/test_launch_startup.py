@@ -1,7 +1,10 @@
-"""A launched job's start and end: ranks join rank 0's store as soon as it listens, and the runner returns
-as soon as every worker has exited cleanly, without waiting for the launcher's next look."""
+"""A launched job's start and end: the parent starts the launcher without importing paddle, ranks join rank 0's
+store as soon as it listens, and the runner returns as soon as every worker has exited cleanly, without waiting
+for the launcher's next look."""
 
+import os
 import socket
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -10,6 +13,7 @@ import pytest
 
 from pcls.engine.env import store_endpoint, wait_for_store
 from pcls.errors import PclsError
+from tests.engine.conftest import tiny_config, write_config
 
 
 def _free_port() -> int:
@@ -115,3 +119,32 @@ def _processes_mentioning(text):
         except OSError:
             pass
     return found
+
+
+# `pcls train --nproc 2` up to the launch: the launcher's command is printed instead of run
+PARENT = """
+import sys
+import pcls.engine.launch as launch
+
+def report(cmd, log_dir, **options):
+    print("LAUNCH", "paddle" in sys.modules, " ".join(cmd))
+    raise SystemExit(0)
+
+launch.run_launcher = report
+sys.argv = ["pcls", *sys.argv[1:]]
+from pcls.cli import main
+main()
+"""
+
+
+def test_the_parent_of_a_launched_job_does_not_import_paddle(tmp_path, colour_data):
+    """Checks, run directory and job spec need no paddle: the launcher and the workers import it anyway."""
+    cfg = tiny_config(colour_data, tmp_path / "out", epochs=1)
+    cfg["Arch"] = {"name": "ResNet18_vd", "class_num": 4}  # a built-in backbone: no plugin file runs
+    env = {k: v for k, v in os.environ.items() if k != "PCLS_PLUGINS"}
+    result = subprocess.run([sys.executable, "-c", PARENT, "train", "-c", str(write_config(cfg, tmp_path / "c.yaml")),
+                             "--nproc", "2"], env=env, capture_output=True, text=True, timeout=120)
+    launched = [line for line in result.stdout.splitlines() if line.startswith("LAUNCH")]
+    assert launched and launched[0].startswith("LAUNCH False "), result.stdout + result.stderr[-2000:]
+    assert "paddle.distributed.launch" in launched[0]
+    assert (tmp_path / "out/ResNet18_vd/launch.json").is_file()
