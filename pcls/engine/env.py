@@ -66,8 +66,8 @@ def wait_for_store(endpoint, timeout: float = 120.0, interval: float = 0.02) -> 
     """Wait until `endpoint` accepts a TCP connection; False after `timeout` seconds.
 
     Paddle's store client retries a refused connection only every 3 seconds (kDelay in
-    phi/core/distributed/store/tcp_utils.h), and the other ranks nearly always ask before rank 0 listens:
-    every launched job lost those 3 s. A refused probe costs nothing, so probe often instead."""
+    phi/core/distributed/store/tcp_utils.h), and the other ranks often ask before rank 0 listens (6 of 8
+    two-process jobs here lost those 3 s). A refused probe costs nothing, so probe often instead."""
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+
 import pytest
 
 from pcls.engine.env import store_endpoint, wait_for_store
