@@ -66,7 +66,7 @@ def wait_for_store(endpoint, timeout: float = 120.0, interval: float = 0.02) -> 
     """Wait until `endpoint` accepts a TCP connection; False after `timeout` seconds.
 
     Paddle's store client retries a refused connection only every 3 seconds (kDelay in
-    phi/core/distributed/store/tcp_utils.h), and the other ranks often ask before rank 0 listens (6 of 8
+    phi/core/distributed/store/tcp_utils.h), and the other ranks often ask before rank 0 listens (5 of 14
     two-process jobs here lost those 3 s). A refused probe costs nothing, so probe often instead."""
     deadline = time.monotonic() + timeout
     while True:
