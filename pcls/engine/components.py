@@ -45,12 +45,14 @@ def _batch_error(batch_size: int, world: int, count: int, what: str) -> PclsErro
 def preflight(cfg: dict, resume=None, world: int = 1) -> None:
     """Checks that need no model or data loading: fail on bad input before anything is written.
     `resume`: RunOptions.resume (Global.checkpoints already folded in)."""
+    from pcls.config.arch_names import known_arch_names
     from pcls.data.sources import check_list_file
     from pcls.engine.model import MODEL_KINDS, check_weights_source, load_plugins
 
     load_plugins()
     arch = cfg.get("Arch") or {}
-    if arch.get("name") not in MODEL_KINDS:
+    # a name found in the backbones' source needs no import of them (and of paddle) to be known
+    if arch.get("name") not in MODEL_KINDS and arch.get("name") not in known_arch_names():
         from pcls.arch.registry import get_constructor
 
         get_constructor(arch.get("name") or "")

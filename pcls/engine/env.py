@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+import time
 
 from pcls.errors import PclsError
+
+log = logging.getLogger(__name__)
 
 
 def require_cuda(device: str = "gpu") -> None:
@@ -47,3 +52,40 @@ def seed_everything(seed: int) -> None:
 def world_info():
     """(rank, world size) from the launcher's environment."""
     return int(os.environ.get("PADDLE_TRAINER_ID", 0)), int(os.environ.get("PADDLE_TRAINERS_NUM", 1))
+
+
+def store_endpoint():
+    """(host, port) of the job's TCP store, which rank 0 serves: the endpoint Paddle's
+    create_or_get_global_tcp_store connects to (PADDLE_MASTER, else the first PADDLE_TRAINER_ENDPOINTS entry)."""
+    endpoint = os.environ.get("PADDLE_MASTER") or os.environ.get("PADDLE_TRAINER_ENDPOINTS", "").split(",")[0]
+    host, _, port = endpoint.rpartition(":")
+    return (host, int(port)) if host and port.isdigit() else None
+
+
+def wait_for_store(endpoint, timeout: float = 120.0, interval: float = 0.02) -> bool:
+    """Wait until `endpoint` accepts a TCP connection; False after `timeout` seconds.
+
+    Paddle's store client retries a refused connection only every 3 seconds (kDelay in
+    phi/core/distributed/store/tcp_utils.h), and the other ranks often ask before rank 0 listens (5 of 14
+    two-process jobs here lost those 3 s). A refused probe costs nothing, so probe often instead."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(endpoint, timeout=1.0).close()
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+
+def join_process_group() -> None:
+    """paddle.distributed.init_parallel_env for a launched rank; ranks other than 0 first wait (cheaply)
+    for rank 0's store to listen."""
+    import paddle.distributed as dist
+
+    rank, _ = world_info()
+    endpoint = store_endpoint()
+    if rank != 0 and endpoint is not None and not wait_for_store(endpoint):
+        log.debug("the store at %s:%d is not listening yet; leaving the retries to Paddle", *endpoint)
+    dist.init_parallel_env()

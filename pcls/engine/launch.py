@@ -7,7 +7,9 @@ runs in its own session and gets SIGKILL when pcls exits (Linux parent-death sig
 asks for the same when the launcher exits (`die_with_parent`, called first thing in worker.py); the
 runner also kills the launcher's children itself when the job ends, fails or is interrupted. A crashing
 rank makes the others fail on a gloo/NCCL timeout and the launcher exit non-zero; the runner then
-reports the first worker traceback it finds.
+reports the first worker traceback it finds. Paddle's launcher looks at its workers once a second and then
+takes a while to exit, so each worker leaves its exit code in the log folder (`record_exit`, deleted with
+the dumps below) and the runner ends the job itself as soon as every local worker exited with 0.
 
 The launcher also dumps the whole environment (tokens included) into its log folder (`envlog.N`,
 `backup_env.N.json`, `default.*.log`); workers read `backup_env` while they start, so the runner deletes
@@ -36,6 +38,8 @@ from pcls.errors import PclsError
 log = logging.getLogger(__name__)
 # the launcher's copies of the environment: never kept (they hold every variable, secrets included)
 ENV_DUMPS = ("envlog.*", "backup_env.*", "default.*.log")
+# each worker's exit code as it returns (record_exit); deleted with the dumps
+EXIT_MARKS = "exit.*"
 # launcher / paddle chatter in rank 0's log that the user does not need to see
 _NOISE = re.compile(r"^([IWE]\d{4} |\s|=+$|FLAGS\(|.*warnings\.warn|.*ccache|.*Modified FLAGS|LAUNCH )")
 
@@ -52,13 +56,16 @@ def launch_command(script: str, script_args: Sequence[str], *, log_dir, nproc: O
         cmd += ["--devices", gpus]
     elif nproc:
         cmd += ["--nproc_per_node", str(int(nproc))]
-    if ips:
-        hosts = [h.strip() for h in ips.split(",") if h.strip()]
-        if len(hosts) > 1:
-            cmd += ["--ips", ",".join(hosts)]
+    hosts = _hosts(ips)
+    if len(hosts) > 1:
+        cmd += ["--ips", ",".join(hosts)]
     if master:
         cmd += ["--master", master]
     return cmd + [str(script), *map(str, script_args)]
+
+
+def _hosts(ips: Optional[str]) -> list:
+    return [h.strip() for h in (ips or "").split(",") if h.strip()]
 
 
 def die_with_parent() -> None:
@@ -106,19 +113,46 @@ def first_worker_error(log_dir) -> Optional[str]:
     return sorted(found, key=lambda item: item[0])[0][1] if found else None
 
 
-def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeout: Optional[float] = None,
-                 echo=None) -> int:
+def record_exit(code: int) -> int:
+    """Leave this worker's exit code for the runner in the launcher's log folder; returns `code`."""
+    folder, rank = os.environ.get("PADDLE_LOG_DIR"), os.environ.get("PADDLE_LOCAL_RANK")
+    if folder and rank is not None:
+        from pcls.utils.io import atomic_write_text
+
+        try:
+            atomic_write_text(Path(folder) / f"exit.{rank}", str(code))
+        except OSError:  # the runner then waits for the launcher's own verdict
+            pass
+    return code
+
+
+def _workers_succeeded(launcher_pid: int, log_dir: Path, count: int) -> bool:
+    """All `count` local workers left exit code 0 (record_exit) and have exited: the job is done.
+
+    Paddle's launcher looks at its workers once a second and then takes a while to exit; the runner need
+    not wait for either. A worker still shutting down, or whose process reports another exit status, is
+    left to the launcher."""
+    marks = list(log_dir.glob(EXIT_MARKS))
+    if len(marks) != count or any(mark.read_text(errors="replace").strip() != "0" for mark in marks):
+        return False
+    return all(state == "Z" and status == 0 for _, _, state, status in _child_stats(launcher_pid))
+
+
+def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.1, timeout: Optional[float] = None,
+                 echo=None, local_workers: Optional[int] = None) -> int:
     """Run the launcher in its own process group; kill the group on exit, error or signal.
 
     Returns 0 on success; raises PclsError (exit 2 when a worker reported bad input, else 1) naming the
     failing worker's error otherwise. `echo(line)` receives rank 0's log lines as they appear.
+    `local_workers`: how many workers the launcher starts on this node, when they run worker.py (which
+    records each one's exit code): the job is done as soon as all of them exited with 0.
     """
     from pcls.utils.io import record_written
 
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     record_written(log_dir, folder=True)
-    for old in log_dir.glob("workerlog.*"):  # the launcher appends; one job, one log
+    for old in [*log_dir.glob("workerlog.*"), *log_dir.glob(EXIT_MARKS)]:  # the launcher appends; one job, one log
         old.unlink()
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
@@ -130,8 +164,9 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
-    started, echoed = time.monotonic(), 0
+    started, echoed, scanned = time.monotonic(), 0, 0.0
     launcher_out = []
+    succeeded = False
     try:
         os.set_blocking(proc.stdout.fileno(), False)
         while proc.poll() is None:
@@ -139,10 +174,18 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
             if chunk:
                 launcher_out.append(chunk)
             echoed = _echo_rank0(log_dir, echoed, echo)
-            workers.update(_children(proc.pid))
+            if time.monotonic() - scanned >= 0.5:  # a /proc scan: not on every short poll
+                workers.update(_children(proc.pid))
+                scanned = time.monotonic()
+            if local_workers and _workers_succeeded(proc.pid, log_dir, local_workers):
+                succeeded = True
+                break
             if timeout is not None and time.monotonic() - started > timeout:
                 raise PclsError(f"distributed job exceeded {timeout:.0f} s; killed (logs in {log_dir})", 1)
-            time.sleep(poll)
+            try:
+                proc.wait(timeout=poll)  # returns as soon as the launcher exits
+            except subprocess.TimeoutExpired:
+                pass
         rest = proc.stdout.read()
         if rest:
             launcher_out.append(rest)
@@ -159,8 +202,8 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         drop_env_dumps(log_dir)
-    _kill_all(proc, workers)  # stragglers (a worker the launcher lost track of)
-    if proc.returncode == 0:
+    _kill_all(proc, workers)  # stragglers (a worker the launcher lost track of); the launcher itself when done
+    if proc.returncode == 0 or succeeded:
         return 0
     error = first_worker_error(log_dir)
     if error is None:
@@ -172,9 +215,10 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.5, timeou
 
 
 def drop_env_dumps(log_dir) -> list:
-    """Delete the launcher's environment dumps from `log_dir`; returns the files removed."""
+    """Delete the launcher's environment dumps (and the workers' exit marks) from `log_dir`; returns the
+    files removed."""
     removed = []
-    for pattern in ENV_DUMPS:
+    for pattern in (*ENV_DUMPS, EXIT_MARKS):
         for path in Path(log_dir).glob(pattern):
             try:
                 path.unlink()
@@ -204,14 +248,21 @@ def _echo_rank0(log_dir: Path, offset: int, echo) -> int:
 def _children(pid: int) -> list:
     """(pid, start time) of the direct children of `pid` (Linux /proc); the start time guards against
     a recycled PID when they are signalled later."""
+    return [(child, started) for child, started, _, _ in _child_stats(pid)]
+
+
+def _child_stats(pid: int) -> list:
+    """(pid, start time, state, wait status) of the direct children of `pid` from /proc/N/stat; the wait
+    status (Linux >= 3.5) means something only for a child that has exited (state Z), else None."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:  # fields after "(comm)": state, ppid, pgrp, ..., starttime is the 20th
-            found.append((int(stat.parent.name), fields[19]))
+        if int(fields[1]) == pid:  # fields after "(comm)": state, ppid, ..., starttime 20th, exit_code 50th
+            status = int(fields[49]) if len(fields) > 49 else None
+            found.append((int(stat.parent.name), fields[19], fields[0], status))
     return found
 
 
@@ -340,7 +391,8 @@ def train_distributed(cfg: dict, options, callbacks=()) -> dict:
     log.info("launching %d processes: %s", world, " ".join(cmd))
     try:
         with _relayed_to(in_parent) as echo:
-            run_launcher(cmd, run_dir / "log", env=worker_env(device), echo=echo)
+            run_launcher(cmd, run_dir / "log", env=worker_env(device), echo=echo,
+                         local_workers=world if len(_hosts(options.ips)) <= 1 else None)
     except KeyboardInterrupt:
         if not summary_path.is_file():
             raise

@@ -30,8 +30,7 @@ from pcls.engine.callbacks import (BestModel, CallbackList, Checkpointer, Recipe
                                    StepLog)
 from pcls.engine.callbacks import from_config as callbacks_from_config
 from pcls.engine.components import build_components, prepare_builtin_data, preflight
-from pcls.engine.env import seed_everything, select_device, world_info
-from pcls.engine.evaluator import TrainingEvalNetwork, run_eval
+from pcls.engine.env import join_process_group, seed_everything, select_device, world_info
 from pcls.engine.metrics import LossTermMeter
 from pcls.engine.run_config import RunConfig, RunOptions, run_directory, validated
 from pcls.errors import PclsError
@@ -90,9 +89,7 @@ class Trainer:
             self.cpu_threads = configure_threads(world, int(run.train_loader["loader"]["num_workers"]))
             reuse_freed_memory()
         if world > 1:
-            import paddle.distributed as dist
-
-            dist.init_parallel_env()
+            join_process_group()
         if run.seed is not None:
             seed_everything(int(run.seed))
         restored = None
@@ -290,6 +287,8 @@ class Trainer:
     def evaluate(self, prefix: str = "val_") -> dict:
         """`<prefix>top1`, `<prefix>loss`, ... of the model's current weights on the Eval loader (under
         auto_cast with AMP.use_fp16_test or O2: pcls/engine/amp.py)."""
+        from pcls.engine.evaluator import TrainingEvalNetwork, run_eval  # paddle: not in a launched job's parent
+
         parts = self.parts
         if hasattr(parts.eval_data.sampler, "set_epoch"):
             parts.eval_data.sampler.set_epoch(self.epoch)

@@ -37,4 +37,6 @@ def main(spec_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    from pcls.engine.launch import record_exit  # the runner returns once every worker recorded 0 and exited
+
+    sys.exit(record_exit(main(sys.argv[1])))
