@@ -98,7 +98,7 @@ def register(app: typer.Typer) -> None:
 
         summary = train(cfg, resume=resume, device=device, nproc=nproc, gpus=gpus, ips=ips, scale_lr=scale_lr,
                         ref_batch=ref_batch, run_name=name, exist_ok=exist_ok, recipe=recipe, smoke=smoke,
-                        callbacks=progress_callbacks(json_out, nproc, gpus, ips))
+                        callbacks=progress_callbacks(json_out, nproc if nproc != "auto" else None, gpus, ips))
         if smoke and not keep_checkpoints:
             from pcls.recipes.smoke import discard_checkpoints
 

@@ -33,6 +33,7 @@ from pcls.engine.components import build_components, prepare_builtin_data, prefl
 from pcls.engine.env import seed_everything, select_device, world_info
 from pcls.engine.evaluator import TrainingEvalNetwork, run_eval
 from pcls.engine.metrics import LossTermMeter
+from pcls.engine.parallel import plan_processes
 from pcls.engine.run_config import RunConfig, RunOptions, run_directory, validated
 from pcls.errors import PclsError
 from pcls.utils.logs import forward_logs
@@ -78,7 +79,7 @@ class Trainer:
         rank, world = world_info()
         if world == 1:  # a launched job's parent has done this already
             prepare_builtin_data(cfg)
-        preflight(cfg, options.resume, world)
+        preflight(cfg, options, world)
         device = select_device(options.device)
         target = run_directory(cfg, options, rank == 0)
         self.run = run = RunConfig.from_config(cfg, options, run_dir=target, device=device, rank=rank, world=world)
@@ -195,7 +196,7 @@ class Trainer:
             save_checkpoint(path, self.net.state_dict(), state=state, extra_files=files)
             return path
         state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "epochs": self.run.epochs,
-                 "world_size": self.run.world, "history": self.history, "rng": rng_state(), "config": self.run.cfg,
+                 "world_size": self.run.world, "process_batch": self.run.batch_size, "history": self.history, "rng": rng_state(), "config": self.run.cfg,
                  "callbacks": plain, **self.updater.state_dict()}
         if with_meter and self.meter is not None:
             state["epoch_meter"] = self.meter.state()
@@ -366,6 +367,8 @@ class Trainer:
             "run_dir": str(run_dir),
             "epochs_done": self.epoch,
             "seconds": round(seconds, 1),
+            "processes": self.run.world,
+            **({"processes_reason": self.run.options.processes_reason} if self.run.options.processes_reason else {}),
             "best": self.best,
             "final": self.history[-1] if self.history else {},
             "files": {
@@ -384,7 +387,8 @@ def train(cfg=None, *, callbacks=(), log=None, **options) -> dict:
     metrics, files.
 
     `options` are RunOptions fields (pcls.engine.run_config): resume, device, nproc/gpus/ips (a
-    multi-process job), scale_lr, ref_batch, run_name, run_dir, exist_ok, recipe, smoke, strategy. A new run
+    multi-process job; on the CPU nproc defaults to Global.cpu_processes, "auto": data parallel when it pays,
+    the config's batch split over the processes, pcls.engine.parallel), scale_lr, ref_batch, run_name, run_dir, exist_ok, recipe, smoke, strategy. A new run
     never writes into a directory holding another run: it takes the next free name (`<run>-2`, ...), or with
     exist_ok=True replaces that run's files. `callbacks`: pcls.Callback objects (in a multi-process run,
     every process gets a copy: see pcls.engine.callbacks.portable). `log`: a callable that also receives the
@@ -408,9 +412,10 @@ def train(cfg=None, *, callbacks=(), log=None, **options) -> dict:
         from pcls.recipes.smoke import smoke_run
 
         cfg, options = smoke_run(cfg, options)
-    if options.distributed:
-        from pcls.engine.launch import train_distributed
+    with forward_logs(log) if log else contextlib.nullcontext():
+        options = plan_processes(cfg, options, callbacks)  # data parallel on the CPU by default
+        if options.distributed:
+            from pcls.engine.launch import train_distributed
 
-        with forward_logs(log) if log else contextlib.nullcontext():
             return train_distributed(cfg, options, callbacks)
     return Trainer(cfg, options, callbacks=callbacks, log=log).fit()
