@@ -188,6 +188,9 @@ class Trainer:
         from pcls.engine.checkpoint import optimizer_state, rng_state, save_checkpoint
 
         path = self.run_dir / tag
+        # a save inside an epoch keeps the epoch's running metrics summed over the ranks (every rank is here:
+        # mid-epoch saves happen at the same update everywhere); rank 0 resumes them, the others start empty
+        meters = self._job_meter_states() if with_meter and self.meter is not None else None
         if not self.is_main:
             return path
         plain, files = self.callbacks.states()
@@ -198,12 +201,34 @@ class Trainer:
         state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "epochs": self.run.epochs,
                  "world_size": self.run.world, "process_batch": self.run.batch_size, "history": self.history, "rng": rng_state(), "config": self.run.cfg,
                  "callbacks": plain, **self.updater.state_dict()}
-        if with_meter and self.meter is not None:
-            state["epoch_meter"] = self.meter.state()
-            state["epoch_loss_terms"] = self.loss_terms.state()
+        if meters is not None:
+            state["epoch_meter"], state["epoch_loss_terms"] = meters
         save_checkpoint(path, self.net.state_dict(), optimizer_state(self.optimizer, self.net), state,
                         extra_files=files)
         return path
+
+    def _job_meter_states(self):
+        """(epoch meter, loss terms) states of the current epoch so far, over all ranks."""
+        import copy
+
+        meter, terms = copy.deepcopy(self.meter), copy.deepcopy(self.loss_terms)
+        if self.run.world > 1:
+            meter.all_reduce()
+            terms.all_reduce()
+        return meter.state(), terms.state()
+
+    def _stop_now(self, stop: _StopFlag) -> bool:
+        """Whether the run stops here (after an update or an epoch). In a multi-process run every rank stops
+        when any was asked to: Ctrl-C reaches the ranks at slightly different moments, and a rank that went on
+        alone would wait for the others' gradients forever."""
+        if self.run.world == 1:
+            return stop.raised
+        import paddle
+        import paddle.distributed as dist
+
+        asked = paddle.to_tensor([int(stop.raised)], dtype="int32")
+        dist.all_reduce(asked, op=dist.ReduceOp.MAX)
+        return bool(asked.item())
 
     def _restore(self, loaded) -> None:
         from pcls.engine.checkpoint import load_optimizer_state, set_rng_state
@@ -227,7 +252,7 @@ class Trainer:
             self.updater.lr = self.history[-1]["lr"]
         if state.get("rng"):
             set_rng_state(state["rng"])
-        if state.get("epoch_meter") and self.batch_in_epoch:
+        if state.get("epoch_meter") and self.batch_in_epoch and self.run.is_main:  # the job's sums: rank 0's
             meter = self.parts.train_meter()
             meter.load_state(state["epoch_meter"])
             self._partial_meter = meter
@@ -282,7 +307,7 @@ class Trainer:
             rate = seen * self.run.world / max(time.perf_counter() - started, 1e-9)
             self._emit("batch_end", self, StepInfo(batch, boundary, self.meter.result(), rate), (images, labels),
                        {"output": output, "loss": loss})
-            if boundary and stop.raised:
+            if boundary and self._stop_now(stop):
                 return self.meter, rate, True
         self.meter.all_reduce()
         self.loss_terms.all_reduce()
@@ -346,7 +371,7 @@ class Trainer:
                 self._emit("epoch_end", self, row)
                 if self._stop_after_epoch:
                     break
-                if stop.raised:
+                if self._stop_now(stop):
                     status = "interrupted"
                     self._emit("interrupt", self)
                     break

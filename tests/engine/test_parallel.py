@@ -75,7 +75,7 @@ def _plan(cfg, callbacks=(), **options):
 def test_test_sized_runs_stay_in_one_process(tiny_cfg, two_cores):
     planned = _plan(tiny_cfg)
     assert planned.nproc == 1 and planned.process_batch is None
-    assert "64 images to train of 50,176 pixels each is less work" in planned.processes_reason  # Global.image_shape
+    assert "64 images to train of 256 pixels each is less work" in planned.processes_reason  # Global.image_shape
 
 
 def test_auto_splits_a_long_run_and_only_parent_side_callbacks_allow_it(tiny_cfg, two_cores, monkeypatch):
