@@ -79,7 +79,7 @@ def test_test_sized_runs_stay_in_one_process(tiny_cfg, two_cores):
 
 
 def test_auto_splits_a_long_run_and_only_parent_side_callbacks_allow_it(tiny_cfg, two_cores, monkeypatch):
-    monkeypatch.setattr(parallel, "MIN_WORK_IMAGES_224", 1)
+    monkeypatch.setattr(parallel, "MIN_WORK_IMAGES_224", 0)
     tiny_cfg["DataLoader"]["Train"]["sampler"]["batch_size"] = 32
 
     class InParent(Callback):
@@ -93,7 +93,7 @@ def test_auto_splits_a_long_run_and_only_parent_side_callbacks_allow_it(tiny_cfg
 
 
 def test_a_given_count_is_used_as_given_with_the_batch_per_process(tiny_cfg, two_cores, monkeypatch):
-    monkeypatch.setattr(parallel, "MIN_WORK_IMAGES_224", 1)
+    monkeypatch.setattr(parallel, "MIN_WORK_IMAGES_224", 0)
     tiny_cfg["DataLoader"]["Train"]["sampler"]["batch_size"] = 32
     planned = _plan(tiny_cfg, nproc=3)
     assert (planned.nproc, planned.process_batch) == (3, None)
