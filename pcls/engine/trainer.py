@@ -438,6 +438,7 @@ def train(cfg=None, *, callbacks=(), log=None, **options) -> dict:
 
         cfg, options = smoke_run(cfg, options)
     with forward_logs(log) if log else contextlib.nullcontext():
+        prepare_builtin_data(cfg)  # first: the process count depends on the number of training images
         options = plan_processes(cfg, options, callbacks)  # data parallel on the CPU by default
         if options.distributed:
             from pcls.engine.launch import train_distributed
