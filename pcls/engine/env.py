@@ -17,7 +17,15 @@ def require_cuda(device: str = "gpu") -> None:
 
 
 def cuda_available() -> bool:
-    """Whether this Paddle build has CUDA and this machine a GPU: what device 'auto' picks a GPU on."""
+    """Whether this Paddle build has CUDA and this machine a GPU: what device 'auto' picks a GPU on. A CPU
+    build is told from Paddle's version file, without importing Paddle (a launched job's parent needs none)."""
+    import sys
+
+    if "paddle" not in sys.modules:
+        from pcls.doctor.probe import paddle_build
+
+        if not paddle_build().get("cuda"):
+            return False
     import paddle
 
     return paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
