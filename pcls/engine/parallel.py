@@ -93,7 +93,8 @@ def plan_processes(cfg: dict, options: RunOptions, callbacks=()) -> RunOptions:
     recorded = _recorded_processes(options.resume) if device == "cpu" else None
     if recorded is not None:
         return _as_recorded(cfg, options, *recorded)
-    setting = "auto" if options.nproc == "auto" else cfg["Global"]["cpu_processes"]
+    # a smoke run goes to the rule whatever the config says: one process
+    setting = "auto" if options.nproc == "auto" or options.smoke else cfg["Global"]["cpu_processes"]
     if setting != "auto":
         if device != "cpu":
             return dataclasses.replace(options, nproc=1, processes_reason=f"Global.cpu_processes is for CPU runs; "

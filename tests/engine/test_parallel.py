@@ -104,6 +104,7 @@ def test_a_given_count_is_used_as_given_with_the_batch_per_process(tiny_cfg, two
     assert _plan(tiny_cfg, nproc="auto").nproc == 2  # --nproc auto over the config's count
     tiny_cfg["Global"]["cpu_processes"] = 2
     assert (_plan(tiny_cfg).nproc, _plan(tiny_cfg).process_batch) == (2, None)
+    assert _plan(tiny_cfg, smoke=True).nproc == 1
     assert _plan(tiny_cfg, gpus="0,1").nproc is None  # a GPU job: its count is its GPUs
 
 
