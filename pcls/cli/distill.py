@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         gt_weight: Annotated[Optional[float], typer.Option("--gt-weight",
                              help="Weight of the ground-truth CE (default: 0 for ssld/js, 1 for kd/dml).")] = None,
         epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 20,
-        batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch (per process).")] = 32,
+        batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch (with --nproc N: per process).")] = 32,
         lr: Annotated[float, typer.Option("--lr", help="Cosine learning rate.")] = 0.0125,
         image_size: Annotated[Optional[int], typer.Option("--image-size", help="Default: the student's.")] = None,
         output_dir: Annotated[str, typer.Option("--output", help="Global.output_dir.")] = "./output/",

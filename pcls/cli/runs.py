@@ -16,8 +16,23 @@ ResumeOpt = Annotated[Optional[str], typer.Option(
     "checkpoint prefix (output/<run>/epoch_3).")]
 GpusOpt = Annotated[Optional[str], typer.Option(
     "--gpus", metavar="IDS", help="Train on these GPUs, one process each (e.g. 0,1), via paddle.distributed.launch.")]
-NprocOpt = Annotated[Optional[int], typer.Option(
-    "--nproc", metavar="N", min=1, help="Train with N CPU processes (gloo backend).")]
+
+
+def _process_count(value: str):
+    """--nproc: a whole number >= 1, or auto (a mistake is click's one 'Invalid value' line)."""
+    from pcls.engine.run_config import process_count
+    from pcls.errors import PclsError
+
+    try:
+        return process_count(value)
+    except PclsError as err:
+        raise typer.BadParameter(err.message) from None
+
+
+NprocOpt = Annotated[Optional[str], typer.Option(
+    "--nproc", metavar="N|auto", parser=_process_count, help="CPU processes (gloo, data parallel). Default: "
+    "Global.cpu_processes, auto: the batch split over the cores when the run is long enough. N: N processes "
+    "with the config's batch each; 1: one process.")]
 ExistOkOpt = Annotated[bool, typer.Option(
     "--exist-ok", help="Reuse the run directory when it holds an earlier run, after removing that run's files "
     "(default: the next free name, <run>-2, <run>-3, ...).")]

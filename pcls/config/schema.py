@@ -223,6 +223,8 @@ SCHEMA = Section(
                 "run_name": f("str", "none"),
                 # [{name: Callback, option: value}]: built by pcls.engine.callbacks.CALLBACKS in every process
                 "callbacks": f("list", "none"),
+                # CPU training processes (data parallel): "auto" (pcls.engine.parallel decides) or a count >= 1
+                "cpu_processes": f("int", "str", default="auto", minimum=1),
                 "distributed": refused("pcls starts processes from --nproc / --gpus / --ips on the command "
                                        "line, not from the config", "bool", "none"),
             }
@@ -509,6 +511,7 @@ def validate(config: dict, *, notes: bool = True) -> dict:
         _validate_distillation_models(arch)
     _validate_multilabel(validated)
     _validate_reference_metric(validated)
+    _validate_cpu_processes(validated["Global"]["cpu_processes"])
     for message in said if notes else ():
         _note(message)
     optimizer, clip = validated["Optimizer"], validated["Global"]["clip_grad_norm"]
@@ -529,6 +532,12 @@ LABEL_FREE_LOSSES = ("DistillationCELoss", "DistillationKLDivLoss", "Distillatio
 # multi-label metric name -> its result key (pcls.engine.metrics computes them)
 MULTILABEL_METRICS = {"HammingDistance": "hamming_distance", "AccuracyScore": "accuracy_score", "mAP": "mAP",
                       "ATTRMetric": "label_mA"}
+
+
+def _validate_cpu_processes(value) -> None:
+    if isinstance(value, str) and value != "auto":  # an int below 1 was refused by the field's minimum
+        raise PclsError(f"config key Global.cpu_processes: {value!r} is not a process count; use auto or a whole "
+                        "number >= 1 (1: one process)")
 
 
 def _names(entries) -> list:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from pcls.engine.callbacks import Ema
-from pcls.engine.run_config import RunConfig
+from pcls.engine.run_config import RunConfig, RunOptions
 from pcls.errors import PclsError
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ def prepare_builtin_data(cfg: dict) -> None:
     make_demo_dataset(dataset["image_root"])
 
 
-def _count_lines(path) -> int:
+def count_lines(path) -> int:
+    """Non-blank lines of a list file: an upper bound of its samples, read without loading any image."""
     with open(path, errors="replace") as fh:
         return sum(1 for line in fh if line.strip())
 
@@ -42,12 +43,13 @@ def _batch_error(batch_size: int, world: int, count: int, what: str) -> PclsErro
                      f"-o DataLoader.Train.sampler.batch_size={max(1, count // max(world, 1))}")
 
 
-def preflight(cfg: dict, resume=None, world: int = 1) -> None:
+def preflight(cfg: dict, options: RunOptions, world: int = 1) -> None:
     """Checks that need no model or data loading: fail on bad input before anything is written.
-    `resume`: RunOptions.resume (Global.checkpoints already folded in)."""
+    `options`: the run's RunOptions (its resume has Global.checkpoints folded in)."""
     from pcls.config.arch_names import known_arch_names
     from pcls.data.sources import check_list_file
     from pcls.engine.model import MODEL_KINDS, check_weights_source, load_plugins
+    from pcls.engine.run_config import process_loader
 
     load_plugins()
     arch = cfg.get("Arch") or {}
@@ -63,17 +65,17 @@ def preflight(cfg: dict, resume=None, world: int = 1) -> None:
         raise PclsError("the config has no DataLoader.Train section")
     for split in ("Train", "Eval"):
         check_list_file(cfg, split)  # names the command that makes a recipe's dataset
-    train = loaders["Train"]
+    train = process_loader(loaders["Train"], options)
     list_file = (train.get("dataset") or {}).get("cls_label_path")
     batch_size = int(train["sampler"]["batch_size"])
     if list_file:  # lines bound the sample count from above; the loader's exact count is checked again
-        lines = _count_lines(list_file)
+        lines = count_lines(list_file)
         if lines < batch_size * world:
             raise _batch_error(batch_size, world, lines, f"lines in {list_file}")
-    if resume:
+    if options.resume:
         from pcls.engine.checkpoint import checkpoint_prefix
 
-        checkpoint_prefix(resume)
+        checkpoint_prefix(options.resume)
 
 
 @dataclass

@@ -377,7 +377,7 @@ def train_distributed(cfg: dict, options, callbacks=()) -> dict:
         require_cuda(device)
     prepare_builtin_data(cfg)
     world = world_size(options.nproc, options.gpus, options.ips)
-    preflight(cfg, options.resume, world)
+    preflight(cfg, options, world)
     run_dir = run_directory(cfg, options)  # a resumed run's folder is claimed (locked) here, for all the workers
     worker_options = dataclasses.replace(options, run_dir=str(run_dir), device=device)
     spec_path = run_dir / "launch.json"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from pcls.errors import PclsError
 
@@ -37,7 +37,10 @@ class RunOptions:
 
     resume: a run directory or checkpoint prefix to continue (default Global.checkpoints); device: cpu,
     gpu, gpu:N, auto (default Global.device); nproc / gpus / ips: a multi-process job (N CPU processes,
-    one process per listed GPU, several hosts); scale_lr / ref_batch: the linear learning-rate rule;
+    one process per listed GPU, several hosts); nproc None means Global.cpu_processes, "auto" the rule of
+    pcls.engine.parallel, which `pcls.train` turns into a count before the run starts, with process_batch (the
+    batch of each process when the rule split the config's batch; None: the config's batch, per process) and
+    processes_reason (why that count, for the summary); scale_lr / ref_batch: the linear learning-rate rule;
     run_name: the run's folder below Global.output_dir; run_dir: the folder itself (a launched worker's,
     decided by its parent); exist_ok: replace the files of an earlier run in that folder; recipe: the
     recipe's name (names the run and its report); smoke: a few iterations on generated data (pcls.recipes.
@@ -46,7 +49,7 @@ class RunOptions:
 
     resume: Optional[str] = None
     device: Optional[str] = None
-    nproc: Optional[int] = None
+    nproc: Union[int, str, None] = None
     gpus: Optional[str] = None
     ips: Optional[str] = None
     scale_lr: bool = False
@@ -57,6 +60,8 @@ class RunOptions:
     recipe: Optional[str] = None
     smoke: bool = False
     strategy: dict = field(default_factory=dict)
+    process_batch: Optional[int] = None
+    processes_reason: Optional[str] = None
 
     @classmethod
     def build(cls, cfg: dict, **options) -> "RunOptions":
@@ -75,8 +80,7 @@ class RunOptions:
             built.run_dir = str(built.run_dir)
         if built.resume is not None:
             built.resume = str(built.resume)
-        if built.nproc is not None and int(built.nproc) < 1:
-            raise PclsError(f"nproc must be at least 1, got {built.nproc}")
+        built.nproc = process_count(built.nproc)
         if int(built.ref_batch) < 1:
             raise PclsError(f"ref_batch must be at least 1, got {built.ref_batch}")
         return built
@@ -84,7 +88,7 @@ class RunOptions:
     @property
     def distributed(self) -> bool:
         """True when this run is a launched multi-process job (the caller's side of it)."""
-        return bool(self.gpus or self.ips or (self.nproc and self.nproc > 1))
+        return bool(self.gpus or self.ips or (isinstance(self.nproc, int) and self.nproc > 1))
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -92,6 +96,19 @@ class RunOptions:
     @classmethod
     def from_json(cls, data: dict) -> "RunOptions":
         return cls(**data)
+
+
+def process_count(value) -> Union[int, str, None]:
+    """`--nproc` / `nproc=`: None (Global.cpu_processes decides), "auto", or a whole number >= 1."""
+    if value is None or value == "auto":
+        return value
+    try:
+        count = int(value) if not isinstance(value, (bool, float)) else 0
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1:
+        raise PclsError(f"nproc {value!r} is not a process count; give a whole number >= 1 (1: one process) or auto")
+    return count
 
 
 def resumed_config(resume, overrides=()) -> dict:
@@ -176,6 +193,7 @@ class RunConfig:
 
     @property
     def batch_size(self) -> int:
+        """Images per batch in this process."""
         return int(self.train_loader["sampler"]["batch_size"])
 
     @classmethod
@@ -194,10 +212,18 @@ class RunConfig:
             class_num=int(arch["class_num"]),
             pretrained_model=g["pretrained_model"], data_format=g["data_format"],
             to_static=bool(g["to_static"]), multilabel=bool(g["use_multilabel"]), train_mode=g["train_mode"],
-            arch=arch, train_loader=loaders["Train"],
+            arch=arch, train_loader=process_loader(loaders["Train"], options),
             eval_loader=loaders.get("Eval") if g["eval_during_train"] else None,
             loss_train=loss["Train"], loss_eval=loss["Eval"],
             metric_train=metric.get("Train"), metric_eval=metric.get("Eval"), optimizer=cfg["Optimizer"],
             amp=cfg.get("AMP"), ema_decay=float(cfg["EMA"]["decay"]) if cfg.get("EMA") else None,
             callbacks=list(g["callbacks"] or []),
         )
+
+
+def process_loader(train_loader: dict, options: RunOptions) -> dict:
+    """DataLoader.Train as one process reads it: its batch is the config's unless the process-count rule split
+    the config's batch over the processes (RunOptions.process_batch; config.yaml keeps the config's)."""
+    if not options.process_batch:
+        return train_loader
+    return {**train_loader, "sampler": {**train_loader["sampler"], "batch_size": int(options.process_batch)}}

@@ -32,6 +32,7 @@ from pcls.engine.callbacks import from_config as callbacks_from_config
 from pcls.engine.components import build_components, prepare_builtin_data, preflight
 from pcls.engine.env import join_process_group, seed_everything, select_device, world_info
 from pcls.engine.metrics import LossTermMeter
+from pcls.engine.parallel import plan_processes
 from pcls.engine.run_config import RunConfig, RunOptions, run_directory, validated
 from pcls.errors import PclsError
 from pcls.utils.logs import forward_logs
@@ -77,7 +78,7 @@ class Trainer:
         rank, world = world_info()
         if world == 1:  # a launched job's parent has done this already
             prepare_builtin_data(cfg)
-        preflight(cfg, options.resume, world)
+        preflight(cfg, options, world)
         device = select_device(options.device)
         target = run_directory(cfg, options, rank == 0)
         self.run = run = RunConfig.from_config(cfg, options, run_dir=target, device=device, rank=rank, world=world)
@@ -184,6 +185,9 @@ class Trainer:
         from pcls.engine.checkpoint import optimizer_state, rng_state, save_checkpoint
 
         path = self.run_dir / tag
+        # a save inside an epoch keeps the epoch's running metrics summed over the ranks (every rank is here:
+        # mid-epoch saves happen at the same update everywhere); rank 0 resumes them, the others start empty
+        meters = self._job_meter_states() if with_meter and self.meter is not None else None
         if not self.is_main:
             return path
         plain, files = self.callbacks.states()
@@ -192,14 +196,36 @@ class Trainer:
             save_checkpoint(path, self.net.state_dict(), state=state, extra_files=files)
             return path
         state = {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "epochs": self.run.epochs,
-                 "world_size": self.run.world, "history": self.history, "rng": rng_state(), "config": self.run.cfg,
+                 "world_size": self.run.world, "process_batch": self.run.batch_size, "history": self.history, "rng": rng_state(), "config": self.run.cfg,
                  "callbacks": plain, **self.updater.state_dict()}
-        if with_meter and self.meter is not None:
-            state["epoch_meter"] = self.meter.state()
-            state["epoch_loss_terms"] = self.loss_terms.state()
+        if meters is not None:
+            state["epoch_meter"], state["epoch_loss_terms"] = meters
         save_checkpoint(path, self.net.state_dict(), optimizer_state(self.optimizer, self.net), state,
                         extra_files=files)
         return path
+
+    def _job_meter_states(self):
+        """(epoch meter, loss terms) states of the current epoch so far, over all ranks."""
+        import copy
+
+        meter, terms = copy.deepcopy(self.meter), copy.deepcopy(self.loss_terms)
+        if self.run.world > 1:
+            meter.all_reduce()
+            terms.all_reduce()
+        return meter.state(), terms.state()
+
+    def _stop_now(self, stop: _StopFlag) -> bool:
+        """Whether the run stops here (after an update or an epoch). In a multi-process run every rank stops
+        when any was asked to: Ctrl-C reaches the ranks at slightly different moments, and a rank that went on
+        alone would wait for the others' gradients forever."""
+        if self.run.world == 1:
+            return stop.raised
+        import paddle
+        import paddle.distributed as dist
+
+        asked = paddle.to_tensor([int(stop.raised)], dtype="int32")
+        dist.all_reduce(asked, op=dist.ReduceOp.MAX)
+        return bool(asked.item())
 
     def _restore(self, loaded) -> None:
         from pcls.engine.checkpoint import load_optimizer_state, set_rng_state
@@ -223,7 +249,7 @@ class Trainer:
             self.updater.lr = self.history[-1]["lr"]
         if state.get("rng"):
             set_rng_state(state["rng"])
-        if state.get("epoch_meter") and self.batch_in_epoch:
+        if state.get("epoch_meter") and self.batch_in_epoch and self.run.is_main:  # the job's sums: rank 0's
             meter = self.parts.train_meter()
             meter.load_state(state["epoch_meter"])
             self._partial_meter = meter
@@ -278,7 +304,7 @@ class Trainer:
             rate = seen * self.run.world / max(time.perf_counter() - started, 1e-9)
             self._emit("batch_end", self, StepInfo(batch, boundary, self.meter.result(), rate), (images, labels),
                        {"output": output, "loss": loss})
-            if boundary and stop.raised:
+            if boundary and self._stop_now(stop):
                 return self.meter, rate, True
         self.meter.all_reduce()
         self.loss_terms.all_reduce()
@@ -344,7 +370,7 @@ class Trainer:
                 self._emit("epoch_end", self, row)
                 if self._stop_after_epoch:
                     break
-                if stop.raised:
+                if self._stop_now(stop):
                     status = "interrupted"
                     self._emit("interrupt", self)
                     break
@@ -365,6 +391,8 @@ class Trainer:
             "run_dir": str(run_dir),
             "epochs_done": self.epoch,
             "seconds": round(seconds, 1),
+            "processes": self.run.world,
+            **({"processes_reason": self.run.options.processes_reason} if self.run.options.processes_reason else {}),
             "best": self.best,
             "final": self.history[-1] if self.history else {},
             "files": {
@@ -383,7 +411,8 @@ def train(cfg=None, *, callbacks=(), log=None, **options) -> dict:
     metrics, files.
 
     `options` are RunOptions fields (pcls.engine.run_config): resume, device, nproc/gpus/ips (a
-    multi-process job), scale_lr, ref_batch, run_name, run_dir, exist_ok, recipe, smoke, strategy. A new run
+    multi-process job; on the CPU nproc defaults to Global.cpu_processes, "auto": data parallel when it pays,
+    the config's batch split over the processes, pcls.engine.parallel), scale_lr, ref_batch, run_name, run_dir, exist_ok, recipe, smoke, strategy. A new run
     never writes into a directory holding another run: it takes the next free name (`<run>-2`, ...), or with
     exist_ok=True replaces that run's files. `callbacks`: pcls.Callback objects (in a multi-process run,
     every process gets a copy: see pcls.engine.callbacks.portable). `log`: a callable that also receives the
@@ -407,9 +436,11 @@ def train(cfg=None, *, callbacks=(), log=None, **options) -> dict:
         from pcls.recipes.smoke import smoke_run
 
         cfg, options = smoke_run(cfg, options)
-    if options.distributed:
-        from pcls.engine.launch import train_distributed
+    with forward_logs(log) if log else contextlib.nullcontext():
+        prepare_builtin_data(cfg)  # first: the process count depends on the number of training images
+        options = plan_processes(cfg, options, callbacks)  # data parallel on the CPU by default
+        if options.distributed:
+            from pcls.engine.launch import train_distributed
 
-        with forward_logs(log) if log else contextlib.nullcontext():
             return train_distributed(cfg, options, callbacks)
     return Trainer(cfg, options, callbacks=callbacks, log=log).fit()

@@ -65,7 +65,8 @@ def plain_config(data: dict, train_list: str, out_dir, *, epochs=10, seed=7, lr=
 
     return {
         "Global": {"output_dir": str(out_dir), "device": "cpu", "epochs": epochs, "seed": seed,
-                   "print_batch_step": 1000, "eval_interval": 1, "save_interval": 1000},
+                   "print_batch_step": 1000, "eval_interval": 1, "save_interval": 1000,
+                   "image_shape": [3, 16, 16]},  # the images' size: these runs are far too small for 2 processes
         "Arch": {"name": arch, "class_num": CLASS_NUM},
         "Loss": {"Train": [{"CELoss": {"weight": 1.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
         "Optimizer": {"name": "Momentum", "momentum": 0.9, "lr": {"name": "Cosine", "learning_rate": lr},

@@ -40,7 +40,7 @@ def tiny_config(data: dict, out_dir: Path, **global_overrides) -> dict:
                                "order": ""}}]
     cfg = {
         "Global": {"output_dir": str(out_dir), "device": "cpu", "epochs": 3, "seed": 7, "print_batch_step": 1000,
-                   "eval_interval": 1, "save_interval": 100, **global_overrides},
+                   "eval_interval": 1, "save_interval": 100, "image_shape": [3, 16, 16], **global_overrides},
         "Arch": {"name": "TinyNet", "class_num": len(COLOURS)},
         "Loss": {"Train": [{"CELoss": {"weight": 1.0}}], "Eval": [{"CELoss": {"weight": 1.0}}]},
         "Optimizer": {"name": "Momentum", "momentum": 0.9,
