@@ -11,7 +11,8 @@ Every model and size is trained in two settings, interleaved round by round:
   math thread, which is how PaddleClas 2.6 trains on a CPU (Paddle's default thread count is 1 and its
   dygraph conv is that kernel). PaddleClas itself is not installed here (the project does not vendor it),
   so this stands in for it; the issue measured PaddleClas at about pcls's old speed;
-- "pcls": no settings, the defaults a user gets;
+- "pcls, 1 process": the defaults a user gets on a set this small (`Global.cpu_processes: auto` starts several
+  processes only for runs of 2,000+ images at 224 px; `--nproc N` below measures what it does then);
 plus one "pcls, N threads" setting per `--threads` value and one "pcls, NAME=VALUE" setting per `--ab NAME=VALUE`
 (e.g. `--ab PCLS_DEPTHWISE_GRAD=0`: the defaults with one path switched off);
 plus, with `--paddleclas-python PATH` (the python of a separate environment holding PaddleClas 2.6 and its own
@@ -105,7 +106,10 @@ def make_data(root: Path, size: int, images: int) -> dict:
 
 
 BASELINE = ("paddle kernels, 1 thread", {"PCLS_GEMM_CONV": "0", "PCLS_NUM_THREADS": "1"})
-DEFAULT = ("pcls", {})
+# one process: a benchmark's few images are below the work for which `Global.cpu_processes: auto` starts several
+# (pcls/engine/parallel.py); the --nproc N settings are what auto runs on larger sets (an auto run equals
+# `--nproc N` on batch / N bit for bit: tests/engine/test_parallel.py)
+DEFAULT = ("pcls, 1 process", {}, ["--nproc", "1"])
 PADDLECLAS = "PaddleClas"
 PADDLECLAS_IPS = re.compile(r"\[Train\]\[Epoch (\d+)/\d+\]\[Iter: \d+/\d+\].*?ips: ([0-9.]+) samples/s")
 PADDLECLAS_STEP = re.compile(r"\[Train\]\[Epoch (\d+)/\d+\]\[Iter: (\d+)/(\d+)\].*?batch_cost: ([0-9.]+)")
