@@ -71,11 +71,15 @@ def read_image_file(path) -> bytes:
     """The bytes of an image file, checked first by `file_refusal` (raises FileRefused) on the opened file itself:
     opened non-blocking, so a FIFO never blocks the open, and never more than its checked size (+1) is read."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as fh:
+    try:  # before fdopen, which refuses a directory naming its descriptor number, not the file
         info = os.fstat(fd)
         reason = file_refusal(info, max_file_bytes())
         if reason:
             raise FileRefused(reason)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
         data = fh.read(info.st_size + 1)  # read(n) allocates n bytes up front: the file's size, not the limit
     if len(data) > info.st_size:  # still being written, or a /proc file that reports size 0
         raise FileRefused(f"grew beyond its size of {info.st_size:,} bytes while being read; not read")
