@@ -61,3 +61,12 @@ def test_pil_backend_honours_the_asked_order(encoded):
     np.testing.assert_array_equal(decode_image(data, "pil", rgb=False), rgb[:, :, ::-1])
     np.testing.assert_array_equal(DecodeImage(to_rgb=False, backend="pil")(data), rgb[:, :, ::-1])
     np.testing.assert_array_equal(DecodeImage(to_rgb=True)(data), decode_image(data)[:, :, ::-1])
+
+
+def test_a_directory_given_as_an_image_is_refused_by_name_of_its_kind(tmp_path):
+    from pcls.data.decode import FileRefused, read_image_file
+
+    folder = tmp_path / "photo.jpg"
+    folder.mkdir()
+    with pytest.raises(FileRefused, match=r"^not a regular file \(a directory\); not read$"):
+        read_image_file(folder)  # was "[Errno 21] Is a directory: <descriptor number>"
