@@ -1,8 +1,7 @@
 """The predictor: an exported model (or a zoo name, exported once) with its inference.yml pre- and
-post-processing, on a runtime from `pcls.deploy.runtimes`, fed by workers (`pcls.deploy.prepare`: processes for
-Paddle Inference, which holds the GIL while it runs; threads otherwise) that decode and pre-process the next batches
-while the model runs the current one. `runtime="auto"` takes, on CPU, the runtime the export measured faster
-(`choose_runtime`).
+post-processing, on a runtime from `pcls.deploy.runtimes`, fed by workers (`pcls.deploy.prepare`: threads, or
+processes when asked for) that decode and pre-process the next batches while the model runs the current one.
+`runtime="auto"` takes, on CPU, the runtime the export measured faster (`choose_runtime`).
 
     predictor = pcls.Predictor("inference/")        # or a zoo name: pcls.Predictor("ResNet50_vd")
     predictor.predict(["a.jpg", "b.jpg"])   # -> [{"class_ids": [...], "scores": [...], "labels": [...]}, ...]
@@ -35,7 +34,7 @@ class Predictor:
     def __init__(self, model_dir, runtime: str = "auto", device: str = "cpu", threads: Optional[int] = None,
                  trt: bool = False, precision: Optional[str] = None, topk: Optional[int] = None, batch_size: int = 8,
                  workers: Optional[int] = None, trt_batch_sizes: Tuple[int, ...] = (),
-                 processes: Optional[bool] = None):
+                 processes: bool = False):
         from pcls.data.transforms import build_transforms
         from pcls.deploy.zoo_export import prepared_model_dir
 
@@ -65,8 +64,7 @@ class Predictor:
         self.run_batch = create_runner(self.model_dir, self.settings, self.input_hw)
         self.preprocess = build_transforms(self.spec["PreProcess"]["transform_ops"], to_chw=True)
         self.workers = workers or cpu_threads(cap=4)
-        # None: worker processes whenever the model holds the GIL (Paddle Inference) and fork exists; else threads
-        self.processes = processes
+        self.processes = bool(processes)  # forked processes instead of threads make the batches (pcls.deploy.prepare)
 
     # -- single steps -----------------------------------------------------------------------------------------
     def preprocess_one(self, item) -> np.ndarray:
@@ -115,7 +113,7 @@ class Predictor:
         items = list(items)
         ahead = max(2, self.workers + 1)  # every worker busy while the model runs, and one batch ready
         batches = [items[start:start + self.batch_size] for start in range(0, len(items), self.batch_size)]
-        maker = self._batch_maker(len(batches), ahead)
+        maker = self._batch_maker(ahead)
         pending: deque = deque()
         on_cpu = self.runtime == "paddle" and self.settings.device == "cpu"
         with openmp_spinning_off() if on_cpu else contextlib.nullcontext():
@@ -129,14 +127,13 @@ class Predictor:
             finally:  # also on Ctrl-C and when the consumer stops early: nothing queued runs, nothing waits
                 maker.close()
 
-    def _batch_maker(self, batches: int, ahead: int):
-        """Processes when the model holds the GIL while it runs (Paddle Inference; on CPU, where it was measured)
-        and there are batches to overlap (starting two costs ~10-25 ms); threads otherwise."""
-        use_processes = self.processes
-        if use_processes is None:
-            use_processes = (self.runtime == "paddle" and self.settings.device == "cpu" and batches > 2
-                             and processes_available())
-        if use_processes:
+    def _batch_maker(self, ahead: int):
+        """Threads, or forked processes when asked for (`processes=True`): processes keep preparing while Paddle
+        Inference holds the GIL, but then compete with the model's OpenMP threads for the cores, which cost more
+        than they gained on 2 shared cores (CHANGELOG #29)."""
+        if self.processes:
+            if not processes_available():
+                raise PclsError("worker processes need fork (Linux); use the default worker threads")
             shape = (self.input_channels, *self.input_hw)
             return ProcessBatches(self._safe_preprocess, shape, self.batch_size, self.workers, slots=ahead + 1)
         return ThreadBatches(self._safe_preprocess, self.workers)

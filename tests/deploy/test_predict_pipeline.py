@@ -67,16 +67,18 @@ needs_fork = pytest.mark.skipif(not prepare.processes_available(), reason="worke
 MAKERS = [pytest.param(False, id="threads"), pytest.param(True, id="processes", marks=needs_fork)]
 
 
-def test_paddle_on_cpu_prepares_in_processes_when_there_are_batches_to_overlap(export_dir):
-    predictor = Predictor(export_dir, runtime="paddle", batch_size=BATCH)
-    maker = predictor._batch_maker(batches=3, ahead=3)
-    try:
-        assert isinstance(maker, prepare.ProcessBatches) == prepare.processes_available()
-    finally:
-        maker.close()
-    maker = predictor._batch_maker(batches=2, ahead=3)  # too little to overlap for the cost of starting processes
+def test_threads_make_the_batches_unless_processes_are_asked_for(export_dir, monkeypatch):
+    maker = Predictor(export_dir, runtime="paddle", batch_size=BATCH)._batch_maker(ahead=3)
     maker.close()
     assert isinstance(maker, prepare.ThreadBatches)
+    asked = Predictor(export_dir, runtime="paddle", batch_size=BATCH, processes=True)
+    if prepare.processes_available():
+        maker = asked._batch_maker(ahead=3)
+        maker.close()
+        assert isinstance(maker, prepare.ProcessBatches)
+    monkeypatch.setattr(prepare.sys, "platform", "win32")
+    with pytest.raises(PclsError, match=r"^worker processes need fork \(Linux\); use the default worker threads$"):
+        asked._batch_maker(ahead=3)
 
 
 @pytest.mark.parametrize("processes", MAKERS)
