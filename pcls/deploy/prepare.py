@@ -1,11 +1,12 @@
 """The predictor's batch makers: the next batches are read, decoded, pre-processed and stacked while the model runs
-the current one, by threads or by forked processes.
+the current one, by daemon threads (the default) or by forked processes (`Predictor(processes=True)`).
 
-Paddle Inference's Python `run()` holds the GIL for the whole model run on CPU and GPU (Paddle 3.3,
+Paddle Inference's Python `run()` holds the GIL for the whole model run (Paddle 3.3,
 paddle/fluid/pybind/inference_api.cc: released only in the Ascend build), so a decoding thread stops at its next
-Python line until the run ends: measured beside a one-thread PPLCNet_x1_0 run on the other core, one thread decoded
-441 JPEGs/s alone and 37/s. Processes have their own GIL: they write each batch straight into shared memory, and the
-model reads it from there. ONNX Runtime releases the GIL, so threads serve it as well as processes would.
+Python line until the run ends: beside a one-thread PPLCNet_x1_0 run on the other core, one thread decoded 441
+JPEGs/s alone and 37/s. Processes have their own GIL and write each batch straight into shared memory, but on 2
+cores they then take the cores from the model's OpenMP threads between its many short parallel regions, which cost
+more than the overlap gained (CHANGELOG #29); `benchmarks/bench_predict.py --makers threads,processes` compares them.
 
 Both makers answer to the same calls: `submit(items)` -> ticket, `take(ticket)` -> (items, stacked good arrays or
 None, {index in items: error}), `release(ticket)` once the model is done with the batch, `close()`.
@@ -106,7 +107,7 @@ class ProcessBatches:
     def __init__(self, prepare: Callable, sample_shape, batch_size: int, workers: int, slots: int):
         context = multiprocessing.get_context("fork")
         values = slots * batch_size * int(np.prod(sample_shape))
-        self._memory = mmap.mmap(-1, max(1, values) * 4)  # MAP_SHARED | MAP_ANONYMOUS: the children see the same pages
+        self._memory = mmap.mmap(-1, max(1, values) * 4)  # shared and anonymous: the children see these pages
         self._slots = np.frombuffer(self._memory, np.float32).reshape(slots, batch_size, *sample_shape)
         self._free: Deque[int] = deque(range(slots))
         self._waiting: Deque[_Ticket] = deque()
