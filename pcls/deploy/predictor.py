@@ -1,6 +1,7 @@
 """The predictor: an exported model (or a zoo name, exported once) with its inference.yml pre- and
 post-processing, on a runtime from `pcls.deploy.runtimes`, fed by workers (`pcls.deploy.prepare`: threads, or
-processes when asked for) that decode and pre-process the next batches while the model runs the current one.
+processes when the model leaves cores free) that decode and pre-process the next batches while the model runs the
+current one.
 `runtime="auto"` takes, on CPU, the runtime the export measured faster (`choose_runtime`).
 
     predictor = pcls.Predictor("inference/")        # or a zoo name: pcls.Predictor("ResNet50_vd")
@@ -27,6 +28,9 @@ from pcls.errors import PclsError
 
 __all__ = ["Predictor"]
 
+# starting two worker processes takes ~10-25 ms; over 8 batches (64 images) they were no faster than threads
+PROCESS_MIN_BATCHES = 8
+
 
 class Predictor:
     """Exported model + its inference.yml: pre-processing, runtime, top-k post-processing."""
@@ -34,7 +38,7 @@ class Predictor:
     def __init__(self, model_dir, runtime: str = "auto", device: str = "cpu", threads: Optional[int] = None,
                  trt: bool = False, precision: Optional[str] = None, topk: Optional[int] = None, batch_size: int = 8,
                  workers: Optional[int] = None, trt_batch_sizes: Tuple[int, ...] = (),
-                 processes: bool = False):
+                 processes: Optional[bool] = None):
         from pcls.data.transforms import build_transforms
         from pcls.deploy.zoo_export import prepared_model_dir
 
@@ -64,7 +68,7 @@ class Predictor:
         self.run_batch = create_runner(self.model_dir, self.settings, self.input_hw)
         self.preprocess = build_transforms(self.spec["PreProcess"]["transform_ops"], to_chw=True)
         self.workers = workers or cpu_threads(cap=4)
-        self.processes = bool(processes)  # forked processes instead of threads make the batches (pcls.deploy.prepare)
+        self.processes = processes  # True / False: forked processes / threads make the batches; None: `_batch_maker`
 
     # -- single steps -----------------------------------------------------------------------------------------
     def preprocess_one(self, item) -> np.ndarray:
@@ -113,7 +117,7 @@ class Predictor:
         items = list(items)
         ahead = max(2, self.workers + 1)  # every worker busy while the model runs, and one batch ready
         batches = [items[start:start + self.batch_size] for start in range(0, len(items), self.batch_size)]
-        maker = self._batch_maker(ahead)
+        maker = self._batch_maker(len(batches), ahead)
         pending: deque = deque()
         on_cpu = self.runtime == "paddle" and self.settings.device == "cpu"
         with openmp_spinning_off() if on_cpu else contextlib.nullcontext():
@@ -127,11 +131,18 @@ class Predictor:
             finally:  # also on Ctrl-C and when the consumer stops early: nothing queued runs, nothing waits
                 maker.close()
 
-    def _batch_maker(self, ahead: int):
-        """Threads, or forked processes when asked for (`processes=True`): processes keep preparing while Paddle
-        Inference holds the GIL, but then compete with the model's OpenMP threads for the cores, which cost more
-        than they gained on 2 shared cores (CHANGELOG #29)."""
-        if self.processes:
+    def _batch_maker(self, batches: int, ahead: int):
+        """Forked processes or threads (`pcls.deploy.prepare`). By default processes when Paddle Inference runs the
+        model on CPU on fewer threads than there are cores, over more than `PROCESS_MIN_BATCHES` batches: they keep
+        preparing while the model holds the GIL (PPLCNet_x1_0 on 1 of 2 cores, 256 images: 0.88x the model alone vs
+        0.75x with threads). When the model takes every core, processes take cores from its OpenMP threads, which
+        costs more than the overlap gains (0.46x vs 0.54x on 2 cores; CHANGELOG #29), so threads."""
+        use_processes = self.processes
+        if use_processes is None:
+            use_processes = (self.runtime == "paddle" and self.settings.device == "cpu"
+                             and batches > PROCESS_MIN_BATCHES and self.settings.threads < cpu_threads()
+                             and processes_available())
+        if use_processes:
             if not processes_available():
                 raise PclsError("worker processes need fork (Linux); use the default worker threads")
             shape = (self.input_channels, *self.input_hw)

@@ -1,12 +1,13 @@
 """The predictor's batch makers: the next batches are read, decoded, pre-processed and stacked while the model runs
-the current one, by daemon threads (the default) or by forked processes (`Predictor(processes=True)`).
+the current one, by daemon threads or by forked processes (the predictor picks: `Predictor._batch_maker`).
 
 Paddle Inference's Python `run()` holds the GIL for the whole model run (Paddle 3.3,
 paddle/fluid/pybind/inference_api.cc: released only in the Ascend build), so a decoding thread stops at its next
 Python line until the run ends: beside a one-thread PPLCNet_x1_0 run on the other core, one thread decoded 441
-JPEGs/s alone and 37/s. Processes have their own GIL and write each batch straight into shared memory, but on 2
-cores they then take the cores from the model's OpenMP threads between its many short parallel regions, which cost
-more than the overlap gained (CHANGELOG #29); `benchmarks/bench_predict.py --makers threads,processes` compares them.
+JPEGs/s alone and 37/s. Processes have their own GIL and write each batch straight into shared memory, so they
+overlap the model on the cores it leaves free; on cores the model's OpenMP threads use, they take those cores
+between its many short parallel regions, which costs more than the overlap gains (CHANGELOG #29).
+`benchmarks/bench_predict.py --makers threads,processes` compares them.
 
 Both makers answer to the same calls: `submit(items)` -> ticket, `take(ticket)` -> (items, stacked good arrays or
 None, {index in items: error}), `release(ticket)` once the model is done with the batch, `close()`.

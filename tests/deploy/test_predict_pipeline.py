@@ -19,7 +19,7 @@ paddle = pytest.importorskip("paddle")
 import pcls  # noqa: E402
 from pcls.deploy.export import ExportRequest, export  # noqa: E402
 from pcls.deploy import prepare  # noqa: E402
-from pcls.deploy.predictor import Predictor  # noqa: E402
+from pcls.deploy.predictor import PROCESS_MIN_BATCHES, Predictor  # noqa: E402
 from pcls.errors import PclsError  # noqa: E402
 from pcls.utils.state_files import save_state_file  # noqa: E402
 from tests.reference import fill_weights  # noqa: E402
@@ -67,18 +67,30 @@ needs_fork = pytest.mark.skipif(not prepare.processes_available(), reason="worke
 MAKERS = [pytest.param(False, id="threads"), pytest.param(True, id="processes", marks=needs_fork)]
 
 
-def test_threads_make_the_batches_unless_processes_are_asked_for(export_dir, monkeypatch):
-    maker = Predictor(export_dir, runtime="paddle", batch_size=BATCH)._batch_maker(ahead=3)
-    maker.close()
-    assert isinstance(maker, prepare.ThreadBatches)
-    asked = Predictor(export_dir, runtime="paddle", batch_size=BATCH, processes=True)
-    if prepare.processes_available():
-        maker = asked._batch_maker(ahead=3)
+@needs_fork
+def test_processes_make_the_batches_when_the_model_leaves_cores_free(export_dir, monkeypatch):
+    from pcls.deploy import predictor as predictor_module
+
+    monkeypatch.setattr(predictor_module, "cpu_threads", lambda cap=None: 4)
+
+    def maker_kind(batches, **options):
+        maker = Predictor(export_dir, runtime="paddle", batch_size=BATCH, **options)._batch_maker(batches, ahead=3)
         maker.close()
-        assert isinstance(maker, prepare.ProcessBatches)
+        return type(maker)
+
+    many = PROCESS_MIN_BATCHES + 1
+    assert maker_kind(many, threads=2) is prepare.ProcessBatches
+    assert maker_kind(many, threads=4) is prepare.ThreadBatches  # the model takes every core
+    assert maker_kind(PROCESS_MIN_BATCHES, threads=2) is prepare.ThreadBatches  # too short to pay for starting them
+    assert maker_kind(2, threads=4, processes=True) is prepare.ProcessBatches
+    assert maker_kind(many, threads=2, processes=False) is prepare.ThreadBatches
+
+
+def test_processes_asked_for_without_fork_are_one_line(export_dir, monkeypatch):
+    asked = Predictor(export_dir, runtime="paddle", batch_size=BATCH, processes=True)
     monkeypatch.setattr(prepare.sys, "platform", "win32")
     with pytest.raises(PclsError, match=r"^worker processes need fork \(Linux\); use the default worker threads$"):
-        asked._batch_maker(ahead=3)
+        asked._batch_maker(3, ahead=3)
 
 
 @pytest.mark.parametrize("processes", MAKERS)
