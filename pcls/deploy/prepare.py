@@ -78,7 +78,7 @@ class ThreadBatches:
             raise PclsError(f"{FAILED}: {_reason(err)}") from None
 
     def release(self, future):
-        pass
+        pass  # each batch is its own array
 
     def close(self):
         self._stop.set()
@@ -163,8 +163,8 @@ class ProcessBatches:
         self._dispatch()
 
     def close(self):
-        """Each worker ends after the batch it is making (it only reads files and writes into the buffers: a
-        worker still busy after a few seconds is killed)."""
+        """Each worker ends after the batches already sent to it (at most `slots`, a few); it only reads files and
+        writes into the buffers, so one still busy after 5 s is killed."""
         for process, tasks, _ in self._workers:
             try:
                 tasks.send(None)
