@@ -15,6 +15,7 @@ None, {index in items: error}), `release(ticket)` once the model is done with th
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import multiprocessing
 import signal
@@ -114,19 +115,20 @@ class ProcessBatches:
         self._waiting: Deque[_Ticket] = deque()
         self._workers = []
         self._submitted = 0
-        try:
-            for _ in range(workers):
-                task_reader, task_writer = context.Pipe(duplex=False)
-                result_reader, result_writer = context.Pipe(duplex=False)
-                process = context.Process(target=_serve, args=(prepare, self._slots, task_reader, result_writer),
-                                          name="pcls-predict-prepare", daemon=True)
-                process.start()
-                task_reader.close()
-                result_writer.close()
-                self._workers.append((process, task_writer, result_reader))
-        except BaseException:
-            self.close()
-            raise
+        with _one_opencv_thread():
+            try:
+                for _ in range(workers):
+                    task_reader, task_writer = context.Pipe(duplex=False)
+                    result_reader, result_writer = context.Pipe(duplex=False)
+                    process = context.Process(target=_serve, args=(prepare, self._slots, task_reader, result_writer),
+                                              name="pcls-predict-prepare", daemon=True)
+                    process.start()
+                    task_reader.close()
+                    result_writer.close()
+                    self._workers.append((process, task_writer, result_reader))
+            except BaseException:
+                self.close()
+                raise
 
     def submit(self, items) -> _Ticket:
         ticket = _Ticket(self._submitted, items)
@@ -178,6 +180,21 @@ class ProcessBatches:
             tasks.close()
             results.close()
         self._workers = []
+
+
+@contextlib.contextmanager
+def _one_opencv_thread():
+    """OpenCV set to one thread while the workers are forked, as the loader does: they inherit it and run OpenCV in
+    their own thread, never through a thread pool that did not survive the fork (which can hang). The parent's
+    setting is back afterwards."""
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)
 
 
 def _serve(prepare, slots, tasks, results):

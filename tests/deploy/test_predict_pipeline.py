@@ -185,6 +185,29 @@ def test_a_worker_failure_is_one_line(export_dir, tmp_path, monkeypatch, process
 
 
 @needs_fork
+def test_worker_processes_run_opencv_in_one_thread_and_the_parent_keeps_its_own(export_dir, tmp_path):
+    paths = make_images(tmp_path, 2 * BATCH)
+    predictor = Predictor(export_dir, runtime="paddle", batch_size=BATCH, processes=True)
+    real = predictor.preprocess
+    seen = multiprocessing.get_context("fork").Array("i", len(paths))
+
+    def recording(item, rng):
+        seen[[str(p) for p in paths].index(str(item))] = cv2.getNumThreads()
+        return real(item, rng)
+
+    predictor.preprocess = recording
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        outcomes = [outcome for _, outcome in predictor.predict_stream(paths)]
+        assert len(outcomes) == len(paths) and not any(isinstance(o, Exception) for o in outcomes), outcomes
+        assert list(seen) == [1] * len(paths)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
+
+
+@needs_fork
 def test_a_worker_process_that_dies_is_one_line(export_dir, tmp_path):
     paths = make_images(tmp_path, 3 * BATCH)
     predictor = Predictor(export_dir, runtime="paddle", batch_size=BATCH, processes=True)
