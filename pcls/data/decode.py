@@ -71,11 +71,15 @@ def read_image_file(path) -> bytes:
     """The bytes of an image file, checked first by `file_refusal` (raises FileRefused) on the opened file itself:
     opened non-blocking, so a FIFO never blocks the open, and never more than its checked size (+1) is read."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as fh:
+    try:  # before fdopen, which refuses a directory naming its descriptor number, not the file
         info = os.fstat(fd)
         reason = file_refusal(info, max_file_bytes())
         if reason:
             raise FileRefused(reason)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
         data = fh.read(info.st_size + 1)  # read(n) allocates n bytes up front: the file's size, not the limit
     if len(data) > info.st_size:  # still being written, or a /proc file that reports size 0
         raise FileRefused(f"grew beyond its size of {info.st_size:,} bytes while being read; not read")
@@ -145,10 +149,12 @@ def _pillow_open(data: bytes):
     return None
 
 
-def decode_image(data: bytes, backend: str = "cv2") -> np.ndarray:
-    """Encoded bytes -> uint8 HWC image, after the header's pixel count is checked: BGR (OpenCV's colour
-    order) from the "cv2" backend, RGB from "pil" (Pillow's decoder, as PaddleClas's `backend: pil`; its
-    JPEG pixels differ slightly from OpenCV's, and it does not apply EXIF rotation).
+def decode_image(data: bytes, backend: str = "cv2", rgb: "bool | None" = None) -> np.ndarray:
+    """Encoded bytes -> uint8 HWC image, after the header's pixel count is checked: RGB when `rgb`, BGR when
+    not; by default the decoder's own order, BGR from the "cv2" backend (OpenCV's), RGB from "pil" (Pillow's
+    decoder, as PaddleClas's `backend: pil`; its JPEG pixels differ slightly from OpenCV's, and it does not
+    apply EXIF rotation). OpenCV writes RGB itself (IMREAD_COLOR_RGB, OpenCV >= 4.11): the same pixels as
+    decoding to BGR and swapping, without the extra pass over the image.
 
     Raises ImageTooLarge for an image above `max_image_pixels()` and DecodeError for anything that is not
     an image whose size can be read from its header (an image of unknown size is never decoded).
@@ -158,13 +164,21 @@ def decode_image(data: bytes, backend: str = "cv2") -> np.ndarray:
     if header_size(data, max_image_pixels()) is None:
         raise DecodeError("does not decode as an image")
     if backend == "pil":
-        return _pil_decode(data)
+        img = _pil_decode(data)
+        return img if rgb in (None, True) else _swap_red_blue(img)
     import cv2
 
-    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    direct = rgb and hasattr(cv2, "IMREAD_COLOR_RGB")
+    img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB if direct else cv2.IMREAD_COLOR)
     if img is None:
         raise DecodeError("does not decode as an image")
-    return img
+    return _swap_red_blue(img) if rgb and not direct else img
+
+
+def _swap_red_blue(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # the same swap both ways
 
 
 def _pil_decode(data: bytes) -> np.ndarray:

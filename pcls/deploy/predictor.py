@@ -1,7 +1,8 @@
 """The predictor: an exported model (or a zoo name, exported once) with its inference.yml pre- and
-post-processing, on a runtime from `pcls.deploy.runtimes`, fed by worker threads that decode and pre-process the
-next batches while the model runs the current one. `runtime="auto"` takes, on CPU, the runtime the export measured
-faster (`choose_runtime`).
+post-processing, on a runtime from `pcls.deploy.runtimes`, fed by workers (`pcls.deploy.prepare`: threads, or
+processes when the model leaves cores free) that decode and pre-process the next batches while the model runs the
+current one.
+`runtime="auto"` takes, on CPU, the runtime the export measured faster (`choose_runtime`).
 
     predictor = pcls.Predictor("inference/")        # or a zoo name: pcls.Predictor("ResNet50_vd")
     predictor.predict(["a.jpg", "b.jpg"])   # -> [{"class_ids": [...], "scores": [...], "labels": [...]}, ...]
@@ -10,7 +11,6 @@ faster (`choose_runtime`).
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections import deque
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Tuple
@@ -19,13 +19,17 @@ import numpy as np
 
 from pcls.deploy.gpu import parse_device, require_cuda
 from pcls.deploy.postprocess import build_postprocess
+from pcls.deploy.prepare import ProcessBatches, ThreadBatches, Unreadable, processes_available
 from pcls.deploy.runtimes import (
     RuntimeSettings, choose_runtime, cpu_threads, create_runner, openmp_spinning_off,
 )
 from pcls.deploy.spec import input_hw, read_spec, size_text, spec_input_size
-from pcls.errors import PclsError, clip
+from pcls.errors import PclsError
 
 __all__ = ["Predictor"]
+
+# starting two worker processes takes ~10-25 ms; over 8 batches (64 images) they were no faster than threads
+PROCESS_MIN_BATCHES = 8
 
 
 class Predictor:
@@ -33,7 +37,8 @@ class Predictor:
 
     def __init__(self, model_dir, runtime: str = "auto", device: str = "cpu", threads: Optional[int] = None,
                  trt: bool = False, precision: Optional[str] = None, topk: Optional[int] = None, batch_size: int = 8,
-                 workers: Optional[int] = None, trt_batch_sizes: Tuple[int, ...] = ()):
+                 workers: Optional[int] = None, trt_batch_sizes: Tuple[int, ...] = (),
+                 processes: Optional[bool] = None):
         from pcls.data.transforms import build_transforms
         from pcls.deploy.zoo_export import prepared_model_dir
 
@@ -63,6 +68,7 @@ class Predictor:
         self.run_batch = create_runner(self.model_dir, self.settings, self.input_hw)
         self.preprocess = build_transforms(self.spec["PreProcess"]["transform_ops"], to_chw=True)
         self.workers = workers or cpu_threads(cap=4)
+        self.processes = processes  # True / False: forked processes / threads make the batches; None: `_batch_maker`
 
     # -- single steps -----------------------------------------------------------------------------------------
     def preprocess_one(self, item) -> np.ndarray:
@@ -105,69 +111,66 @@ class Predictor:
         return results
 
     def predict_stream(self, items: List) -> Iterator[Tuple[object, object]]:
-        """(item, result-or-error) in input order. Worker threads read, decode, pre-process and stack the next
-        batches (at most `ahead` of them, a bounded queue) while the model runs the current one; an unreadable
-        image is that image's error, never fatal for the others."""
-        from pcls.data.loader import DaemonThreads
-
+        """(item, result-or-error) in input order. Workers read, decode, pre-process and stack the next batches (at
+        most `ahead` of them) while the model runs the current one; an unreadable image is that image's error, never
+        fatal for the others."""
         items = list(items)
         ahead = max(2, self.workers + 1)  # every worker busy while the model runs, and one batch ready
-        stop = threading.Event()  # set when the consumer stops: workers drop the rest of their batch
-        workers = DaemonThreads(lambda batch_items: self._prepare_batch(batch_items, stop), self.workers,
-                                name="pcls-predict-decode")
+        batches = [items[start:start + self.batch_size] for start in range(0, len(items), self.batch_size)]
+        maker = self._batch_maker(len(batches), ahead)
         pending: deque = deque()
         on_cpu = self.runtime == "paddle" and self.settings.device == "cpu"
         with openmp_spinning_off() if on_cpu else contextlib.nullcontext():
             try:
-                for start in range(0, len(items), self.batch_size):
-                    pending.append(workers.submit(items[start:start + self.batch_size]))
+                for batch_items in batches:
+                    pending.append(maker.submit(batch_items))
                     if len(pending) > ahead:
-                        yield from self._run_prepared(pending.popleft())
+                        yield from self._run_prepared(maker, pending.popleft())
                 while pending:
-                    yield from self._run_prepared(pending.popleft())
+                    yield from self._run_prepared(maker, pending.popleft())
             finally:  # also on Ctrl-C and when the consumer stops early: nothing queued runs, nothing waits
-                stop.set()
-                for future in pending:
-                    future.cancel()
-                workers.close()
+                maker.close()
 
-    def _run_prepared(self, future) -> Iterator[Tuple[object, object]]:
+    def _batch_maker(self, batches: int, ahead: int):
+        """Forked processes or threads (`pcls.deploy.prepare`). By default processes when Paddle Inference runs the
+        model on CPU on fewer threads than there are cores, over more than `PROCESS_MIN_BATCHES` batches: they keep
+        preparing while the model holds the GIL (PPLCNet_x1_0 on 1 of 2 cores, 256 images: 0.88x the model alone vs
+        0.75x with threads). When the model takes every core, processes take cores from its OpenMP threads, which
+        costs more than the overlap gains (0.46x vs 0.54x on 2 cores; CHANGELOG #29), so threads."""
+        use_processes = self.processes
+        if use_processes is None:
+            use_processes = (self.runtime == "paddle" and self.settings.device == "cpu"
+                             and batches > PROCESS_MIN_BATCHES and self.settings.threads < cpu_threads()
+                             and processes_available())
+        if use_processes:
+            if not processes_available():
+                raise PclsError("worker processes need fork (Linux); use the default worker threads")
+            shape = (self.input_channels, *self.input_hw)
+            return ProcessBatches(self._safe_preprocess, shape, self.batch_size, self.workers, slots=ahead + 1)
+        return ThreadBatches(self._safe_preprocess, self.workers)
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of one pre-processed image: NormalizeImage's channel_num (4 for PaddleClas's NHWC fp16
+        configs), else 3."""
+        from pcls.data.transforms.basic import NormalizeImage
+
+        ops = getattr(self.preprocess, "ops", ())
+        return next((op.channel_num for op in reversed(ops) if isinstance(op, NormalizeImage)), 3)
+
+    def _run_prepared(self, maker, ticket) -> Iterator[Tuple[object, object]]:
         """The model and post-processing on one prepared batch (waited for), in input order."""
-        batch_items, batch, errors = _prepared(future)
-        results = iter(self.postprocess(self.infer(batch)) if batch is not None else ())
+        batch_items, batch, errors = maker.take(ticket)
+        try:
+            results = iter(self.postprocess(self.infer(batch)) if batch is not None else ())
+        finally:
+            maker.release(ticket)  # the model has copied the batch in
         for index, item in enumerate(batch_items):
             yield item, errors[index] if index in errors else next(results)
-
-    def _prepare_batch(self, batch_items: List, stop: threading.Event):
-        """(items, their good pre-processed arrays stacked, {index: error}); runs in a worker thread."""
-        arrays, errors = [], {}
-        for index, item in enumerate(batch_items):
-            if stop.is_set():
-                return batch_items, None, {}
-            outcome = self._safe_preprocess(item)
-            if isinstance(outcome, Exception):
-                errors[index] = outcome
-            else:
-                arrays.append(outcome)
-        return batch_items, (np.stack(arrays) if arrays else None), errors
 
     def _safe_preprocess(self, item):
         try:
             return self.preprocess_one(item)
         except Exception as err:  # a bad image is reported for that image, never fatal for the others
             reason = str(err) or type(err).__name__
-            return _Unreadable(f"{item}: {reason}")
-
-
-def _prepared(future):
-    """A worker's batch; anything it raised outside one image's pre-processing as one line."""
-    try:
-        return future.result()
-    except PclsError:
-        raise
-    except Exception as err:  # noqa: BLE001 - a worker's failure reaches the caller as one line
-        raise PclsError(f"preparing a batch of images failed: {type(err).__name__}: {clip(err)}") from None
-
-
-class _Unreadable(Exception):
-    pass
+            return Unreadable(f"{item}: {reason}")

@@ -75,10 +75,8 @@ class DecodeImage(Operator):
         else:
             if isinstance(data, str):
                 data = read_image_file(data)  # refuses a FIFO, a device or an oversized file before reading
-            img = decode_image(data, self.backend)  # refuses an image whose header declares too many pixels
-            rgb = self.backend == "pil"  # Pillow decodes to RGB, OpenCV to BGR
-            if self.to_rgb != rgb:
-                img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB if self.to_rgb else cv2.COLOR_RGB2BGR)
+            # refuses an image whose header declares too many pixels
+            img = decode_image(data, self.backend, rgb=self.to_rgb)
         if self.channel_first:
             img = img.transpose((2, 0, 1))
         return img
