@@ -29,8 +29,14 @@ log = logging.getLogger(__name__)
 
 # each process's BatchNorm sees its own share of the batch: fewer images than this make noisy statistics
 MIN_PROCESS_BATCH = 16
-# the work that pays for launching processes (5-8 s of start-up measured, #29): this many images at 224 x 224
+# the work that pays for launching processes (~2.5 s more start-up, #29) with room to spare, so that runs near
+# the break-even (and the fast test suite's) stay one process: this many images at 224 x 224
 MIN_WORK_IMAGES_224 = 2000
+# each update all-reduces every gradient between the processes, so a step must compute enough per parameter it
+# exchanges: global batch x update_freq x input pixels per (trainable) parameter. Measured on 2 idle cores (#29,
+# CHANGELOG): ResNet18_vd at 32 px, batch 32 (0.0028) trained 0.83x in 2 processes; ResNet18_vd at 64 px (0.011),
+# PPLCNet_x1_0 and MobileNetV3_small_x1_0 at 32 px (0.011-0.013) and every 224 px flagship (0.06+) 1.15-1.85x
+MIN_PIXELS_PER_PARAMETER = 0.0055
 # samplers whose batch_size is the batch of one process, so that splitting B into n x B/n keeps the run
 SPLITTABLE_SAMPLERS = ("DistributedBatchSampler", "BatchSampler", "RASampler")
 
@@ -47,6 +53,8 @@ class RunFacts:
     images: int
     pixels: int
     sampler: str = "DistributedBatchSampler"
+    parameters: Optional[int] = None
+    update_freq: int = 1
     smoke: bool = False
     in_worker: bool = False
     local_callbacks: Tuple[str, ...] = ()
@@ -71,6 +79,10 @@ def choose_processes(facts: RunFacts) -> Tuple[int, str]:
     if facts.images * facts.pixels < MIN_WORK_IMAGES_224 * 224 * 224:
         return 1, (f"{count(facts.images, 'image')} to train of {facts.pixels:,} pixels each is less work than "
                    f"{MIN_WORK_IMAGES_224:,} at 224x224, which starting processes needs to pay off")
+    computed = facts.batch * facts.update_freq * facts.pixels
+    if facts.parameters and computed < MIN_PIXELS_PER_PARAMETER * facts.parameters:
+        return 1, (f"a batch of {facts.batch} x {facts.pixels:,} pixels per update is little work for the "
+                   f"{facts.parameters / 1e6:.1f}M gradients the processes would exchange every update")
     n = max((k for k in range(2, facts.cores + 1) if facts.batch % k == 0 and facts.batch // k >= MIN_PROCESS_BATCH),
             default=1)
     if n == 1:
@@ -126,6 +138,7 @@ def run_facts(cfg: dict, options: RunOptions, device: str, callbacks=()) -> RunF
     # the machine's thread budget: usable cores, or fewer when PCLS_NUM_THREADS says so (pcls/engine/cpu.py)
     return RunFacts(device=device, cores=compute_threads(1), batch=batch, images=int(g["epochs"]) * per_epoch,
                     pixels=height * width, sampler=train["sampler"].get("name") or "DistributedBatchSampler",
+                    parameters=trainable_parameters(cfg["Arch"]), update_freq=int(g["update_freq"]),
                     smoke=options.smoke, in_worker=in_launched_worker(), local_callbacks=local)
 
 
@@ -141,6 +154,22 @@ def train_images(dataset: dict) -> int:
 
         return len(scan_class_folders(dataset["image_root"], skipped=[])[1])
     return 0
+
+
+def trainable_parameters(arch: dict) -> Optional[int]:
+    """The parameters that learn in the model `arch` describes, from the zoo catalog's published counts (ImageNet
+    heads: close enough for the rule); a distillation's learning members summed; None when a backbone is not in
+    the catalog."""
+    from pcls.config.members import distill_members, frozen_labels
+    from pcls.zoo.catalog import load_catalog
+
+    if arch.get("name") == "DistillationModel":
+        frozen = set(frozen_labels(arch))
+        counts = [trainable_parameters(section) for label, section in distill_members(arch) if label not in frozen]
+        return None if None in counts else sum(counts)
+    counts = {row["arch"]: row["params_m"] for row in load_catalog().values() if row.get("params_m")}
+    millions = counts.get(arch.get("name"))
+    return None if millions is None else int(millions * 1e6)
 
 
 def _input_size(cfg: dict) -> Tuple[int, int]:

@@ -55,6 +55,32 @@ def test_the_most_cores_that_split_the_batch_into_shares_of_16_or_more(cores, ba
     assert processes == expected and f"batch {batch} = {expected} x {batch // expected}" in reason
 
 
+def test_too_little_work_per_exchanged_gradient_keeps_one_process():
+    """ResNet18_vd (11.7M parameters) at 32 px on batch 32 trained 0.83x in 2 processes; at 64 px 1.15x."""
+    resnet18 = dataclasses.replace(WORTH_IT, batch=32, images=10 ** 6, parameters=11_700_000)
+    processes, reason = choose_processes(dataclasses.replace(resnet18, pixels=32 * 32))
+    assert processes == 1 and "11.7M gradients" in reason, reason
+    assert choose_processes(dataclasses.replace(resnet18, pixels=64 * 64))[0] == 2
+    # accumulating 2 steps per update halves the exchanges per step
+    assert choose_processes(dataclasses.replace(resnet18, pixels=32 * 32, update_freq=2))[0] == 2
+    assert choose_processes(dataclasses.replace(resnet18, pixels=32 * 32, parameters=None))[0] == 2  # unknown
+
+
+def test_trainable_parameters_come_from_the_catalog_and_skip_frozen_teachers():
+    from pcls.zoo.catalog import load_catalog
+
+    published = {row["arch"]: row["params_m"] for row in load_catalog().values()}
+    student, teacher = published["MobileNetV3_large_x1_0"], published["ResNet50_vd"]
+    assert parallel.trainable_parameters({"name": "ResNet50_vd"}) == int(teacher * 1e6)
+    assert parallel.trainable_parameters({"name": "NotInTheZoo"}) is None
+    models = [{"Teacher": {"name": "ResNet50_vd", "freeze_params": True}},
+              {"Student": {"name": "MobileNetV3_large_x1_0", "freeze_params": False}}]
+    distill = {"name": "DistillationModel", "models": models}
+    assert parallel.trainable_parameters(distill) == int(student * 1e6)
+    models[0]["Teacher"]["freeze_params"] = False  # DML: both learn
+    assert parallel.trainable_parameters(distill) == int(student * 1e6) + int(teacher * 1e6)
+
+
 # -- resolving a run's options -------------------------------------------------------------------------------------
 @pytest.fixture
 def tiny_cfg(tmp_path, colour_data, tinynet):
