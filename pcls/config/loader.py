@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import marshal
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -31,13 +32,21 @@ def load_yaml_file(path) -> dict:
     if path.resolve().parent == recipes_dir().resolve():
         # a built-in recipe or base ships with pcls: parsed once per process (`recipes list` reads every recipe
         # and each one's base again), not measured against the YAML limits, and copied for the caller to change
-        return copy.deepcopy(_shipped_yaml(str(path.resolve()), path.stat().st_mtime))
+        data, frozen = _shipped_yaml(str(path.resolve()), path.stat().st_mtime)
+        # a fresh copy: marshal's round trip copies plain YAML data (dicts, lists, str, numbers) ~4x faster than
+        # deepcopy; the bytes are made here from our own parse, never read from a file
+        return marshal.loads(frozen) if frozen is not None else copy.deepcopy(data)
     return _parse_yaml_file(path, measure=True)
 
 
 @functools.lru_cache(maxsize=None)
-def _shipped_yaml(path: str, mtime: float) -> dict:
-    return _parse_yaml_file(Path(path), measure=False)
+def _shipped_yaml(path: str, mtime: float):
+    """(parsed data, its marshal bytes or None when it holds values marshal cannot copy, such as dates)."""
+    data = _parse_yaml_file(Path(path), measure=False)
+    try:
+        return data, marshal.dumps(data)
+    except ValueError:
+        return data, None
 
 
 def _parse_yaml_file(path: Path, measure: bool) -> dict:
@@ -62,15 +71,16 @@ def _resolve_base(reference: str, current: Path) -> Path:
     return recipe_path(reference)
 
 
-def _merge(base: dict, child: dict) -> dict:
-    """Deep-merge child into a copy of base: mappings merge key by key; anything else replaces."""
-    merged = copy.deepcopy(base)
+def _merge_into(base: dict, child: dict) -> dict:
+    """Deep-merge child into base, in place: mappings merge key by key; anything else replaces. Both are the
+    caller's own freshly loaded data, so nothing is copied (copying every level again was most of what
+    `pcls recipes list` spent on its 109 recipes' bases)."""
     for key, value in child.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge_into(base[key], value)
         else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+            base[key] = value
+    return base
 
 
 def _load_with_bases(path: Path, chain: tuple = ()) -> dict:
@@ -88,9 +98,9 @@ def _load_with_bases(path: Path, chain: tuple = ()) -> dict:
     if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
         raise PclsError(f"{path}: _base_ must be a recipe name or file path (or a list of them)")
     merged: dict = {}
-    for base in bases:
-        merged = _merge(merged, _load_with_bases(_resolve_base(base, path), chain + (path,)))
-    return _merge(merged, data)
+    for base in bases:  # every _load_with_bases result is a fresh dict (load_yaml_file copies a shipped file)
+        _merge_into(merged, _load_with_bases(_resolve_base(base, path), chain + (path,)))
+    return _merge_into(merged, data)
 
 
 def load_config(source, overrides: Iterable[str] = (), is_recipe: bool = False, validate_schema: bool = True,

@@ -225,3 +225,29 @@ def test_a_shipped_recipe_is_parsed_once_and_each_caller_gets_its_own_copy(monke
     assert parsed == [(Path(str(Path(path).resolve())), False)]  # once, and not measured (pcls ships it)
     assert second["Global"]["epochs"] != -1 and second.get("Arch", {}).get("name") != "changed"
     assert second == yaml.safe_load(Path(path).read_text())
+
+
+def test_recipes_sharing_a_base_never_share_its_sections():
+    """Merging does not copy (each load is fresh): changing one loaded recipe leaves its base's next load alone."""
+    from pcls.config import loader
+    from pcls.config.recipe_files import list_recipes, recipe_path
+
+    child = next(name for name in list_recipes() if "_base_" in recipe_path(name).read_text())
+    first = loader._load_with_bases(recipe_path(child))
+    second = loader._load_with_bases(recipe_path(child))
+    assert first == second
+    section = next(key for key, value in first.items() if isinstance(value, dict) and value)
+    first[section].clear()
+    assert loader._load_with_bases(recipe_path(child)) == second and second[section]
+
+
+def test_a_shipped_file_with_values_marshal_cannot_copy_is_deep_copied(tmp_path, monkeypatch):
+    from pcls.config import loader
+
+    monkeypatch.setattr(loader, "recipes_dir", lambda: tmp_path)
+    path = tmp_path / "dated.yaml"
+    path.write_text("Reference: {measured: 2024-05-01}\nGlobal: {epochs: 2}\n")
+    loader._shipped_yaml.cache_clear()
+    first = loader.load_yaml_file(path)
+    first["Reference"]["measured"] = None
+    assert str(loader.load_yaml_file(path)["Reference"]["measured"]) == "2024-05-01"
