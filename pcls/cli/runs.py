@@ -76,6 +76,9 @@ def report_run(summary: dict, json_out: bool, title: str) -> None:
         best, final = summary.get("best") or {}, summary.get("final") or {}
         rows = [("status", summary["status"]), ("run directory", summary["run_dir"]),
                 ("epochs", summary["epochs_done"]), ("time", f"{summary['seconds']:.0f} s")]
+        if summary.get("processes"):  # data parallel on the CPU by default: say which it was, and why not
+            reason = summary.get("processes_reason")
+            rows.append(("processes", f"{summary['processes']}" + (f" ({reason})" if reason else "")))
         if best.get("value") is not None:
             best_text = metric_text(best["metric"], best["value"])
             rows.append((f"best {best['metric']}", f"{best_text} (epoch {best['epoch']})"))
