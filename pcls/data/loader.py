@@ -30,7 +30,7 @@ from pcls.data.sampler import DistributedBatchSampler, build_sampler
 from pcls.data.transforms import build_batch_transforms, build_transforms
 from pcls.errors import PclsError, clip, short_repr
 from pcls.utils.env import env_number
-from pcls.utils.signals import SignalScope
+from pcls.utils.signals import DeferredStop
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +215,11 @@ class _WorkerProcesses:
             process.join(timeout=5)
 
 
-class _Signals(SignalScope):
+class _Signals(DeferredStop):
     """SIGINT/SIGTERM while batches are being loaded or used. A Python handler already installed (the trainer's:
     finish the update, save, stop) still gets the signal. With none (eval, bench), the loader ends the run at
-    its next step with one line (`check`): raising inside the handler could unwind through Paddle's C++ frames,
-    which aborts the process. Either way `received` tells the waiting loader, which stops waiting after a grace
+    its next step with one line (DeferredStop's `check`): raising inside the handler could unwind through
+    Paddle's C++ frames, which aborts the process. Either way `received` tells the waiting loader, which stops waiting after a grace
     period, so a stuck worker can never make a run ignore signals."""
 
     def __init__(self):
@@ -234,13 +234,6 @@ class _Signals(SignalScope):
             previous(signum, frame)
             return
         self.unhandled = self.unhandled or signum
-
-    def check(self) -> None:
-        """Raise for a signal nobody else handles: KeyboardInterrupt for SIGINT, else a one-line PclsError."""
-        if self.unhandled == signal.SIGINT:
-            raise KeyboardInterrupt
-        if self.unhandled:
-            raise PclsError(f"stopped by {signal.Signals(self.unhandled).name}", exit_code=128 + self.unhandled)
 
     def __exit__(self, exc_type, *exc):
         super().__exit__(exc_type, *exc)

@@ -262,7 +262,11 @@ def evaluate(cfg=None, *, model=None, data=None, root=".", class_num=None, batch
     model = build_model({**arch, "pretrained": False}, ChainMap({"pretrained_model": None}, g))
     load_weights(model, weights, reinit_classifier=False)  # a random classifier would make the numbers meaningless
     if on_cpu:
-        model = cpu_eval_model(model, bundle)
+        from pcls.utils.signals import DeferredStop
+
+        with DeferredStop() as stop:  # tracing for Paddle Inference: a SIGTERM there ends eval in one line too
+            model = cpu_eval_model(model, bundle)
+        stop.check()
     loss_cfg = cfg["Loss"]["Eval"]
     metric_cfg = (cfg.get("Metric") or {}).get("Eval")
     meter = build_meter(metric_cfg, multilabel=g["use_multilabel"], topk=metric_topk(metric_cfg, class_num),

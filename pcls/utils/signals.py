@@ -28,3 +28,23 @@ class SignalScope:
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+
+class DeferredStop(SignalScope):
+    """SIGINT/SIGTERM recorded, not raised, while Paddle may be running C++ frames (an exception unwinding
+    through them aborts the process); `check()` at a safe point then ends the work: KeyboardInterrupt for
+    SIGINT, else a one-line PclsError with exit code 128 + the signal."""
+
+    def __init__(self):
+        self.unhandled = None
+
+    def _handle(self, signum, frame):
+        self.unhandled = self.unhandled or signum
+
+    def check(self) -> None:
+        from pcls.errors import PclsError
+
+        if self.unhandled == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.unhandled:
+            raise PclsError(f"stopped by {signal.Signals(self.unhandled).name}", exit_code=128 + self.unhandled)
