@@ -150,6 +150,9 @@ def run_launcher(cmd: List[str], log_dir, *, env=None, poll: float = 0.1, timeou
     from pcls.utils.io import record_written
 
     log_dir = Path(log_dir)
+    if log_dir.is_symlink():  # its old logs and marks are removed below: never in a folder a link points to
+        raise PclsError(f"{log_dir} is a symbolic link; the job's log folder must be a plain folder of the run "
+                        f"(remove the link, or train into a new run)")
     log_dir.mkdir(parents=True, exist_ok=True)
     record_written(log_dir, folder=True)
     for old in [*log_dir.glob("workerlog.*"), *log_dir.glob(EXIT_MARKS)]:  # the launcher appends; one job, one log
@@ -339,7 +342,7 @@ def _relayed_to(listeners):
 
 
 def world_size(nproc=None, gpus=None, ips=None) -> int:
-    return (nproc or (len(gpus.split(",")) if gpus else 1)) * max(1, len((ips or "").split(",")))
+    return (nproc or (len(gpus.split(",")) if gpus else 1)) * max(1, len(_hosts(ips)))
 
 
 def _launch_device(options) -> str:
@@ -360,7 +363,7 @@ def train_distributed(cfg: dict, options, callbacks=()) -> dict:
     Everything that can fail on bad input is checked here, before the launcher starts."""
     import dataclasses
 
-    from pcls.engine.components import prepare_builtin_data, preflight
+    from pcls.engine.components import preflight
     from pcls.engine.env import require_cuda
     from pcls.engine.run_config import run_directory
     from pcls.utils.io import atomic_write_text
@@ -375,7 +378,6 @@ def train_distributed(cfg: dict, options, callbacks=()) -> dict:
                             "for several CPU processes use --nproc N")
     else:
         require_cuda(device)
-    prepare_builtin_data(cfg)
     world = world_size(options.nproc, options.gpus, options.ips)
     preflight(cfg, options, world)
     run_dir = run_directory(cfg, options)  # a resumed run's folder is claimed (locked) here, for all the workers

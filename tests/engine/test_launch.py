@@ -32,6 +32,22 @@ def test_launcher_environment_dumps_do_not_survive_the_job(tmp_path, monkeypatch
     assert _files_containing(tmp_path, SECRET) == []
 
 
+def test_a_log_folder_that_is_a_link_is_refused_and_its_target_left_alone(tmp_path):
+    """The runner removes old worker logs and exit marks from the log folder: never through a symbolic link."""
+    from pcls.errors import PclsError
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "workerlog.0").write_text("not pcls's")
+    (elsewhere / "exit.0").write_text("0")
+    log_dir = tmp_path / "run" / "log"
+    log_dir.parent.mkdir()
+    log_dir.symlink_to(elsewhere)
+    with pytest.raises(PclsError, match="symbolic link"):
+        run_launcher(["true"], log_dir)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["exit.0", "workerlog.0"]
+
+
 class PortableMarker(Callback):
     """A Python callback for a multi-process run: importable, plain attributes; leaves a file per process."""
 
