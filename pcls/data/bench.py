@@ -17,17 +17,13 @@ def _rate(n, seconds):
 
 def _single_worker_rates(dataset, indices, seed):
     """(decode-only img/s, full pipeline img/s) on one thread, as one loader worker runs."""
-    import cv2
-
-    from pcls.data.decode import read_image_file
+    from pcls.data.decode import opencv_threads, read_image_file
     from pcls.data.loader import sample_rng
     from pcls.data.transforms import Compose
 
     decode_ops = [op for op in dataset.transforms.ops if type(op).__name__ == "DecodeImage"]
     decode = Compose(decode_ops[:1])
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
+    with opencv_threads(1):
         for i in indices:  # warm-up: every file into the page cache, so both loops measure CPU, not disk
             read_image_file(dataset.paths[i])
         for i in indices[:8]:  # lazy imports, allocator
@@ -40,8 +36,6 @@ def _single_worker_rates(dataset, indices, seed):
         for i in indices:
             dataset.read(i, sample_rng(seed, 0, i))
         pipeline_s = time.perf_counter() - start
-    finally:
-        cv2.setNumThreads(threads)
     return _rate(len(indices), decode_s), _rate(len(indices), pipeline_s)
 
 

@@ -10,6 +10,7 @@ and an image above the limit is refused before any pixel is decoded. The limit d
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -190,3 +191,18 @@ def _pil_decode(data: bytes) -> np.ndarray:
             return np.asarray(img.convert("RGB"))
     except (OSError, ValueError, SyntaxError) as err:  # Pillow's errors for truncated or corrupt pixel data
         raise DecodeError(f"does not decode as an image ({err})") from None
+
+
+@contextlib.contextmanager
+def opencv_threads(count: int):
+    """OpenCV's thread count set to `count` for the block, the previous one put back after. Set to 1 around a
+    fork: a forked child that touches the parent's OpenCV thread pool (which does not survive fork) can hang,
+    while one with one thread inherits that setting and never uses a pool."""
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(previous)

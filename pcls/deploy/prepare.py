@@ -15,7 +15,6 @@ None, {index in items: error}), `release(ticket)` once the model is done with th
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 import multiprocessing
 import signal
@@ -26,6 +25,7 @@ from typing import Callable, Deque, List, Optional
 
 import numpy as np
 
+from pcls.data.decode import opencv_threads
 from pcls.errors import PclsError, clip
 
 FAILED = "preparing a batch of images failed"
@@ -115,7 +115,7 @@ class ProcessBatches:
         self._waiting: Deque[_Ticket] = deque()
         self._workers = []
         self._submitted = 0
-        with _one_opencv_thread():
+        with opencv_threads(1):  # the workers inherit it: OpenCV in their own thread, never a pool
             try:
                 for _ in range(workers):
                     task_reader, task_writer = context.Pipe(duplex=False)
@@ -180,21 +180,6 @@ class ProcessBatches:
             tasks.close()
             results.close()
         self._workers = []
-
-
-@contextlib.contextmanager
-def _one_opencv_thread():
-    """OpenCV set to one thread while the workers are forked, as the loader does: they inherit it and run OpenCV in
-    their own thread, never through a thread pool that did not survive the fork (which can hang). The parent's
-    setting is back afterwards."""
-    import cv2
-
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(previous)
 
 
 def _serve(prepare, slots, tasks, results):
