@@ -205,6 +205,18 @@ def checkpoint_prefix(path) -> Path:
     return path
 
 
+def checkpoint_state(prefix: Path):
+    """The JSON state pcls saved beside checkpoint `prefix` (epoch, world size, config, ...); None when there is
+    none (a PaddleClas checkpoint); a PclsError naming the file when it cannot be read."""
+    json_path = prefix.with_name(prefix.name + ".json")
+    if not json_path.exists():
+        return None
+    try:
+        return json.loads(json_path.read_text())
+    except (OSError, ValueError) as err:
+        raise PclsError(f"checkpoint state {json_path} is unreadable ({err}); resume from another checkpoint") from err
+
+
 def load_checkpoint(path) -> dict:
     """{"state": json state, "model": ..., "optimizer": ... or None, "extra": {suffix: arrays}} (the
     files callbacks keep their state in, e.g. "_ema.pdparams").
@@ -216,16 +228,13 @@ def load_checkpoint(path) -> dict:
 
     prefix = checkpoint_prefix(path)
     json_path = prefix.with_name(prefix.name + ".json")
-    if not json_path.exists():  # checkpoint_prefix accepted it: PaddleClas wrote it
+    state = checkpoint_state(prefix)
+    if state is None:  # checkpoint_prefix accepted it: PaddleClas wrote it
         from pcls.engine.paddleclas_runs import load_paddleclas_checkpoint
 
         loaded = load_paddleclas_checkpoint(prefix)
         loaded["optimizer"] = _rename_keys(loaded["optimizer"], loaded.pop("optimizer_names"))
         return loaded
-    try:
-        state = json.loads(json_path.read_text())
-    except (OSError, ValueError) as err:
-        raise PclsError(f"checkpoint state {json_path} is unreadable ({err}); resume from another checkpoint") from err
     files = state.get("files")
     if not isinstance(files, dict) or not any(name.endswith(".pdparams") for name in files):
         raise PclsError(f"checkpoint state {json_path} lists no weights file; it was not written by pcls train")

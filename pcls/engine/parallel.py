@@ -15,7 +15,6 @@ batch it was trained with (its checkpoint records them) unless a count is given.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,14 +194,14 @@ def _recorded_processes(resume) -> Optional[Tuple[int, int, int]]:
     run or a PaddleClas checkpoint (or an unreadable state, which loading the checkpoint reports)."""
     if not resume:
         return None
-    from pcls.engine.checkpoint import checkpoint_prefix
+    from pcls.engine.checkpoint import checkpoint_prefix, checkpoint_state
 
-    prefix = checkpoint_prefix(resume)
+    prefix = checkpoint_prefix(resume)  # a resume that names no checkpoint is refused here, in one line
     try:
-        state = json.loads(prefix.with_name(prefix.name + ".json").read_text())
+        state = checkpoint_state(prefix)
         config_batch = int(state["config"]["DataLoader"]["Train"]["sampler"]["batch_size"])
         return int(state.get("world_size", 1)), int(state.get("process_batch", config_batch)), config_batch
-    except (OSError, ValueError, KeyError, TypeError):
+    except (PclsError, KeyError, TypeError, ValueError):
         return None
 
 
