@@ -75,9 +75,12 @@ def world_info():
 
 
 def store_endpoint():
-    """(host, port) of the job's TCP store, which rank 0 serves: the endpoint Paddle's
-    create_or_get_global_tcp_store connects to (PADDLE_MASTER, else the first PADDLE_TRAINER_ENDPOINTS entry)."""
-    endpoint = os.environ.get("PADDLE_MASTER") or os.environ.get("PADDLE_TRAINER_ENDPOINTS", "").split(",")[0]
+    """(host, port) of the job's TCP store, which rank 0 serves: the endpoint Paddle 3.3's
+    init_parallel_env connects to (python/paddle/distributed/parallel.py: MASTER_ADDR:MASTER_PORT when both are
+    set, else PADDLE_MASTER, else the first PADDLE_TRAINER_ENDPOINTS entry)."""
+    address, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    endpoint = (f"{address}:{port}" if address and port else
+                os.environ.get("PADDLE_MASTER") or os.environ.get("PADDLE_TRAINER_ENDPOINTS", "").split(",")[0])
     host, _, port = endpoint.rpartition(":")
     return (host, int(port)) if host and port.isdigit() else None
 

@@ -22,11 +22,19 @@ def _free_port() -> int:
 
 
 def test_store_endpoint_is_the_one_paddle_connects_to(monkeypatch):
-    monkeypatch.delenv("PADDLE_MASTER", raising=False)
+    """In Paddle 3.3's order (python/paddle/distributed/parallel.py, init_parallel_env)."""
+    for name in ("PADDLE_MASTER", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PADDLE_TRAINER_ENDPOINTS", "10.0.0.5:6170,10.0.0.6:6171")
     assert store_endpoint() == ("10.0.0.5", 6170)
     monkeypatch.setenv("PADDLE_MASTER", "127.0.0.1:41234")
     assert store_endpoint() == ("127.0.0.1", 41234)
+    monkeypatch.setenv("MASTER_ADDR", "10.0.0.9")
+    assert store_endpoint() == ("127.0.0.1", 41234)  # an address without a port is not used
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    assert store_endpoint() == ("10.0.0.9", 29500)
+    monkeypatch.delenv("MASTER_ADDR")
+    monkeypatch.delenv("MASTER_PORT")
     monkeypatch.delenv("PADDLE_MASTER")
     monkeypatch.delenv("PADDLE_TRAINER_ENDPOINTS")
     assert store_endpoint() is None
