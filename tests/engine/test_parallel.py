@@ -243,3 +243,28 @@ def test_an_interrupted_auto_run_resumes_in_its_processes_to_the_same_weights(tm
     summary = train(resume=str(run), log=lambda m: None)
     assert summary["status"] == "done" and summary["processes"] == 2
     _same_run(tmp_path / "out/full", run)
+
+
+def test_auto_device_reads_the_build_before_importing_paddle(monkeypatch):
+    """A CPU build (Paddle's version file: cuda_version False) is the CPU without importing paddle; a CUDA build
+    asks paddle itself, as select_device does (stand-ins follow python/paddle/device/cuda/__init__.py's
+    device_count and paddle.is_compiled_with_cuda)."""
+    import subprocess
+    import sys
+
+    from pcls.doctor import probe
+    from pcls.engine import env
+
+    code = ("import sys\nfrom pcls.engine.env import cuda_available\n"
+            "print(cuda_available(), 'paddle' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "False"], done.stdout + done.stderr[-2000:]
+
+    import paddle
+
+    monkeypatch.setattr(probe, "paddle_build", lambda: {"installed": True, "cuda": "12.6"})
+    monkeypatch.setattr(paddle, "is_compiled_with_cuda", lambda: True)
+    monkeypatch.setattr(paddle.device.cuda, "device_count", lambda: 1)
+    assert env.cuda_available() and parallel._device("auto") == "gpu"
+    monkeypatch.setattr(paddle.device.cuda, "device_count", lambda: 0)  # a CUDA build on a machine without GPU
+    assert not env.cuda_available() and parallel._device("auto") == "cpu"
